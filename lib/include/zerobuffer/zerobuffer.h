@@ -1,0 +1,272 @@
+/* libzerobuffer - ZeroBuffer v1.0 shared-memory IPC
+ *
+ * One reader creates a named buffer; one writer connects to it and writes
+ * frames; the reader hands frames out without copying.
+ *
+ * Reader side:
+ *
+ *   zb_reader *r;
+ *   zb_reader_create ("cam", &(zb_reader_config) { .payload_size = 1 << 20 },
+ *       &r);
+ *   for (;;) {
+ *     zb_frame f;
+ *     int ret = zb_reader_read (r, 5000, &f);
+ *     if (ret < 0)
+ *       break;                  // see zb_strerror (ret)
+ *     use (f.data, f.size);
+ *     zb_reader_release (r, &f);
+ *   }
+ *   zb_reader_destroy (r);
+ *
+ * Writer side:
+ *
+ *   zb_writer *w;
+ *   zb_writer_connect ("cam", NULL, &w);
+ *   zb_writer_set_metadata (w, caps, strlen (caps));
+ *   zb_writer_write (w, data, size);          // or acquire + commit
+ *   zb_writer_disconnect (w);
+ *
+ * Conventions: functions return 0 (or a count) on success and a negative
+ * errno on failure; zb_strerror() turns any return value into text. errno is
+ * never part of the API. Every handle is used by one thread at a time unless
+ * a function says otherwise. Timeouts are in milliseconds: 0 never blocks,
+ * a negative value waits without limit, and waits measure CLOCK_MONOTONIC.
+ */
+
+#ifndef ZEROBUFFER_H
+#define ZEROBUFFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifdef ZB_BUILDING_LIBRARY
+#pragma GCC visibility push(default)
+#endif
+
+#define ZB_VERSION_MAJOR 1
+#define ZB_VERSION_MINOR 0
+#define ZB_VERSION_PATCH 0
+
+/* Longest buffer name: "/dev/shm/sem.sem-w-" + NAME must stay a valid
+ * file name (255 bytes). */
+#define ZB_NAME_MAX 245
+
+/* Bytes in front of every frame in the ring (u64 size, u64 sequence). */
+#define ZB_FRAME_HEADER_SIZE 16
+
+/* Error codes beyond what the negative errno values already say:
+ *   -EINVAL        invalid argument (name, size, NULL handle)
+ *   -ENAMETOOLONG  name longer than ZB_NAME_MAX
+ *   -ENOENT        buffer not found (or left behind by a dead reader)
+ *   -EEXIST        a live reader already owns this name
+ *   -EBUSY         another writer is connected
+ *   -EPROTO        invalid OIEB (size, version or layout out of bounds)
+ *   -EBADMSG       invalid frame header (size 0 or past the ring)
+ *   -EILSEQ        frame sequence number out of order
+ *   -EMSGSIZE      frame or metadata larger than its block
+ *   -ENOBUFS       buffer full: no space within the write timeout
+ *   -ETIMEDOUT     no frame within the read timeout
+ *   -EAGAIN        no frame and the call was not allowed to block
+ *   -EPIPE         the peer closed its end
+ *   -EOWNERDEAD    the peer's process died
+ *   -EALREADY      metadata already written on this connection
+ *   -ENODATA       no metadata written
+ *   -EINTR         woken by zb_reader_wakeup() / zb_writer_wakeup()
+ *   -ENOSPC        not enough shared memory for the segment
+ *   -EACCES        permission denied (another user's buffer, unsafe lock
+ *                  directory)
+ */
+const char *zb_strerror (int error);
+
+/* ------------------------------------------------------------------ */
+/* Reader: creates and owns the buffer. */
+
+typedef struct zb_reader zb_reader;
+
+typedef struct
+{
+  size_t metadata_size;         /* bytes, rounded up to 64; 0 is legal */
+  size_t payload_size;          /* bytes, rounded up to 64; > 0 */
+  mode_t mode;                  /* permissions of every object; 0 = 0600 */
+} zb_reader_config;
+
+/* Sizes used when a zb_reader_config field is 0 or the config is NULL. */
+#define ZB_DEFAULT_METADATA_SIZE 4096
+#define ZB_DEFAULT_PAYLOAD_SIZE (64 * 1024 * 1024)
+#define ZB_DEFAULT_MODE 0600
+
+/* Flags of a zb_frame. */
+#define ZB_FRAME_NEW_WRITER (1u << 0)   /* sequence 1: a writer (re)connected;
+                                         * its metadata may have changed */
+
+typedef struct
+{
+  const void *data;             /* payload, read-only, in the ring */
+  size_t size;                  /* payload bytes */
+  uint64_t sequence;            /* writer's sequence number, from 1 */
+  unsigned int flags;           /* ZB_FRAME_* */
+  uint64_t id;                  /* private: identifies the frame on release */
+} zb_frame;
+
+/* Create buffer @name. Removes stale objects left by dead readers first
+ * (under the lock file /tmp/zerobuffer/NAME.lock, held until destroy).
+ * @config may be NULL for the defaults. Blocking: no (file system calls
+ * only). Returns 0 and sets *@reader, or -EINVAL, -ENAMETOOLONG, -EEXIST,
+ * -ENOSPC, -EACCES, -ENOMEM or another negative errno; on failure nothing
+ * is left behind. */
+int zb_reader_create (const char *name, const zb_reader_config * config,
+    zb_reader ** reader);
+
+/* Remove every OS object of the buffer and free @reader (NULL is allowed).
+ * Frames not yet released become invalid. A connected writer sees the
+ * reader gone. */
+void zb_reader_destroy (zb_reader * reader);
+
+/* Wait up to @timeout_ms for the next frame and fill *@frame. The payload
+ * stays valid until zb_reader_release(). Blocking: yes, up to the timeout;
+ * zb_reader_wakeup() interrupts it. Not thread-safe against itself.
+ * Returns 0, or:
+ *   -EAGAIN (timeout 0) / -ETIMEDOUT  no frame in time
+ *   -EPIPE       the writer disconnected and every frame it wrote was read
+ *   -EOWNERDEAD  the writer's process died and every frame was read
+ *   (both are reported once per writer; the metadata block is then reset
+ *    so that the next writer can write its own, and later calls wait for a
+ *    new writer, whose first frame carries ZB_FRAME_NEW_WRITER)
+ *   -EBADMSG, -EILSEQ, -EPROTO  corrupt segment
+ *   -EINTR       woken by zb_reader_wakeup() */
+int zb_reader_read (zb_reader * reader, int timeout_ms, zb_frame * frame);
+
+/* Give the frame's space back. Frames may be released in any order: space
+ * returns to the writer in ring order. Thread-safe: may run concurrently
+ * with zb_reader_read() and other releases. Returns 0, or -EINVAL for a
+ * frame that is not held (already released, or never read). */
+int zb_reader_release (zb_reader * reader, const zb_frame * frame);
+
+/* Bytes of the ring held by frames read but not released (wrap waste
+ * included). Thread-safe. */
+size_t zb_reader_held_bytes (zb_reader * reader);
+
+/* Point *@data at the metadata written by the current writer and set *@size.
+ * The bytes live in shared memory and change when a new writer connects:
+ * copy what you keep. Read it after the first frame of a writer.
+ * Returns 0, -ENODATA when none was written, -EPROTO when corrupt. */
+int zb_reader_get_metadata (zb_reader * reader, const void **data,
+    size_t * size);
+
+/* Make a blocked zb_reader_read() return -EINTR within 50 ms, and every
+ * later call until zb_reader_wakeup_clear(). Thread-safe. */
+void zb_reader_wakeup (zb_reader * reader);
+void zb_reader_wakeup_clear (zb_reader * reader);
+
+/* ------------------------------------------------------------------ */
+/* Writer: connects to an existing buffer. */
+
+typedef struct zb_writer zb_writer;
+
+typedef struct
+{
+  int connect_timeout_ms;       /* wait for the buffer to appear; 0: fail
+                                 * at once with -ENOENT */
+  int write_timeout_ms;         /* wait for space; 0 means the default */
+} zb_writer_config;
+
+#define ZB_DEFAULT_WRITE_TIMEOUT_MS 5000
+
+/* Connect to buffer @name created by a reader. @config may be NULL (no
+ * waiting, default write timeout). Blocking: up to connect_timeout_ms.
+ * Returns 0 and sets *@writer, or -ENOENT (no buffer, or its reader is
+ * gone), -EBUSY (a live writer is connected), -EPROTO (invalid OIEB),
+ * -EINVAL, -ENAMETOOLONG, -EACCES or another negative errno. */
+int zb_writer_connect (const char *name, const zb_writer_config * config,
+    zb_writer ** writer);
+
+/* Leave the buffer (the reader sees the writer gone once it has read every
+ * frame) and free @writer (NULL is allowed). A pending acquire is dropped. */
+void zb_writer_disconnect (zb_writer * writer);
+
+/* Write the metadata block: a u64 length and @size bytes. Once per
+ * connection. Returns 0, -EALREADY, -EMSGSIZE (8 + size > block) or
+ * -EINVAL (size 0). */
+int zb_writer_set_metadata (zb_writer * writer, const void *data,
+    size_t size);
+
+/* Copy @size bytes into the ring as one frame. Blocking: until the reader
+ * frees enough space, up to the write timeout. Returns 0, or -EINVAL
+ * (size 0), -EMSGSIZE (16 + size > payload size, at once), -ENOBUFS
+ * (no space within the timeout), -EPIPE / -EOWNERDEAD (reader gone / dead),
+ * -EINTR (zb_writer_wakeup()). */
+int zb_writer_write (zb_writer * writer, const void *data, size_t size);
+
+/* Zero-copy write: reserve @size bytes in the ring and point *@data at
+ * them; fill them, then zb_writer_commit(). Same blocking and returns as
+ * zb_writer_write(); -EALREADY if an acquire is pending. */
+int zb_writer_acquire (zb_writer * writer, size_t size, void **data);
+
+/* Publish the acquired frame. Returns 0 or -EINVAL (nothing acquired). */
+int zb_writer_commit (zb_writer * writer);
+
+/* Make a blocked write or acquire return -EINTR at once, and every later
+ * one until zb_writer_wakeup_clear(). Thread-safe. */
+void zb_writer_wakeup (zb_writer * writer);
+void zb_writer_wakeup_clear (zb_writer * writer);
+
+/* Is the reader still there? Returns 0, -EPIPE or -EOWNERDEAD. */
+int zb_writer_check_reader (zb_writer * writer);
+
+/* Frames written on this connection. */
+uint64_t zb_writer_frames_written (zb_writer * writer);
+
+/* ------------------------------------------------------------------ */
+/* Status and housekeeping. */
+
+typedef struct
+{
+  uint64_t metadata_size;
+  uint64_t metadata_written_bytes;
+  uint64_t payload_size;
+  uint64_t payload_free_bytes;
+  uint64_t write_pos;
+  uint64_t read_pos;
+  uint64_t written_count;       /* frames and wrap markers */
+  uint64_t read_count;
+  uint64_t writer_pid;          /* 0: no writer */
+  uint64_t reader_pid;          /* 0: reader closed */
+  int writer_alive;
+  int reader_alive;
+  double utilisation;           /* used payload bytes / payload size, 0..1 */
+  uint8_t version[4];
+} zb_status;
+
+/* Snapshot of the OIEB. Lock-free reads of fields that change concurrently:
+ * each field is exact, the set is not taken at one instant. Thread-safe. */
+int zb_reader_get_status (zb_reader * reader, zb_status * status);
+int zb_writer_get_status (zb_writer * writer, zb_status * status);
+
+/* Open buffer @name read-only without joining it: fill *@status and, when
+ * @metadata is not NULL, copy up to @capacity metadata bytes and set
+ * *@metadata_size to the full metadata length (0 when none). Returns 0,
+ * -ENOENT, -EPROTO, -EACCES. */
+int zb_inspect (const char *name, zb_status * status, void *metadata,
+    size_t capacity, size_t * metadata_size);
+
+/* Remove the objects of buffer @name if no live process uses it (no reader
+ * holds its lock and neither recorded pid is alive). Returns 0 when removed,
+ * -EBUSY when in use, -ENOENT when nothing of it exists. */
+int zb_cleanup (const char *name);
+
+/* Check a buffer name. Returns 0, -EINVAL or -ENAMETOOLONG. */
+int zb_name_check (const char *name);
+
+#ifdef ZB_BUILDING_LIBRARY
+#pragma GCC visibility pop
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ZEROBUFFER_H */

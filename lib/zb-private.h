@@ -1,0 +1,112 @@
+/* libzerobuffer - private layout and helpers shared by reader and writer */
+
+#ifndef ZB_PRIVATE_H
+#define ZB_PRIVATE_H
+
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "zerobuffer/zerobuffer.h"
+
+/* Operation Info Exchange Block: the first 128 bytes of the segment,
+ * little-endian (we only build for little-endian hosts). */
+typedef struct
+{
+  uint32_t oieb_size;
+  uint8_t version[4];
+  uint64_t metadata_size;
+  uint64_t metadata_free_bytes;
+  uint64_t metadata_written_bytes;
+  uint64_t payload_size;
+  uint64_t payload_free_bytes;
+  uint64_t payload_write_pos;
+  uint64_t payload_read_pos;
+  uint64_t payload_written_count;
+  uint64_t payload_read_count;
+  uint64_t writer_pid;
+  uint64_t reader_pid;
+  uint64_t reserved[4];
+} zb_oieb;
+
+_Static_assert (sizeof (zb_oieb) == 128, "OIEB is 128 bytes");
+_Static_assert (offsetof (zb_oieb, version) == 0x04, "version at 0x04");
+_Static_assert (offsetof (zb_oieb, metadata_size) == 0x08, "0x08");
+_Static_assert (offsetof (zb_oieb, metadata_free_bytes) == 0x10, "0x10");
+_Static_assert (offsetof (zb_oieb, metadata_written_bytes) == 0x18, "0x18");
+_Static_assert (offsetof (zb_oieb, payload_size) == 0x20, "0x20");
+_Static_assert (offsetof (zb_oieb, payload_free_bytes) == 0x28, "0x28");
+_Static_assert (offsetof (zb_oieb, payload_write_pos) == 0x30, "0x30");
+_Static_assert (offsetof (zb_oieb, payload_read_pos) == 0x38, "0x38");
+_Static_assert (offsetof (zb_oieb, payload_written_count) == 0x40, "0x40");
+_Static_assert (offsetof (zb_oieb, payload_read_count) == 0x48, "0x48");
+_Static_assert (offsetof (zb_oieb, writer_pid) == 0x50, "0x50");
+_Static_assert (offsetof (zb_oieb, reader_pid) == 0x58, "0x58");
+_Static_assert (offsetof (zb_oieb, reserved) == 0x60, "0x60");
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the segment is little-endian; big-endian hosts are not supported"
+#endif
+
+typedef struct
+{
+  uint64_t size;                /* payload bytes; 0 with sequence 0: marker */
+  uint64_t sequence;
+} zb_frame_header;
+
+_Static_assert (sizeof (zb_frame_header) == ZB_FRAME_HEADER_SIZE,
+    "frame header is 16 bytes");
+
+#define ZB_OIEB_SIZE 128
+#define ZB_ALIGN 64
+#define ZB_LOCK_DIR "/tmp/zerobuffer"
+
+/* Longest single wait between checks of the peer and the wakeup flag. */
+#define ZB_WAIT_SLICE_MS 50
+
+/* Atomic access to u64 fields shared with another process. Plain fields in
+ * the struct keep the wire layout; every concurrent access goes through
+ * these. */
+#define ZB_LOAD(field) __atomic_load_n (&(field), __ATOMIC_ACQUIRE)
+#define ZB_LOAD_RELAXED(field) __atomic_load_n (&(field), __ATOMIC_RELAXED)
+#define ZB_STORE(field, v) __atomic_store_n (&(field), (v), __ATOMIC_RELEASE)
+#define ZB_ADD(field, v) __atomic_fetch_add (&(field), (v), __ATOMIC_ACQ_REL)
+#define ZB_SUB(field, v) __atomic_fetch_sub (&(field), (v), __ATOMIC_ACQ_REL)
+
+/* A mapped segment and its semaphores, as either side sees them. */
+typedef struct
+{
+  char name[ZB_NAME_MAX + 1];
+  uint8_t *base;                /* mapping */
+  size_t map_size;
+  zb_oieb *oieb;
+  uint8_t *metadata;            /* metadata block, metadata_size bytes */
+  uint8_t *ring;                /* payload ring, payload_size bytes */
+  uint64_t metadata_size;       /* validated copies of the OIEB sizes */
+  uint64_t payload_size;
+  sem_t *sem_w;                 /* "data available", posted by the writer */
+  sem_t *sem_r;                 /* "space freed", posted by the reader */
+} zb_segment;
+
+/* os.c */
+uint64_t zb_align64 (uint64_t v);
+void zb_shm_name (char *out, size_t size, const char *name);
+void zb_sem_name (char *out, size_t size, char kind, const char *name);
+void zb_lock_path (char *out, size_t size, const char *name);
+int zb_pid_alive (uint64_t pid);
+int64_t zb_now_ms (void);
+int64_t zb_deadline (int timeout_ms);
+int zb_sem_wait_until (sem_t * sem, int64_t deadline_ms);
+int zb_lock_dir_ensure (void);
+int zb_lock_acquire (const char *name, mode_t mode, int *fd_out);
+void zb_unlink_objects (const char *name);
+int zb_segment_validate (const zb_oieb * oieb, uint64_t file_size);
+int zb_segment_map (zb_segment * seg, int fd, uint64_t file_size, int prot);
+void zb_segment_unmap (zb_segment * seg);
+int zb_metadata_view (const zb_segment * seg, const void **data,
+    size_t * size);
+void zb_status_fill (const zb_segment * seg, zb_status * status);
+void zb_cleanup_stale_all (const char *except);
+
+#endif /* ZB_PRIVATE_H */
