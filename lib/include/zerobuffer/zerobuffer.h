@@ -95,7 +95,7 @@ typedef struct
   mode_t mode;                  /* permissions of every object; 0 = 0600 */
 } zb_reader_config;
 
-/* Sizes used when a zb_reader_config field is 0 or the config is NULL. */
+/* What a NULL zb_reader_config means. */
 #define ZB_DEFAULT_METADATA_SIZE 4096
 #define ZB_DEFAULT_PAYLOAD_SIZE (64 * 1024 * 1024)
 #define ZB_DEFAULT_MODE 0600

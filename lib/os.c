@@ -1,0 +1,402 @@
+/* libzerobuffer - names, lock files, liveness, clocks and segment mapping */
+
+#include "zb-private.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t
+zb_align64 (uint64_t v)
+{
+  return (v + (ZB_ALIGN - 1)) & ~(uint64_t) (ZB_ALIGN - 1);
+}
+
+int
+zb_name_check (const char *name)
+{
+  size_t len;
+
+  if (name == NULL)
+    return -EINVAL;
+  len = strnlen (name, ZB_NAME_MAX + 1);
+  if (len == 0)
+    return -EINVAL;
+  if (len > ZB_NAME_MAX)
+    return -ENAMETOOLONG;
+  if (strchr (name, '/') != NULL)
+    return -EINVAL;
+  if (strcmp (name, ".") == 0 || strcmp (name, "..") == 0)
+    return -EINVAL;
+  return 0;
+}
+
+void
+zb_shm_name (char *out, size_t size, const char *name)
+{
+  snprintf (out, size, "/%s", name);
+}
+
+void
+zb_sem_name (char *out, size_t size, char kind, const char *name)
+{
+  snprintf (out, size, "/sem-%c-%s", kind, name);
+}
+
+void
+zb_lock_path (char *out, size_t size, const char *name)
+{
+  snprintf (out, size, ZB_LOCK_DIR "/%s.lock", name);
+}
+
+/* kill(pid, 0) liveness: EPERM means a process of another user, alive. */
+int
+zb_pid_alive (uint64_t pid)
+{
+  if (pid == 0 || pid > INT32_MAX)
+    return 0;
+  if (kill ((pid_t) pid, 0) == 0)
+    return 1;
+  return errno == EPERM;
+}
+
+int64_t
+zb_now_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Absolute CLOCK_MONOTONIC deadline in ms; -1 waits forever, 0 is now. */
+int64_t
+zb_deadline (int timeout_ms)
+{
+  if (timeout_ms < 0)
+    return -1;
+  return zb_now_ms () + timeout_ms;
+}
+
+/* Wait for a token until @deadline_ms (never past one slice). Returns 0 when
+ * a token was taken, -ETIMEDOUT when the slice ended. EINTR-safe. */
+int
+zb_sem_wait_until (sem_t * sem, int64_t deadline_ms)
+{
+  int64_t now = zb_now_ms ();
+  int64_t until = now + ZB_WAIT_SLICE_MS;
+  struct timespec ts;
+
+  if (deadline_ms >= 0 && deadline_ms < until)
+    until = deadline_ms;
+  if (until <= now)
+    return sem_trywait (sem) == 0 ? 0 : -ETIMEDOUT;
+  ts.tv_sec = until / 1000;
+  ts.tv_nsec = (until % 1000) * 1000000;
+  for (;;) {
+    if (sem_clockwait (sem, CLOCK_MONOTONIC, &ts) == 0)
+      return 0;
+    if (errno != EINTR)
+      return -ETIMEDOUT;
+  }
+}
+
+/* /tmp/zerobuffer must be a real directory (not a symlink); when others can
+ * write to it, or another user owns it, it must carry the sticky bit so no
+ * one can remove or replace our lock files. */
+int
+zb_lock_dir_ensure (void)
+{
+  struct stat st;
+
+  if (mkdir (ZB_LOCK_DIR, 0700) == 0) {
+    /* Shared by every user of the host, like /tmp itself. */
+    if (chmod (ZB_LOCK_DIR, 01777) < 0)
+      return -errno;
+  } else if (errno != EEXIST) {
+    return -errno;
+  }
+  if (lstat (ZB_LOCK_DIR, &st) < 0)
+    return -errno;
+  if (!S_ISDIR (st.st_mode))
+    return -EACCES;
+  if (st.st_uid != geteuid () && st.st_uid != 0 && !(st.st_mode & S_ISVTX))
+    return -EACCES;
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+    return -EACCES;
+  return 0;
+}
+
+/* Take /tmp/zerobuffer/NAME.lock with flock(LOCK_EX|LOCK_NB). Returns 0 and
+ * the open descriptor, -EEXIST when someone holds it. */
+int
+zb_lock_acquire (const char *name, mode_t mode, int *fd_out)
+{
+  char path[sizeof (ZB_LOCK_DIR) + ZB_NAME_MAX + 8];
+  int attempt;
+
+  zb_lock_path (path, sizeof (path), name);
+  for (attempt = 0; attempt < 10; attempt++) {
+    struct stat st_fd, st_path;
+    int fd = open (path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode);
+
+    if (fd < 0)
+      return errno == ELOOP ? -EACCES : -errno;
+    if (flock (fd, LOCK_EX | LOCK_NB) < 0) {
+      int err = errno;
+
+      close (fd);
+      return err == EWOULDBLOCK ? -EEXIST : -err;
+    }
+    /* The previous owner may have unlinked the file between our open and
+     * our flock: then we hold a lock nobody else can see. Retry. */
+    if (fstat (fd, &st_fd) == 0 && stat (path, &st_path) == 0
+        && st_fd.st_ino == st_path.st_ino && st_fd.st_dev == st_path.st_dev) {
+      if (!S_ISREG (st_fd.st_mode)) {
+        close (fd);
+        return -EACCES;
+      }
+      fchmod (fd, mode);
+      *fd_out = fd;
+      return 0;
+    }
+    close (fd);
+  }
+  return -EEXIST;
+}
+
+void
+zb_unlink_objects (const char *name)
+{
+  char obj[ZB_NAME_MAX + 16];
+
+  zb_shm_name (obj, sizeof (obj), name);
+  shm_unlink (obj);
+  zb_sem_name (obj, sizeof (obj), 'w', name);
+  sem_unlink (obj);
+  zb_sem_name (obj, sizeof (obj), 'r', name);
+  sem_unlink (obj);
+}
+
+/* Check an OIEB read from a segment of @file_size bytes. */
+int
+zb_segment_validate (const zb_oieb * oieb, uint64_t file_size)
+{
+  uint64_t m, p;
+
+  if (file_size < ZB_OIEB_SIZE)
+    return -EPROTO;
+  if (oieb->oieb_size != ZB_OIEB_SIZE || oieb->version[0] != 1)
+    return -EPROTO;
+  m = oieb->metadata_size;
+  p = oieb->payload_size;
+  if (m > file_size || p > file_size || p <= ZB_FRAME_HEADER_SIZE
+      || ZB_OIEB_SIZE + m + p > file_size)
+    return -EPROTO;
+  return 0;
+}
+
+/* Map the segment behind @fd and validate its OIEB. */
+int
+zb_segment_map (zb_segment * seg, int fd, uint64_t file_size, int prot)
+{
+  void *base;
+  int ret;
+
+  if (file_size < ZB_OIEB_SIZE || file_size > SIZE_MAX)
+    return -EPROTO;
+  base = mmap (NULL, file_size, prot, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED)
+    return -errno;
+  seg->base = base;
+  seg->map_size = file_size;
+  seg->oieb = base;
+  ret = zb_segment_validate (seg->oieb, file_size);
+  if (ret < 0) {
+    munmap (base, file_size);
+    seg->base = NULL;
+    seg->oieb = NULL;
+    return ret;
+  }
+  /* The sizes never change after creation; keep validated copies so a
+   * peer rewriting them later cannot send us out of bounds. */
+  seg->metadata_size = seg->oieb->metadata_size;
+  seg->payload_size = seg->oieb->payload_size;
+  seg->metadata = seg->base + ZB_OIEB_SIZE;
+  seg->ring = seg->metadata + seg->metadata_size;
+  return 0;
+}
+
+void
+zb_segment_unmap (zb_segment * seg)
+{
+  if (seg->sem_w != NULL && seg->sem_w != SEM_FAILED)
+    sem_close (seg->sem_w);
+  if (seg->sem_r != NULL && seg->sem_r != SEM_FAILED)
+    sem_close (seg->sem_r);
+  if (seg->base != NULL)
+    munmap (seg->base, seg->map_size);
+  seg->sem_w = NULL;
+  seg->sem_r = NULL;
+  seg->base = NULL;
+  seg->oieb = NULL;
+}
+
+/* The metadata as [u64 N][N bytes], bounds-checked against the block. */
+int
+zb_metadata_view (const zb_segment * seg, const void **data, size_t *size)
+{
+  uint64_t written = ZB_LOAD (seg->oieb->metadata_written_bytes);
+  uint64_t n;
+
+  if (written == 0)
+    return -ENODATA;
+  if (seg->metadata_size < 8 || written > seg->metadata_size)
+    return -EPROTO;
+  memcpy (&n, seg->metadata, sizeof (n));
+  if (n == 0)
+    return -ENODATA;
+  if (n > seg->metadata_size - 8)
+    return -EPROTO;
+  *data = seg->metadata + 8;
+  *size = n;
+  return 0;
+}
+
+void
+zb_status_fill (const zb_segment * seg, zb_status * st)
+{
+  const zb_oieb *o = seg->oieb;
+  uint64_t free_bytes;
+
+  memset (st, 0, sizeof (*st));
+  memcpy (st->version, o->version, sizeof (st->version));
+  st->metadata_size = seg->metadata_size;
+  st->metadata_written_bytes = ZB_LOAD (o->metadata_written_bytes);
+  st->payload_size = seg->payload_size;
+  free_bytes = ZB_LOAD (o->payload_free_bytes);
+  st->payload_free_bytes = free_bytes;
+  st->write_pos = ZB_LOAD (o->payload_write_pos);
+  st->read_pos = ZB_LOAD (o->payload_read_pos);
+  st->written_count = ZB_LOAD (o->payload_written_count);
+  st->read_count = ZB_LOAD (o->payload_read_count);
+  st->writer_pid = ZB_LOAD (o->writer_pid);
+  st->reader_pid = ZB_LOAD (o->reader_pid);
+  st->writer_alive = zb_pid_alive (st->writer_pid);
+  st->reader_alive = zb_pid_alive (st->reader_pid);
+  if (free_bytes <= st->payload_size)
+    st->utilisation =
+        (double) (st->payload_size - free_bytes) / (double) st->payload_size;
+  else
+    st->utilisation = 0.0;
+}
+
+/* Read the two pids of an existing segment; -ENOENT if there is none. */
+static int
+read_pids (const char *name, uint64_t * reader_pid, uint64_t * writer_pid)
+{
+  char obj[ZB_NAME_MAX + 16];
+  zb_oieb oieb;
+  ssize_t n;
+  int fd;
+
+  zb_shm_name (obj, sizeof (obj), name);
+  fd = shm_open (obj, O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  n = pread (fd, &oieb, sizeof (oieb), 0);
+  close (fd);
+  if (n != (ssize_t) sizeof (oieb)) {
+    *reader_pid = 0;
+    *writer_pid = 0;
+    return 0;
+  }
+  *reader_pid = oieb.reader_pid;
+  *writer_pid = oieb.writer_pid;
+  return 0;
+}
+
+/* Remove buffer @name unless a recorded pid is alive. The caller holds the
+ * lock file, or there is none. */
+static int
+cleanup_locked (const char *name)
+{
+  uint64_t rpid = 0, wpid = 0;
+  int ret = read_pids (name, &rpid, &wpid);
+
+  if (ret == 0 && (zb_pid_alive (rpid) || zb_pid_alive (wpid)))
+    return -EBUSY;
+  zb_unlink_objects (name);
+  return 0;
+}
+
+int
+zb_cleanup (const char *name)
+{
+  char path[sizeof (ZB_LOCK_DIR) + ZB_NAME_MAX + 8];
+  char obj[ZB_NAME_MAX + 32];
+  struct stat st;
+  int fd, ret, found = 0;
+
+  ret = zb_name_check (name);
+  if (ret < 0)
+    return ret;
+  zb_lock_path (path, sizeof (path), name);
+  fd = open (path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0) {
+    found = 1;
+    if (flock (fd, LOCK_EX | LOCK_NB) < 0) {
+      close (fd);
+      return -EBUSY;
+    }
+  }
+  snprintf (obj, sizeof (obj), "/dev/shm/%s", name);
+  found |= stat (obj, &st) == 0;
+  snprintf (obj, sizeof (obj), "/dev/shm/sem.sem-w-%s", name);
+  found |= stat (obj, &st) == 0;
+  snprintf (obj, sizeof (obj), "/dev/shm/sem.sem-r-%s", name);
+  found |= stat (obj, &st) == 0;
+  if (!found)
+    return -ENOENT;
+  ret = cleanup_locked (name);
+  if (ret == 0 && fd >= 0)
+    unlink (path);
+  if (fd >= 0)
+    close (fd);
+  return ret;
+}
+
+/* What the reference readers do at start-up: remove every buffer whose lock
+ * nobody holds and whose reader and writer are both gone. */
+void
+zb_cleanup_stale_all (const char *except)
+{
+  DIR *dir = opendir (ZB_LOCK_DIR);
+  struct dirent *de;
+
+  if (dir == NULL)
+    return;
+  while ((de = readdir (dir)) != NULL) {
+    char name[ZB_NAME_MAX + 1];
+    size_t len = strlen (de->d_name);
+
+    if (len <= 5 || strcmp (de->d_name + len - 5, ".lock") != 0)
+      continue;
+    if (len - 5 > ZB_NAME_MAX)
+      continue;
+    memcpy (name, de->d_name, len - 5);
+    name[len - 5] = '\0';
+    if (zb_name_check (name) < 0 || strcmp (name, except) == 0)
+      continue;
+    zb_cleanup (name);
+  }
+  closedir (dir);
+}

@@ -1,0 +1,510 @@
+/* libzerobuffer - the reader: creates the buffer and consumes frames */
+
+#include "zb-private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A stretch of the ring handed out and not yet credited back: a frame, or
+ * the waste skipped at a wrap (released from the start). */
+typedef struct
+{
+  uint64_t bytes;
+  uint8_t is_frame;
+  uint8_t released;
+} zb_hold;
+
+enum
+{
+  WRITER_NONE,                  /* none seen since the last one left */
+  WRITER_CONNECTED,
+};
+
+struct zb_reader
+{
+  zb_segment seg;
+  int lock_fd;
+
+  /* Used by zb_reader_read() only (one thread at a time). */
+  uint64_t read_pos;            /* authoritative; mirrored to the OIEB */
+  uint64_t read_count;
+  uint64_t expected_sequence;
+  int writer_state;
+
+  int wakeup;                   /* atomic */
+
+  /* Guarded by lock: frames out in ring order, oldest at head. */
+  pthread_mutex_t lock;
+  zb_hold *holds;
+  size_t holds_capacity;        /* power of two */
+  size_t holds_head;
+  size_t holds_count;
+  uint64_t head_id;             /* id of holds[holds_head] */
+  size_t held_bytes;
+};
+
+/* Credit released stretches back to the writer, oldest first, stopping at
+ * the first one still held. Called with reader->lock held. */
+static void
+credit_in_order (zb_reader * reader)
+{
+  zb_oieb *oieb = reader->seg.oieb;
+
+  while (reader->holds_count > 0) {
+    zb_hold *h = &reader->holds[reader->holds_head];
+
+    if (!h->released)
+      break;
+    /* Release: our loads of the payload happen before the space is seen
+     * free; pairs with the acquire load of payload_free_bytes in the
+     * writer's wait_space(). */
+    ZB_ADD (oieb->payload_free_bytes, h->bytes);
+    if (h->is_frame)
+      sem_post (reader->seg.sem_r);
+    reader->held_bytes -= h->bytes;
+    reader->holds_head = (reader->holds_head + 1) & (reader->holds_capacity -
+        1);
+    reader->holds_count--;
+    reader->head_id++;
+  }
+}
+
+/* Append a stretch; returns its id. Called with reader->lock held. */
+static int
+push_hold (zb_reader * reader, uint64_t bytes, int is_frame, uint64_t * id)
+{
+  zb_hold *h;
+
+  if (reader->holds_count == reader->holds_capacity) {
+    size_t cap = reader->holds_capacity * 2;
+    zb_hold *grown = malloc (cap * sizeof (zb_hold));
+    size_t i;
+
+    if (grown == NULL)
+      return -ENOMEM;
+    for (i = 0; i < reader->holds_count; i++)
+      grown[i] = reader->holds[(reader->holds_head + i) &
+          (reader->holds_capacity - 1)];
+    free (reader->holds);
+    reader->holds = grown;
+    reader->holds_capacity = cap;
+    reader->holds_head = 0;
+  }
+  h = &reader->holds[(reader->holds_head + reader->holds_count) &
+      (reader->holds_capacity - 1)];
+  h->bytes = bytes;
+  h->is_frame = is_frame;
+  h->released = !is_frame;
+  *id = reader->head_id + reader->holds_count;
+  reader->holds_count++;
+  reader->held_bytes += bytes;
+  return 0;
+}
+
+/* The writer left: forget its metadata so the next writer (reference ones
+ * refuse a written block) can write its own. */
+static void
+reset_metadata (zb_reader * reader)
+{
+  zb_segment *seg = &reader->seg;
+
+  if (seg->metadata_size >= 8)
+    memset (seg->metadata, 0, 8);
+  ZB_STORE (seg->oieb->metadata_free_bytes, seg->metadata_size);
+  ZB_STORE (seg->oieb->metadata_written_bytes, 0);
+}
+
+/* Look at the writer after a wait found no token. Returns 1 when a token
+ * arrived meanwhile, 0 to keep waiting, or -EPIPE / -EOWNERDEAD once when
+ * the writer left or died with every frame read. */
+static int
+check_writer (zb_reader * reader)
+{
+  uint64_t pid = ZB_LOAD (reader->seg.oieb->writer_pid);
+  int gone;
+
+  if (pid != 0 && reader->writer_state == WRITER_NONE) {
+    reader->writer_state = WRITER_CONNECTED;
+    return 0;
+  }
+  if (reader->writer_state != WRITER_CONNECTED)
+    return 0;
+  if (pid == 0)
+    gone = -EPIPE;
+  else if (!zb_pid_alive (pid))
+    gone = -EOWNERDEAD;
+  else
+    return 0;
+  /* The writer posts its last frame before clearing writer_pid, so after
+   * seeing the pid gone a token still pending is visible here. */
+  if (sem_trywait (reader->seg.sem_w) == 0)
+    return 1;
+  reader->writer_state = WRITER_NONE;
+  reset_metadata (reader);
+  return gone;
+}
+
+/* Take the frame whose token we hold. */
+static int
+take_frame (zb_reader * reader, zb_frame * frame)
+{
+  zb_segment *seg = &reader->seg;
+  uint64_t p = seg->payload_size;
+  uint64_t pos = reader->read_pos;
+  uint64_t waste = 0;
+  uint64_t skipped = 0;
+  zb_frame_header hdr;
+  uint64_t total, waste_id, id;
+  unsigned int flags = 0;
+  int ret;
+
+  /* Acquire: header and payload loads happen after the token; pairs with
+   * the release in the writer's commit (counter store, then sem_post). */
+  __atomic_thread_fence (__ATOMIC_ACQUIRE);
+
+  for (;;) {
+    if (p - pos < ZB_FRAME_HEADER_SIZE) {
+      /* A tail too short for a header: an implicit wrap. */
+    } else {
+      memcpy (&hdr, seg->ring + pos, sizeof (hdr));
+      if (hdr.size != 0 || hdr.sequence != 0)
+        break;
+      /* A wrap marker. */
+    }
+    if (skipped > 0 || pos == 0)
+      return -EBADMSG;
+    waste = p - pos;
+    skipped = 1;
+    pos = 0;
+  }
+
+  if (hdr.size == 0 || hdr.size > p - pos - ZB_FRAME_HEADER_SIZE)
+    return -EBADMSG;
+  if (hdr.sequence == 1)
+    flags |= ZB_FRAME_NEW_WRITER;
+  else if (hdr.sequence != reader->expected_sequence)
+    return -EILSEQ;
+
+  total = ZB_FRAME_HEADER_SIZE + hdr.size;
+  pthread_mutex_lock (&reader->lock);
+  ret = 0;
+  if (waste > 0)
+    ret = push_hold (reader, waste, 0, &waste_id);
+  if (ret == 0)
+    ret = push_hold (reader, total, 1, &id);
+  if (ret == 0)
+    credit_in_order (reader);
+  pthread_mutex_unlock (&reader->lock);
+  if (ret < 0)
+    return ret;
+
+  reader->read_pos = pos + total == p ? 0 : pos + total;
+  reader->read_count += skipped + 1;
+  ZB_STORE (seg->oieb->payload_read_pos, reader->read_pos);
+  ZB_STORE (seg->oieb->payload_read_count, reader->read_count);
+  reader->expected_sequence = hdr.sequence + 1;
+  reader->writer_state = WRITER_CONNECTED;
+
+  frame->data = seg->ring + pos + ZB_FRAME_HEADER_SIZE;
+  frame->size = hdr.size;
+  frame->sequence = hdr.sequence;
+  frame->flags = flags;
+  frame->id = id;
+  return 0;
+}
+
+int
+zb_reader_read (zb_reader * reader, int timeout_ms, zb_frame * frame)
+{
+  int64_t deadline;
+  int ret;
+
+  if (reader == NULL || frame == NULL)
+    return -EINVAL;
+  deadline = zb_deadline (timeout_ms);
+  for (;;) {
+    if (__atomic_load_n (&reader->wakeup, __ATOMIC_ACQUIRE))
+      return -EINTR;
+    if (sem_trywait (reader->seg.sem_w) == 0)
+      break;
+    if (timeout_ms != 0 && zb_sem_wait_until (reader->seg.sem_w, deadline) == 0)
+      break;
+    ret = check_writer (reader);
+    if (ret == 1)
+      break;
+    if (ret < 0)
+      return ret;
+    if (timeout_ms == 0)
+      return -EAGAIN;
+    if (deadline >= 0 && zb_now_ms () >= deadline)
+      return -ETIMEDOUT;
+  }
+  return take_frame (reader, frame);
+}
+
+int
+zb_reader_release (zb_reader * reader, const zb_frame * frame)
+{
+  uint64_t idx;
+  zb_hold *h;
+  int ret = -EINVAL;
+
+  if (reader == NULL || frame == NULL)
+    return -EINVAL;
+  pthread_mutex_lock (&reader->lock);
+  idx = frame->id - reader->head_id;
+  if (frame->id >= reader->head_id && idx < reader->holds_count) {
+    h = &reader->holds[(reader->holds_head + idx) &
+        (reader->holds_capacity - 1)];
+    if (h->is_frame && !h->released) {
+      h->released = 1;
+      credit_in_order (reader);
+      ret = 0;
+    }
+  }
+  pthread_mutex_unlock (&reader->lock);
+  return ret;
+}
+
+size_t
+zb_reader_held_bytes (zb_reader * reader)
+{
+  size_t held;
+
+  if (reader == NULL)
+    return 0;
+  pthread_mutex_lock (&reader->lock);
+  held = reader->held_bytes;
+  pthread_mutex_unlock (&reader->lock);
+  return held;
+}
+
+int
+zb_reader_get_metadata (zb_reader * reader, const void **data, size_t *size)
+{
+  if (reader == NULL || data == NULL || size == NULL)
+    return -EINVAL;
+  return zb_metadata_view (&reader->seg, data, size);
+}
+
+void
+zb_reader_wakeup (zb_reader * reader)
+{
+  if (reader != NULL)
+    __atomic_store_n (&reader->wakeup, 1, __ATOMIC_RELEASE);
+}
+
+void
+zb_reader_wakeup_clear (zb_reader * reader)
+{
+  if (reader != NULL)
+    __atomic_store_n (&reader->wakeup, 0, __ATOMIC_RELEASE);
+}
+
+int
+zb_reader_get_status (zb_reader * reader, zb_status * status)
+{
+  if (reader == NULL || status == NULL)
+    return -EINVAL;
+  zb_status_fill (&reader->seg, status);
+  return 0;
+}
+
+/* Objects of @name left by a reader that is gone: since we hold the lock,
+ * no reader is alive unless its lock file was removed under it. A writer
+ * still attached to the old segment notices the dead reader by itself. */
+static int
+remove_stale (const char *name)
+{
+  char obj[ZB_NAME_MAX + 16];
+  zb_oieb oieb;
+  int fd;
+
+  zb_shm_name (obj, sizeof (obj), name);
+  fd = shm_open (obj, O_RDONLY | O_CLOEXEC, 0);
+  if (fd >= 0) {
+    ssize_t n = pread (fd, &oieb, sizeof (oieb), 0);
+
+    close (fd);
+    if (n == (ssize_t) sizeof (oieb) && oieb.reader_pid != (uint64_t) getpid ()
+        && zb_pid_alive (oieb.reader_pid))
+      return -EEXIST;
+  }
+  zb_unlink_objects (name);
+  return 0;
+}
+
+static sem_t *
+create_sem (char kind, const char *name, mode_t mode)
+{
+  char obj[ZB_NAME_MAX + 16];
+  char path[ZB_NAME_MAX + 32];
+  sem_t *sem;
+
+  zb_sem_name (obj, sizeof (obj), kind, name);
+  sem = sem_open (obj, O_CREAT | O_EXCL, mode, 0);
+  if (sem == SEM_FAILED)
+    return SEM_FAILED;
+  /* sem_open applies the umask; set exactly what was asked. */
+  snprintf (path, sizeof (path), "/dev/shm/sem.sem-%c-%s", kind, name);
+  chmod (path, mode);
+  return sem;
+}
+
+int
+zb_reader_create (const char *name, const zb_reader_config * config,
+    zb_reader ** out)
+{
+  zb_reader_config defaults = { ZB_DEFAULT_METADATA_SIZE,
+    ZB_DEFAULT_PAYLOAD_SIZE, ZB_DEFAULT_MODE
+  };
+  char obj[ZB_NAME_MAX + 16];
+  char path[sizeof (ZB_LOCK_DIR) + ZB_NAME_MAX + 8];
+  zb_reader *reader = NULL;
+  uint64_t m, p, total;
+  mode_t mode;
+  int shm_fd = -1;
+  int ret;
+
+  if (out == NULL)
+    return -EINVAL;
+  *out = NULL;
+  ret = zb_name_check (name);
+  if (ret < 0)
+    return ret;
+  if (config == NULL)
+    config = &defaults;
+  if (config->payload_size == 0)
+    return -EINVAL;
+  /* Far beyond any real segment, and small enough that sums cannot wrap. */
+  if (config->metadata_size > (1ull << 40) || config->payload_size > (1ull <<
+          44))
+    return -EINVAL;
+  m = zb_align64 (config->metadata_size);
+  p = zb_align64 (config->payload_size);
+  total = ZB_OIEB_SIZE + m + p;
+  mode = config->mode ? config->mode & 0777 : ZB_DEFAULT_MODE;
+
+  reader = calloc (1, sizeof (*reader));
+  if (reader == NULL)
+    return -ENOMEM;
+  reader->lock_fd = -1;
+  reader->holds_capacity = 64;
+  reader->holds = malloc (reader->holds_capacity * sizeof (zb_hold));
+  if (reader->holds == NULL) {
+    free (reader);
+    return -ENOMEM;
+  }
+  pthread_mutex_init (&reader->lock, NULL);
+  snprintf (reader->seg.name, sizeof (reader->seg.name), "%s", name);
+
+  ret = zb_lock_dir_ensure ();
+  if (ret < 0)
+    goto no_lock;
+  ret = zb_lock_acquire (name, mode, &reader->lock_fd);
+  if (ret < 0)
+    goto no_lock;
+  zb_cleanup_stale_all (name);
+  ret = remove_stale (name);
+  if (ret < 0)
+    goto error;
+
+  zb_shm_name (obj, sizeof (obj), name);
+  shm_fd = shm_open (obj, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, mode);
+  if (shm_fd < 0) {
+    ret = -errno;
+    goto error;
+  }
+  if (fchmod (shm_fd, mode) < 0 || ftruncate (shm_fd, (off_t) total) < 0) {
+    ret = -errno;
+    goto error;
+  }
+  /* Reserve the pages now: a full /dev/shm fails here with ENOSPC instead
+   * of a SIGBUS in the middle of a stream. */
+  ret = -posix_fallocate (shm_fd, 0, (off_t) total);
+  if (ret < 0)
+    goto error;
+  {
+    /* The mapping validates an OIEB, so write it first. */
+    zb_oieb oieb = { 0 };
+
+    oieb.oieb_size = ZB_OIEB_SIZE;
+    oieb.version[0] = ZB_VERSION_MAJOR;
+    oieb.version[1] = ZB_VERSION_MINOR;
+    oieb.version[2] = ZB_VERSION_PATCH;
+    oieb.metadata_size = m;
+    oieb.metadata_free_bytes = m;
+    oieb.payload_size = p;
+    oieb.payload_free_bytes = p;
+    if (pwrite (shm_fd, &oieb, sizeof (oieb), 0) != (ssize_t) sizeof (oieb)) {
+      ret = errno ? -errno : -EIO;
+      goto error;
+    }
+  }
+  ret = zb_segment_map (&reader->seg, shm_fd, total, PROT_READ | PROT_WRITE);
+  if (ret < 0)
+    goto error;
+  close (shm_fd);
+  shm_fd = -1;
+
+  reader->seg.sem_w = create_sem ('w', name, mode);
+  if (reader->seg.sem_w == SEM_FAILED) {
+    ret = -errno;
+    goto error;
+  }
+  reader->seg.sem_r = create_sem ('r', name, mode);
+  if (reader->seg.sem_r == SEM_FAILED) {
+    ret = -errno;
+    goto error;
+  }
+
+  reader->expected_sequence = 1;
+  reader->writer_state = WRITER_NONE;
+  /* Last: writers treat reader_pid 0 as "no reader". */
+  ZB_STORE (reader->seg.oieb->reader_pid, (uint64_t) getpid ());
+  *out = reader;
+  return 0;
+
+  /* ERRORS */
+error:
+  if (shm_fd >= 0)
+    close (shm_fd);
+  zb_segment_unmap (&reader->seg);
+  zb_unlink_objects (name);
+  zb_lock_path (path, sizeof (path), name);
+  unlink (path);
+  close (reader->lock_fd);
+no_lock:
+  pthread_mutex_destroy (&reader->lock);
+  free (reader->holds);
+  free (reader);
+  return ret;
+}
+
+void
+zb_reader_destroy (zb_reader * reader)
+{
+  char path[sizeof (ZB_LOCK_DIR) + ZB_NAME_MAX + 8];
+
+  if (reader == NULL)
+    return;
+  if (reader->seg.oieb != NULL)
+    ZB_STORE (reader->seg.oieb->reader_pid, 0);
+  zb_segment_unmap (&reader->seg);
+  zb_unlink_objects (reader->seg.name);
+  /* Unlink before unlocking: a reader that opened this file meanwhile
+   * finds it replaced and retries (see zb_lock_acquire). */
+  zb_lock_path (path, sizeof (path), reader->seg.name);
+  unlink (path);
+  close (reader->lock_fd);
+  pthread_mutex_destroy (&reader->lock);
+  free (reader->holds);
+  free (reader);
+}

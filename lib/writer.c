@@ -1,0 +1,399 @@
+/* libzerobuffer - the writer: connects to a buffer and produces frames */
+
+#include "zb-private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* How often a writer that never has to wait still checks that the reader's
+ * process is alive. */
+#define READER_CHECK_INTERVAL_MS 1
+
+/* Drain surplus "space freed" tokens every this many frames, so that the
+ * semaphore never overflows when the writer never waits. */
+#define DRAIN_INTERVAL 1024
+
+struct zb_writer
+{
+  zb_segment seg;
+  uint64_t pid;
+  int write_timeout_ms;
+  int metadata_written;
+
+  uint64_t write_pos;           /* authoritative; mirrored to the OIEB */
+  uint64_t written_count;
+  uint64_t sequence;            /* of the next frame */
+  uint64_t frames;
+
+  int acquired;
+  uint64_t acquired_pos;
+  uint64_t acquired_size;
+
+  int64_t reader_checked_ms;
+  unsigned int drain_countdown;
+  int wakeup;                   /* atomic */
+};
+
+static sem_t *
+open_sem (char kind, const char *name)
+{
+  char obj[ZB_NAME_MAX + 16];
+
+  zb_sem_name (obj, sizeof (obj), kind, name);
+  return sem_open (obj, 0);
+}
+
+static int
+reader_state (zb_writer * writer)
+{
+  uint64_t pid = ZB_LOAD (writer->seg.oieb->reader_pid);
+
+  writer->reader_checked_ms = zb_now_ms ();
+  if (pid == 0)
+    return -EPIPE;
+  if (!zb_pid_alive (pid))
+    return -EOWNERDEAD;
+  return 0;
+}
+
+static int
+try_connect (const char *name, zb_writer * writer)
+{
+  char obj[ZB_NAME_MAX + 16];
+  zb_segment *seg = &writer->seg;
+  struct stat st;
+  uint64_t expected, pos, free_bytes;
+  int fd, ret;
+
+  zb_shm_name (obj, sizeof (obj), name);
+  fd = shm_open (obj, O_RDWR | O_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  if (fstat (fd, &st) < 0) {
+    ret = -errno;
+    close (fd);
+    return ret;
+  }
+  ret = zb_segment_map (seg, fd, (uint64_t) st.st_size, PROT_READ | PROT_WRITE);
+  close (fd);
+  if (ret < 0)
+    return ret;
+
+  /* A segment whose reader is gone is as good as missing. */
+  if (reader_state (writer) < 0) {
+    ret = -ENOENT;
+    goto error;
+  }
+  seg->sem_w = open_sem ('w', name);
+  seg->sem_r = open_sem ('r', name);
+  if (seg->sem_w == SEM_FAILED || seg->sem_r == SEM_FAILED) {
+    ret = errno == ENOENT ? -ENOENT : -errno;
+    goto error;
+  }
+
+  pos = ZB_LOAD (seg->oieb->payload_write_pos);
+  free_bytes = ZB_LOAD (seg->oieb->payload_free_bytes);
+  if (pos > seg->payload_size || free_bytes > seg->payload_size) {
+    ret = -EPROTO;
+    goto error;
+  }
+
+  /* Take the writer slot unless a live writer holds it. */
+  expected = ZB_LOAD (seg->oieb->writer_pid);
+  if (expected != 0 && zb_pid_alive (expected)) {
+    ret = -EBUSY;
+    goto error;
+  }
+  if (!__atomic_compare_exchange_n (&seg->oieb->writer_pid, &expected,
+          writer->pid, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    ret = -EBUSY;
+    goto error;
+  }
+
+  /* Others may leave write_pos == payload_size; we store 0 instead. */
+  writer->write_pos = pos == seg->payload_size ? 0 : pos;
+  writer->written_count = ZB_LOAD (seg->oieb->payload_written_count);
+  writer->sequence = 1;
+  /* Tokens from an earlier writer's era mean nothing to us. */
+  while (sem_trywait (seg->sem_r) == 0);
+  writer->drain_countdown = DRAIN_INTERVAL;
+  return 0;
+
+  /* ERRORS */
+error:
+  zb_segment_unmap (seg);
+  return ret;
+}
+
+int
+zb_writer_connect (const char *name, const zb_writer_config * config,
+    zb_writer ** out)
+{
+  zb_writer *writer;
+  int64_t deadline;
+  int ret;
+
+  if (out == NULL)
+    return -EINVAL;
+  *out = NULL;
+  ret = zb_name_check (name);
+  if (ret < 0)
+    return ret;
+  writer = calloc (1, sizeof (*writer));
+  if (writer == NULL)
+    return -ENOMEM;
+  snprintf (writer->seg.name, sizeof (writer->seg.name), "%s", name);
+  writer->pid = (uint64_t) getpid ();
+  writer->write_timeout_ms = config && config->write_timeout_ms ?
+      config->write_timeout_ms : ZB_DEFAULT_WRITE_TIMEOUT_MS;
+  deadline = zb_deadline (config ? config->connect_timeout_ms : 0);
+
+  for (;;) {
+    int64_t now;
+    struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+    ret = try_connect (name, writer);
+    if (ret != -ENOENT)
+      break;
+    now = zb_now_ms ();
+    if (deadline >= 0 && now >= deadline)
+      break;
+    if (deadline >= 0 && deadline - now < 10)
+      ts.tv_nsec = (deadline - now) * 1000 * 1000;
+    nanosleep (&ts, NULL);
+  }
+  if (ret < 0) {
+    free (writer);
+    return ret;
+  }
+  *out = writer;
+  return 0;
+}
+
+void
+zb_writer_disconnect (zb_writer * writer)
+{
+  uint64_t expected;
+
+  if (writer == NULL)
+    return;
+  expected = writer->pid;
+  /* Release: every frame (posted before) is visible before the reader can
+   * see us gone; pairs with the acquire load in the reader's
+   * check_writer(). Only clear the slot if it is still ours. */
+  __atomic_compare_exchange_n (&writer->seg.oieb->writer_pid, &expected, 0,
+      0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+  zb_segment_unmap (&writer->seg);
+  free (writer);
+}
+
+int
+zb_writer_set_metadata (zb_writer * writer, const void *data, size_t size)
+{
+  zb_segment *seg;
+  uint64_t n = size;
+
+  if (writer == NULL || (data == NULL && size > 0) || size == 0)
+    return -EINVAL;
+  seg = &writer->seg;
+  if (writer->metadata_written)
+    return -EALREADY;
+  if (seg->metadata_size < 8 || n > seg->metadata_size - 8)
+    return -EMSGSIZE;
+  memcpy (seg->metadata + 8, data, size);
+  memcpy (seg->metadata, &n, sizeof (n));
+  /* Release: the block is complete before it is declared written. Readers
+   * read it after a frame's token, which orders it too. */
+  ZB_STORE (seg->oieb->metadata_free_bytes, seg->metadata_size - 8 - n);
+  ZB_STORE (seg->oieb->metadata_written_bytes, 8 + n);
+  writer->metadata_written = 1;
+  return 0;
+}
+
+/* Wait until payload_free_bytes >= @required. */
+static int
+wait_space (zb_writer * writer, uint64_t required)
+{
+  zb_segment *seg = &writer->seg;
+  int64_t deadline = zb_deadline (writer->write_timeout_ms);
+  int ret;
+
+  for (;;) {
+    /* Acquire: the reader finished with the space before crediting it;
+     * pairs with the release add in the reader's credit_in_order(). */
+    if (ZB_LOAD (seg->oieb->payload_free_bytes) >= required)
+      return 0;
+    if (__atomic_load_n (&writer->wakeup, __ATOMIC_ACQUIRE))
+      return -EINTR;
+    ret = reader_state (writer);
+    if (ret < 0)
+      return ret;
+    if (sem_trywait (seg->sem_r) == 0)
+      continue;
+    if (deadline >= 0 && zb_now_ms () >= deadline)
+      return -ENOBUFS;
+    zb_sem_wait_until (seg->sem_r, deadline);
+  }
+}
+
+int
+zb_writer_acquire (zb_writer * writer, size_t size, void **data)
+{
+  zb_segment *seg;
+  uint64_t p, pos, total, space_to_end, required;
+  int wrap, ret;
+
+  if (writer == NULL || data == NULL || size == 0)
+    return -EINVAL;
+  if (writer->acquired)
+    return -EALREADY;
+  seg = &writer->seg;
+  p = seg->payload_size;
+  if (size > p - ZB_FRAME_HEADER_SIZE)
+    return -EMSGSIZE;
+  if (ZB_LOAD (seg->oieb->reader_pid) == 0)
+    return -EPIPE;
+  if (zb_now_ms () - writer->reader_checked_ms >= READER_CHECK_INTERVAL_MS) {
+    ret = reader_state (writer);
+    if (ret < 0)
+      return ret;
+  }
+
+  pos = writer->write_pos;
+  total = ZB_FRAME_HEADER_SIZE + size;
+  space_to_end = p - pos;
+  if (space_to_end < total) {
+    wrap = 1;
+  } else {
+    uint64_t tail = space_to_end - total;
+
+    /* Our rule: never leave a tail of 1..15 bytes, no reference reader
+     * survives one. Wrap early instead, when the ring is big enough. */
+    wrap = tail > 0 && tail < ZB_FRAME_HEADER_SIZE && space_to_end + total <= p;
+  }
+  required = wrap ? space_to_end + total : total;
+  /* A frame this large cannot follow a wrap from here however empty the
+   * ring gets: the skipped tail and the frame together exceed it. */
+  if (required > p)
+    return -ENOBUFS;
+
+  ret = wait_space (writer, required);
+  if (ret < 0)
+    return ret;
+
+  if (wrap) {
+    if (space_to_end >= ZB_FRAME_HEADER_SIZE) {
+      zb_frame_header marker = { 0, 0 };
+
+      memcpy (seg->ring + pos, &marker, sizeof (marker));
+    }
+    ZB_SUB (seg->oieb->payload_free_bytes, space_to_end);
+    pos = 0;
+    writer->write_pos = 0;
+    writer->written_count++;
+    ZB_STORE (seg->oieb->payload_write_pos, 0);
+    ZB_STORE (seg->oieb->payload_written_count, writer->written_count);
+  }
+  writer->acquired = 1;
+  writer->acquired_pos = pos;
+  writer->acquired_size = size;
+  *data = seg->ring + pos + ZB_FRAME_HEADER_SIZE;
+  return 0;
+}
+
+int
+zb_writer_commit (zb_writer * writer)
+{
+  zb_segment *seg;
+  zb_frame_header hdr;
+  uint64_t total, next;
+
+  if (writer == NULL || !writer->acquired)
+    return -EINVAL;
+  seg = &writer->seg;
+  hdr.size = writer->acquired_size;
+  hdr.sequence = writer->sequence;
+  memcpy (seg->ring + writer->acquired_pos, &hdr, sizeof (hdr));
+
+  total = ZB_FRAME_HEADER_SIZE + hdr.size;
+  next = writer->acquired_pos + total;
+  writer->write_pos = next == seg->payload_size ? 0 : next;
+  writer->written_count++;
+  /* Release: header and payload stores happen before the counters and the
+   * token; pairs with the acquire fence in the reader's take_frame(). */
+  ZB_STORE (seg->oieb->payload_write_pos, writer->write_pos);
+  ZB_SUB (seg->oieb->payload_free_bytes, total);
+  ZB_STORE (seg->oieb->payload_written_count, writer->written_count);
+  sem_post (seg->sem_w);
+
+  writer->acquired = 0;
+  writer->sequence++;
+  writer->frames++;
+  if (--writer->drain_countdown == 0) {
+    writer->drain_countdown = DRAIN_INTERVAL;
+    while (sem_trywait (seg->sem_r) == 0);
+  }
+  return 0;
+}
+
+int
+zb_writer_write (zb_writer * writer, const void *data, size_t size)
+{
+  void *dst;
+  int ret;
+
+  if (data == NULL)
+    return -EINVAL;
+  ret = zb_writer_acquire (writer, size, &dst);
+  if (ret < 0)
+    return ret;
+  memcpy (dst, data, size);
+  return zb_writer_commit (writer);
+}
+
+void
+zb_writer_wakeup (zb_writer * writer)
+{
+  if (writer == NULL)
+    return;
+  __atomic_store_n (&writer->wakeup, 1, __ATOMIC_RELEASE);
+  /* A spare token only makes wait_space() look at the counters again. */
+  sem_post (writer->seg.sem_r);
+}
+
+void
+zb_writer_wakeup_clear (zb_writer * writer)
+{
+  if (writer != NULL)
+    __atomic_store_n (&writer->wakeup, 0, __ATOMIC_RELEASE);
+}
+
+int
+zb_writer_check_reader (zb_writer * writer)
+{
+  if (writer == NULL)
+    return -EINVAL;
+  return reader_state (writer);
+}
+
+uint64_t
+zb_writer_frames_written (zb_writer * writer)
+{
+  return writer ? writer->frames : 0;
+}
+
+int
+zb_writer_get_status (zb_writer * writer, zb_status * status)
+{
+  if (writer == NULL || status == NULL)
+    return -EINVAL;
+  zb_status_fill (&writer->seg, status);
+  return 0;
+}
