@@ -181,6 +181,7 @@ void
 zb_writer_disconnect (zb_writer * writer)
 {
   uint64_t expected;
+  int reader_lost;
 
   if (writer == NULL)
     return;
@@ -190,7 +191,12 @@ zb_writer_disconnect (zb_writer * writer)
    * check_writer(). Only clear the slot if it is still ours. */
   __atomic_compare_exchange_n (&writer->seg.oieb->writer_pid, &expected, 0,
       0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+  reader_lost = reader_state (writer) == -EOWNERDEAD;
   zb_segment_unmap (&writer->seg);
+  /* Nobody else would remove what a killed reader left behind. This only
+   * removes objects no live process uses, so a new reader's are safe. */
+  if (reader_lost)
+    zb_cleanup (writer->seg.name);
   free (writer);
 }
 

@@ -222,6 +222,95 @@ int zb_writer_check_reader (zb_writer * writer);
 uint64_t zb_writer_frames_written (zb_writer * writer);
 
 /* ------------------------------------------------------------------ */
+/* Duplex channel: requests over NAME_request (client writes, server reads),
+ * responses over NAME_response (server writes, client reads). The response
+ * sequence is the server's own counter: one response per request, in
+ * order. */
+
+typedef struct zb_duplex_server zb_duplex_server;
+typedef struct zb_duplex_client zb_duplex_client;
+
+typedef struct
+{
+  size_t metadata_size;         /* of the buffer this side creates */
+  size_t payload_size;          /* of the buffer this side creates */
+  mode_t mode;                  /* 0 = 0600 */
+  int timeout_ms;               /* connect and write timeout; 0 = 5000 */
+} zb_duplex_config;
+
+/* Longest channel name: "_response" is appended. */
+#define ZB_CHANNEL_NAME_MAX (ZB_NAME_MAX - 9)
+
+/* Called by zb_duplex_server_run() once per request, in the loop's thread.
+ * It must answer exactly once, with zb_duplex_server_respond() or
+ * zb_duplex_server_acquire() + zb_duplex_server_commit(), before it returns
+ * 0; a negative return stops the loop with that value. @request is valid
+ * until the handler returns. */
+typedef int (*zb_duplex_handler) (zb_duplex_server * server,
+    const zb_frame * request, void *user_data);
+
+/* Create the request buffer of channel @name. @config may be NULL. Returns
+ * 0, or the errors of zb_reader_create(). */
+int zb_duplex_server_create (const char *name,
+    const zb_duplex_config * config, zb_duplex_server ** server);
+
+/* Serve requests one at a time until zb_duplex_server_stop(). A client that
+ * disconnects or dies is dropped and the next one served. Blocking: yes.
+ * Returns 0 when stopped, a handler's negative return, -EPROTO when a
+ * handler did not answer, or a corrupt-segment error. */
+int zb_duplex_server_run (zb_duplex_server * server, zb_duplex_handler handler,
+    void *user_data);
+
+/* Make run() return within 50 ms. Thread-safe. */
+void zb_duplex_server_stop (zb_duplex_server * server);
+
+/* Answer the current request by copy, or in place. Only from a handler.
+ * Returns 0, or the errors of zb_writer_write() (-EPIPE / -EOWNERDEAD: the
+ * client is gone; the loop moves on to the next client). */
+int zb_duplex_server_respond (zb_duplex_server * server, const void *data,
+    size_t size);
+int zb_duplex_server_acquire (zb_duplex_server * server, size_t size,
+    void **data);
+int zb_duplex_server_commit (zb_duplex_server * server);
+
+/* Remove the request buffer and free @server (NULL allowed); not while
+ * run() is running. */
+void zb_duplex_server_destroy (zb_duplex_server * server);
+
+/* Create the response buffer of channel @name and connect to its request
+ * buffer, waiting up to config->timeout_ms for the server. Returns 0, or
+ * the errors of zb_reader_create() and zb_writer_connect(). */
+int zb_duplex_client_connect (const char *name,
+    const zb_duplex_config * config, zb_duplex_client ** client);
+
+/* Send a request by copy, or in place; *@sequence (may be NULL) is the
+ * request's sequence number, which the matching response carries.
+ * Blocking: until the server frees space, up to the timeout. Returns 0 or
+ * the errors of zb_writer_write(). */
+int zb_duplex_client_send (zb_duplex_client * client, const void *data,
+    size_t size, uint64_t * sequence);
+int zb_duplex_client_acquire (zb_duplex_client * client, size_t size,
+    void **data);
+int zb_duplex_client_commit (zb_duplex_client * client, uint64_t * sequence);
+
+/* Wait up to @timeout_ms for the next response; release it with
+ * zb_duplex_client_release(). Returns 0 or the errors of zb_reader_read()
+ * (-EOWNERDEAD / -EPIPE: the server died / stopped; destroy the client and
+ * connect again to reach a new server). */
+int zb_duplex_client_receive (zb_duplex_client * client, int timeout_ms,
+    zb_frame * response);
+int zb_duplex_client_release (zb_duplex_client * client,
+    const zb_frame * response);
+
+/* Interrupt a blocked send or receive with -EINTR (until _wakeup_clear).
+ * Thread-safe. */
+void zb_duplex_client_wakeup (zb_duplex_client * client);
+void zb_duplex_client_wakeup_clear (zb_duplex_client * client);
+
+/* Disconnect, remove the response buffer, free @client (NULL allowed). */
+void zb_duplex_client_destroy (zb_duplex_client * client);
+
+/* ------------------------------------------------------------------ */
 /* Status and housekeeping. */
 
 typedef struct
