@@ -1,0 +1,384 @@
+/* Duplex channel: conformance group 13, server and client in separate
+ * processes over real shared memory. */
+
+#include "../lib/zbtest.h"
+
+typedef struct
+{
+  const char *name;
+  size_t payload_size;
+  int delay_ms;                 /* per request, in the handler */
+  int mode;                     /* what the handler answers */
+  int stop_after;               /* stop after this many requests; 0 never */
+} server_args;
+
+enum
+{
+  ECHO,
+  DOUBLE,
+  XOR_FF,
+};
+
+static int
+handler (zb_duplex_server * server, const zb_frame * request, void *data)
+{
+  server_args *a = data;
+  static unsigned int served;
+  const uint8_t *in = request->data;
+  uint8_t *out;
+  size_t size = a->mode == DOUBLE ? request->size * 2 : request->size;
+  size_t i;
+  int ret;
+
+  if (a->delay_ms)
+    zbt_sleep_ms (a->delay_ms);
+  ret = zb_duplex_server_acquire (server, size, (void **) &out);
+  if (ret < 0)
+    return ret;
+  for (i = 0; i < size; i++) {
+    uint8_t b = in[i % request->size];
+
+    out[i] = a->mode == XOR_FF ? b ^ 0xff : b;
+  }
+  ret = zb_duplex_server_commit (server);
+  if (++served == (unsigned int) a->stop_after)
+    zb_duplex_server_stop (server);
+  return ret;
+}
+
+static void
+serve (void *data)
+{
+  server_args *a = data;
+  zb_duplex_config cfg = { 0, a->payload_size, 0, 3000 };
+  zb_duplex_server *server;
+
+  ZBT_OK (zb_duplex_server_create (a->name, &cfg, &server));
+  ZBT_OK (zb_duplex_server_run (server, handler, a));
+  zb_duplex_server_destroy (server);
+}
+
+static pid_t
+start_server (server_args * a)
+{
+  return zbt_fork (serve, a);
+}
+
+static zb_duplex_client *
+connect_client (const char *name, size_t response_size)
+{
+  zb_duplex_config cfg = { 0, response_size, 0, 3000 };
+  zb_duplex_client *client;
+
+  ZBT_OK (zb_duplex_client_connect (name, &cfg, &client));
+  return client;
+}
+
+static void
+expect_response (zb_duplex_client * client, uint64_t sequence,
+    size_t size, uint64_t pattern_seq, int xor_ff)
+{
+  zb_frame f;
+  const uint8_t *want = zbt_pattern (size, pattern_seq);
+  const uint8_t *got;
+  size_t i;
+
+  ZBT_OK (zb_duplex_client_receive (client, 5000, &f));
+  ZBT_EQU (f.sequence, sequence);
+  ZBT_EQU (f.size, size);
+  got = f.data;
+  for (i = 0; i < size; i++)
+    if (got[i] != (uint8_t) (xor_ff ? want[i] ^ 0xff : want[i]))
+      ZBT_FAIL ("response %llu byte %zu: 0x%02x", (unsigned long long)
+          sequence, i, got[i]);
+  ZBT_OK (zb_duplex_client_release (client, &f));
+}
+
+static void
+send_pattern (zb_duplex_client * client, size_t size, uint64_t pattern_seq,
+    uint64_t * sequence)
+{
+  const uint8_t *p = zbt_pattern (size, pattern_seq);
+
+  ZBT_OK (zb_duplex_client_send (client, p, size, sequence));
+}
+
+/* Kill the server and remove what it leaves: the stale request buffer. */
+static void
+stop_server (pid_t pid, const char *name)
+{
+  char request[ZB_NAME_MAX + 1];
+
+  zbt_kill9 (pid);
+  snprintf (request, sizeof request, "%s_request", name);
+  ZBT_OK (zb_cleanup (request));
+}
+
+static void
+test_13_1_echo_sizes (void)
+{
+  server_args a = { zbt_name (), 1 << 20, 0, ECHO, 0 };
+  pid_t pid = start_server (&a);
+  zb_duplex_client *c = connect_client (a.name, 1 << 20);
+  size_t sizes[] = { 1, 1024, 102400 };
+  uint64_t seq;
+  int i;
+
+  for (i = 0; i < 3; i++) {
+    send_pattern (c, sizes[i], i, &seq);
+    ZBT_EQU (seq, i + 1);
+    expect_response (c, seq, sizes[i], i, 0);
+  }
+  zb_duplex_client_destroy (c);
+  stop_server (pid, a.name);
+}
+
+static void
+test_13_2_ten_in_order (void)
+{
+  server_args a = { zbt_name (), 1 << 20, 0, ECHO, 0 };
+  pid_t pid = start_server (&a);
+  zb_duplex_client *c = connect_client (a.name, 1 << 20);
+  uint64_t seq;
+  int i;
+
+  for (i = 1; i <= 10; i++) {
+    send_pattern (c, 100 + i, i, &seq);
+    expect_response (c, seq, 100 + i, i, 0);
+  }
+  zb_duplex_client_destroy (c);
+  stop_server (pid, a.name);
+}
+
+static void
+test_13_3_twenty_pipelined (void)
+{
+  server_args a = { zbt_name (), 1 << 20, 0, ECHO, 0 };
+  pid_t pid = start_server (&a);
+  zb_duplex_client *c = connect_client (a.name, 1 << 20);
+  uint64_t seq[20];
+  int i;
+
+  for (i = 0; i < 20; i++)
+    send_pattern (c, 512, i, &seq[i]);
+  for (i = 0; i < 20; i++)
+    expect_response (c, seq[i], 512, i, 0);
+  zb_duplex_client_destroy (c);
+  stop_server (pid, a.name);
+}
+
+static void
+test_13_4_single_threaded_server (void)
+{
+  server_args a = { zbt_name (), 1 << 20, 100, ECHO, 0 };
+  pid_t pid = start_server (&a);
+  zb_duplex_client *c = connect_client (a.name, 1 << 20);
+  uint64_t seq[3];
+  int64_t t0;
+  int i;
+
+  t0 = zbt_now_ms ();
+  for (i = 0; i < 3; i++)
+    send_pattern (c, 64, i, &seq[i]);
+  for (i = 0; i < 3; i++)
+    expect_response (c, seq[i], 64, i, 0);
+  ZBT_ASSERT (zbt_now_ms () - t0 >= 300);
+  zb_duplex_client_destroy (c);
+  stop_server (pid, a.name);
+}
+
+static void
+test_13_5_server_dies_mid_request (void)
+{
+  server_args a = { zbt_name (), 1 << 20, 2000, ECHO, 0 };
+  pid_t pid = start_server (&a);
+  zb_duplex_client *c = connect_client (a.name, 1 << 20);
+  zb_frame f;
+  int64_t t0;
+  int ret;
+
+  send_pattern (c, 64, 0, NULL);
+  zbt_sleep_ms (100);
+  zbt_kill9 (pid);
+  t0 = zbt_now_ms ();
+  ret = zb_duplex_client_receive (c, 5000, &f);
+  ZBT_ERR (ret, -EOWNERDEAD);
+  ZBT_ASSERT (zbt_now_ms () - t0 < 5000);
+  /* Requests to the dead server fail too. */
+  ZBT_ERR (zb_duplex_client_send (c, "x", 1, NULL), -EOWNERDEAD);
+  zb_duplex_client_destroy (c);
+}
+
+static void
+test_13_6_server_blocks_on_full_response_ring (void)
+{
+  server_args a = { zbt_name (), 1 << 20, 0, DOUBLE, 0 };
+  pid_t pid = start_server (&a);
+  /* 10 KiB of responses: four 2 KiB answers fit, the fifth waits. */
+  zb_duplex_client *c = connect_client (a.name, 10240);
+  uint64_t seq[8];
+  zb_status st;
+  int i;
+
+  for (i = 0; i < 8; i++)
+    send_pattern (c, 1024, i, &seq[i]);
+  zbt_sleep_ms (300);
+  {
+    char resp[ZB_NAME_MAX + 1];
+
+    snprintf (resp, sizeof resp, "%s_response", a.name);
+    ZBT_OK (zb_inspect (resp, &st, NULL, 0, NULL));
+  }
+  ZBT_ASSERT (st.payload_free_bytes < 2048 + 16);
+  ZBT_ASSERT (st.written_count < 8);
+  for (i = 0; i < 8; i++) {
+    zb_frame f;
+    const uint8_t *d;
+
+    ZBT_OK (zb_duplex_client_receive (c, 5000, &f));
+    ZBT_EQU (f.sequence, seq[i]);
+    ZBT_EQU (f.size, 2048);
+    d = f.data;
+    ZBT_PATTERN (d, 1024, i);
+    ZBT_PATTERN (d + 1024, 1024, i);
+    ZBT_OK (zb_duplex_client_release (c, &f));
+  }
+  zb_duplex_client_destroy (c);
+  stop_server (pid, a.name);
+}
+
+static void
+test_13_7_zero_copy_request (void)
+{
+  server_args a = { zbt_name (), 1 << 20, 0, ECHO, 0 };
+  pid_t pid = start_server (&a);
+  zb_duplex_client *c = connect_client (a.name, 1 << 20);
+  uint64_t seq;
+  void *p;
+
+  ZBT_OK (zb_duplex_client_acquire (c, 4096, &p));
+  zbt_fill (p, 4096, 7);
+  ZBT_OK (zb_duplex_client_commit (c, &seq));
+  ZBT_EQU (seq, 1);
+  expect_response (c, seq, 4096, 7, 0);
+  zb_duplex_client_destroy (c);
+  stop_server (pid, a.name);
+}
+
+static void
+test_13_8_xor_handler (void)
+{
+  server_args a = { zbt_name (), 1 << 20, 0, XOR_FF, 0 };
+  pid_t pid = start_server (&a);
+  zb_duplex_client *c = connect_client (a.name, 1 << 20);
+  uint64_t seq;
+
+  send_pattern (c, 10240, 3, &seq);
+  expect_response (c, seq, 10240, 3, 1);
+  zb_duplex_client_destroy (c);
+  stop_server (pid, a.name);
+}
+
+static void
+crashing_client (void *data)
+{
+  zb_duplex_client *c = connect_client (data, 1 << 20);
+
+  send_pattern (c, 256, 0, NULL);
+  /* Die while the server is still handling the request. */
+  kill (getpid (), SIGKILL);
+}
+
+static void
+test_13_9_client_crash_server_survives (void)
+{
+  server_args a = { zbt_name (), 1 << 20, 200, ECHO, 0 };
+  pid_t pid = start_server (&a);
+  pid_t crasher = zbt_fork (crashing_client, (void *) a.name);
+  zb_duplex_client *c;
+  uint64_t seq;
+
+  ZBT_EQ (zbt_wait (crasher, 5000), 128 + SIGKILL);
+  /* Let the server find out while writing its answer. */
+  zbt_sleep_ms (500);
+  ZBT_EQ (waitpid (pid, NULL, WNOHANG), 0);
+  c = connect_client (a.name, 1 << 20);
+  send_pattern (c, 333, 5, &seq);
+  ZBT_EQU (seq, 1);
+  expect_response (c, seq, 333, 5, 0);
+  zb_duplex_client_destroy (c);
+  stop_server (pid, a.name);
+}
+
+static void
+test_13_10_server_disposed_with_pending (void)
+{
+  server_args a = { zbt_name (), 1 << 20, 100, ECHO, 1 };
+  server_args b = a;
+  pid_t pid = start_server (&a);
+  zb_duplex_client *c = connect_client (a.name, 1 << 20);
+  uint64_t seq[3];
+  zb_frame f;
+  int i;
+
+  for (i = 0; i < 3; i++)
+    send_pattern (c, 128, i, &seq[i]);
+  expect_response (c, seq[0], 128, 0, 0);
+  /* The server answered one and left: two answers never come. */
+  ZBT_ERR (zb_duplex_client_receive (c, 5000, &f), -EPIPE);
+  ZBT_EQ (zbt_wait (pid, 5000), 0);
+  zb_duplex_client_destroy (c);
+
+  b.stop_after = 0;
+  pid = start_server (&b);
+  c = connect_client (b.name, 1 << 20);
+  send_pattern (c, 128, 9, &seq[0]);
+  expect_response (c, seq[0], 128, 9, 0);
+  zb_duplex_client_destroy (c);
+  stop_server (pid, a.name);
+}
+
+static void
+test_duplex_bad_names (void)
+{
+  char longname[ZB_NAME_MAX + 1];
+  zb_duplex_client *c;
+  zb_duplex_server *s;
+
+  memset (longname, 'a', ZB_CHANNEL_NAME_MAX + 1);
+  longname[ZB_CHANNEL_NAME_MAX + 1] = '\0';
+  ZBT_ERR (zb_duplex_server_create (longname, NULL, &s), -ENAMETOOLONG);
+  ZBT_ERR (zb_duplex_server_create ("a/b", NULL, &s), -EINVAL);
+  ZBT_ERR (zb_duplex_client_connect ("", NULL, &c), -EINVAL);
+  /* No server: the client gives up after its timeout, leaving nothing. */
+  {
+    zb_duplex_config cfg = { 0, 4096, 0, 200 };
+
+    ZBT_ERR (zb_duplex_client_connect (zbt_name (), &cfg, &c), -ENOENT);
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  static const zbt_case cases[] = {
+    {"13.1 echo of 1, 1024 and 102400 bytes", test_13_1_echo_sizes, 20},
+    {"13.2 ten requests answered in order", test_13_2_ten_in_order, 20},
+    {"13.3 twenty requests sent before reading", test_13_3_twenty_pipelined,
+        20},
+    {"13.4 single-threaded server, 100 ms handler",
+        test_13_4_single_threaded_server, 20},
+    {"13.5 server dies mid-request", test_13_5_server_dies_mid_request, 20},
+    {"13.6 server blocks on a full response ring",
+        test_13_6_server_blocks_on_full_response_ring, 20},
+    {"13.7 zero-copy request", test_13_7_zero_copy_request, 20},
+    {"13.8 XOR handler", test_13_8_xor_handler, 20},
+    {"13.9 client crash, server keeps serving",
+        test_13_9_client_crash_server_survives, 20},
+    {"13.10 server disposed with responses pending",
+        test_13_10_server_disposed_with_pending, 20},
+    {"13.x channel names and missing server", test_duplex_bad_names, 20},
+  };
+
+  return zbt_main (cases, sizeof (cases) / sizeof (cases[0]), argc, argv);
+}
