@@ -213,7 +213,10 @@ zb_segment_map (zb_segment * seg, int fd, uint64_t file_size, int prot)
 
   if (file_size < ZB_OIEB_SIZE || file_size > SIZE_MAX)
     return -EPROTO;
-  base = mmap (NULL, file_size, prot, MAP_SHARED, fd, 0);
+  /* Readers and writers touch every page of the ring: fault them in now
+   * rather than on the first pass. Inspection only needs the OIEB. */
+  base = mmap (NULL, file_size, prot, MAP_SHARED | ((prot & PROT_WRITE) ?
+          MAP_POPULATE : 0), fd, 0);
   if (base == MAP_FAILED)
     return -errno;
   seg->base = base;
