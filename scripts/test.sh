@@ -29,7 +29,7 @@ run_suite() {
   shift
   if ! scripts/build.sh "$dir" "$@"; then
     echo "== $dir: build FAILED"
-    extras+=("build $dir=FAIL")
+    extras+=("meson build of $dir/=FAIL")
     return
   fi
   rm -f "$dir/meson-logs/testlog.json"
@@ -59,7 +59,7 @@ else
   extras+=("leak check=FAIL")
 fi
 
-echo "== summary"
+echo "== summary (${SECONDS} s)"
 args=()
 for x in "${extras[@]}"; do
   args+=(--extra "$x")
