@@ -96,7 +96,7 @@ gst_demo() {
   echo "== GStreamer demo: $frames frames of $caps through buffer $name"
   echo "reader: gst-launch-1.0 zbsrc buffer-name=$name ! tee ! fakesink" \
     "(+ one frame to $png)"
-  gst-launch-1.0 -v zbsrc buffer-name="$name" ! tee name=t \
+  gst-launch-1.0 -v zbsrc buffer-name="$name" on-writer-lost=eos ! tee name=t \
     t. ! queue ! fakesink silent=false sync=false \
     t. ! queue leaky=downstream max-size-buffers=1 ! videoconvert \
     ! pngenc compression-level=1 ! multifilesink location="$png" \
@@ -125,7 +125,7 @@ gst_demo() {
     | head -1)
   echo "reader: caps from the writer: ${caps_seen:-(none seen)}"
   if [ -n "$secs" ]; then
-    awk -v n="$got" -v s="$secs" 'BEGIN { printf "reader: %d frames in %.3f s: %.1f frames/s\n", n, s, s > 0 ? n / s : 0 }'
+    awk -v n="$got" -v s="$secs" 'BEGIN { printf "reader: %d frames in %.3f s: %.1f frames/s\n", n, s, (s > 0 ? n / s : 0) }'
   else
     echo "reader: $got frames"
   fi
