@@ -1,0 +1,1252 @@
+/* zerobuffer GStreamer plugin - zbsink
+ *
+ * SPDX-License-Identifier: MIT
+ */
+
+/**
+ * SECTION:element-zbsink
+ * @title: zbsink
+ * @see_also: zbsrc
+ *
+ * Sends buffers, caps, timestamps and EOS to a zbsrc in another process
+ * through a ZeroBuffer v1.0 shared-memory buffer. zbsink is the protocol's
+ * writer: it connects to the buffer that the reader (zbsrc) created,
+ * waiting for it to appear (#GstZbSink:connect-timeout), and writes the
+ * caps as JSON metadata once per connection.
+ *
+ * With #GstZbSink:frame-format=gst (the default) every frame carries a
+ * small header with the timestamps, duration, offsets and flags, and caps
+ * changes and EOS travel in-band (docs/frame-format.md). With
+ * #GstZbSink:frame-format=raw frames are bare bytes, video rows packed
+ * tightly, for foreign readers.
+ *
+ * When the reader stops or dies, #GstZbSink:on-reader-lost decides: wait
+ * for a new reader and reconnect (the default), drop buffers until one
+ * appears, or post an error.
+ *
+ * ## Example launch lines
+ * |[
+ * gst-launch-1.0 videotestsrc is-live=true ! video/x-raw,width=1280,height=720 ! zbsink buffer-name=cam
+ * ]| Writer: waits for the reader's buffer, then streams 720p video.
+ * |[
+ * gst-launch-1.0 zbsrc buffer-name=cam ! videoconvert ! autovideosink
+ * ]| Reader: caps are negotiated from the writer's metadata.
+ * |[
+ * gst-launch-1.0 -e audiotestsrc is-live=true ! zbsink buffer-name=mic
+ * gst-launch-1.0 zbsrc buffer-name=mic ! audioconvert ! autoaudiosink
+ * ]| Audio; with -e the writer's EOS reaches the reader on Ctrl-C.
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstzbsink.h"
+#include "zbframe.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include <gst/video/video.h>
+#include <zerobuffer/zerobuffer.h>
+
+GST_DEBUG_CATEGORY_STATIC (gst_zb_sink_debug);
+#define GST_CAT_DEFAULT gst_zb_sink_debug
+
+#define DEFAULT_BUFFER_NAME NULL
+#define DEFAULT_FRAME_FORMAT GST_ZB_FRAME_FORMAT_GST
+#define DEFAULT_CONNECT_TIMEOUT -1
+#define DEFAULT_ON_READER_LOST GST_ZB_READER_LOST_WAIT
+#define DEFAULT_LEAKY FALSE
+#define DEFAULT_WRITE_TIMEOUT 0
+
+/* One blocking library call waits at most this long; in between the
+ * element checks its own timeouts and the reader's liveness. unlock wakes
+ * a blocked call at once. */
+#define CONNECT_SLICE_MS 100
+#define WRITE_SLICE_MS 100
+#define LEAKY_WRITE_TIMEOUT_MS 1
+
+enum
+{
+  PROP_0,
+  PROP_BUFFER_NAME,
+  PROP_FRAME_FORMAT,
+  PROP_CONNECT_TIMEOUT,
+  PROP_ON_READER_LOST,
+  PROP_LEAKY,
+  PROP_WRITE_TIMEOUT,
+  PROP_FRAMES_SENT,
+  PROP_BYTES_SENT,
+  PROP_DROPS,
+  PROP_UTILISATION,
+  PROP_READER_PID,
+  PROP_CONNECTED
+};
+
+/* Where each plane goes in the frame. */
+typedef struct
+{
+  gsize offset[GST_VIDEO_MAX_PLANES];
+  gint stride[GST_VIDEO_MAX_PLANES];
+  gint row_bytes[GST_VIDEO_MAX_PLANES];
+  gint rows[GST_VIDEO_MAX_PLANES];
+  gsize size;
+} GstZbLayout;
+
+struct _GstZbSink
+{
+  GstBaseSink parent;
+
+  /* properties; GST_OBJECT_LOCK */
+  gchar *buffer_name;
+  GstZbFrameFormat frame_format;
+  gint connect_timeout;
+  GstZbReaderLost on_reader_lost;
+  gboolean leaky;
+  gint write_timeout;
+
+  /* GST_OBJECT_LOCK: unlock() reads writer and sets unlocked from another
+   * thread; only the streaming thread (or start/stop) changes writer */
+  zb_writer *writer;
+  gboolean unlocked;
+
+  /* streaming thread only */
+  GstZbFrameFormat format;      /* frame_format latched at start() */
+  GstCaps *caps;                /* current caps from upstream */
+  GstCaps *sent_caps;           /* caps the reader knows on this connection */
+  gboolean reader_lost;         /* lost and not yet reconnected */
+  gboolean ever_connected;
+  gboolean is_video;
+  GstVideoInfo vinfo;
+  GstZbLayout gst_layout;       /* default GstVideoInfo layout */
+  GstZbLayout raw_layout;       /* rows packed tightly */
+
+  /* statistics; GST_OBJECT_LOCK */
+  guint64 frames;
+  guint64 bytes;
+  guint64 drops;
+  guint64 reader_pid;
+  gboolean connected;
+};
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
+    GST_PAD_SINK,
+    GST_PAD_ALWAYS,
+    GST_STATIC_CAPS_ANY);
+
+#define gst_zb_sink_parent_class parent_class
+G_DEFINE_TYPE (GstZbSink, gst_zb_sink, GST_TYPE_BASE_SINK);
+GST_ELEMENT_REGISTER_DEFINE (zbsink, "zbsink", GST_RANK_NONE, GST_TYPE_ZB_SINK);
+
+#define GST_TYPE_ZB_FRAME_FORMAT (gst_zb_frame_format_get_type ())
+static GType
+gst_zb_frame_format_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_ZB_FRAME_FORMAT_GST,
+        "Header with timestamps and flags; caps and EOS in-band", "gst"},
+    {GST_ZB_FRAME_FORMAT_RAW, "Bare buffer bytes, video rows packed tightly",
+        "raw"},
+    {0, NULL, NULL}
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstZbFrameFormat", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+#define GST_TYPE_ZB_READER_LOST (gst_zb_reader_lost_get_type ())
+static GType
+gst_zb_reader_lost_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_ZB_READER_LOST_WAIT, "Block until a new reader appears, reconnect",
+        "wait"},
+    {GST_ZB_READER_LOST_DROP,
+        "Drop buffers until a new reader appears, reconnect", "drop"},
+    {GST_ZB_READER_LOST_ERROR, "Post an error", "error"},
+    {0, NULL, NULL}
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstZbReaderLost", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+static void gst_zb_sink_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec);
+static void gst_zb_sink_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec);
+static void gst_zb_sink_finalize (GObject * object);
+static gboolean gst_zb_sink_start (GstBaseSink * bsink);
+static gboolean gst_zb_sink_stop (GstBaseSink * bsink);
+static gboolean gst_zb_sink_unlock (GstBaseSink * bsink);
+static gboolean gst_zb_sink_unlock_stop (GstBaseSink * bsink);
+static gboolean gst_zb_sink_set_caps (GstBaseSink * bsink, GstCaps * caps);
+static gboolean gst_zb_sink_event (GstBaseSink * bsink, GstEvent * event);
+static gboolean gst_zb_sink_propose_allocation (GstBaseSink * bsink,
+    GstQuery * query);
+static GstFlowReturn gst_zb_sink_render (GstBaseSink * bsink,
+    GstBuffer * buffer);
+
+static void
+gst_zb_sink_class_init (GstZbSinkClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseSinkClass *basesink_class = GST_BASE_SINK_CLASS (klass);
+
+  gobject_class->set_property = gst_zb_sink_set_property;
+  gobject_class->get_property = gst_zb_sink_get_property;
+  gobject_class->finalize = gst_zb_sink_finalize;
+
+  g_object_class_install_property (gobject_class, PROP_BUFFER_NAME,
+      g_param_spec_string ("buffer-name", "Buffer name",
+          "Name of the shared-memory buffer created by the reader (zbsrc)",
+          DEFAULT_BUFFER_NAME, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_FRAME_FORMAT,
+      g_param_spec_enum ("frame-format", "Frame format",
+          "Layout of each frame: gst = 80-byte header with timestamps and "
+          "flags, caps changes and EOS in-band; raw = bare bytes (video rows "
+          "packed tightly), EOS by disconnecting, caps changes refused",
+          GST_TYPE_ZB_FRAME_FORMAT, DEFAULT_FRAME_FORMAT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_CONNECT_TIMEOUT,
+      g_param_spec_int ("connect-timeout", "Connect timeout",
+          "Milliseconds to wait for the reader's buffer to appear before "
+          "posting an error (-1 = wait indefinitely; the wait is always "
+          "interrupted by flushing or a state change)", -1, G_MAXINT,
+          DEFAULT_CONNECT_TIMEOUT, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_ON_READER_LOST,
+      g_param_spec_enum ("on-reader-lost", "On reader lost",
+          "What to do when the reader stops or dies",
+          GST_TYPE_ZB_READER_LOST, DEFAULT_ON_READER_LOST,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_LEAKY,
+      g_param_spec_boolean ("leaky", "Leaky",
+          "Drop the buffer when the ring is full instead of blocking until "
+          "the reader frees space", DEFAULT_LEAKY,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_WRITE_TIMEOUT,
+      g_param_spec_int ("write-timeout", "Write timeout",
+          "Milliseconds to block on a full ring before posting an error "
+          "(0 = block as long as the reader is alive)", 0, G_MAXINT,
+          DEFAULT_WRITE_TIMEOUT, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_property (gobject_class, PROP_FRAMES_SENT,
+      g_param_spec_uint64 ("frames-sent", "Frames sent",
+          "Buffers written since start", 0, G_MAXUINT64, 0,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_BYTES_SENT,
+      g_param_spec_uint64 ("bytes-sent", "Bytes sent",
+          "Buffer bytes written since start (headers excluded)", 0,
+          G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_DROPS,
+      g_param_spec_uint64 ("drops", "Drops",
+          "Buffers dropped (leaky with a full ring, or no reader with "
+          "on-reader-lost=drop)", 0, G_MAXUINT64, 0,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_UTILISATION,
+      g_param_spec_double ("utilisation", "Utilisation",
+          "Fraction of the ring in use, 0..1 (0 when not connected)", 0.0,
+          1.0, 0.0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_READER_PID,
+      g_param_spec_uint64 ("reader-pid", "Reader PID",
+          "Process id of the reader (0 = not connected)", 0, G_MAXUINT64, 0,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_CONNECTED,
+      g_param_spec_boolean ("connected", "Connected",
+          "Whether the sink is connected to a reader's buffer", FALSE,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_set_static_metadata (element_class,
+      "ZeroBuffer sink", "Sink",
+      "Send buffers, caps, timestamps and EOS to a zbsrc in another process "
+      "through shared memory", "zerobuffer developers");
+
+  basesink_class->start = GST_DEBUG_FUNCPTR (gst_zb_sink_start);
+  basesink_class->stop = GST_DEBUG_FUNCPTR (gst_zb_sink_stop);
+  basesink_class->unlock = GST_DEBUG_FUNCPTR (gst_zb_sink_unlock);
+  basesink_class->unlock_stop = GST_DEBUG_FUNCPTR (gst_zb_sink_unlock_stop);
+  basesink_class->set_caps = GST_DEBUG_FUNCPTR (gst_zb_sink_set_caps);
+  basesink_class->event = GST_DEBUG_FUNCPTR (gst_zb_sink_event);
+  basesink_class->propose_allocation =
+      GST_DEBUG_FUNCPTR (gst_zb_sink_propose_allocation);
+  basesink_class->render = GST_DEBUG_FUNCPTR (gst_zb_sink_render);
+
+  gst_type_mark_as_plugin_api (GST_TYPE_ZB_FRAME_FORMAT, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_ZB_READER_LOST, 0);
+
+  GST_DEBUG_CATEGORY_INIT (gst_zb_sink_debug, "zbsink", 0, "ZeroBuffer sink");
+}
+
+static void
+gst_zb_sink_init (GstZbSink * self)
+{
+  self->buffer_name = g_strdup (DEFAULT_BUFFER_NAME);
+  self->frame_format = DEFAULT_FRAME_FORMAT;
+  self->connect_timeout = DEFAULT_CONNECT_TIMEOUT;
+  self->on_reader_lost = DEFAULT_ON_READER_LOST;
+  self->leaky = DEFAULT_LEAKY;
+  self->write_timeout = DEFAULT_WRITE_TIMEOUT;
+}
+
+static void
+gst_zb_sink_finalize (GObject * object)
+{
+  GstZbSink *self = GST_ZB_SINK (object);
+
+  g_free (self->buffer_name);
+  gst_caps_replace (&self->caps, NULL);
+  gst_caps_replace (&self->sent_caps, NULL);
+
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_zb_sink_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec)
+{
+  GstZbSink *self = GST_ZB_SINK (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_BUFFER_NAME:
+      g_free (self->buffer_name);
+      self->buffer_name = g_value_dup_string (value);
+      break;
+    case PROP_FRAME_FORMAT:
+      self->frame_format = g_value_get_enum (value);
+      break;
+    case PROP_CONNECT_TIMEOUT:
+      self->connect_timeout = g_value_get_int (value);
+      break;
+    case PROP_ON_READER_LOST:
+      self->on_reader_lost = g_value_get_enum (value);
+      break;
+    case PROP_LEAKY:
+      self->leaky = g_value_get_boolean (value);
+      break;
+    case PROP_WRITE_TIMEOUT:
+      self->write_timeout = g_value_get_int (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_zb_sink_get_property (GObject * object, guint prop_id, GValue * value,
+    GParamSpec * pspec)
+{
+  GstZbSink *self = GST_ZB_SINK (object);
+  zb_status status;
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_BUFFER_NAME:
+      g_value_set_string (value, self->buffer_name);
+      break;
+    case PROP_FRAME_FORMAT:
+      g_value_set_enum (value, self->frame_format);
+      break;
+    case PROP_CONNECT_TIMEOUT:
+      g_value_set_int (value, self->connect_timeout);
+      break;
+    case PROP_ON_READER_LOST:
+      g_value_set_enum (value, self->on_reader_lost);
+      break;
+    case PROP_LEAKY:
+      g_value_set_boolean (value, self->leaky);
+      break;
+    case PROP_WRITE_TIMEOUT:
+      g_value_set_int (value, self->write_timeout);
+      break;
+    case PROP_FRAMES_SENT:
+      g_value_set_uint64 (value, self->frames);
+      break;
+    case PROP_BYTES_SENT:
+      g_value_set_uint64 (value, self->bytes);
+      break;
+    case PROP_DROPS:
+      g_value_set_uint64 (value, self->drops);
+      break;
+    case PROP_UTILISATION:
+      /* zb_writer_get_status() is a lock-free snapshot */
+      if (self->writer && zb_writer_get_status (self->writer, &status) == 0)
+        g_value_set_double (value, CLAMP (status.utilisation, 0.0, 1.0));
+      else
+        g_value_set_double (value, 0.0);
+      break;
+    case PROP_READER_PID:
+      g_value_set_uint64 (value, self->reader_pid);
+      break;
+    case PROP_CONNECTED:
+      g_value_set_boolean (value, self->connected);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* ------------------------------------------------------------------ */
+
+static gboolean
+gst_zb_sink_start (GstBaseSink * bsink)
+{
+  GstZbSink *self = GST_ZB_SINK (bsink);
+  gchar *name;
+  int ret;
+
+  GST_OBJECT_LOCK (self);
+  name = g_strdup (self->buffer_name);
+  self->format = self->frame_format;
+  self->frames = self->bytes = self->drops = 0;
+  self->reader_pid = 0;
+  self->connected = FALSE;
+  GST_OBJECT_UNLOCK (self);
+
+  self->reader_lost = FALSE;
+  self->ever_connected = FALSE;
+  gst_caps_replace (&self->sent_caps, NULL);
+
+  if (name == NULL || *name == '\0')
+    goto no_name;
+  ret = zb_name_check (name);
+  if (ret < 0)
+    goto bad_name;
+
+  g_free (name);
+  return TRUE;
+
+  /* ERRORS */
+no_name:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("No buffer name set: set the buffer-name property."), (NULL));
+    g_free (name);
+    return FALSE;
+  }
+bad_name:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("Invalid buffer name \"%s\".", name), ("%s", zb_strerror (ret)));
+    g_free (name);
+    return FALSE;
+  }
+}
+
+static void
+disconnect (GstZbSink * self)
+{
+  zb_writer *w;
+
+  GST_OBJECT_LOCK (self);
+  w = self->writer;
+  self->writer = NULL;
+  self->connected = FALSE;
+  self->reader_pid = 0;
+  GST_OBJECT_UNLOCK (self);
+
+  zb_writer_disconnect (w);
+  gst_caps_replace (&self->sent_caps, NULL);
+}
+
+static gboolean
+gst_zb_sink_stop (GstBaseSink * bsink)
+{
+  GstZbSink *self = GST_ZB_SINK (bsink);
+
+  disconnect (self);
+  gst_caps_replace (&self->caps, NULL);
+  return TRUE;
+}
+
+static gboolean
+gst_zb_sink_unlock (GstBaseSink * bsink)
+{
+  GstZbSink *self = GST_ZB_SINK (bsink);
+
+  GST_OBJECT_LOCK (self);
+  self->unlocked = TRUE;
+  if (self->writer)
+    zb_writer_wakeup (self->writer);
+  GST_OBJECT_UNLOCK (self);
+  return TRUE;
+}
+
+static gboolean
+gst_zb_sink_unlock_stop (GstBaseSink * bsink)
+{
+  GstZbSink *self = GST_ZB_SINK (bsink);
+
+  GST_OBJECT_LOCK (self);
+  self->unlocked = FALSE;
+  if (self->writer)
+    zb_writer_wakeup_clear (self->writer);
+  GST_OBJECT_UNLOCK (self);
+  return TRUE;
+}
+
+static gboolean
+is_unlocked (GstZbSink * self)
+{
+  gboolean ret;
+
+  GST_OBJECT_LOCK (self);
+  ret = self->unlocked;
+  GST_OBJECT_UNLOCK (self);
+  return ret;
+}
+
+static void
+post_message (GstZbSink * self, const gchar * name, guint64 pid,
+    const gchar * reason)
+{
+  GstStructure *s;
+  gchar *buffer_name;
+
+  GST_OBJECT_LOCK (self);
+  buffer_name = g_strdup (self->buffer_name);
+  GST_OBJECT_UNLOCK (self);
+
+  s = gst_structure_new (name, "buffer-name", G_TYPE_STRING, buffer_name,
+      "pid", G_TYPE_UINT64, pid, NULL);
+  if (reason)
+    gst_structure_set (s, "reason", G_TYPE_STRING, reason, NULL);
+  g_free (buffer_name);
+  gst_element_post_message (GST_ELEMENT (self),
+      gst_message_new_element (GST_OBJECT (self), s));
+}
+
+/* ------------------------------------------------------------------ */
+/* Metadata */
+
+/* The JSON object of section 7 of the protocol notes, exactly these bytes
+ * (no NUL). Returns a g_malloc()ed string. */
+static gchar *
+make_metadata (GstZbSink * self, gsize * len)
+{
+  gchar *caps_str = self->caps ? gst_caps_to_string (self->caps) : NULL;
+  gchar *version = gst_version_string ();
+  gchar *name = gst_object_get_name (GST_OBJECT (self));
+  gsize cap, pos = 0;
+  gchar *out;
+  gchar tail[96];
+
+  cap = 256 + 6 * (strlen (version) + strlen (name) + (caps_str ?
+          strlen (caps_str) : 0));
+  out = g_malloc (cap);
+
+#define LIT(s) G_STMT_START { memcpy (out + pos, s, strlen (s)); \
+    pos += strlen (s); } G_STMT_END
+  /* cap leaves room for the worst-case escaping of every string */
+  LIT ("{\"type\":\"gstreamer-sink\",\"version\":");
+  zb_json_append_string (out, cap, &pos, version);
+  if (caps_str) {
+    LIT (",\"caps\":");
+    zb_json_append_string (out, cap, &pos, caps_str);
+  }
+  LIT (",\"element_name\":");
+  zb_json_append_string (out, cap, &pos, name);
+  g_snprintf (tail, sizeof (tail), ",\"frame_format\":\"%s\","
+      "\"frame_format_version\":%d}",
+      self->format == GST_ZB_FRAME_FORMAT_GST ? "gst" : "raw", ZB_GST_VERSION);
+  LIT (tail);
+#undef LIT
+
+  g_free (caps_str);
+  g_free (version);
+  g_free (name);
+  *len = pos;
+  return out;
+}
+
+/* ------------------------------------------------------------------ */
+/* Connection */
+
+typedef enum
+{
+  CONNECT_OK,
+  CONNECT_NONE,                 /* no reader, not allowed to wait */
+  CONNECT_INTERRUPTED,
+  CONNECT_ERROR
+} ConnectResult;
+
+/* Connect to the reader's buffer unless connected. @block: wait for the
+ * buffer to appear (per connect-timeout), else try once. */
+static ConnectResult
+ensure_connected (GstZbSink * self, gboolean block)
+{
+  zb_writer_config config;
+  zb_writer *w = NULL;
+  zb_status status;
+  gchar *name, *meta;
+  gsize meta_len;
+  gint connect_timeout;
+  gint64 start = g_get_monotonic_time ();
+  guint64 pid = 0;
+  gboolean leaky;
+  int ret;
+
+  if (self->writer)
+    return CONNECT_OK;
+
+  GST_OBJECT_LOCK (self);
+  name = g_strdup (self->buffer_name);
+  connect_timeout = self->connect_timeout;
+  leaky = self->leaky;
+  GST_OBJECT_UNLOCK (self);
+
+  memset (&config, 0, sizeof (config));
+  config.write_timeout_ms = leaky ? LEAKY_WRITE_TIMEOUT_MS : WRITE_SLICE_MS;
+
+  for (;;) {
+    if (is_unlocked (self)) {
+      g_free (name);
+      return CONNECT_INTERRUPTED;
+    }
+    config.connect_timeout_ms = block ? CONNECT_SLICE_MS : 0;
+    if (block && connect_timeout >= 0) {
+      gint64 left = connect_timeout - (g_get_monotonic_time () - start) / 1000;
+
+      config.connect_timeout_ms = (int) CLAMP (left, 0, CONNECT_SLICE_MS);
+    }
+    ret = zb_writer_connect (name, &config, &w);
+    if (ret == 0)
+      break;
+    if (ret != -ENOENT)
+      goto connect_failed;
+    if (!block) {
+      g_free (name);
+      return CONNECT_NONE;
+    }
+    if (connect_timeout >= 0 &&
+        g_get_monotonic_time () - start >= (gint64) connect_timeout * 1000)
+      goto connect_timed_out;
+    /* zb_writer_connect() returns -ENOENT at once when a dead reader's
+     * buffer is still there; do not spin */
+    if (g_get_monotonic_time () - start < 1000 * CONNECT_SLICE_MS / 2)
+      g_usleep (10 * 1000);
+  }
+
+  if (zb_writer_get_status (w, &status) == 0)
+    pid = status.reader_pid;
+
+  meta = make_metadata (self, &meta_len);
+  ret = zb_writer_set_metadata (w, meta, meta_len);
+  g_free (meta);
+  if (ret < 0)
+    goto metadata_failed;
+
+  GST_OBJECT_LOCK (self);
+  self->writer = w;
+  self->connected = TRUE;
+  self->reader_pid = pid;
+  /* an unlock() that ran while we connected saw no writer to wake */
+  if (self->unlocked)
+    zb_writer_wakeup (w);
+  GST_OBJECT_UNLOCK (self);
+
+  gst_caps_replace (&self->sent_caps, self->caps);
+  GST_INFO_OBJECT (self, "connected to buffer \"%s\", reader pid %"
+      G_GUINT64_FORMAT, name, pid);
+  post_message (self, "zbsink-reader-connected", pid,
+      self->ever_connected ? "replaced" : NULL);
+  self->ever_connected = TRUE;
+  self->reader_lost = FALSE;
+  g_free (name);
+  return CONNECT_OK;
+
+  /* ERRORS */
+connect_failed:
+  {
+    if (ret == -EBUSY)
+      GST_ELEMENT_ERROR (self, RESOURCE, BUSY,
+          ("Buffer \"%s\" already has a live writer.", name),
+          ("zb_writer_connect: %s", zb_strerror (ret)));
+    else if (ret == -EACCES)
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
+          ("Permission denied opening buffer \"%s\" in /dev/shm.", name),
+          ("zb_writer_connect: %s", zb_strerror (ret)));
+    else
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
+          ("Could not connect to buffer \"%s\".", name),
+          ("zb_writer_connect: %s", zb_strerror (ret)));
+    g_free (name);
+    return CONNECT_ERROR;
+  }
+connect_timed_out:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("No reader created buffer \"%s\" within %d ms.", name,
+            connect_timeout), ("zb_writer_connect: %s", zb_strerror (ret)));
+    g_free (name);
+    return CONNECT_ERROR;
+  }
+metadata_failed:
+  {
+    zb_writer_disconnect (w);
+    if (ret == -EMSGSIZE)
+      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+          ("The caps do not fit in the metadata block of buffer \"%s\"; "
+              "raise metadata-size on the reader.", name),
+          ("%" G_GSIZE_FORMAT " bytes of metadata", meta_len));
+    else
+      GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+          ("Could not write the metadata of buffer \"%s\".", name),
+          ("zb_writer_set_metadata: %s", zb_strerror (ret)));
+    g_free (name);
+    return CONNECT_ERROR;
+  }
+}
+
+/* The reader went away (@ret is -EPIPE or -EOWNERDEAD). Returns
+ * GST_FLOW_OK when the caller may reconnect, GST_FLOW_ERROR otherwise. */
+static GstFlowReturn
+handle_reader_lost (GstZbSink * self, int ret)
+{
+  GstZbReaderLost action;
+  gchar *name;
+  guint64 pid;
+
+  GST_OBJECT_LOCK (self);
+  action = self->on_reader_lost;
+  name = g_strdup (self->buffer_name);
+  pid = self->reader_pid;
+  GST_OBJECT_UNLOCK (self);
+
+  GST_INFO_OBJECT (self, "reader %" G_GUINT64_FORMAT " of \"%s\" lost: %s",
+      pid, name, zb_strerror (ret));
+  disconnect (self);
+  self->reader_lost = TRUE;
+  post_message (self, "zbsink-reader-lost", pid,
+      ret == -EOWNERDEAD ? "died" : "disconnected");
+
+  if (action == GST_ZB_READER_LOST_ERROR) {
+    GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+        ("The reader of buffer \"%s\" is gone (%s).", name,
+            ret == -EOWNERDEAD ? "died" : "disconnected"),
+        ("reader pid %" G_GUINT64_FORMAT ", on-reader-lost=error", pid));
+    g_free (name);
+    return GST_FLOW_ERROR;
+  }
+  g_free (name);
+  return GST_FLOW_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Caps and layouts */
+
+static void
+compute_layouts (GstZbSink * self)
+{
+  GstVideoInfo *info = &self->vinfo;
+  const GstVideoFormatInfo *finfo = info->finfo;
+  gint comps[GST_VIDEO_MAX_COMPONENTS];
+  gboolean tight_ok = TRUE;
+  gsize offset = 0;
+  guint p;
+
+  memset (&self->gst_layout, 0, sizeof (GstZbLayout));
+  memset (&self->raw_layout, 0, sizeof (GstZbLayout));
+
+  for (p = 0; p < GST_VIDEO_INFO_N_PLANES (info); p++) {
+    gint rows, tight = 0, c;
+
+    gst_video_format_info_component (finfo, p, comps);
+    c = comps[0];
+    rows = c >= 0 ? GST_VIDEO_INFO_COMP_HEIGHT (info, c) : 0;
+    if (c >= 0 && GST_VIDEO_INFO_COMP_PSTRIDE (info, c) > 0 &&
+        !GST_VIDEO_FORMAT_INFO_IS_TILED (finfo))
+      tight = GST_VIDEO_INFO_COMP_WIDTH (info, c) *
+          GST_VIDEO_INFO_COMP_PSTRIDE (info, c);
+    if (tight <= 0 || rows <= 0 || tight > GST_VIDEO_INFO_PLANE_STRIDE (info,
+            p))
+      tight_ok = FALSE;
+
+    self->gst_layout.offset[p] = GST_VIDEO_INFO_PLANE_OFFSET (info, p);
+    self->gst_layout.stride[p] = GST_VIDEO_INFO_PLANE_STRIDE (info, p);
+    self->gst_layout.rows[p] = rows;
+    self->gst_layout.row_bytes[p] = tight > 0 ? tight :
+        GST_VIDEO_INFO_PLANE_STRIDE (info, p);
+
+    self->raw_layout.offset[p] = offset;
+    self->raw_layout.stride[p] = tight;
+    self->raw_layout.rows[p] = rows;
+    self->raw_layout.row_bytes[p] = tight;
+    offset += (gsize) tight *(gsize) MAX (rows, 0);
+  }
+  self->gst_layout.size = GST_VIDEO_INFO_SIZE (info);
+  self->raw_layout.size = offset;
+  if (!tight_ok || GST_VIDEO_INFO_IS_INTERLACED (info))
+    self->raw_layout = self->gst_layout;
+}
+
+static gboolean
+gst_zb_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
+{
+  GstZbSink *self = GST_ZB_SINK (bsink);
+  GstStructure *s;
+
+  GST_DEBUG_OBJECT (self, "caps %" GST_PTR_FORMAT, caps);
+
+  if (self->format == GST_ZB_FRAME_FORMAT_RAW && self->writer &&
+      self->sent_caps && !gst_caps_is_equal (caps, self->sent_caps))
+    goto raw_caps_change;
+
+  s = gst_caps_get_structure (caps, 0);
+  self->is_video = FALSE;
+  if (gst_structure_has_name (s, "video/x-raw") &&
+      gst_video_info_from_caps (&self->vinfo, caps) &&
+      GST_VIDEO_INFO_FORMAT (&self->vinfo) != GST_VIDEO_FORMAT_ENCODED) {
+    self->is_video = TRUE;
+    compute_layouts (self);
+  }
+  gst_caps_replace (&self->caps, caps);
+  return TRUE;
+
+  /* ERRORS */
+raw_caps_change:
+  {
+    gchar *old = gst_caps_to_string (self->sent_caps);
+    gchar *new = gst_caps_to_string (caps);
+    gchar *name;
+
+    GST_OBJECT_LOCK (self);
+    name = g_strdup (self->buffer_name);
+    GST_OBJECT_UNLOCK (self);
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("Caps changed on buffer \"%s\", but frame-format=raw cannot carry "
+            "a caps change; use frame-format=gst.", name),
+        ("old caps %s, new caps %s", old, new));
+    g_free (old);
+    g_free (new);
+    g_free (name);
+    return FALSE;
+  }
+}
+
+static gboolean
+gst_zb_sink_propose_allocation (GstBaseSink * bsink, GstQuery * query)
+{
+  /* we read any layout through GstVideoMeta and repack it */
+  gst_query_add_allocation_meta (query, GST_VIDEO_META_API_TYPE, NULL);
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Timestamps */
+
+static guint64
+monotonic_now_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (guint64) ts.tv_sec * GST_SECOND + (guint64) ts.tv_nsec;
+}
+
+static gboolean
+is_monotonic_system_clock (GstClock * clock)
+{
+  GstClockType type = GST_CLOCK_TYPE_REALTIME;
+
+  if (!GST_IS_SYSTEM_CLOCK (clock))
+    return FALSE;
+  g_object_get (clock, "clock-type", &type, NULL);
+  return type == GST_CLOCK_TYPE_MONOTONIC;
+}
+
+/* Running time of @ts + the pipeline latency + base time, as
+ * CLOCK_MONOTONIC: the moment the writer's pipeline presents @ts. */
+static guint64
+to_monotonic (GstZbSink * self, GstClock * clock, gboolean mono,
+    GstClockTime base, GstClockTime latency, GstClockTime ts)
+{
+  GstBaseSink *bsink = GST_BASE_SINK (self);
+  GstClockTime rt;
+  GstClockTime ctime;
+
+  if (!GST_CLOCK_TIME_IS_VALID (ts) || bsink->segment.format != GST_FORMAT_TIME)
+    return ZB_GST_NONE;
+  rt = gst_segment_to_running_time (&bsink->segment, GST_FORMAT_TIME, ts);
+  if (!GST_CLOCK_TIME_IS_VALID (rt))
+    return ZB_GST_NONE;
+  ctime = rt + base + latency;
+  if (mono)
+    return ctime;
+  /* translate the pipeline clock into CLOCK_MONOTONIC */
+  return ctime + monotonic_now_ns () - gst_clock_get_time (clock);
+}
+
+static void
+fill_record (GstZbSink * self, GstBuffer * buf, zb_gst_record * rec)
+{
+  GstClock *clock;
+
+  zb_gst_record_init (rec, ZB_GST_RECORD_BUFFER);
+  rec->buffer_flags = GST_BUFFER_FLAGS (buf) & ~GST_BUFFER_FLAG_TAG_MEMORY;
+  rec->pts = GST_BUFFER_PTS (buf);
+  rec->dts = GST_BUFFER_DTS (buf);
+  rec->duration = GST_BUFFER_DURATION (buf);
+  rec->offset = GST_BUFFER_OFFSET (buf);
+  rec->offset_end = GST_BUFFER_OFFSET_END (buf);
+
+  clock = gst_element_get_clock (GST_ELEMENT (self));
+  if (clock) {
+    GstClockTime base = gst_element_get_base_time (GST_ELEMENT (self));
+    GstClockTime latency = gst_base_sink_get_latency (GST_BASE_SINK (self));
+    gboolean mono = is_monotonic_system_clock (clock);
+
+    if (!GST_CLOCK_TIME_IS_VALID (latency))
+      latency = 0;
+    rec->pts_clock = to_monotonic (self, clock, mono, base, latency, rec->pts);
+    rec->dts_clock = to_monotonic (self, clock, mono, base, latency, rec->dts);
+    rec->ts_flags |= ZB_GST_TS_CLOCK_VALID;
+    gst_object_unref (clock);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Writing */
+
+/* Copy @buf into @dst (@size bytes): video planes row by row into
+ * @layout, anything else as its bytes. */
+static void
+copy_payload (GstZbSink * self, GstBuffer * buf, const GstZbLayout * layout,
+    guint8 * dst, gsize size)
+{
+  GstVideoFrame vf;
+  guint p;
+  gint r;
+
+  if (layout && gst_video_frame_map (&vf, &self->vinfo, buf, GST_MAP_READ)) {
+    for (p = 0; p < GST_VIDEO_FRAME_N_PLANES (&vf); p++) {
+      const guint8 *src = GST_VIDEO_FRAME_PLANE_DATA (&vf, p);
+      gint sstride = GST_VIDEO_FRAME_PLANE_STRIDE (&vf, p);
+      gint n = MIN (layout->row_bytes[p], ABS (sstride));
+
+      for (r = 0; r < layout->rows[p]; r++)
+        memcpy (dst + layout->offset[p] + (gsize) r * layout->stride[p],
+            src + (gssize) r * sstride, n);
+    }
+    gst_video_frame_unmap (&vf);
+    return;
+  }
+  gst_buffer_extract (buf, 0, dst, size);
+}
+
+/* Does @buf need repacking into @layout, or are its bytes already laid out
+ * that way? */
+static gboolean
+needs_repack (GstZbSink * self, GstBuffer * buf, const GstZbLayout * layout)
+{
+  GstVideoMeta *meta;
+  guint p;
+
+  if (!self->is_video)
+    return FALSE;
+  meta = gst_buffer_get_video_meta (buf);
+  for (p = 0; p < GST_VIDEO_INFO_N_PLANES (&self->vinfo); p++) {
+    gsize off = meta ? meta->offset[p] : GST_VIDEO_INFO_PLANE_OFFSET
+        (&self->vinfo, p);
+    gint stride = meta ? meta->stride[p] : GST_VIDEO_INFO_PLANE_STRIDE
+        (&self->vinfo, p);
+
+    if (off != layout->offset[p] || stride != layout->stride[p])
+      return TRUE;
+  }
+  return gst_buffer_get_size (buf) < layout->size;
+}
+
+typedef enum
+{
+  WRITE_OK,
+  WRITE_DROPPED,
+  WRITE_LOST,                   /* reader lost; *err says how */
+  WRITE_INTERRUPTED,
+  WRITE_ERROR
+} WriteResult;
+
+/* Write one frame: an optional gst record header, then @buf (or nothing).
+ * Blocks while the ring is full unless leaky. */
+static WriteResult
+write_frame (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
+    const void *bytes, gsize nbytes, int *err)
+{
+  const GstZbLayout *layout = NULL;
+  gsize hdr = rec ? ZB_GST_HEADER_SIZE : 0;
+  gsize payload = nbytes;
+  gint64 start = g_get_monotonic_time ();
+  gint write_timeout;
+  gboolean leaky;
+  gchar *name;
+  void *dst;
+  int ret;
+
+  if (buf) {
+    const GstZbLayout *l = self->format == GST_ZB_FRAME_FORMAT_RAW ?
+        &self->raw_layout : &self->gst_layout;
+
+    if (needs_repack (self, buf, l)) {
+      layout = l;
+      payload = l->size;
+    } else {
+      payload = gst_buffer_get_size (buf);
+    }
+  }
+
+  GST_OBJECT_LOCK (self);
+  write_timeout = self->write_timeout;
+  leaky = self->leaky;
+  GST_OBJECT_UNLOCK (self);
+
+  if (hdr + payload == 0)
+    return WRITE_OK;            /* an empty raw buffer: nothing to send */
+
+  for (;;) {
+    ret = zb_writer_acquire (self->writer, hdr + payload, &dst);
+    if (ret == 0)
+      break;
+    switch (ret) {
+      case -ENOBUFS:
+        /* only buffers are dropped; caps and EOS records must arrive */
+        if (leaky && buf != NULL)
+          return WRITE_DROPPED;
+        ret = zb_writer_check_reader (self->writer);
+        if (ret < 0) {
+          *err = ret;
+          return WRITE_LOST;
+        }
+        if (write_timeout > 0 && g_get_monotonic_time () - start >=
+            (gint64) write_timeout * 1000)
+          goto write_timed_out;
+        if (is_unlocked (self))
+          return WRITE_INTERRUPTED;
+        continue;
+      case -EINTR:
+        return WRITE_INTERRUPTED;
+      case -EPIPE:
+      case -EOWNERDEAD:
+        *err = ret;
+        return WRITE_LOST;
+      case -EMSGSIZE:
+        goto too_big;
+      default:
+        goto write_failed;
+    }
+  }
+
+  if (rec) {
+    zb_gst_record r = *rec;
+
+    r.payload_size = payload;
+    zb_gst_record_encode (&r, dst);
+  }
+  if (buf)
+    copy_payload (self, buf, layout, (guint8 *) dst + hdr, payload);
+  else if (nbytes)
+    memcpy ((guint8 *) dst + hdr, bytes, nbytes);
+  ret = zb_writer_commit (self->writer);
+  if (ret < 0)
+    goto write_failed;
+  return WRITE_OK;
+
+  /* ERRORS */
+write_timed_out:
+  {
+    GST_OBJECT_LOCK (self);
+    name = g_strdup (self->buffer_name);
+    GST_OBJECT_UNLOCK (self);
+    GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+        ("The reader of buffer \"%s\" freed no space within %d ms.", name,
+            write_timeout), ("frame of %" G_GSIZE_FORMAT " bytes",
+            hdr + payload));
+    g_free (name);
+    return WRITE_ERROR;
+  }
+too_big:
+  {
+    zb_status status;
+
+    memset (&status, 0, sizeof (status));
+    zb_writer_get_status (self->writer, &status);
+    GST_OBJECT_LOCK (self);
+    name = g_strdup (self->buffer_name);
+    GST_OBJECT_UNLOCK (self);
+    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+        ("A frame of %" G_GSIZE_FORMAT " bytes does not fit in the ring of "
+            "buffer \"%s\" (%" G_GUINT64_FORMAT " bytes); raise payload-size "
+            "on the reader.", hdr + payload, name, status.payload_size),
+        ("%s", zb_strerror (ret)));
+    g_free (name);
+    return WRITE_ERROR;
+  }
+write_failed:
+  {
+    GST_OBJECT_LOCK (self);
+    name = g_strdup (self->buffer_name);
+    GST_OBJECT_UNLOCK (self);
+    GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+        ("Could not write to buffer \"%s\".", name), ("%s", zb_strerror (ret)));
+    g_free (name);
+    return WRITE_ERROR;
+  }
+}
+
+/* Connect if needed, send a caps record if the caps changed, write the
+ * frame; reconnect on reader loss per on-reader-lost. @in_render: called
+ * from render() with the PREROLL_LOCK held, so an interrupted wait may
+ * wait for PLAYING and retry. */
+static GstFlowReturn
+send (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
+    gboolean in_render)
+{
+  GstZbReaderLost action;
+  GstFlowReturn flow;
+  ConnectResult cr;
+  WriteResult wr;
+  int err = 0;
+
+  for (;;) {
+    GST_OBJECT_LOCK (self);
+    action = self->on_reader_lost;
+    GST_OBJECT_UNLOCK (self);
+
+    cr = ensure_connected (self, !(self->reader_lost &&
+            action == GST_ZB_READER_LOST_DROP));
+    if (cr == CONNECT_ERROR)
+      return GST_FLOW_ERROR;
+    if (cr == CONNECT_NONE)
+      goto dropped;
+    if (cr == CONNECT_INTERRUPTED)
+      goto interrupted;
+
+    /* caps changed since the metadata or the last caps record */
+    wr = WRITE_OK;
+    if (self->format == GST_ZB_FRAME_FORMAT_GST && self->caps &&
+        (self->sent_caps == NULL || !gst_caps_is_equal (self->caps,
+                self->sent_caps))) {
+      zb_gst_record crec;
+      gchar *str = gst_caps_to_string (self->caps);
+
+      zb_gst_record_init (&crec, ZB_GST_RECORD_CAPS);
+      wr = write_frame (self, &crec, NULL, str, strlen (str), &err);
+      g_free (str);
+      if (wr == WRITE_OK)
+        gst_caps_replace (&self->sent_caps, self->caps);
+    }
+    if (wr == WRITE_OK)
+      wr = write_frame (self, self->format == GST_ZB_FRAME_FORMAT_GST ? rec :
+          NULL, buf, NULL, 0, &err);
+
+    switch (wr) {
+      case WRITE_OK:
+        if (buf) {
+          GST_OBJECT_LOCK (self);
+          self->frames++;
+          self->bytes += gst_buffer_get_size (buf);
+          GST_OBJECT_UNLOCK (self);
+        }
+        return GST_FLOW_OK;
+      case WRITE_DROPPED:
+        goto dropped;
+      case WRITE_ERROR:
+        return GST_FLOW_ERROR;
+      case WRITE_INTERRUPTED:
+        goto interrupted;
+      case WRITE_LOST:
+        flow = handle_reader_lost (self, err);
+        if (flow != GST_FLOW_OK)
+          return flow;
+        continue;
+    }
+    continue;
+
+  interrupted:
+    if (!in_render)
+      return GST_FLOW_FLUSHING;
+    /* PLAYING -> PAUSED or a flush: wait until PLAYING again (OK) or
+     * flushing (FLUSHING) */
+    flow = gst_base_sink_wait_preroll (GST_BASE_SINK (self));
+    if (flow != GST_FLOW_OK)
+      return flow;
+    continue;
+
+  dropped:
+    if (buf) {
+      GST_OBJECT_LOCK (self);
+      self->drops++;
+      GST_OBJECT_UNLOCK (self);
+    }
+    return GST_FLOW_OK;
+  }
+}
+
+static GstFlowReturn
+gst_zb_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
+{
+  GstZbSink *self = GST_ZB_SINK (bsink);
+  zb_gst_record rec;
+
+  fill_record (self, buffer, &rec);
+  return send (self, &rec, buffer, TRUE);
+}
+
+/* EOS is acknowledged when the reader has read every frame written. */
+static void
+wait_eos_read (GstZbSink * self)
+{
+  zb_status status;
+
+  while (self->writer && !is_unlocked (self)) {
+    if (zb_writer_get_status (self->writer, &status) < 0)
+      return;
+    if (status.read_count >= status.written_count)
+      return;
+    if (zb_writer_check_reader (self->writer) < 0)
+      return;
+    g_usleep (2000);
+  }
+}
+
+static gboolean
+gst_zb_sink_event (GstBaseSink * bsink, GstEvent * event)
+{
+  GstZbSink *self = GST_ZB_SINK (bsink);
+
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_EOS:
+      if (self->format == GST_ZB_FRAME_FORMAT_GST) {
+        zb_gst_record rec;
+
+        zb_gst_record_init (&rec, ZB_GST_RECORD_EOS);
+        if (send (self, &rec, NULL, FALSE) == GST_FLOW_OK)
+          wait_eos_read (self);
+      } else if (self->writer) {
+        /* raw: EOS is the writer leaving, once everything was read */
+        wait_eos_read (self);
+        disconnect (self);
+      }
+      break;
+    default:
+      break;
+  }
+  return GST_BASE_SINK_CLASS (parent_class)->event (bsink, event);
+}

@@ -1,0 +1,1181 @@
+/* zerobuffer GStreamer plugin - zbsrc
+ *
+ * SPDX-License-Identifier: MIT
+ */
+
+/**
+ * SECTION:element-zbsrc
+ * @title: zbsrc
+ * @see_also: zbsink
+ *
+ * Receives buffers, caps, timestamps and EOS from a zbsink in another
+ * process through a ZeroBuffer v1.0 shared-memory buffer. zbsrc is the
+ * protocol's reader: it creates the buffer named #GstZbSrc:buffer-name
+ * when it starts, and a zbsink (or any ZeroBuffer writer) connects to it.
+ *
+ * Caps come from the writer's metadata and from in-band caps records, so no
+ * capsfilter is needed. Output buffers wrap the frames in the ring
+ * read-only, without copying; when downstream holds more than
+ * #GstZbSrc:max-held-bytes of the ring, zbsrc copies instead so that held
+ * buffers never stall the writer (see #GstZbSrc:copies).
+ *
+ * When the writer stops or dies, #GstZbSrc:on-writer-lost decides: wait for
+ * a new writer (the default: the pipeline stays PLAYING and resumes with the
+ * new writer's caps and frames), push EOS, or post an error.
+ *
+ * ## Example launch lines
+ * |[
+ * gst-launch-1.0 zbsrc buffer-name=cam ! videoconvert ! autovideosink
+ * ]| Reader: shows the video written by
+ * |[
+ * gst-launch-1.0 videotestsrc is-live=true ! video/x-raw,width=1280,height=720 ! zbsink buffer-name=cam
+ * ]| Writer, started before or after the reader.
+ * |[
+ * gst-launch-1.0 zbsrc buffer-name=cam num-buffers=1 ! videoconvert ! pngenc ! filesink location=frame.png
+ * ]| Writes one received frame to a PNG file.
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstzbsrc.h"
+#include "zbframe.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include <gst/video/video.h>
+#include <zerobuffer/zerobuffer.h>
+
+GST_DEBUG_CATEGORY_STATIC (gst_zb_src_debug);
+#define GST_CAT_DEFAULT gst_zb_src_debug
+
+#define DEFAULT_BUFFER_NAME NULL
+#define DEFAULT_PAYLOAD_SIZE ((guint64) ZB_DEFAULT_PAYLOAD_SIZE)
+#define DEFAULT_METADATA_SIZE ((guint64) ZB_DEFAULT_METADATA_SIZE)
+#define DEFAULT_PERMS 0600
+#define DEFAULT_IS_LIVE TRUE
+#define DEFAULT_TIMEOUT 0
+#define DEFAULT_ON_WRITER_LOST GST_ZB_WRITER_LOST_WAIT
+#define DEFAULT_TIMESTAMP_MODE GST_ZB_TIMESTAMP_CLOCK
+#define DEFAULT_MAX_HELD_BYTES 0
+
+/* How long one zb_reader_read() may block; between slices the element
+ * checks the writer timeout. Unlock wakes a blocked read at once. */
+#define READ_SLICE_MS 100
+
+enum
+{
+  PROP_0,
+  PROP_BUFFER_NAME,
+  PROP_PAYLOAD_SIZE,
+  PROP_METADATA_SIZE,
+  PROP_PERMS,
+  PROP_IS_LIVE,
+  PROP_TIMEOUT,
+  PROP_ON_WRITER_LOST,
+  PROP_CAPS,
+  PROP_TIMESTAMP_MODE,
+  PROP_MAX_HELD_BYTES,
+  PROP_FRAMES_RECEIVED,
+  PROP_BYTES_RECEIVED,
+  PROP_COPIES,
+  PROP_WRITER_PID,
+  PROP_CONNECTED,
+  PROP_HELD_BYTES
+};
+
+/* The reader outlives every buffer that wraps one of its frames: the
+ * element holds one reference from start() to stop(), every wrapped memory
+ * one more, and the last unref destroys the reader. */
+typedef struct
+{
+  gint refcount;                /* atomic */
+  zb_reader *reader;
+} GstZbReaderRef;
+
+typedef struct
+{
+  GstZbReaderRef *ref;
+  zb_frame frame;
+} GstZbFrameRef;
+
+struct _GstZbSrc
+{
+  GstPushSrc parent;
+
+  /* properties; GST_OBJECT_LOCK */
+  gchar *buffer_name;
+  guint64 payload_size;
+  guint64 metadata_size;
+  guint perms;
+  gint timeout;
+  GstZbWriterLost on_writer_lost;
+  GstCaps *caps;
+  GstZbTimestampMode timestamp_mode;
+  guint64 max_held_bytes;
+
+  /* set in start(), cleared in stop(); the pointer is read under
+   * GST_OBJECT_LOCK by unlock() and the property getters */
+  GstZbReaderRef *ref;
+
+  /* streaming thread only */
+  guint64 ring_size;
+  gboolean gst_format;          /* frames carry zbframe.h records */
+  GstCaps *writer_caps;         /* caps of the current stream */
+  gboolean caps_pending;        /* writer_caps not yet set on the pad */
+  gboolean discont;
+  gboolean writer_present;
+  gint64 last_frame_us;         /* g_get_monotonic_time() */
+  gboolean timeout_reported;
+
+  /* statistics; GST_OBJECT_LOCK */
+  guint64 frames;
+  guint64 bytes;
+  guint64 copies;
+  guint64 writer_pid;
+  gboolean connected;
+  GstClockTime frame_duration;
+};
+
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC,
+    GST_PAD_ALWAYS,
+    GST_STATIC_CAPS_ANY);
+
+#define gst_zb_src_parent_class parent_class
+G_DEFINE_TYPE (GstZbSrc, gst_zb_src, GST_TYPE_PUSH_SRC);
+GST_ELEMENT_REGISTER_DEFINE (zbsrc, "zbsrc", GST_RANK_NONE, GST_TYPE_ZB_SRC);
+
+#define GST_TYPE_ZB_WRITER_LOST (gst_zb_writer_lost_get_type ())
+static GType
+gst_zb_writer_lost_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_ZB_WRITER_LOST_WAIT, "Keep running and wait for a new writer",
+        "wait"},
+    {GST_ZB_WRITER_LOST_EOS, "Push EOS", "eos"},
+    {GST_ZB_WRITER_LOST_ERROR, "Post an error", "error"},
+    {0, NULL, NULL}
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstZbWriterLost", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+#define GST_TYPE_ZB_TIMESTAMP_MODE (gst_zb_timestamp_mode_get_type ())
+static GType
+gst_zb_timestamp_mode_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_ZB_TIMESTAMP_CLOCK,
+          "Reproduce the writer's running time through CLOCK_MONOTONIC",
+        "clock"},
+    {GST_ZB_TIMESTAMP_PASSTHROUGH, "The writer's PTS and DTS unchanged",
+        "passthrough"},
+    {GST_ZB_TIMESTAMP_ARRIVAL, "Running time at arrival", "arrival"},
+    {0, NULL, NULL}
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstZbTimestampMode", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+static void gst_zb_src_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec);
+static void gst_zb_src_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec);
+static void gst_zb_src_finalize (GObject * object);
+static gboolean gst_zb_src_start (GstBaseSrc * bsrc);
+static gboolean gst_zb_src_stop (GstBaseSrc * bsrc);
+static gboolean gst_zb_src_unlock (GstBaseSrc * bsrc);
+static gboolean gst_zb_src_unlock_stop (GstBaseSrc * bsrc);
+static GstCaps *gst_zb_src_get_caps (GstBaseSrc * bsrc, GstCaps * filter);
+static gboolean gst_zb_src_negotiate (GstBaseSrc * bsrc);
+static gboolean gst_zb_src_query (GstBaseSrc * bsrc, GstQuery * query);
+static GstFlowReturn gst_zb_src_create (GstPushSrc * psrc, GstBuffer ** outbuf);
+
+static void
+gst_zb_src_class_init (GstZbSrcClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseSrcClass *basesrc_class = GST_BASE_SRC_CLASS (klass);
+  GstPushSrcClass *pushsrc_class = GST_PUSH_SRC_CLASS (klass);
+
+  gobject_class->set_property = gst_zb_src_set_property;
+  gobject_class->get_property = gst_zb_src_get_property;
+  gobject_class->finalize = gst_zb_src_finalize;
+
+  g_object_class_install_property (gobject_class, PROP_BUFFER_NAME,
+      g_param_spec_string ("buffer-name", "Buffer name",
+          "Name of the shared-memory buffer to create (letters, digits, "
+          "'-', '_'; no '/'; at most 245 bytes)", DEFAULT_BUFFER_NAME,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_PAYLOAD_SIZE,
+      g_param_spec_uint64 ("payload-size", "Payload size",
+          "Size of the frame ring in bytes (rounded up to 64); every frame "
+          "needs 16 bytes of header plus 80 with frame-format=gst", 1,
+          G_MAXUINT64 / 2, DEFAULT_PAYLOAD_SIZE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_METADATA_SIZE,
+      g_param_spec_uint64 ("metadata-size", "Metadata size",
+          "Size of the metadata block in bytes (rounded up to 64); holds the "
+          "writer's caps as JSON", 0, G_MAXUINT64 / 2, DEFAULT_METADATA_SIZE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_PERMS,
+      g_param_spec_uint ("perms", "Permissions",
+          "Permission bits of the shared memory, semaphores and lock file "
+          "(octal, e.g. 0600 owner only, 0660 group)", 0, 0777, DEFAULT_PERMS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_IS_LIVE,
+      g_param_spec_boolean ("is-live", "Is live",
+          "Act as a live source (produce only in PLAYING, answer the latency "
+          "query)", DEFAULT_IS_LIVE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_TIMEOUT,
+      g_param_spec_int ("timeout", "Timeout",
+          "Milliseconds without a frame after which a connected writer is "
+          "considered gone and on-writer-lost applies (0 = never; a writer "
+          "that disconnects or dies is detected without it)", 0, G_MAXINT,
+          DEFAULT_TIMEOUT, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_ON_WRITER_LOST,
+      g_param_spec_enum ("on-writer-lost", "On writer lost",
+          "What to do when the writer disconnects, dies or times out",
+          GST_TYPE_ZB_WRITER_LOST, DEFAULT_ON_WRITER_LOST,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_CAPS,
+      g_param_spec_boxed ("caps", "Caps",
+          "Caps of the stream for writers that send none (metadata without "
+          "caps); when neither gives caps, application/octet-stream",
+          GST_TYPE_CAPS, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_TIMESTAMP_MODE,
+      g_param_spec_enum ("timestamp-mode", "Timestamp mode",
+          "How output timestamps are made: clock = the writer's running time "
+          "carried through CLOCK_MONOTONIC, passthrough = the writer's PTS/DTS "
+          "as they were, arrival = running time when the frame is read",
+          GST_TYPE_ZB_TIMESTAMP_MODE, DEFAULT_TIMESTAMP_MODE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_MAX_HELD_BYTES,
+      g_param_spec_uint64 ("max-held-bytes", "Max held bytes",
+          "Bytes of the ring that downstream may hold in zero-copy buffers "
+          "before new frames are copied instead (0 = half the ring)", 0,
+          G_MAXUINT64, DEFAULT_MAX_HELD_BYTES,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_property (gobject_class, PROP_FRAMES_RECEIVED,
+      g_param_spec_uint64 ("frames-received", "Frames received",
+          "Buffers produced since start", 0, G_MAXUINT64, 0,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_BYTES_RECEIVED,
+      g_param_spec_uint64 ("bytes-received", "Bytes received",
+          "Payload bytes produced since start", 0, G_MAXUINT64, 0,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_COPIES,
+      g_param_spec_uint64 ("copies", "Copies",
+          "Buffers copied out of the ring because downstream held more than "
+          "max-held-bytes", 0, G_MAXUINT64, 0,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_WRITER_PID,
+      g_param_spec_uint64 ("writer-pid", "Writer PID",
+          "Process id of the connected writer (0 = none)", 0, G_MAXUINT64, 0,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_CONNECTED,
+      g_param_spec_boolean ("connected", "Connected",
+          "Whether a writer is connected", FALSE,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_HELD_BYTES,
+      g_param_spec_uint64 ("held-bytes", "Held bytes",
+          "Bytes of the ring held by buffers downstream has not freed yet",
+          0, G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_element_class_set_static_metadata (element_class,
+      "ZeroBuffer source", "Source",
+      "Receive buffers, caps, timestamps and EOS from a zbsink in another "
+      "process through shared memory", "zerobuffer developers");
+
+  basesrc_class->start = GST_DEBUG_FUNCPTR (gst_zb_src_start);
+  basesrc_class->stop = GST_DEBUG_FUNCPTR (gst_zb_src_stop);
+  basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_zb_src_unlock);
+  basesrc_class->unlock_stop = GST_DEBUG_FUNCPTR (gst_zb_src_unlock_stop);
+  basesrc_class->get_caps = GST_DEBUG_FUNCPTR (gst_zb_src_get_caps);
+  basesrc_class->negotiate = GST_DEBUG_FUNCPTR (gst_zb_src_negotiate);
+  basesrc_class->query = GST_DEBUG_FUNCPTR (gst_zb_src_query);
+  pushsrc_class->create = GST_DEBUG_FUNCPTR (gst_zb_src_create);
+
+  gst_type_mark_as_plugin_api (GST_TYPE_ZB_WRITER_LOST, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_ZB_TIMESTAMP_MODE, 0);
+
+  GST_DEBUG_CATEGORY_INIT (gst_zb_src_debug, "zbsrc", 0, "ZeroBuffer source");
+}
+
+static void
+gst_zb_src_init (GstZbSrc * self)
+{
+  self->buffer_name = g_strdup (DEFAULT_BUFFER_NAME);
+  self->payload_size = DEFAULT_PAYLOAD_SIZE;
+  self->metadata_size = DEFAULT_METADATA_SIZE;
+  self->perms = DEFAULT_PERMS;
+  self->timeout = DEFAULT_TIMEOUT;
+  self->on_writer_lost = DEFAULT_ON_WRITER_LOST;
+  self->timestamp_mode = DEFAULT_TIMESTAMP_MODE;
+  self->max_held_bytes = DEFAULT_MAX_HELD_BYTES;
+  self->frame_duration = GST_CLOCK_TIME_NONE;
+
+  gst_base_src_set_live (GST_BASE_SRC (self), DEFAULT_IS_LIVE);
+  gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
+}
+
+static void
+gst_zb_src_finalize (GObject * object)
+{
+  GstZbSrc *self = GST_ZB_SRC (object);
+
+  g_free (self->buffer_name);
+  gst_caps_replace (&self->caps, NULL);
+  gst_caps_replace (&self->writer_caps, NULL);
+
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_zb_src_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec)
+{
+  GstZbSrc *self = GST_ZB_SRC (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_BUFFER_NAME:
+      g_free (self->buffer_name);
+      self->buffer_name = g_value_dup_string (value);
+      break;
+    case PROP_PAYLOAD_SIZE:
+      self->payload_size = g_value_get_uint64 (value);
+      break;
+    case PROP_METADATA_SIZE:
+      self->metadata_size = g_value_get_uint64 (value);
+      break;
+    case PROP_PERMS:
+      self->perms = g_value_get_uint (value);
+      break;
+    case PROP_IS_LIVE:
+      GST_OBJECT_UNLOCK (self);
+      gst_base_src_set_live (GST_BASE_SRC (self), g_value_get_boolean (value));
+      GST_OBJECT_LOCK (self);
+      break;
+    case PROP_TIMEOUT:
+      self->timeout = g_value_get_int (value);
+      break;
+    case PROP_ON_WRITER_LOST:
+      self->on_writer_lost = g_value_get_enum (value);
+      break;
+    case PROP_CAPS:
+      gst_caps_replace (&self->caps, (GstCaps *) gst_value_get_caps (value));
+      break;
+    case PROP_TIMESTAMP_MODE:
+      self->timestamp_mode = g_value_get_enum (value);
+      break;
+    case PROP_MAX_HELD_BYTES:
+      self->max_held_bytes = g_value_get_uint64 (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_zb_src_get_property (GObject * object, guint prop_id, GValue * value,
+    GParamSpec * pspec)
+{
+  GstZbSrc *self = GST_ZB_SRC (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_BUFFER_NAME:
+      g_value_set_string (value, self->buffer_name);
+      break;
+    case PROP_PAYLOAD_SIZE:
+      g_value_set_uint64 (value, self->payload_size);
+      break;
+    case PROP_METADATA_SIZE:
+      g_value_set_uint64 (value, self->metadata_size);
+      break;
+    case PROP_PERMS:
+      g_value_set_uint (value, self->perms);
+      break;
+    case PROP_IS_LIVE:
+      GST_OBJECT_UNLOCK (self);
+      g_value_set_boolean (value, gst_base_src_is_live (GST_BASE_SRC (self)));
+      GST_OBJECT_LOCK (self);
+      break;
+    case PROP_TIMEOUT:
+      g_value_set_int (value, self->timeout);
+      break;
+    case PROP_ON_WRITER_LOST:
+      g_value_set_enum (value, self->on_writer_lost);
+      break;
+    case PROP_CAPS:
+      gst_value_set_caps (value, self->caps);
+      break;
+    case PROP_TIMESTAMP_MODE:
+      g_value_set_enum (value, self->timestamp_mode);
+      break;
+    case PROP_MAX_HELD_BYTES:
+      g_value_set_uint64 (value, self->max_held_bytes);
+      break;
+    case PROP_FRAMES_RECEIVED:
+      g_value_set_uint64 (value, self->frames);
+      break;
+    case PROP_BYTES_RECEIVED:
+      g_value_set_uint64 (value, self->bytes);
+      break;
+    case PROP_COPIES:
+      g_value_set_uint64 (value, self->copies);
+      break;
+    case PROP_WRITER_PID:
+      g_value_set_uint64 (value, self->writer_pid);
+      break;
+    case PROP_CONNECTED:
+      g_value_set_boolean (value, self->connected);
+      break;
+    case PROP_HELD_BYTES:
+      g_value_set_uint64 (value,
+          self->ref ? zb_reader_held_bytes (self->ref->reader) : 0);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reader lifetime */
+
+static GstZbReaderRef *
+reader_ref (GstZbReaderRef * ref)
+{
+  g_atomic_int_inc (&ref->refcount);
+  return ref;
+}
+
+static void
+reader_unref (GstZbReaderRef * ref)
+{
+  if (ref && g_atomic_int_dec_and_test (&ref->refcount)) {
+    zb_reader_destroy (ref->reader);
+    g_free (ref);
+  }
+}
+
+/* GDestroyNotify of a wrapped memory: runs in whatever thread frees the
+ * last buffer. zb_reader_release() is thread-safe against the streaming
+ * thread's zb_reader_read() and credits space in ring order. */
+static void
+frame_ref_free (gpointer data)
+{
+  GstZbFrameRef *fr = data;
+
+  zb_reader_release (fr->ref->reader, &fr->frame);
+  reader_unref (fr->ref);
+  g_free (fr);
+}
+
+static gboolean
+gst_zb_src_start (GstBaseSrc * bsrc)
+{
+  GstZbSrc *self = GST_ZB_SRC (bsrc);
+  zb_reader_config config;
+  zb_reader *reader = NULL;
+  zb_status status;
+  gchar *name;
+  int ret;
+
+  GST_OBJECT_LOCK (self);
+  name = g_strdup (self->buffer_name);
+  memset (&config, 0, sizeof (config));
+  config.payload_size = self->payload_size;
+  config.metadata_size = self->metadata_size;
+  config.mode = self->perms ? self->perms : DEFAULT_PERMS;
+  self->frames = self->bytes = self->copies = 0;
+  self->writer_pid = 0;
+  self->connected = FALSE;
+  GST_OBJECT_UNLOCK (self);
+
+  if (name == NULL || *name == '\0')
+    goto no_name;
+
+  ret = zb_reader_create (name, &config, &reader);
+  if (ret < 0)
+    goto create_failed;
+
+  if (zb_reader_get_status (reader, &status) == 0)
+    self->ring_size = status.payload_size;
+  else
+    self->ring_size = self->payload_size;
+
+  GST_OBJECT_LOCK (self);
+  self->ref = g_new0 (GstZbReaderRef, 1);
+  self->ref->refcount = 1;
+  self->ref->reader = reader;
+  GST_OBJECT_UNLOCK (self);
+
+  self->gst_format = FALSE;
+  gst_caps_replace (&self->writer_caps, NULL);
+  self->caps_pending = FALSE;
+  self->discont = TRUE;
+  self->writer_present = FALSE;
+  self->timeout_reported = FALSE;
+  self->last_frame_us = g_get_monotonic_time ();
+
+  GST_INFO_OBJECT (self, "created buffer \"%s\": ring %" G_GUINT64_FORMAT
+      " bytes", name, self->ring_size);
+  g_free (name);
+  return TRUE;
+
+  /* ERRORS */
+no_name:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("No buffer name set: set the buffer-name property."), (NULL));
+    g_free (name);
+    return FALSE;
+  }
+create_failed:
+  {
+    switch (ret) {
+      case -EEXIST:
+        GST_ELEMENT_ERROR (self, RESOURCE, BUSY,
+            ("Buffer \"%s\" is already in use by a live reader.", name),
+            ("zb_reader_create: %s", zb_strerror (ret)));
+        break;
+      case -ENOSPC:
+        GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+            ("Not enough shared memory in /dev/shm for buffer \"%s\" "
+                "(%" G_GUINT64_FORMAT " bytes of payload).", name,
+                (guint64) config.payload_size),
+            ("zb_reader_create: %s", zb_strerror (ret)));
+        break;
+      case -EACCES:
+      case -EPERM:
+      case -EROFS:
+        GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE,
+            ("Permission denied creating buffer \"%s\" in /dev/shm.", name),
+            ("zb_reader_create: %s", zb_strerror (ret)));
+        break;
+      case -EINVAL:
+      case -ENAMETOOLONG:
+        GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+            ("Invalid buffer name \"%s\" or size.", name),
+            ("zb_reader_create: %s", zb_strerror (ret)));
+        break;
+      default:
+        GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE,
+            ("Could not create shared-memory buffer \"%s\".", name),
+            ("zb_reader_create: %s", zb_strerror (ret)));
+        break;
+    }
+    g_free (name);
+    return FALSE;
+  }
+}
+
+static gboolean
+gst_zb_src_stop (GstBaseSrc * bsrc)
+{
+  GstZbSrc *self = GST_ZB_SRC (bsrc);
+  GstZbReaderRef *ref;
+
+  GST_OBJECT_LOCK (self);
+  ref = self->ref;
+  self->ref = NULL;
+  self->connected = FALSE;
+  self->writer_pid = 0;
+  GST_OBJECT_UNLOCK (self);
+
+  /* buffers still downstream keep the reader until they are freed */
+  if (ref && g_atomic_int_get (&ref->refcount) > 1)
+    GST_DEBUG_OBJECT (self, "%d buffers still hold the ring",
+        g_atomic_int_get (&ref->refcount) - 1);
+  reader_unref (ref);
+
+  gst_caps_replace (&self->writer_caps, NULL);
+  self->caps_pending = FALSE;
+  return TRUE;
+}
+
+static gboolean
+gst_zb_src_unlock (GstBaseSrc * bsrc)
+{
+  GstZbSrc *self = GST_ZB_SRC (bsrc);
+
+  GST_OBJECT_LOCK (self);
+  if (self->ref)
+    zb_reader_wakeup (self->ref->reader);
+  GST_OBJECT_UNLOCK (self);
+  return TRUE;
+}
+
+static gboolean
+gst_zb_src_unlock_stop (GstBaseSrc * bsrc)
+{
+  GstZbSrc *self = GST_ZB_SRC (bsrc);
+
+  GST_OBJECT_LOCK (self);
+  if (self->ref)
+    zb_reader_wakeup_clear (self->ref->reader);
+  GST_OBJECT_UNLOCK (self);
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Caps */
+
+static GstCaps *
+gst_zb_src_get_caps (GstBaseSrc * bsrc, GstCaps * filter)
+{
+  GstZbSrc *self = GST_ZB_SRC (bsrc);
+  GstCaps *caps = NULL;
+
+  /* writer_caps is written by the streaming thread; the pad's current
+   * caps are what downstream may rely on */
+  caps = gst_pad_get_current_caps (GST_BASE_SRC_PAD (bsrc));
+  if (caps == NULL) {
+    GST_OBJECT_LOCK (self);
+    if (self->caps)
+      caps = gst_caps_ref (self->caps);
+    GST_OBJECT_UNLOCK (self);
+  }
+  if (caps == NULL)
+    caps = gst_caps_new_any ();
+
+  if (filter) {
+    GstCaps *tmp = gst_caps_intersect_full (filter, caps,
+        GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref (caps);
+    caps = tmp;
+  }
+  return caps;
+}
+
+static gboolean
+gst_zb_src_negotiate (GstBaseSrc * bsrc)
+{
+  GstCaps *caps;
+  gboolean ret = TRUE;
+
+  /* Caps come from the writer: nothing to choose. Before the first frame
+   * there is nothing to set; create() sets the writer's caps. */
+  caps = gst_pad_get_current_caps (GST_BASE_SRC_PAD (bsrc));
+  if (caps) {
+    ret = gst_base_src_set_caps (bsrc, caps);
+    gst_caps_unref (caps);
+  }
+  return ret;
+}
+
+static void
+update_frame_duration (GstZbSrc * self, GstCaps * caps)
+{
+  GstClockTime duration = GST_CLOCK_TIME_NONE;
+  GstStructure *s;
+  gint n, d;
+
+  if (caps && gst_caps_get_size (caps) > 0) {
+    s = gst_caps_get_structure (caps, 0);
+    if (gst_structure_get_fraction (s, "framerate", &n, &d) && n > 0 && d > 0)
+      duration = gst_util_uint64_scale_int (GST_SECOND, d, n);
+  }
+  GST_OBJECT_LOCK (self);
+  self->frame_duration = duration;
+  GST_OBJECT_UNLOCK (self);
+}
+
+static gboolean
+gst_zb_src_query (GstBaseSrc * bsrc, GstQuery * query)
+{
+  GstZbSrc *self = GST_ZB_SRC (bsrc);
+
+  switch (GST_QUERY_TYPE (query)) {
+    case GST_QUERY_LATENCY:{
+      GstClockTime min;
+
+      /* A frame is timestamped when the writer renders it and arrives here
+       * a few microseconds later; one frame of latency covers the hand-off
+       * and the writer's own rendering jitter. */
+      GST_OBJECT_LOCK (self);
+      min = GST_CLOCK_TIME_IS_VALID (self->frame_duration) ?
+          self->frame_duration : 0;
+      GST_OBJECT_UNLOCK (self);
+      gst_query_set_latency (query, gst_base_src_is_live (bsrc), min,
+          GST_CLOCK_TIME_NONE);
+      return TRUE;
+    }
+    default:
+      return GST_BASE_SRC_CLASS (parent_class)->query (bsrc, query);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Streaming */
+
+static void
+post_message (GstZbSrc * self, const gchar * name, guint64 pid,
+    const gchar * reason)
+{
+  GstStructure *s;
+  gchar *buffer_name;
+
+  GST_OBJECT_LOCK (self);
+  buffer_name = g_strdup (self->buffer_name);
+  GST_OBJECT_UNLOCK (self);
+
+  s = gst_structure_new (name, "buffer-name", G_TYPE_STRING, buffer_name,
+      "pid", G_TYPE_UINT64, pid, NULL);
+  if (reason)
+    gst_structure_set (s, "reason", G_TYPE_STRING, reason, NULL);
+  g_free (buffer_name);
+  gst_element_post_message (GST_ELEMENT (self),
+      gst_message_new_element (GST_OBJECT (self), s));
+}
+
+/* Take the caps and the frame format of a new writer from its metadata. */
+static void
+handle_new_writer (GstZbSrc * self, zb_reader * reader)
+{
+  const void *meta = NULL;
+  size_t meta_size = 0;
+  char *caps_str = NULL;
+  char *format = NULL;
+  GstCaps *caps = NULL;
+  zb_status status;
+  guint64 pid = 0;
+  gboolean replaced = self->writer_present;
+
+  if (zb_reader_get_status (reader, &status) == 0)
+    pid = status.writer_pid;
+
+  if (zb_reader_get_metadata (reader, &meta, &meta_size) == 0 && meta_size) {
+    caps_str = zb_json_get_string (meta, meta_size, "caps");
+    format = zb_json_get_string (meta, meta_size, "frame_format");
+    if (caps_str && *caps_str)
+      caps = gst_caps_from_string (caps_str);
+    else if (caps_str == NULL && format == NULL) {
+      /* not our JSON: a foreign writer may store a bare caps string */
+      gchar *text = g_strndup (meta, meta_size);
+      caps = gst_caps_from_string (text);
+      g_free (text);
+    }
+    if (caps && !gst_caps_is_fixed (caps)) {
+      GST_WARNING_OBJECT (self, "writer caps are not fixed: %" GST_PTR_FORMAT,
+          caps);
+      gst_caps_replace (&caps, NULL);
+    }
+  }
+  self->gst_format = format && strcmp (format, "gst") == 0;
+
+  if (caps == NULL) {
+    GST_OBJECT_LOCK (self);
+    if (self->caps)
+      caps = gst_caps_ref (self->caps);
+    GST_OBJECT_UNLOCK (self);
+  }
+  if (caps == NULL)
+    caps = gst_caps_new_empty_simple ("application/octet-stream");
+
+  GST_INFO_OBJECT (self, "writer %" G_GUINT64_FORMAT " connected, format %s,"
+      " caps %" GST_PTR_FORMAT, pid, self->gst_format ? "gst" : "raw", caps);
+
+  if (self->writer_caps == NULL || !gst_caps_is_equal (caps, self->writer_caps)) {
+    gst_caps_replace (&self->writer_caps, caps);
+    self->caps_pending = TRUE;
+  }
+  gst_caps_unref (caps);
+  free (caps_str);
+  free (format);
+
+  self->writer_present = TRUE;
+  self->discont = TRUE;
+  self->timeout_reported = FALSE;
+  GST_OBJECT_LOCK (self);
+  self->writer_pid = pid;
+  self->connected = TRUE;
+  GST_OBJECT_UNLOCK (self);
+
+  post_message (self, "zbsrc-writer-connected", pid,
+      replaced ? "replaced" : NULL);
+}
+
+/* The writer left, died or timed out: apply on-writer-lost. Returns
+ * GST_FLOW_OK to keep waiting. */
+static GstFlowReturn
+handle_writer_lost (GstZbSrc * self, const gchar * reason)
+{
+  GstZbWriterLost action;
+  gchar *name;
+  guint64 pid;
+
+  GST_OBJECT_LOCK (self);
+  action = self->on_writer_lost;
+  name = g_strdup (self->buffer_name);
+  pid = self->writer_pid;
+  self->connected = FALSE;
+  if (strcmp (reason, "timeout") != 0)
+    self->writer_pid = 0;
+  GST_OBJECT_UNLOCK (self);
+
+  GST_INFO_OBJECT (self, "writer %" G_GUINT64_FORMAT " lost: %s", pid, reason);
+  if (strcmp (reason, "timeout") != 0)
+    self->writer_present = FALSE;
+  post_message (self, "zbsrc-writer-lost", pid, reason);
+
+  switch (action) {
+    case GST_ZB_WRITER_LOST_WAIT:
+      g_free (name);
+      return GST_FLOW_OK;
+    case GST_ZB_WRITER_LOST_EOS:
+      g_free (name);
+      return GST_FLOW_EOS;
+    case GST_ZB_WRITER_LOST_ERROR:
+    default:
+      GST_ELEMENT_ERROR (self, RESOURCE, READ,
+          ("The writer of buffer \"%s\" is gone (%s).", name, reason),
+          ("writer pid %" G_GUINT64_FORMAT ", on-writer-lost=error", pid));
+      g_free (name);
+      return GST_FLOW_ERROR;
+  }
+}
+
+static gboolean
+is_monotonic_system_clock (GstClock * clock)
+{
+  GstClockType type = GST_CLOCK_TYPE_REALTIME;
+
+  if (!GST_IS_SYSTEM_CLOCK (clock))
+    return FALSE;
+  g_object_get (clock, "clock-type", &type, NULL);
+  return type == GST_CLOCK_TYPE_MONOTONIC;
+}
+
+static guint64
+monotonic_now_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (guint64) ts.tv_sec * GST_SECOND + (guint64) ts.tv_nsec;
+}
+
+/* Translate a CLOCK_MONOTONIC time into running time of this element;
+ * times before the base time become 0. */
+static GstClockTime
+monotonic_to_running_time (GstZbSrc * self, GstClock * clock,
+    GstClockTime base, guint64 mono)
+{
+  GstClockTime ctime;
+
+  if (mono == ZB_GST_NONE)
+    return GST_CLOCK_TIME_NONE;
+  if (is_monotonic_system_clock (clock)) {
+    ctime = mono;
+  } else {
+    gint64 diff = (gint64) (mono - monotonic_now_ns ());
+    GstClockTime now = gst_clock_get_time (clock);
+
+    if (diff < 0 && (guint64) (-diff) > now)
+      ctime = 0;
+    else
+      ctime = now + diff;
+  }
+  return ctime > base ? ctime - base : 0;
+}
+
+static void
+set_timestamps (GstZbSrc * self, GstBuffer * buf, const zb_gst_record * rec)
+{
+  GstZbTimestampMode mode;
+  GstClock *clock;
+  GstClockTime base;
+
+  GST_OBJECT_LOCK (self);
+  mode = self->timestamp_mode;
+  GST_OBJECT_UNLOCK (self);
+
+  if (rec && mode == GST_ZB_TIMESTAMP_PASSTHROUGH) {
+    GST_BUFFER_PTS (buf) = rec->pts;
+    GST_BUFFER_DTS (buf) = rec->dts;
+    return;
+  }
+
+  clock = gst_element_get_clock (GST_ELEMENT (self));
+  if (clock == NULL) {
+    /* not running on a clock (non-live, PAUSED): the writer's own values */
+    if (rec) {
+      GST_BUFFER_PTS (buf) = rec->pts;
+      GST_BUFFER_DTS (buf) = rec->dts;
+    }
+    return;
+  }
+  base = gst_element_get_base_time (GST_ELEMENT (self));
+
+  if (rec && mode == GST_ZB_TIMESTAMP_CLOCK
+      && (rec->ts_flags & ZB_GST_TS_CLOCK_VALID)) {
+    GST_BUFFER_PTS (buf) =
+        monotonic_to_running_time (self, clock, base, rec->pts_clock);
+    GST_BUFFER_DTS (buf) =
+        monotonic_to_running_time (self, clock, base, rec->dts_clock);
+  } else if (mode != GST_ZB_TIMESTAMP_PASSTHROUGH) {
+    GstClockTime now = gst_clock_get_time (clock);
+
+    GST_BUFFER_PTS (buf) = now > base ? now - base : 0;
+    GST_BUFFER_DTS (buf) = GST_CLOCK_TIME_NONE;
+  }
+  gst_object_unref (clock);
+}
+
+#define ALLOWED_BUFFER_FLAGS (GST_BUFFER_FLAG_LIVE | \
+    GST_BUFFER_FLAG_DECODE_ONLY | GST_BUFFER_FLAG_DISCONT | \
+    GST_BUFFER_FLAG_RESYNC | GST_BUFFER_FLAG_CORRUPTED | \
+    GST_BUFFER_FLAG_MARKER | GST_BUFFER_FLAG_HEADER | GST_BUFFER_FLAG_GAP | \
+    GST_BUFFER_FLAG_DROPPABLE | GST_BUFFER_FLAG_DELTA_UNIT | \
+    GST_BUFFER_FLAG_SYNC_AFTER | GST_BUFFER_FLAG_NON_DROPPABLE)
+
+/* Make the output buffer for @size bytes at @data inside @frame; takes
+ * ownership of @frame (releases it or hands it to the buffer). */
+static GstBuffer *
+make_buffer (GstZbSrc * self, GstZbReaderRef * ref, zb_frame * frame,
+    const void *data, size_t size)
+{
+  GstBuffer *buf;
+  guint64 limit;
+  size_t held;
+
+  if (size == 0) {
+    zb_reader_release (ref->reader, frame);
+    return gst_buffer_new ();
+  }
+
+  GST_OBJECT_LOCK (self);
+  limit = self->max_held_bytes ? self->max_held_bytes : self->ring_size / 2;
+  GST_OBJECT_UNLOCK (self);
+
+  /* held includes this frame */
+  held = zb_reader_held_bytes (ref->reader);
+  if (held > limit) {
+    buf = gst_buffer_new_allocate (NULL, size, NULL);
+    gst_buffer_fill (buf, 0, data, size);
+    zb_reader_release (ref->reader, frame);
+    GST_OBJECT_LOCK (self);
+    self->copies++;
+    GST_OBJECT_UNLOCK (self);
+    GST_LOG_OBJECT (self, "copied %" G_GSIZE_FORMAT " bytes: %" G_GSIZE_FORMAT
+        " held > %" G_GUINT64_FORMAT, size, held, limit);
+  } else {
+    GstZbFrameRef *fr = g_new (GstZbFrameRef, 1);
+
+    fr->ref = reader_ref (ref);
+    fr->frame = *frame;
+    buf = gst_buffer_new ();
+    gst_buffer_append_memory (buf,
+        gst_memory_new_wrapped (GST_MEMORY_FLAG_READONLY, (gpointer) data,
+            size, 0, size, fr, frame_ref_free));
+  }
+  return buf;
+}
+
+static GstFlowReturn
+gst_zb_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
+{
+  GstZbSrc *self = GST_ZB_SRC (psrc);
+  GstBaseSrc *bsrc = GST_BASE_SRC (psrc);
+  GstZbReaderRef *ref;
+  GstFlowReturn flow;
+  GstBuffer *buf = NULL;
+  zb_frame frame;
+  zb_gst_record rec;
+  const void *payload;
+  size_t payload_size;
+  gint timeout;
+  gchar *name = NULL;
+  int ret;
+
+  GST_OBJECT_LOCK (self);
+  ref = self->ref ? reader_ref (self->ref) : NULL;
+  name = g_strdup (self->buffer_name);
+  GST_OBJECT_UNLOCK (self);
+  if (ref == NULL) {
+    g_free (name);
+    return GST_FLOW_FLUSHING;
+  }
+
+  for (;;) {
+    ret = zb_reader_read (ref->reader, READ_SLICE_MS, &frame);
+
+    if (ret == -ETIMEDOUT || ret == -EAGAIN) {
+      GST_OBJECT_LOCK (self);
+      timeout = self->timeout;
+      GST_OBJECT_UNLOCK (self);
+      if (timeout > 0 && self->writer_present && !self->timeout_reported &&
+          g_get_monotonic_time () - self->last_frame_us >
+          (gint64) timeout * 1000) {
+        self->timeout_reported = TRUE;
+        flow = handle_writer_lost (self, "timeout");
+        if (flow != GST_FLOW_OK)
+          goto done;
+      }
+      continue;
+    }
+    if (ret == -EINTR) {
+      flow = GST_FLOW_FLUSHING;
+      goto done;
+    }
+    if (ret == -EPIPE || ret == -EOWNERDEAD) {
+      flow = handle_writer_lost (self, ret == -EPIPE ? "disconnected" : "died");
+      if (flow != GST_FLOW_OK)
+        goto done;
+      continue;
+    }
+    if (ret < 0)
+      goto read_failed;
+
+    self->last_frame_us = g_get_monotonic_time ();
+    self->timeout_reported = FALSE;
+    if ((frame.flags & ZB_FRAME_NEW_WRITER) || !self->writer_present)
+      handle_new_writer (self, ref->reader);
+
+    memset (&rec, 0, sizeof (rec));
+    if (self->gst_format) {
+      ret = zb_gst_record_decode (frame.data, frame.size, &rec, &payload);
+      if (ret < 0)
+        goto bad_record;
+      payload_size = (size_t) rec.payload_size;
+    } else {
+      payload = frame.data;
+      payload_size = frame.size;
+    }
+
+    if (self->gst_format && rec.type == ZB_GST_RECORD_CAPS) {
+      gchar *str = g_strndup (payload, payload_size);
+      GstCaps *caps = gst_caps_from_string (str);
+
+      zb_reader_release (ref->reader, &frame);
+      if (caps == NULL || !gst_caps_is_fixed (caps)) {
+        GST_ELEMENT_ERROR (self, STREAM, DECODE,
+            ("The writer of buffer \"%s\" sent invalid caps.", name),
+            ("caps \"%s\"", str));
+        g_free (str);
+        if (caps)
+          gst_caps_unref (caps);
+        flow = GST_FLOW_ERROR;
+        goto done;
+      }
+      g_free (str);
+      GST_DEBUG_OBJECT (self, "caps record %" GST_PTR_FORMAT, caps);
+      if (self->writer_caps == NULL || !gst_caps_is_equal (caps,
+              self->writer_caps)) {
+        gst_caps_replace (&self->writer_caps, caps);
+        self->caps_pending = TRUE;
+      }
+      gst_caps_unref (caps);
+      continue;
+    }
+    if (self->gst_format && rec.type == ZB_GST_RECORD_EOS) {
+      zb_reader_release (ref->reader, &frame);
+      GST_INFO_OBJECT (self, "EOS from the writer");
+      flow = GST_FLOW_EOS;
+      goto done;
+    }
+
+    /* a buffer */
+    buf = make_buffer (self, ref, &frame, payload, payload_size);
+    if (self->gst_format) {
+      GST_BUFFER_FLAG_SET (buf, rec.buffer_flags & ALLOWED_BUFFER_FLAGS);
+      GST_BUFFER_DURATION (buf) = rec.duration;
+      GST_BUFFER_OFFSET (buf) = rec.offset;
+      GST_BUFFER_OFFSET_END (buf) = rec.offset_end;
+      set_timestamps (self, buf, &rec);
+    } else {
+      set_timestamps (self, buf, NULL);
+    }
+    if (self->discont) {
+      GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+      self->discont = FALSE;
+    }
+    break;
+  }
+
+  if (self->caps_pending) {
+    update_frame_duration (self, self->writer_caps);
+    if (!gst_base_src_set_caps (bsrc, self->writer_caps))
+      goto not_negotiated;
+    self->caps_pending = FALSE;
+    /* a new latency may apply */
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_latency (GST_OBJECT (self)));
+  }
+
+  GST_OBJECT_LOCK (self);
+  self->frames++;
+  self->bytes += gst_buffer_get_size (buf);
+  GST_OBJECT_UNLOCK (self);
+
+  *outbuf = buf;
+  flow = GST_FLOW_OK;
+
+done:
+  reader_unref (ref);
+  g_free (name);
+  return flow;
+
+  /* ERRORS */
+read_failed:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, READ,
+        ("Could not read from buffer \"%s\".", name),
+        ("zb_reader_read: %s", zb_strerror (ret)));
+    flow = GST_FLOW_ERROR;
+    goto done;
+  }
+bad_record:
+  {
+    zb_reader_release (ref->reader, &frame);
+    GST_ELEMENT_ERROR (self, STREAM, DECODE,
+        ("Invalid frame in buffer \"%s\".", name),
+        ("frame %" G_GUINT64_FORMAT " of %" G_GSIZE_FORMAT " bytes: %s",
+            frame.sequence, frame.size, zb_strerror (ret)));
+    flow = GST_FLOW_ERROR;
+    goto done;
+  }
+not_negotiated:
+  {
+    gchar *str = gst_caps_to_string (self->writer_caps);
+
+    gst_buffer_unref (buf);
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("Downstream cannot use the caps of the writer of buffer \"%s\".",
+            name), ("caps %s", str));
+    g_free (str);
+    flow = GST_FLOW_NOT_NEGOTIATED;
+    goto done;
+  }
+}

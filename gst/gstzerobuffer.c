@@ -1,0 +1,29 @@
+/* zerobuffer GStreamer plugin
+ *
+ * SPDX-License-Identifier: MIT
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <gst/gst.h>
+
+#include "gstzbsink.h"
+#include "gstzbsrc.h"
+
+static gboolean
+plugin_init (GstPlugin * plugin)
+{
+  gboolean ret = FALSE;
+
+  ret |= GST_ELEMENT_REGISTER (zbsink, plugin);
+  ret |= GST_ELEMENT_REGISTER (zbsrc, plugin);
+
+  return ret;
+}
+
+GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, zerobuffer,
+    "ZeroBuffer shared-memory IPC: zbsink and zbsrc carry caps, timestamps "
+    "and EOS between processes", plugin_init, VERSION, "MIT", "zerobuffer",
+    "https://github.com/modelingevolution/zerobuffer")

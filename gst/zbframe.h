@@ -1,0 +1,93 @@
+/* zerobuffer GStreamer plugin - frame format codec
+ *
+ * The "gst" frame format: every frame in the ring starts with a fixed
+ * ZB_GST_HEADER_SIZE-byte little-endian header (see docs/frame-format.md),
+ * followed by the record's payload. This file is plain C (no GLib) so that
+ * the decoder can be fuzzed on its own.
+ */
+
+#ifndef ZBFRAME_H
+#define ZBFRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ZB_GST_MAGIC_0 'Z'
+#define ZB_GST_MAGIC_1 'B'
+#define ZB_GST_MAGIC_2 'G'
+#define ZB_GST_MAGIC_3 'S'
+#define ZB_GST_VERSION 1
+#define ZB_GST_HEADER_SIZE 80
+
+/* "no value" for every u64 time field */
+#define ZB_GST_NONE UINT64_MAX
+
+typedef enum
+{
+  ZB_GST_RECORD_BUFFER = 1,
+  ZB_GST_RECORD_CAPS = 2,
+  ZB_GST_RECORD_EOS = 3
+} zb_gst_record_type;
+
+/* ts_flags */
+#define ZB_GST_TS_CLOCK_VALID (1u << 0) /* pts_clock / dts_clock are
+                                         * CLOCK_MONOTONIC nanoseconds */
+
+typedef struct
+{
+  uint8_t type;                 /* zb_gst_record_type */
+  uint16_t header_size;         /* bytes before the payload, >= 80 */
+  uint32_t buffer_flags;        /* GstBufferFlags */
+  uint32_t ts_flags;            /* ZB_GST_TS_* */
+  uint64_t pts;                 /* writer's buffer PTS, ns, or NONE */
+  uint64_t dts;
+  uint64_t duration;
+  uint64_t offset;
+  uint64_t offset_end;
+  uint64_t pts_clock;           /* CLOCK_MONOTONIC ns of the PTS, or NONE */
+  uint64_t dts_clock;
+  uint64_t payload_size;        /* bytes after the header */
+} zb_gst_record;
+
+/* Initialise @rec for a record of @type: every time field NONE, sizes 0. */
+void zb_gst_record_init (zb_gst_record * rec, zb_gst_record_type type);
+
+/* Write the header of @rec into @out, which has room for at least
+ * ZB_GST_HEADER_SIZE bytes. header_size is always written as
+ * ZB_GST_HEADER_SIZE. */
+void zb_gst_record_encode (const zb_gst_record * rec, uint8_t * out);
+
+/* Parse the frame @data of @size bytes. Validates the magic, the version,
+ * the type, header_size and that header_size + payload_size == @size.
+ * On success fills *@rec, points *@payload at the payload (inside @data)
+ * and returns 0; otherwise returns a negative errno (-EBADMSG bad magic or
+ * lengths, -EPROTONOSUPPORT unknown version, -EPROTO unknown type) and
+ * leaves *@rec and *@payload untouched. Never reads outside
+ * [data, data + size). */
+int zb_gst_record_decode (const void *data, size_t size, zb_gst_record * rec,
+    const void **payload);
+
+/* Metadata: a JSON object of string members.
+ *
+ * zb_json_get_string(): find the top-level member @key of the JSON object in
+ * @json (@len bytes, not NUL-terminated) whose value is a string; return it
+ * unescaped in a malloc()ed NUL-terminated string (free() it), or NULL when
+ * the text is not a JSON object, the member is missing or not a string, or
+ * the text is malformed. \u escapes are decoded to UTF-8; "\u0000" is
+ * refused. Never reads outside [json, json + len). */
+char *zb_json_get_string (const char *json, size_t len, const char *key);
+
+/* Append @s as a JSON string literal (quotes included) to the buffer
+ * @out of @cap bytes at offset *@pos; returns 0, or -1 when it does not
+ * fit (then *@pos is unspecified). The output is not NUL-terminated. */
+int zb_json_append_string (char *out, size_t cap, size_t * pos,
+    const char *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ZBFRAME_H */
