@@ -109,7 +109,7 @@ gst_demo() {
   fi
   echo "writer: gst-launch-1.0 videotestsrc num-buffers=$frames ! $caps" \
     "! zbsink buffer-name=$name"
-  gst-launch-1.0 videotestsrc num-buffers="$frames" ! "$caps" \
+  timeout 120 gst-launch-1.0 videotestsrc num-buffers="$frames" ! "$caps" \
     ! zbsink buffer-name="$name" sync=false > "$tmp/writer.log" 2>&1 || wrc=$?
   # EOS crosses the buffer: the reader should stop by itself.
   if ! wait_for sh -c "! kill -0 ${pids[0]} 2> /dev/null"; then
