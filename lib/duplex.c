@@ -24,6 +24,8 @@ struct zb_duplex_server
 
   /* run() thread only. */
   int answered;
+  void *metadata;
+  size_t metadata_size;
 };
 
 struct zb_duplex_client
@@ -124,6 +126,14 @@ connect_responses (zb_duplex_server * server)
   }
   if (ret < 0)
     return ret;
+  if (server->metadata != NULL) {
+    ret = zb_writer_set_metadata (writer, server->metadata,
+        server->metadata_size);
+    if (ret < 0) {
+      zb_writer_disconnect (writer);
+      return ret;
+    }
+  }
   pthread_mutex_lock (&server->lock);
   server->responses = writer;
   if (__atomic_load_n (&server->stopping, __ATOMIC_ACQUIRE))
@@ -233,11 +243,30 @@ zb_duplex_server_commit (zb_duplex_server * server)
   return ret;
 }
 
+int
+zb_duplex_server_set_metadata (zb_duplex_server * server, const void *data,
+    size_t size)
+{
+  void *copy;
+
+  if (server == NULL || data == NULL || size == 0)
+    return -EINVAL;
+  copy = malloc (size);
+  if (copy == NULL)
+    return -ENOMEM;
+  memcpy (copy, data, size);
+  free (server->metadata);
+  server->metadata = copy;
+  server->metadata_size = size;
+  return 0;
+}
+
 void
 zb_duplex_server_destroy (zb_duplex_server * server)
 {
   if (server == NULL)
     return;
+  free (server->metadata);
   zb_writer_disconnect (server->responses);
   zb_reader_destroy (server->requests);
   pthread_mutex_destroy (&server->lock);
@@ -334,6 +363,15 @@ zb_duplex_client_release (zb_duplex_client * client, const zb_frame * response)
   if (client == NULL)
     return -EINVAL;
   return zb_reader_release (client->responses, response);
+}
+
+int
+zb_duplex_client_get_metadata (zb_duplex_client * client, const void **data,
+    size_t *size)
+{
+  if (client == NULL)
+    return -EINVAL;
+  return zb_reader_get_metadata (client->responses, data, size);
 }
 
 void

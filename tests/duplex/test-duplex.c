@@ -54,6 +54,7 @@ serve (void *data)
   zb_duplex_server *server;
 
   ZBT_OK (zb_duplex_server_create (a->name, &cfg, &server));
+  ZBT_OK (zb_duplex_server_set_metadata (server, "answers", 7));
   ZBT_OK (zb_duplex_server_run (server, handler, a));
   zb_duplex_server_destroy (server);
 }
@@ -129,6 +130,25 @@ test_13_1_echo_sizes (void)
     ZBT_EQU (seq, i + 1);
     expect_response (c, seq, sizes[i], i, 0);
   }
+  zb_duplex_client_destroy (c);
+  stop_server (pid, a.name);
+}
+
+static void
+test_duplex_server_metadata (void)
+{
+  server_args a = { zbt_name (), 1 << 20, 0, ECHO, 0 };
+  pid_t pid = start_server (&a);
+  zb_duplex_client *c = connect_client (a.name, 1 << 20);
+  const void *meta;
+  size_t size;
+  uint64_t seq;
+
+  send_pattern (c, 10, 0, &seq);
+  expect_response (c, seq, 10, 0, 0);
+  ZBT_OK (zb_duplex_client_get_metadata (c, &meta, &size));
+  ZBT_EQ (size, 7);
+  ZBT_ASSERT (memcmp (meta, "answers", 7) == 0);
   zb_duplex_client_destroy (c);
   stop_server (pid, a.name);
 }
@@ -378,6 +398,8 @@ main (int argc, char **argv)
     {"13.10 server disposed with responses pending",
         test_13_10_server_disposed_with_pending, 20},
     {"13.x channel names and missing server", test_duplex_bad_names, 20},
+    {"13.x server metadata reaches the client", test_duplex_server_metadata,
+        20},
   };
 
   return zbt_main (cases, sizeof (cases) / sizeof (cases[0]), argc, argv);

@@ -273,6 +273,13 @@ int zb_duplex_server_acquire (zb_duplex_server * server, size_t size,
     void **data);
 int zb_duplex_server_commit (zb_duplex_server * server);
 
+/* Metadata for the response buffer (e.g. the caps of the responses),
+ * written to each client's response buffer when the server connects to it;
+ * clients read it with zb_duplex_client_get_metadata(). Call before run().
+ * Returns 0, -EINVAL (size 0) or -ENOMEM. */
+int zb_duplex_server_set_metadata (zb_duplex_server * server,
+    const void *data, size_t size);
+
 /* Remove the request buffer and free @server (NULL allowed); not while
  * run() is running. */
 void zb_duplex_server_destroy (zb_duplex_server * server);
@@ -301,6 +308,11 @@ int zb_duplex_client_receive (zb_duplex_client * client, int timeout_ms,
     zb_frame * response);
 int zb_duplex_client_release (zb_duplex_client * client,
     const zb_frame * response);
+
+/* The metadata the server wrote into the response buffer, as
+ * zb_reader_get_metadata() (read it after the first response). */
+int zb_duplex_client_get_metadata (zb_duplex_client * client,
+    const void **data, size_t * size);
 
 /* Interrupt a blocked send or receive with -EINTR (until _wakeup_clear).
  * Thread-safe. */
