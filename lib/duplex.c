@@ -51,7 +51,8 @@ channel_names (const char *name, char *request, char *response)
 static void
 reader_config (const zb_duplex_config * config, zb_reader_config * rc)
 {
-  rc->metadata_size = config ? config->metadata_size : 0;
+  rc->metadata_size = config && config->metadata_size ?
+      config->metadata_size : ZB_DEFAULT_METADATA_SIZE;
   rc->payload_size = config && config->payload_size ? config->payload_size :
       ZB_DEFAULT_PAYLOAD_SIZE;
   rc->mode = config ? config->mode : 0;

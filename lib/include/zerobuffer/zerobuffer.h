@@ -232,8 +232,10 @@ typedef struct zb_duplex_client zb_duplex_client;
 
 typedef struct
 {
-  size_t metadata_size;         /* of the buffer this side creates */
-  size_t payload_size;          /* of the buffer this side creates */
+  size_t metadata_size;         /* of the buffer this side creates;
+                                 * 0 = ZB_DEFAULT_METADATA_SIZE */
+  size_t payload_size;          /* of the buffer this side creates;
+                                 * 0 = ZB_DEFAULT_PAYLOAD_SIZE */
   mode_t mode;                  /* 0 = 0600 */
   int timeout_ms;               /* connect and write timeout; 0 = 5000 */
 } zb_duplex_config;
