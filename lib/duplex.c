@@ -262,6 +262,15 @@ zb_duplex_server_set_metadata (zb_duplex_server * server, const void *data,
   return 0;
 }
 
+int
+zb_duplex_server_get_metadata (zb_duplex_server * server, const void **data,
+    size_t *size)
+{
+  if (server == NULL)
+    return -EINVAL;
+  return zb_reader_get_metadata (server->requests, data, size);
+}
+
 void
 zb_duplex_server_destroy (zb_duplex_server * server)
 {
@@ -364,6 +373,15 @@ zb_duplex_client_release (zb_duplex_client * client, const zb_frame * response)
   if (client == NULL)
     return -EINVAL;
   return zb_reader_release (client->responses, response);
+}
+
+int
+zb_duplex_client_set_metadata (zb_duplex_client * client, const void *data,
+    size_t size)
+{
+  if (client == NULL)
+    return -EINVAL;
+  return zb_writer_set_metadata (client->requests, data, size);
 }
 
 int

@@ -32,6 +32,16 @@ handler (zb_duplex_server * server, const zb_frame * request, void *data)
 
   if (a->delay_ms)
     zbt_sleep_ms (a->delay_ms);
+  /* A 1-byte 0xee request asks for the client's metadata. */
+  if (request->size == 1 && in[0] == 0xee) {
+    const void *meta;
+    size_t meta_size;
+
+    ret = zb_duplex_server_get_metadata (server, &meta, &meta_size);
+    if (ret < 0)
+      return ret;
+    return zb_duplex_server_respond (server, meta, meta_size);
+  }
   ret = zb_duplex_server_acquire (server, size, (void **) &out);
   if (ret < 0)
     return ret;
@@ -144,11 +154,22 @@ test_duplex_server_metadata (void)
   size_t size;
   uint64_t seq;
 
+  ZBT_OK (zb_duplex_client_set_metadata (c, "questions", 9));
+  ZBT_ERR (zb_duplex_client_set_metadata (c, "again", 5), -EALREADY);
   send_pattern (c, 10, 0, &seq);
   expect_response (c, seq, 10, 0, 0);
   ZBT_OK (zb_duplex_client_get_metadata (c, &meta, &size));
   ZBT_EQ (size, 7);
   ZBT_ASSERT (memcmp (meta, "answers", 7) == 0);
+  {
+    zb_frame f;
+
+    ZBT_OK (zb_duplex_client_send (c, "\xee", 1, &seq));
+    ZBT_OK (zb_duplex_client_receive (c, 5000, &f));
+    ZBT_EQ (f.size, 9);
+    ZBT_ASSERT (memcmp (f.data, "questions", 9) == 0);
+    ZBT_OK (zb_duplex_client_release (c, &f));
+  }
   zb_duplex_client_destroy (c);
   stop_server (pid, a.name);
 }
@@ -398,7 +419,7 @@ main (int argc, char **argv)
     {"13.10 server disposed with responses pending",
         test_13_10_server_disposed_with_pending, 20},
     {"13.x channel names and missing server", test_duplex_bad_names, 20},
-    {"13.x server metadata reaches the client", test_duplex_server_metadata,
+    {"13.x metadata both ways", test_duplex_server_metadata,
         20},
   };
 

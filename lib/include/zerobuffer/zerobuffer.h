@@ -282,6 +282,11 @@ int zb_duplex_server_commit (zb_duplex_server * server);
 int zb_duplex_server_set_metadata (zb_duplex_server * server,
     const void *data, size_t size);
 
+/* The metadata the current client wrote into the request buffer (e.g. the
+ * caps of its requests), as zb_reader_get_metadata(); from a handler. */
+int zb_duplex_server_get_metadata (zb_duplex_server * server,
+    const void **data, size_t * size);
+
 /* Remove the request buffer and free @server (NULL allowed); not while
  * run() is running. */
 void zb_duplex_server_destroy (zb_duplex_server * server);
@@ -310,6 +315,12 @@ int zb_duplex_client_receive (zb_duplex_client * client, int timeout_ms,
     zb_frame * response);
 int zb_duplex_client_release (zb_duplex_client * client,
     const zb_frame * response);
+
+/* Write the request buffer's metadata (e.g. the caps of the requests):
+ * once per connection, before the first request. As
+ * zb_writer_set_metadata(). */
+int zb_duplex_client_set_metadata (zb_duplex_client * client,
+    const void *data, size_t size);
 
 /* The metadata the server wrote into the response buffer, as
  * zb_reader_get_metadata() (read it after the first response). */
