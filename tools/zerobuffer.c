@@ -45,7 +45,18 @@ usage (FILE * out)
 int
 main (int argc, char **argv)
 {
+  const char *base = argv[0] ? strrchr (argv[0], '/') : NULL;
   size_t i;
+
+  /* Installed as zerobuffer-test-reader, -writer, -relay too: the names of
+   * the reference test applications, so that their scripts run as is. */
+  base = base ? base + 1 : argv[0];
+  if (base && strncmp (base, "zerobuffer-test-", 16) == 0) {
+    for (i = 0; i < 3; i++) {
+      if (strcmp (base + 16, commands[i].name) == 0)
+        return commands[i].run (argc, argv);
+    }
+  }
 
   if (argc < 2) {
     zb_cli_error (NULL, "missing command (try 'zerobuffer --help')");
