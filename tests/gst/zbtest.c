@@ -1,0 +1,253 @@
+/* Shared helpers of the element tests. */
+
+#include "zbtest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+static gchar *tmp_dir;
+static gint name_counter;
+
+gchar *
+zbt_name (void)
+{
+  return g_strdup_printf ("zbt-gst-%d-%d", (int) getpid (),
+      g_atomic_int_add (&name_counter, 1));
+}
+
+static gchar **
+object_paths (const gchar * name)
+{
+  gchar **paths = g_new0 (gchar *, 5);
+
+  paths[0] = g_strdup_printf ("/dev/shm/%s", name);
+  paths[1] = g_strdup_printf ("/dev/shm/sem.sem-w-%s", name);
+  paths[2] = g_strdup_printf ("/dev/shm/sem.sem-r-%s", name);
+  paths[3] = g_strdup_printf ("/tmp/zerobuffer/%s.lock", name);
+  return paths;
+}
+
+gboolean
+zbt_no_leftovers (const gchar * name)
+{
+  gchar **paths = object_paths (name);
+  gboolean ret = TRUE;
+  gint i;
+
+  for (i = 0; paths[i]; i++) {
+    if (g_file_test (paths[i], G_FILE_TEST_EXISTS)) {
+      GST_WARNING ("left over: %s", paths[i]);
+      ret = FALSE;
+    }
+  }
+  g_strfreev (paths);
+  return ret;
+}
+
+void
+zbt_remove_leftovers (const gchar * name)
+{
+  gchar **paths = object_paths (name);
+  gint i;
+
+  for (i = 0; paths[i]; i++)
+    g_unlink (paths[i]);
+  g_strfreev (paths);
+}
+
+GstMessage *
+zbt_pop (GstBus * bus, GstMessageType types, gint timeout_ms)
+{
+  return gst_bus_timed_pop_filtered (bus, timeout_ms * GST_MSECOND, types);
+}
+
+GstMessage *
+zbt_pop_element (GstBus * bus, const gchar * name, gint timeout_ms)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+
+  for (;;) {
+    gint64 left = end - g_get_monotonic_time ();
+    GstMessage *msg;
+
+    if (left <= 0)
+      return NULL;
+    msg = gst_bus_timed_pop_filtered (bus, left * GST_USECOND,
+        GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR);
+    if (msg == NULL)
+      return NULL;
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+      GError *err = NULL;
+      gchar *dbg = NULL;
+
+      gst_message_parse_error (msg, &err, &dbg);
+      fail ("error while waiting for %s: %s (%s)", name, err->message,
+          GST_STR_NULL (dbg));
+    }
+    if (gst_message_has_name (msg, name))
+      return msg;
+    gst_message_unref (msg);
+  }
+}
+
+void
+zbt_assert_no_error (GstBus * bus)
+{
+  GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+
+  if (msg) {
+    GError *err = NULL;
+    gchar *dbg = NULL;
+
+    gst_message_parse_error (msg, &err, &dbg);
+    fail ("unexpected error from %s: %s (%s)", GST_OBJECT_NAME
+        (GST_MESSAGE_SRC (msg)), err->message, GST_STR_NULL (dbg));
+  }
+}
+
+GstElement *
+zbt_pipeline (const gchar * format, ...)
+{
+  GError *err = NULL;
+  GstElement *p;
+  va_list args;
+  gchar *desc;
+
+  va_start (args, format);
+  desc = g_strdup_vprintf (format, args);
+  va_end (args);
+  p = gst_parse_launch (desc, &err);
+  fail_unless (p != NULL && err == NULL, "cannot parse '%s': %s", desc,
+      err ? err->message : "?");
+  g_free (desc);
+  return p;
+}
+
+GstStateChangeReturn
+zbt_set_state (GstElement * pipeline, GstState state)
+{
+  GstStateChangeReturn ret = gst_element_set_state (pipeline, state);
+
+  if (ret == GST_STATE_CHANGE_ASYNC)
+    ret = gst_element_get_state (pipeline, NULL, NULL, 10 * GST_SECOND);
+  return ret;
+}
+
+GPid
+zbt_spawn_launch (const gchar * desc)
+{
+  gchar **words = g_strsplit (desc, " ", -1);
+  GPtrArray *argv = g_ptr_array_new ();
+  gchar *log;
+  GPid pid = 0;
+  gint i, fd;
+
+  g_ptr_array_add (argv, (gpointer) "gst-launch-1.0");
+  g_ptr_array_add (argv, (gpointer) "-q");
+  for (i = 0; words[i]; i++)
+    if (*words[i])
+      g_ptr_array_add (argv, words[i]);
+  g_ptr_array_add (argv, NULL);
+
+  log = g_build_filename (tmp_dir ? tmp_dir : g_get_tmp_dir (),
+      "launch.log", NULL);
+  fd = g_open (log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+  /* fork + exec by hand: the child's output goes to the log file */
+  pid = fork ();
+  if (pid == 0) {
+    if (fd >= 0) {
+      dup2 (fd, 1);
+      dup2 (fd, 2);
+    }
+    execvp ("gst-launch-1.0", (char **) argv->pdata);
+    _exit (127);
+  }
+  if (fd >= 0)
+    close (fd);
+  fail_unless (pid > 0, "fork failed");
+  GST_INFO ("spawned %d: %s", (int) pid, desc);
+  g_ptr_array_free (argv, TRUE);
+  g_strfreev (words);
+  g_free (log);
+  return pid;
+}
+
+gint
+zbt_wait_pid (GPid pid, gint timeout_ms)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  int status;
+
+  do {
+    pid_t r = waitpid (pid, &status, WNOHANG);
+
+    if (r == pid)
+      return status;
+    if (r < 0)
+      return -1;
+    g_usleep (5000);
+  } while (g_get_monotonic_time () < end);
+  return -1;
+}
+
+gint
+zbt_kill (GPid pid, gint sig, gint timeout_ms)
+{
+  gint status;
+
+  kill (pid, sig);
+  status = zbt_wait_pid (pid, timeout_ms);
+  if (status == -1) {
+    kill (pid, SIGKILL);
+    status = zbt_wait_pid (pid, 5000);
+  }
+  return status;
+}
+
+void
+zbt_env_init (void)
+{
+  gchar *reg;
+
+  tmp_dir = g_dir_make_tmp ("zbt-gst-XXXXXX", NULL);
+  g_assert (tmp_dir != NULL);
+  reg = g_build_filename (tmp_dir, "registry.bin", NULL);
+  g_setenv ("GST_REGISTRY", reg, TRUE);
+  g_setenv ("GST_REGISTRY_1_0", reg, TRUE);
+  g_free (reg);
+}
+
+void
+zbt_env_cleanup (void)
+{
+  GDir *dir;
+  const gchar *f;
+
+  if (tmp_dir == NULL)
+    return;
+  dir = g_dir_open (tmp_dir, 0, NULL);
+  while (dir && (f = g_dir_read_name (dir))) {
+    gchar *p = g_build_filename (tmp_dir, f, NULL);
+
+    if (g_str_equal (f, "launch.log") && g_getenv ("ZBT_KEEP_LOG") == NULL)
+      g_unlink (p);
+    else if (!g_str_equal (f, "launch.log"))
+      g_unlink (p);
+    g_free (p);
+  }
+  if (dir)
+    g_dir_close (dir);
+  if (g_rmdir (tmp_dir) != 0 && g_getenv ("ZBT_KEEP_LOG"))
+    g_printerr ("gst-launch output kept in %s/launch.log\n", tmp_dir);
+  g_free (tmp_dir);
+  tmp_dir = NULL;
+}

@@ -1,0 +1,78 @@
+/* Shared helpers of the element tests. */
+
+#ifndef ZBTEST_H
+#define ZBTEST_H
+
+#include <gst/gst.h>
+#include <gst/check/gstcheck.h>
+
+G_BEGIN_DECLS
+
+/* A buffer name unique to this process and call: "zbt-gst-PID-N". */
+gchar *zbt_name (void);
+
+/* TRUE when no OS object of buffer @name exists (shm, both semaphores,
+ * lock file). */
+gboolean zbt_no_leftovers (const gchar * name);
+
+/* Remove whatever a failed test left of @name (only objects of that
+ * name). */
+void zbt_remove_leftovers (const gchar * name);
+
+/* Pop the first message of @types from @bus within @timeout_ms; NULL on
+ * timeout. */
+GstMessage *zbt_pop (GstBus * bus, GstMessageType types, gint timeout_ms);
+
+/* Pop element messages until one whose structure is named @name arrives;
+ * NULL on timeout. Fails the test if an ERROR message arrives first. */
+GstMessage *zbt_pop_element (GstBus * bus, const gchar * name,
+    gint timeout_ms);
+
+/* Assert that no ERROR message is queued on @bus. */
+void zbt_assert_no_error (GstBus * bus);
+
+/* Build a pipeline from a printf-style description, fail the test on
+ * parse errors. */
+GstElement *zbt_pipeline (const gchar * format, ...) G_GNUC_PRINTF (1, 2);
+
+/* Set @pipeline to @state and wait up to 10 s for it to get there. */
+GstStateChangeReturn zbt_set_state (GstElement * pipeline, GstState state);
+
+/* Spawn gst-launch-1.0 with the pipeline @desc (split at spaces, so no
+ * quoting). Returns the pid. Its output goes to a log file in the test's
+ * temporary directory. */
+GPid zbt_spawn_launch (const gchar * desc);
+
+/* Send @sig to @pid and reap it within @timeout_ms (SIGKILL after that).
+ * Returns the wait status. */
+gint zbt_kill (GPid pid, gint sig, gint timeout_ms);
+
+/* Wait for @pid to exit within @timeout_ms; returns the wait status or -1
+ * on timeout (the process is then left running). */
+gint zbt_wait_pid (GPid pid, gint timeout_ms);
+
+/* Test binaries call these around srunner_run_all(): a private registry
+ * in a fresh temporary directory (GST_REGISTRY) per binary. */
+void zbt_env_init (void);
+void zbt_env_cleanup (void);
+
+#define ZBT_MAIN(suite_fn) \
+int \
+main (int argc, char **argv) \
+{ \
+  Suite *s; \
+  SRunner *sr; \
+  int nf; \
+  zbt_env_init (); \
+  gst_check_init (&argc, &argv); \
+  s = suite_fn (); \
+  sr = srunner_create (s); \
+  srunner_run_all (sr, CK_NORMAL); \
+  nf = srunner_ntests_failed (sr); \
+  srunner_free (sr); \
+  zbt_env_cleanup (); \
+  return nf == 0 ? 0 : 1; \
+}
+
+G_END_DECLS
+#endif /* ZBTEST_H */
