@@ -1,0 +1,170 @@
+"""Tests of the ctypes binding: real processes (fork), real shared memory."""
+
+import ctypes
+import errno
+import os
+import signal
+import time
+import unittest
+
+import numpy as np
+
+import zerobuffer
+
+_counter = 0
+
+
+def unique_name():
+    global _counter
+    _counter += 1
+    return "zbt-py-%d-%d" % (os.getpid(), _counter)
+
+
+def in_child(fn):
+    """Run fn() in a forked child; returns its pid. Exit code 0 on success."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            fn()
+            code = 0
+        except BaseException as e:  # reported through the exit code
+            print("child failed:", repr(e), flush=True)
+        os._exit(code)
+    return pid
+
+
+def wait_ok(testcase, pid, timeout=10):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            testcase.assertTrue(os.WIFEXITED(status))
+            testcase.assertEqual(os.WEXITSTATUS(status), 0)
+            return
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    testcase.fail("child did not finish")
+
+
+def leftovers(name):
+    found = [f for f in os.listdir("/dev/shm") if name in f]
+    if os.path.isdir("/tmp/zerobuffer"):
+        found += [f for f in os.listdir("/tmp/zerobuffer") if name in f]
+    return found
+
+
+class BindingTest(unittest.TestCase):
+
+    def setUp(self):
+        self.name = unique_name()
+
+    def tearDown(self):
+        self.assertEqual(leftovers(self.name), [])
+
+    def test_frames_as_numpy_without_copy(self):
+        caps = ("video/x-raw, format=(string)GRAY8, width=(int)8, "
+                "height=(int)4, framerate=(fraction)30/1")
+
+        def write():
+            with zerobuffer.Writer(self.name, connect_timeout_ms=5000) as w:
+                w.set_metadata('{"caps": "%s"}' % caps)
+                for k in range(3):
+                    w.write(bytes((k + i) % 256 for i in range(32)))
+
+        with zerobuffer.Reader(self.name, payload_size=4096) as r:
+            pid = in_child(write)
+            for k in range(3):
+                with r.read(timeout_ms=5000) as f:
+                    self.assertEqual(f.sequence, k + 1)
+                    self.assertEqual(f.new_writer, k == 0)
+                    self.assertEqual(r.caps(), caps)
+                    arr = f.ndarray()
+                    self.assertEqual(arr.shape, (4, 8))
+                    self.assertEqual(arr[1, 0], (k + 8) % 256)
+                    # The array is the ring itself: no copy was made.
+                    address = arr.__array_interface__["data"][0]
+                    self.assertEqual(address, f._raw.data)
+                    self.assertFalse(arr.flags.writeable)
+            wait_ok(self, pid)
+            with self.assertRaises(zerobuffer.PeerGone):
+                r.read(timeout_ms=2000)
+
+    def test_zero_copy_write_and_status(self):
+        def write():
+            with zerobuffer.Writer(self.name, connect_timeout_ms=5000) as w:
+                view = w.acquire(1000)
+                view[:] = bytes(range(250)) * 4
+                w.commit()
+
+        with zerobuffer.Reader(self.name, payload_size=4096) as r:
+            pid = in_child(write)
+            with r.read() as f:
+                self.assertEqual(bytes(f.data), bytes(range(250)) * 4)
+                st = zerobuffer.status(self.name)
+                self.assertEqual(st["payload_size"], 4096)
+                self.assertEqual(st["payload_free_bytes"], 4096 - 1016)
+            self.assertEqual(r.status()["payload_free_bytes"], 4096)
+            wait_ok(self, pid)
+
+    def test_writer_killed(self):
+        def write():
+            w = zerobuffer.Writer(self.name, connect_timeout_ms=5000)
+            w.write(b"x")
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        with zerobuffer.Reader(self.name, payload_size=4096) as r:
+            pid = in_child(write)
+            with r.read() as f:
+                self.assertEqual(bytes(f.data), b"x")
+            os.waitpid(pid, 0)
+            with self.assertRaises(zerobuffer.PeerDead):
+                r.read(timeout_ms=2000)
+
+    def test_errors(self):
+        with self.assertRaises(zerobuffer.Error) as cm:
+            zerobuffer.Reader("a/b")
+        self.assertEqual(cm.exception.errno, errno.EINVAL)
+        with self.assertRaises(zerobuffer.Error) as cm:
+            zerobuffer.Writer(self.name)
+        self.assertEqual(cm.exception.errno, errno.ENOENT)
+        with zerobuffer.Reader(self.name, payload_size=64) as r:
+            self.assertIsNone(r.metadata())
+            with zerobuffer.Writer(self.name) as w:
+                with self.assertRaises(zerobuffer.Error) as cm:
+                    w.write(b"x" * 49)
+                self.assertEqual(cm.exception.errno, errno.EMSGSIZE)
+            with self.assertRaises(zerobuffer.Timeout):
+                r.read(timeout_ms=0)
+
+    def test_duplex_echo_with_numpy_handler(self):
+        def serve():
+            def invert(req):
+                return 255 - np.frombuffer(req, dtype=np.uint8)
+            with zerobuffer.DuplexServer(self.name, invert,
+                                         payload_size=1 << 16) as s:
+                s.run()
+
+        pid = in_child(serve)
+        try:
+            with zerobuffer.DuplexClient(self.name,
+                                         payload_size=1 << 16) as c:
+                for k in range(5):
+                    seq = c.send(bytes([k, 1, 2, 3]))
+                    with c.receive() as resp:
+                        self.assertEqual(resp.sequence, seq)
+                        self.assertEqual(bytes(resp.data),
+                                         bytes([255 - k, 254, 253, 252]))
+        finally:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            # The killed server leaves its request buffer: remove it.
+            lib = zerobuffer._lib
+            lib.zb_cleanup.argtypes = [ctypes.c_char_p]
+            self.assertEqual(
+                lib.zb_cleanup((self.name + "_request").encode()), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
