@@ -130,7 +130,8 @@ check_writer (zb_reader * reader)
   uint64_t pid = ZB_LOAD (reader->seg.oieb->writer_pid);
   int gone;
 
-  if (pid != 0 && reader->writer_state == WRITER_NONE) {
+  /* A dead writer's pid stays in the OIEB: only a live one connects. */
+  if (reader->writer_state == WRITER_NONE && pid != 0 && zb_pid_alive (pid)) {
     reader->writer_state = WRITER_CONNECTED;
     return 0;
   }
