@@ -5,8 +5,6 @@
 
 #include "zbtest.h"
 
-#include <sched.h>
-#include <sys/mount.h>
 #include <grp.h>
 #include <pwd.h>
 
@@ -603,52 +601,6 @@ test_10_1 (void)
   zb_reader_destroy (r);
 }
 
-/* Run @fn in a child with a private mount namespace whose /dev/shm is a
- * fresh tmpfs of @size (so that exhausting it harms nobody). */
-static void
-with_tiny_shm (const char *size, void (*fn) (void *), void *arg)
-{
-  pid_t pid;
-
-  fflush (stdout);
-  pid = fork ();
-  if (pid == 0) {
-    char opts[64];
-
-    if (unshare (CLONE_NEWNS) < 0)
-      ZBT_SKIP ("unshare (CLONE_NEWNS): %s", strerror (errno));
-    if (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-      ZBT_SKIP ("mount --make-rprivate /: %s", strerror (errno));
-    snprintf (opts, sizeof opts, "size=%s,mode=1777", size);
-    if (mount ("tmpfs", "/dev/shm", "tmpfs", 0, opts) < 0)
-      ZBT_SKIP ("mount tmpfs: %s", strerror (errno));
-    fn (arg);
-    _exit (0);
-  }
-  {
-    int st = zbt_wait (pid, 20000);
-
-    if (st == ZBT_SKIP_CODE)
-      _exit (ZBT_SKIP_CODE);
-    if (st != 0)
-      ZBT_FAIL ("child in a private /dev/shm ended with %d", st);
-  }
-}
-
-static int
-shm_dir_entries (void)
-{
-  DIR *d = opendir ("/dev/shm");
-  struct dirent *e;
-  int n = 0;
-
-  while ((e = readdir (d)) != NULL)
-    if (e->d_name[0] != '.')
-      n++;
-  closedir (d);
-  return n;
-}
-
 /* 10.5: semaphore exhaustion. Semaphores live in /dev/shm, so fill it: in
  * a private 4 KiB /dev/shm the segment (one page) fits and the semaphores
  * do not: creation fails with a system error and cleans up after itself.
@@ -664,7 +616,7 @@ sem_exhaustion (void *arg)
 
   zbt_diag ("create in a 4 KiB /dev/shm: %d (%s)", ret, zb_strerror (ret));
   ZBT_ASSERT (ret < 0);
-  ZBT_EQ (shm_dir_entries (), 0);
+  ZBT_EQ (zbt_shm_entries (), 0);
   ZBT_EQ (zbt_objects (name), 0);
 }
 
@@ -699,7 +651,7 @@ test_10_5 (void)
   const char *name = zbt_name ();
   int lim, fails = 0, oks = 0;
 
-  with_tiny_shm ("4k", sem_exhaustion, (void *) name);
+  zbt_with_tiny_shm ("4k", sem_exhaustion, (void *) name);
   ZBT_EQ (zbt_objects (name), 0);
 
   for (lim = 3; lim <= 12; lim++) {
@@ -891,19 +843,19 @@ until_full (void *arg)
   ZBT_ASSERT (n >= 10 && n < 16);
   for (i = 0; i < n; i++)
     zb_reader_destroy (readers[i]);
-  ZBT_EQ (shm_dir_entries (), 0);
+  ZBT_EQ (zbt_shm_entries (), 0);
   {
     zb_reader *r = zbt_reader (zbt_name (), 0, 65536);
 
     zb_reader_destroy (r);
   }
-  ZBT_EQ (shm_dir_entries (), 0);
+  ZBT_EQ (zbt_shm_entries (), 0);
 }
 
 static void
 test_11_4 (void)
 {
-  with_tiny_shm ("1m", until_full, NULL);
+  zbt_with_tiny_shm ("1m", until_full, NULL);
 }
 
 /* 11.5: 1000 create/destroy cycles while a writer keeps trying to connect:

@@ -36,6 +36,8 @@
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -670,6 +672,55 @@ zbt_reader_job (zb_reader * r, const zbt_writer_job * j, int delay_ms)
       zbt_sleep_ms (delay_ms);
     ZBT_OK (zb_reader_release (r, &f));
   }
+}
+
+/* ------------------------------------------------------------------ */
+/* A private /dev/shm */
+
+/* Run @fn in a child with a private mount namespace whose /dev/shm is a
+ * fresh tmpfs of @size (so that exhausting it harms nobody). */
+static inline void
+zbt_with_tiny_shm (const char *size, void (*fn) (void *), void *arg)
+{
+  pid_t pid;
+
+  fflush (stdout);
+  pid = fork ();
+  if (pid == 0) {
+    char opts[64];
+
+    if (unshare (CLONE_NEWNS) < 0)
+      ZBT_SKIP ("unshare (CLONE_NEWNS): %s", strerror (errno));
+    if (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+      ZBT_SKIP ("mount --make-rprivate /: %s", strerror (errno));
+    snprintf (opts, sizeof opts, "size=%s,mode=1777", size);
+    if (mount ("tmpfs", "/dev/shm", "tmpfs", 0, opts) < 0)
+      ZBT_SKIP ("mount tmpfs: %s", strerror (errno));
+    fn (arg);
+    _exit (0);
+  }
+  {
+    int st = zbt_wait (pid, 20000);
+
+    if (st == ZBT_SKIP_CODE)
+      _exit (ZBT_SKIP_CODE);
+    if (st != 0)
+      ZBT_FAIL ("child in a private /dev/shm ended with %d", st);
+  }
+}
+
+static inline int
+zbt_shm_entries (void)
+{
+  DIR *d = opendir ("/dev/shm");
+  struct dirent *e;
+  int n = 0;
+
+  while ((e = readdir (d)) != NULL)
+    if (e->d_name[0] != '.')
+      n++;
+  closedir (d);
+  return n;
 }
 
 /* ------------------------------------------------------------------ */
