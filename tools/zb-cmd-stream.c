@@ -239,6 +239,32 @@ read_frame (zb_reader * r, int timeout_ms, zb_frame * f)
   }
 }
 
+/* zb_writer_connect(), also waiting out -EPROTO within the connect timeout:
+ * a segment whose reader is still initialising it has no valid OIEB yet,
+ * and the library only waits while the buffer is missing. */
+static int
+connect_writer (const char *name, const zb_writer_config * config,
+    zb_writer ** w)
+{
+  int64_t deadline = zb_cli_now_us () +
+      (int64_t) config->connect_timeout_ms * 1000;
+
+  for (;;) {
+    zb_writer_config c = *config;
+    int64_t left = (deadline - zb_cli_now_us ()) / 1000;
+    int ret;
+
+    if (config->connect_timeout_ms > 0)
+      c.connect_timeout_ms = left > 0 ? (int) left : 0;
+    ret = zb_writer_connect (name, &c, w);
+    if (ret != -EPROTO || config->connect_timeout_ms == 0 || zb_cli_stop)
+      return ret;
+    if (config->connect_timeout_ms > 0 && zb_cli_now_us () >= deadline)
+      return ret;
+    zb_cli_sleep_ms (10);
+  }
+}
+
 static const char *
 end_reason_for (int ret)
 {
@@ -572,7 +598,7 @@ zb_cmd_writer (int argc, char **argv)
         " bytes, pattern %s\n", name, frames, frame_size,
         pattern_names[pattern]);
 
-  ret = zb_writer_connect (name, &config, &w);
+  ret = connect_writer (name, &config, &w);
   if (ret < 0) {
     errors_add (&errors, "cannot connect to buffer '%s': %s", name,
         zb_strerror (ret));
@@ -1250,7 +1276,7 @@ zb_cmd_relay (int argc, char **argv)
   if (verbose && !json)
     printf ("[RELAY] created input buffer '%s'\n", in_name);
 
-  ret = zb_writer_connect (out_name, &wconfig, &w);
+  ret = connect_writer (out_name, &wconfig, &w);
   if (ret < 0) {
     errors_add (&errors, "cannot connect to output buffer '%s': %s",
         out_name, zb_strerror (ret));
