@@ -167,8 +167,9 @@ take_frame (zb_reader * reader, zb_frame * frame)
   int ret;
 
   /* Acquire: header and payload loads happen after the token; pairs with
-   * the release in the writer's commit (counter store, then sem_post). */
-  __atomic_thread_fence (__ATOMIC_ACQUIRE);
+   * the release store of payload_written_count in the writer's commit,
+   * which precedes its sem_post. */
+  (void) ZB_LOAD (seg->oieb->payload_written_count);
 
   for (;;) {
     if (p - pos < ZB_FRAME_HEADER_SIZE) {
