@@ -119,6 +119,23 @@ expect_rc 0 "$RC" "reader after the writer was killed"
 jcheck "$TMP/r.json" 'd["frames_read"] > 10 and d["verification_errors"] == 0 and d["end_reason"] == "writer-died"' "writer death reported"
 no_objects "$B"
 
+# --mode sets the permissions of every object (default 0600)
+newname B
+bg RP "$Z" reader "$B" --payload-size 64K --mode 640 > /dev/null
+wait_for_buffer "$B"
+for f in "/dev/shm/$B" "/dev/shm/sem.sem-w-$B" "/dev/shm/sem.sem-r-$B"; do
+  [ "$(stat -c %a "$f")" = 640 ] || fail "$f has mode $(stat -c %a "$f"), expected 640"
+done
+kill -TERM "$RP"
+wait_pid "$RP" 5
+newname B
+bg RP "$Z" reader "$B" --payload-size 64K > /dev/null
+wait_for_buffer "$B"
+[ "$(stat -c %a "/dev/shm/$B")" = 600 ] || fail "default mode $(stat -c %a "/dev/shm/$B")"
+kill -TERM "$RP"
+wait_pid "$RP" 5
+no_objects "$B"
+
 # SIGTERM ends an idle reader cleanly: summary printed, objects removed
 newname B
 bg RP "$Z" reader "$B" --payload-size 64K --json-output > "$TMP/r.json"
