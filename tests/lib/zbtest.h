@@ -42,6 +42,10 @@
 #include <unistd.h>
 
 #include "zerobuffer/zerobuffer.h"
+#if __has_include("zb-private.h")
+#include "zb-private.h"           /* the wire layout, to check ours */
+#define ZBT_HAVE_PRIVATE_LAYOUT 1
+#endif
 
 typedef struct
 {
@@ -476,6 +480,25 @@ zbt_map (const char *name, size_t *size)
 #define ZBT_OIEB_READ_COUNT    0x48
 #define ZBT_OIEB_WRITER_PID    0x50
 #define ZBT_OIEB_READER_PID    0x58
+
+#ifdef ZBT_HAVE_PRIVATE_LAYOUT
+_Static_assert (offsetof (zb_oieb, metadata_size) == ZBT_OIEB_MD_SIZE, "");
+_Static_assert (offsetof (zb_oieb, metadata_free_bytes) == ZBT_OIEB_MD_FREE,
+    "");
+_Static_assert (offsetof (zb_oieb, metadata_written_bytes) ==
+    ZBT_OIEB_MD_WRITTEN, "");
+_Static_assert (offsetof (zb_oieb, payload_size) == ZBT_OIEB_P_SIZE, "");
+_Static_assert (offsetof (zb_oieb, payload_free_bytes) == ZBT_OIEB_P_FREE, "");
+_Static_assert (offsetof (zb_oieb, payload_write_pos) == ZBT_OIEB_WRITE_POS,
+    "");
+_Static_assert (offsetof (zb_oieb, payload_read_pos) == ZBT_OIEB_READ_POS, "");
+_Static_assert (offsetof (zb_oieb, payload_written_count) ==
+    ZBT_OIEB_WRITTEN_COUNT, "");
+_Static_assert (offsetof (zb_oieb, payload_read_count) == ZBT_OIEB_READ_COUNT,
+    "");
+_Static_assert (offsetof (zb_oieb, writer_pid) == ZBT_OIEB_WRITER_PID, "");
+_Static_assert (offsetof (zb_oieb, reader_pid) == ZBT_OIEB_READER_PID, "");
+#endif
 
 static inline uint64_t
 zbt_get64 (const uint8_t *base, size_t off)
