@@ -302,41 +302,50 @@ zb_status_fill (const zb_segment * seg, zb_status * st)
     st->utilisation = 0.0;
 }
 
-/* Read the two pids of an existing segment; -ENOENT if there is none. */
-static int
-read_pids (const char *name, uint64_t * reader_pid, uint64_t * writer_pid)
+/* Read the OIEB of segment @name without mapping it; a file shorter than
+ * an OIEB reads as zeros. Returns 0, -ENOENT or another negative errno. */
+int
+zb_oieb_peek (const char *name, zb_oieb * oieb, uint64_t * file_size)
 {
   char obj[ZB_NAME_MAX + 16];
-  zb_oieb oieb;
+  struct stat st;
   ssize_t n;
-  int fd;
+  int fd, ret = 0;
 
   zb_shm_name (obj, sizeof (obj), name);
   fd = shm_open (obj, O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0)
     return -errno;
-  n = pread (fd, &oieb, sizeof (oieb), 0);
+  memset (oieb, 0, sizeof (*oieb));
+  if (fstat (fd, &st) < 0)
+    ret = -errno;
+  else if ((n = pread (fd, oieb, sizeof (*oieb), 0)) < 0)
+    ret = -errno;
+  else if (n < (ssize_t) sizeof (*oieb))
+    memset (oieb, 0, sizeof (*oieb));
   close (fd);
-  if (n != (ssize_t) sizeof (oieb)) {
-    *reader_pid = 0;
-    *writer_pid = 0;
-    return 0;
-  }
-  *reader_pid = oieb.reader_pid;
-  *writer_pid = oieb.writer_pid;
-  return 0;
+  *file_size = (uint64_t) st.st_size;
+  return ret;
 }
 
 /* Remove buffer @name unless a recorded pid is alive. The caller holds the
- * lock file, or there is none. */
+ * lock file, or there is none. A file that is not a ZeroBuffer segment is
+ * left alone (an empty one is a creation that never finished). */
 static int
 cleanup_locked (const char *name)
 {
-  uint64_t rpid = 0, wpid = 0;
-  int ret = read_pids (name, &rpid, &wpid);
+  zb_oieb oieb;
+  uint64_t size;
+  int ret = zb_oieb_peek (name, &oieb, &size);
 
-  if (ret == 0 && (zb_pid_alive (rpid) || zb_pid_alive (wpid)))
-    return -EBUSY;
+  if (ret < 0 && ret != -ENOENT)
+    return ret;
+  if (ret == 0) {
+    if (size != 0 && zb_segment_validate (&oieb, size) < 0)
+      return -EPROTO;
+    if (zb_pid_alive (oieb.reader_pid) || zb_pid_alive (oieb.writer_pid))
+      return -EBUSY;
+  }
   zb_unlink_objects (name);
   return 0;
 }

@@ -37,6 +37,7 @@ struct zb_reader
   uint64_t read_count;
   uint64_t expected_sequence;
   int writer_state;
+  uint64_t lost_writer_pid;     /* the dead writer last reported */
 
   int wakeup;                   /* atomic */
 
@@ -130,8 +131,9 @@ check_writer (zb_reader * reader)
   uint64_t pid = ZB_LOAD (reader->seg.oieb->writer_pid);
   int gone;
 
-  /* A dead writer's pid stays in the OIEB: only a live one connects. */
-  if (reader->writer_state == WRITER_NONE && pid != 0 && zb_pid_alive (pid)) {
+  /* A dead writer's pid stays in the OIEB: report it once. */
+  if (reader->writer_state == WRITER_NONE && pid != 0
+      && pid != reader->lost_writer_pid) {
     reader->writer_state = WRITER_CONNECTED;
     return 0;
   }
@@ -148,6 +150,7 @@ check_writer (zb_reader * reader)
   if (sem_trywait (reader->seg.sem_w) == 0)
     return 1;
   reader->writer_state = WRITER_NONE;
+  reader->lost_writer_pid = pid;
   reset_metadata (reader);
   return gone;
 }
@@ -325,20 +328,13 @@ zb_reader_get_status (zb_reader * reader, zb_status * status)
 static int
 remove_stale (const char *name)
 {
-  char obj[ZB_NAME_MAX + 16];
   zb_oieb oieb;
-  int fd;
+  uint64_t size;
 
-  zb_shm_name (obj, sizeof (obj), name);
-  fd = shm_open (obj, O_RDONLY | O_CLOEXEC, 0);
-  if (fd >= 0) {
-    ssize_t n = pread (fd, &oieb, sizeof (oieb), 0);
-
-    close (fd);
-    if (n == (ssize_t) sizeof (oieb) && oieb.reader_pid != (uint64_t) getpid ()
-        && zb_pid_alive (oieb.reader_pid))
-      return -EEXIST;
-  }
+  if (zb_oieb_peek (name, &oieb, &size) == 0
+      && oieb.reader_pid != (uint64_t) getpid ()
+      && zb_pid_alive (oieb.reader_pid))
+    return -EEXIST;
   zb_unlink_objects (name);
   return 0;
 }

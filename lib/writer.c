@@ -69,8 +69,17 @@ try_connect (const char *name, zb_writer * writer)
   char obj[ZB_NAME_MAX + 16];
   zb_segment *seg = &writer->seg;
   struct stat st;
-  uint64_t expected, pos, free_bytes;
+  zb_oieb peek;
+  uint64_t expected, pos, free_bytes, size;
   int fd, ret;
+
+  /* The reader stores its pid last: until then the segment is still being
+   * created (or its reader closed it), as good as missing. */
+  ret = zb_oieb_peek (name, &peek, &size);
+  if (ret < 0)
+    return ret;
+  if (size < ZB_OIEB_SIZE || peek.reader_pid == 0)
+    return -ENOENT;
 
   zb_shm_name (obj, sizeof (obj), name);
   fd = shm_open (obj, O_RDWR | O_CLOEXEC, 0);

@@ -101,6 +101,7 @@ int zb_sem_wait_until (sem_t * sem, int64_t deadline_ms);
 int zb_lock_dir_ensure (void);
 int zb_lock_acquire (const char *name, mode_t mode, int *fd_out);
 void zb_unlink_objects (const char *name);
+int zb_oieb_peek (const char *name, zb_oieb * oieb, uint64_t * file_size);
 int zb_segment_validate (const zb_oieb * oieb, uint64_t file_size);
 int zb_segment_map (zb_segment * seg, int fd, uint64_t file_size, int prot);
 void zb_segment_unmap (zb_segment * seg);

@@ -179,8 +179,10 @@ typedef struct
 
 /* Connect to buffer @name created by a reader. @config may be NULL (no
  * waiting, default write timeout). Blocking: up to connect_timeout_ms.
- * Returns 0 and sets *@writer, or -ENOENT (no buffer, or its reader is
- * gone), -EBUSY (a live writer is connected), -EPROTO (invalid OIEB),
+ * Returns 0 and sets *@writer, or -ENOENT (no buffer, one still being
+ * created, or one whose reader is gone: retry or wait with
+ * connect_timeout_ms), -EBUSY (a live writer is connected), -EPROTO
+ * (invalid OIEB),
  * -EINVAL, -ENAMETOOLONG, -EACCES or another negative errno. */
 int zb_writer_connect (const char *name, const zb_writer_config * config,
     zb_writer ** writer);
@@ -370,7 +372,8 @@ int zb_inspect (const char *name, zb_status * status, void *metadata,
 
 /* Remove the objects of buffer @name if no live process uses it (no reader
  * holds its lock and neither recorded pid is alive). Returns 0 when removed,
- * -EBUSY when in use, -ENOENT when nothing of it exists. */
+ * -EBUSY when in use, -ENOENT when nothing of it exists, -EPROTO when
+ * /dev/shm/NAME is not a ZeroBuffer segment (then nothing is removed). */
 int zb_cleanup (const char *name);
 
 /* Check a buffer name. Returns 0, -EINVAL or -ENAMETOOLONG. */
