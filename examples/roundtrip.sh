@@ -1,7 +1,7 @@
 #!/bin/sh
 # Round trip between two processes: zb-demo-reader creates a buffer,
-# zb-demo-writer (started once the reader says it is ready) writes
-# frames into it, the reader checks every byte. Passes when both exit 0.
+# zb-demo-writer (started at the same time; it waits for the buffer)
+# writes frames into it, the reader checks every byte. Passes when both exit 0.
 #
 #   roundtrip.sh READER WRITER PAYLOAD_SIZE [WRITER-ARGS...]
 set -u
@@ -29,17 +29,10 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 log=$(mktemp)
+# Both start at once: the writer waits for the buffer to appear (connect
+# timeout), including one the reader is still creating.
 "$reader" -p "$payload" -t 20000 "$name" > "$log" &
 rpid=$!
-# Start the writer once the buffer is ready. (zb_writer_connect() with a
-# connect timeout can fail with -EPROTO if it opens the segment while the
-# reader is still filling it in; waiting here keeps this test about the
-# round trip.)
-i=0
-until grep -q ready "$log" || [ $i -ge 100 ]; do
-  sleep 0.1
-  i=$((i + 1))
-done
 "$writer" -t 10000 "$@" "$name" &
 wpid=$!
 
