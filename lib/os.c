@@ -144,7 +144,7 @@ zb_lock_acquire (const char *name, mode_t mode, int *fd_out)
   int attempt;
 
   zb_lock_path (path, sizeof (path), name);
-  for (attempt = 0; attempt < 10; attempt++) {
+  for (attempt = 0; attempt < 100; attempt++) {
     struct stat st_fd, st_path;
     int fd = open (path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode);
 
@@ -152,9 +152,20 @@ zb_lock_acquire (const char *name, mode_t mode, int *fd_out)
       return errno == ELOOP ? -EACCES : -errno;
     if (flock (fd, LOCK_EX | LOCK_NB) < 0) {
       int err = errno;
+      struct timespec ts = { 0, 2 * 1000 * 1000 };
+      zb_oieb oieb;
+      uint64_t size;
 
       close (fd);
-      return err == EWOULDBLOCK ? -EEXIST : -err;
+      if (err != EWOULDBLOCK)
+        return -err;
+      /* Held: by a live reader, or only for a moment by a stale-object
+       * cleanup or a reader still creating (its pid comes last). */
+      if (zb_oieb_peek (name, &oieb, &size) == 0
+          && zb_pid_alive (oieb.reader_pid))
+        return -EEXIST;
+      nanosleep (&ts, NULL);
+      continue;
     }
     /* The previous owner may have unlinked the file between our open and
      * our flock: then we hold a lock nobody else can see. Retry. */
