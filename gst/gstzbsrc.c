@@ -94,7 +94,14 @@ typedef struct
 {
   gint refcount;                /* atomic */
   zb_reader *reader;
+  gint outstanding_copies;      /* atomic: copied buffers not yet freed */
 } GstZbReaderRef;
+
+typedef struct
+{
+  GstZbReaderRef *ref;
+  gpointer data;
+} GstZbCopyRef;
 
 typedef struct
 {
@@ -275,7 +282,9 @@ gst_zb_src_class_init (GstZbSrcClass * klass)
   g_object_class_install_property (gobject_class, PROP_MAX_HELD_BYTES,
       g_param_spec_uint64 ("max-held-bytes", "Max held bytes",
           "Bytes of the ring that downstream may hold in zero-copy buffers "
-          "before new frames are copied instead (0 = half the ring)", 0,
+          "before new frames are copied instead (0 = half the ring); frames "
+          "are also copied while downstream holds more than 2 earlier "
+          "copies (a backlog in a queue)", 0,
           G_MAXUINT64, DEFAULT_MAX_HELD_BYTES,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
 
@@ -500,6 +509,23 @@ frame_ref_free (gpointer data)
   reader_unref (fr->ref);
   g_free (fr);
 }
+
+static void
+copy_ref_free (gpointer data)
+{
+  GstZbCopyRef *cr = data;
+
+  g_atomic_int_add (&cr->ref->outstanding_copies, -1);
+  reader_unref (cr->ref);
+  g_free (cr->data);
+  g_free (cr);
+}
+
+/* Outstanding copies beyond this mean that downstream is holding a
+ * backlog (a queue), not just the last buffer (a sink's last sample) or a
+ * few reference frames; a wrapped frame would then wait behind the backlog
+ * and pin the ring. */
+#define MAX_OUTSTANDING_COPIES 2
 
 static gboolean
 gst_zb_src_start (GstBaseSrc * bsrc)
@@ -979,12 +1005,21 @@ make_buffer (GstZbSrc * self, GstZbReaderRef * ref, zb_frame * frame,
   limit = self->max_held_bytes ? self->max_held_bytes : self->ring_size / 2;
   GST_OBJECT_UNLOCK (self);
 
-  /* held includes this frame */
+  /* held includes this frame, and frames released but not yet credited
+   * because an older one is still held (space returns in ring order) */
   held = zb_reader_held_bytes (ref->reader);
-  if (held > limit) {
-    buf = gst_buffer_new_allocate (NULL, size, NULL);
-    gst_buffer_fill (buf, 0, data, size);
+  if (held > limit || g_atomic_int_get (&ref->outstanding_copies) >
+      MAX_OUTSTANDING_COPIES) {
+    GstZbCopyRef *cr = g_new (GstZbCopyRef, 1);
+
+    cr->ref = reader_ref (ref);
+    cr->data = g_malloc (size);
+    memcpy (cr->data, data, size);
+    g_atomic_int_inc (&ref->outstanding_copies);
     zb_reader_release (ref->reader, frame);
+    buf = gst_buffer_new ();
+    gst_buffer_append_memory (buf, gst_memory_new_wrapped (0, cr->data, size,
+            0, size, cr, copy_ref_free));
     GST_OBJECT_LOCK (self);
     self->copies++;
     GST_OBJECT_UNLOCK (self);
