@@ -1161,7 +1161,11 @@ gst_zb_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
 
   if (self->caps_pending) {
     update_frame_duration (self, self->writer_caps);
-    if (!gst_base_src_set_caps (bsrc, self->writer_caps))
+    /* a refused caps event is only noticed at the next buffer push, with a
+     * generic error: ask first, to name the buffer and the caps */
+    if (!gst_pad_peer_query_accept_caps (GST_BASE_SRC_PAD (bsrc),
+            self->writer_caps)
+        || !gst_base_src_set_caps (bsrc, self->writer_caps))
       goto not_negotiated;
     self->caps_pending = FALSE;
     /* a new latency may apply */
