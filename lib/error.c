@@ -3,6 +3,7 @@
 #include "zerobuffer/zerobuffer.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 const char *
@@ -52,7 +53,7 @@ zb_strerror (int error)
     default:
       break;
   }
-  if (error < 0)
+  if (error < 0 && error != INT_MIN)
     return strerror (-error);
-  return "success";
+  return error < 0 ? "unknown error" : "success";
 }
