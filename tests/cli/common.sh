@@ -8,7 +8,8 @@ set -u
 Z=${ZEROBUFFER:?ZEROBUFFER must point at the zerobuffer executable}
 
 # ZB_ISOLATE=1 before sourcing: run the test in a private mount namespace
-# with its own /dev/shm and /tmp when the system allows it (root), so that
+# with its own /dev/shm and /tmp/zerobuffer when the system allows it
+# (root; not all of /tmp, which may hold the source tree), so that
 # stale buffers made on purpose are not removed by readers of concurrent
 # tests (every reader removes stale buffers at start-up) and nothing can be
 # left behind. ISOLATED=1 tells the test it runs there.
@@ -19,9 +20,11 @@ if [ "${ZB_ISOLATE:-0}" = 1 ] && [ -z "${ZB_CLI_IN_NS:-}" ] &&
   exec unshare --mount --propagation private bash "$0" "$@"
 fi
 if [ -n "${ZB_CLI_IN_NS:-}" ]; then
-  mount -t tmpfs -o mode=1777 tmpfs /dev/shm &&
-    mount -t tmpfs -o mode=1777 tmpfs /tmp ||
-    { echo "FAIL: cannot mount private /dev/shm and /tmp" >&2; exit 1; }
+  mkdir -p /tmp/zerobuffer &&
+    mount -t tmpfs -o mode=1777 tmpfs /dev/shm &&
+    mount -t tmpfs -o mode=1777 tmpfs /tmp/zerobuffer ||
+    { echo "FAIL: cannot mount private /dev/shm and /tmp/zerobuffer" >&2;
+      exit 1; }
   ISOLATED=1
 fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/zbcli.XXXXXX")

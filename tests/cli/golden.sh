@@ -5,7 +5,7 @@
 ZB_ISOLATE=1
 . "$(dirname "$0")/common.sh"
 
-GOLDEN=${ZB_GOLDEN_DIR:-$(dirname "$0")/../../../shared/conformance/upstream-cpp}
+GOLDEN=${ZB_GOLDEN_DIR:-$(dirname "$0")/../lib/golden}
 if [ ! -r "$GOLDEN/00-created.bin" ]; then
   echo "golden snapshots not found in $GOLDEN: skipped"
   exit 77
