@@ -13,6 +13,13 @@ numpy.frombuffer() without a copy.
         writer.set_metadata(b'{"caps": "..."}')
         writer.write(b"bytes")
 
+Frames written by zbsink's default frame-format=gst start with an 80-byte
+record header (docs/frame-format.md); the Reader reads the format from the
+writer's metadata and parses it: Frame.kind is "buffer", "caps" or "eos",
+Frame.payload the buffer's bytes after the header, Frame.pts its timestamp,
+and Frame.ndarray() shapes the payload with the current caps (caps records
+mid-stream included). frame-format=raw frames are all payload.
+
 The library is found through $ZEROBUFFER_LIBRARY, then the system's
 library path (libzerobuffer.so.0).
 """
@@ -23,11 +30,12 @@ import errno
 import json
 import os
 import re
+import struct
 
 __all__ = [
     "Error", "Timeout", "PeerGone", "PeerDead", "Interrupted",
     "Reader", "Writer", "Frame", "DuplexServer", "DuplexClient",
-    "status", "parse_caps",
+    "status", "parse_caps", "parse_gst_record", "GstRecord",
 ]
 
 
@@ -140,6 +148,13 @@ for _name, _args, _res in [
 
 NEW_WRITER = 1
 
+# gst frame format (docs/frame-format.md)
+GST_MAGIC = b"ZBGS"
+GST_HEADER_SIZE = 80
+RECORD_BUFFER, RECORD_CAPS, RECORD_EOS = 1, 2, 3
+CLOCK_TIME_NONE = 0xFFFFFFFFFFFFFFFF
+_KINDS = {RECORD_BUFFER: "buffer", RECORD_CAPS: "caps", RECORD_EOS: "eos"}
+
 
 class Error(OSError):
     """A libzerobuffer error: .errno is the positive errno value."""
@@ -217,39 +232,151 @@ def parse_caps(caps):
     return out
 
 
+class GstRecord:
+    """One record of zbsink's gst frame format. Times are in ns, None when
+    the writer had none; payload is a zero-copy slice of the frame."""
+
+    __slots__ = ("type", "kind", "buffer_flags", "ts_flags", "pts", "dts",
+                 "duration", "offset", "offset_end", "pts_clock",
+                 "dts_clock", "header_size", "payload")
+
+    def __repr__(self):
+        return "GstRecord(%s, pts=%r, %d payload bytes)" % (
+            self.kind, self.pts, len(self.payload))
+
+
+def _none(value):
+    return None if value == CLOCK_TIME_NONE else value
+
+
+def parse_gst_record(data):
+    """Parse and validate a gst-format record (a frame's bytes, any
+    bytes-like object) without copying its payload. Raises ValueError for
+    anything docs/frame-format.md "Validation" rejects."""
+    view = memoryview(data).cast("B")
+    size = len(view)
+    if size < GST_HEADER_SIZE:
+        raise ValueError("record of %d bytes is shorter than its header"
+                         % size)
+    head = view[:GST_HEADER_SIZE]
+    if bytes(head[0:4]) != GST_MAGIC:
+        raise ValueError("not a gst record (magic %r)" % bytes(head[0:4]))
+    if head[4] != 1:
+        raise ValueError("unknown gst record version %d" % head[4])
+    rtype = head[5]
+    if rtype not in _KINDS:
+        raise ValueError("unknown gst record type %d" % rtype)
+    fields = struct.unpack_from("<HII8Q", head, 6)
+    header_size = fields[0]
+    if header_size < GST_HEADER_SIZE or header_size > size:
+        raise ValueError("bad header_size %d" % header_size)
+    payload_size = fields[10]
+    if payload_size != size - header_size:
+        raise ValueError("payload_size %d does not fill the %d-byte frame"
+                         % (payload_size, size))
+    if rtype == RECORD_EOS and payload_size != 0:
+        raise ValueError("EOS record with a payload")
+    rec = GstRecord()
+    rec.type = rtype
+    rec.kind = _KINDS[rtype]
+    rec.header_size = header_size
+    (rec.buffer_flags, rec.ts_flags) = fields[1:3]
+    (rec.pts, rec.dts, rec.duration, rec.offset, rec.offset_end,
+     rec.pts_clock, rec.dts_clock) = (_none(v) for v in fields[3:10])
+    rec.payload = view[header_size:]
+    return rec
+
+
+def _round_up_4(n):
+    return (n + 3) & ~3
+
+
 _BYTES_PER_PIXEL = {"GRAY8": 1, "RGB": 3, "BGR": 3, "RGBA": 4, "BGRA": 4,
                     "RGBx": 4, "BGRx": 4, "xRGB": 4, "ARGB": 4,
                     "GRAY16_LE": 2}
 
 
-class Frame:
-    """A frame in the ring. .data is a read-only, zero-copy memoryview that
-    is valid until release(); use the frame as a context manager."""
+_PLANAR_420 = ("I420", "YV12", "NV12", "NV21")
 
-    def __init__(self, owner, raw):
+
+def _video_shape(info, size, frame_format):
+    """(shape, strides) of a raw video frame of SIZE bytes, or None."""
+    w, h, fmt = info.get("width"), info.get("height"), info.get("format")
+    if not (w and h) or info.get("media_type") != "video/x-raw":
+        return None
+    bpp = _BYTES_PER_PIXEL.get(fmt)
+    if bpp:
+        row = w * bpp
+        # gst format: GStreamer's default layout (rows padded to 4 bytes);
+        # raw format: rows packed tightly.
+        stride = _round_up_4(row) if frame_format == "gst" else row
+        if stride * (h - 1) + row > size:
+            return None
+        if fmt == "GRAY16_LE":
+            return (h, w), (stride, 2)
+        if bpp == 1:
+            return (h, w), (stride, 1)
+        return (h, w, bpp), (stride, bpp, 1)
+    if fmt in _PLANAR_420 and w % 8 == 0 and h % 2 == 0 \
+            and size >= w * h * 3 // 2:
+        # No padding in either layout: the usual (h * 3/2, w) plane stack.
+        return (h * 3 // 2, w), (w, 1)
+    return None
+
+
+class Frame:
+    """A frame in the ring. .data is a read-only, zero-copy memoryview of
+    the whole frame that is valid until release(); use the frame as a
+    context manager.
+
+    For a writer using zbsink's gst frame format, .record is the parsed
+    GstRecord, .kind its type ("buffer", "caps" or "eos"), .payload the
+    bytes after the header and .pts/.duration its times (ns or None). For
+    raw frames .record is None, .kind "buffer" and .payload is .data."""
+
+    def __init__(self, owner, raw, frame_format="raw"):
         self._owner = owner
         self._raw = raw
         self.size = raw.size
         self.sequence = raw.sequence
         self.new_writer = bool(raw.flags & NEW_WRITER)
         self.data = _view(raw.data, raw.size)
+        self.format = frame_format
+        self.record = None
+        self.kind = "buffer"
+        self.payload = self.data
+        self.pts = self.duration = None
+        # Address of the payload in shared memory (zero-copy checks).
+        self.payload_address = raw.data
+        if frame_format == "gst":
+            self.record = parse_gst_record(self.data)
+            self.kind = self.record.kind
+            self.payload = self.record.payload
+            self.payload_address += self.record.header_size
+            self.pts = self.record.pts
+            self.duration = self.record.duration
 
     def ndarray(self, caps=None, offset=0):
-        """The frame as a numpy array without copying: shaped
-        (height, width[, channels]) for packed video formats named in the
-        caps (the writer's metadata when not given), else flat uint8."""
+        """The payload as a numpy array without copying: shaped
+        (height, width[, channels]) for packed raw video formats (GRAY8,
+        GRAY16_LE, RGB, BGR, RGBA, BGRA, RGBx, BGRx, xRGB, ARGB; rows padded
+        as the frame format lays them out), (height * 3 / 2, width) for
+        I420/YV12/NV12/NV21 when width is a multiple of 8, else flat uint8.
+        caps defaults to the current caps (the writer's metadata, or the
+        last caps record). Read-only, valid until release()."""
         import numpy as np
         if caps is None:
             caps = self._owner.caps()
-        arr = np.frombuffer(self.data, dtype=np.uint8, offset=offset)
+        data = self.payload[offset:]
         info = parse_caps(caps or "")
-        bpp = _BYTES_PER_PIXEL.get(info.get("format"))
-        if bpp and "width" in info and "height" in info:
-            w, h = info["width"], info["height"]
-            arr = arr[:w * h * bpp]
-            if info["format"] == "GRAY16_LE":
-                return arr.view("<u2").reshape(h, w)
-            return arr.reshape((h, w) if bpp == 1 else (h, w, bpp))
+        layout = _video_shape(info, len(data), self.format)
+        if layout is None:
+            return np.frombuffer(data, dtype=np.uint8)
+        shape, strides = layout
+        dtype = np.dtype("<u2") if info["format"] == "GRAY16_LE" \
+            else np.uint8
+        arr = np.ndarray(shape, dtype=dtype, buffer=data, strides=strides)
+        arr.flags.writeable = False
         return arr
 
     def release(self):
@@ -277,12 +404,27 @@ class Reader:
                                      ctypes.byref(handle)), "create " + name)
         self._h = handle
         self.name = name
+        self._meta = None          # (metadata bytes, parsed dict)
+        self._stream_caps = None   # from a caps record on this connection
 
     def read(self, timeout_ms=5000):
+        """The next frame. With gst-format writers, caps records update
+        caps() and are returned too (kind "caps"); so is EOS (kind
+        "eos"). Raises Timeout, PeerGone (writer left, all read), PeerDead,
+        Interrupted (wakeup()) or Error (EBADMSG: corrupt gst record)."""
         raw = _Frame()
         _check(_lib.zb_reader_read(self._h, timeout_ms, ctypes.byref(raw)),
                "read " + self.name)
-        return Frame(self, raw)
+        if raw.flags & NEW_WRITER:
+            self._stream_caps = None
+        try:
+            frame = Frame(self, raw, self.frame_format())
+        except ValueError as e:
+            self._release(raw)
+            raise Error(errno.EBADMSG, "read %s: %s" % (self.name, e))
+        if frame.kind == "caps":
+            self._stream_caps = bytes(frame.payload).decode("utf-8")
+        return frame
 
     def _release(self, raw):
         return _lib.zb_reader_release(self._h, ctypes.byref(raw))
@@ -297,15 +439,34 @@ class Reader:
         _check(ret, "metadata")
         return ctypes.string_at(data, size.value)
 
-    def caps(self):
-        """The "caps" member of JSON metadata (as zbsink writes it)."""
+    def _parsed_metadata(self):
         meta = self.metadata()
         if not meta:
-            return None
-        try:
-            return json.loads(meta.decode("utf-8")).get("caps")
-        except (ValueError, AttributeError):
-            return None
+            return {}
+        if self._meta is None or self._meta[0] != meta:
+            try:
+                parsed = json.loads(meta.decode("utf-8"))
+                if not isinstance(parsed, dict):
+                    parsed = {}
+            except ValueError:
+                # A bare caps string (foreign writers), as zbsrc accepts.
+                text = meta.decode("utf-8", "replace").strip("\0 \n")
+                parsed = {"caps": text} if "/" in text.split(",")[0] else {}
+            self._meta = (meta, parsed)
+        return self._meta[1]
+
+    def caps(self):
+        """The current caps: the last caps record of this writer, else the
+        "caps" member of its JSON metadata (as zbsink writes it), else
+        None."""
+        if self._stream_caps is not None:
+            return self._stream_caps
+        return self._parsed_metadata().get("caps")
+
+    def frame_format(self):
+        """"gst" or "raw": the metadata's frame_format (raw without it)."""
+        fmt = self._parsed_metadata().get("frame_format")
+        return "gst" if fmt == "gst" else "raw"
 
     def held_bytes(self):
         return _lib.zb_reader_held_bytes(self._h)
