@@ -9,11 +9,18 @@ seconds=${FUZZ_SECONDS:-60}
 out=${FUZZ_BUILD_DIR:-build-fuzz}
 mkdir -p "$out" fuzz/crashes
 status=0
-for src in fuzz/fuzz-*.c; do
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz/fuzz-*.c)
+for src in "${targets[@]}"; do
   name=$(basename "$src" .c)
   target=${name#fuzz-}
+  case $target in
+    segment) deps=(lib/*.c) ;;         # the library itself
+    *) deps=(gst/zbframe.c) ;;         # the GLib-free frame-format codec
+  esac
   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-    -D_GNU_SOURCE -Ilib/include -Ilib lib/*.c "$src" -o "$out/$name" -lpthread
+    -D_GNU_SOURCE -Ilib/include -Ilib -Igst "${deps[@]}" "$src" \
+    -o "$out/$name" -lpthread
   work=$(mktemp -d)
   echo "fuzzing $target for $seconds s"
   if ! "$out/$name" -max_total_time="$seconds" -timeout=10 \

@@ -52,9 +52,10 @@ def main(argv):
                 skipped += 1
             else:
                 failed += 1
+                # the log's path tells which run failed (build/,
+                # build-asan/, build/ under valgrind: memcheck-valgrind.json)
                 failures.append("%s: %s (%s)" % (
-                    os.path.dirname(os.path.dirname(log)) or ".",
-                    e.get("name", "?"), result))
+                    log, e.get("name", "?"), result))
 
     for x in extras:
         name, _, result = x.partition("=")

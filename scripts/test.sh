@@ -2,8 +2,14 @@
 # The whole test job (./run test, .ci/run):
 #   1. build/       all meson test suites
 #   2. build-asan/  ASan + UBSan build, suite 'lib'
-#   3. format check (one test)
-#   4. leak check: nothing of ours left in /dev/shm or /tmp/zerobuffer
+#   3. build-tsan/  ThreadSanitizer build, suite 'threads'
+#   4. build/       suite 'gst' again under valgrind memcheck: any memory
+#      error or definite leak fails (tests/fault/valgrind.supp holds the
+#      few system-library entries)
+#   5. every fuzz target for FUZZ_SECONDS (default 30) each, libFuzzer with
+#      clang (one test per target)
+#   6. format check (one test)
+#   7. leak check: nothing of ours left in /dev/shm or /tmp/zerobuffer
 #      (one test)
 # Ends with exactly one line "N passed, N failed"; exits non-zero if
 # anything failed.
@@ -44,6 +50,39 @@ run_suite build --
 # Sanitizers slow everything down: give each test three times its timeout.
 run_suite build-asan --suite lib --timeout-multiplier 3 -- \
     -Db_sanitize=address,undefined -Db_lundef=false -Dgst=disabled
+
+# Concurrency tests under ThreadSanitizer (any report fails the test).
+run_suite build-tsan --suite threads --timeout-multiplier 3 -- \
+    -Db_sanitize=thread -Db_lundef=false -Dgst=disabled -Dexamples=false
+
+# Element tests under valgrind memcheck, in-process (CK_FORK=no), in the
+# plain build: memory errors and definite leaks make a test fail.
+if [ -f build/meson-info/intro-tests.json ] && command -v valgrind >/dev/null
+then
+  rm -f build/meson-logs/memcheck-valgrind.json
+  echo "== meson test -C build --suite gst under valgrind"
+  CK_FORK=no meson test -C build --no-rebuild --print-errorlogs --suite gst \
+      --logbase memcheck --timeout-multiplier 10 \
+      --wrapper "valgrind --quiet --leak-check=full --show-leak-kinds=definite \
+--errors-for-leak-kinds=definite --num-callers=40 --error-exitcode=99 \
+--suppressions=$PWD/tests/fault/valgrind.supp" < /dev/null
+  echo "== valgrind: exit $?"
+  logs+=("build/meson-logs/memcheck-valgrind.json")
+else
+  extras+=("valgrind memcheck of the gst suite (no build or no valgrind)=FAIL")
+fi
+
+# Fuzzers, a bounded time each; a crash fails (its input is kept in
+# fuzz/crashes/ for a regression test).
+for src in fuzz/fuzz-*.c; do
+  target=$(basename "$src" .c)
+  echo "== $target for ${FUZZ_SECONDS:-30} s"
+  if FUZZ_SECONDS=${FUZZ_SECONDS:-30} fuzz/run-fuzzers.sh "$src"; then
+    extras+=("libFuzzer $target=OK")
+  else
+    extras+=("libFuzzer $target=FAIL")
+  fi
+done
 
 echo "== format check"
 if scripts/check-format.sh; then
