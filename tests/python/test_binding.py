@@ -2,8 +2,10 @@
 
 import ctypes
 import errno
+import json
 import os
 import signal
+import struct
 import time
 import unittest
 
@@ -46,6 +48,19 @@ def wait_ok(testcase, pid, timeout=10):
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     testcase.fail("child did not finish")
+
+
+NONE = 0xFFFFFFFFFFFFFFFF
+
+
+def gst_record(rtype, payload=b"", pts=NONE, duration=NONE):
+    """A record of docs/frame-format.md, built independently of the
+    binding's parser."""
+    head = b"ZBGS" + struct.pack("<BBHII8Q", 1, rtype, 80, 0, 0, pts, NONE,
+                                 duration, NONE, NONE, NONE, NONE,
+                                 len(payload))
+    assert len(head) == 80
+    return head + payload
 
 
 def leftovers(name):
@@ -164,6 +179,79 @@ class BindingTest(unittest.TestCase):
             lib.zb_cleanup.argtypes = [ctypes.c_char_p]
             self.assertEqual(
                 lib.zb_cleanup((self.name + "_request").encode()), 0)
+
+    def test_gst_frame_format(self):
+        # RGB 5x2: rows of 15 bytes padded to 16 in GStreamer's layout.
+        caps1 = ("video/x-raw, format=(string)RGB, width=(int)5, "
+                 "height=(int)2, framerate=(fraction)30/1")
+        caps2 = "video/x-raw, format=(string)GRAY8, width=(int)4, " \
+            "height=(int)3"
+        meta = json.dumps({"type": "gstreamer-sink", "caps": caps1,
+                           "frame_format": "gst",
+                           "frame_format_version": 1})
+        rgb = bytes(range(15)) + b"\xee" + bytes(range(100, 115)) + b"\xee"
+
+        def write():
+            with zerobuffer.Writer(self.name, connect_timeout_ms=5000) as w:
+                w.set_metadata(meta)
+                w.write(gst_record(1, rgb, pts=1000, duration=33))
+                w.write(gst_record(2, caps2.encode()))
+                w.write(gst_record(1, bytes(range(12)), pts=2000))
+                w.write(b"ZBGS" + bytes(10))            # corrupt
+                w.write(gst_record(3))
+
+        with zerobuffer.Reader(self.name, payload_size=4096) as r:
+            pid = in_child(write)
+            with r.read() as f:
+                self.assertEqual(r.frame_format(), "gst")
+                self.assertEqual((f.kind, f.pts, f.duration),
+                                 ("buffer", 1000, 33))
+                self.assertEqual(f.record.dts, None)
+                self.assertEqual(bytes(f.payload), rgb)
+                arr = f.ndarray()
+                self.assertEqual(arr.shape, (2, 5, 3))
+                self.assertEqual(arr[1, 0].tolist(), [100, 101, 102])
+                self.assertEqual(arr[0, 4].tolist(), [12, 13, 14])
+                self.assertEqual(arr.__array_interface__["data"][0],
+                                 f.payload_address)
+                self.assertEqual(f.payload_address, f._raw.data + 80)
+                self.assertFalse(arr.flags.writeable)
+                del arr
+            with r.read() as f:
+                self.assertEqual(f.kind, "caps")
+                self.assertEqual(r.caps(), caps2)
+            with r.read() as f:
+                arr = f.ndarray()
+                self.assertEqual(arr.shape, (3, 4))
+                self.assertEqual(arr[2, 3], 11)
+                del arr
+            with self.assertRaises(zerobuffer.Error) as cm:
+                r.read()
+            self.assertEqual(cm.exception.errno, errno.EBADMSG)
+            # The corrupt frame was released: the EOS record follows.
+            with r.read() as f:
+                self.assertEqual(f.kind, "eos")
+                self.assertEqual(len(f.payload), 0)
+            wait_ok(self, pid)
+            self.assertEqual(r.status()["payload_free_bytes"], 4096)
+
+    def test_parse_gst_record_validation(self):
+        good = gst_record(1, b"abc", pts=5)
+        rec = zerobuffer.parse_gst_record(good)
+        self.assertEqual((rec.kind, rec.pts, bytes(rec.payload)),
+                         ("buffer", 5, b"abc"))
+        bad = [
+            good[:79],                                  # short
+            b"ZBGX" + good[4:],                         # magic
+            good[:4] + b"\x02" + good[5:],              # version
+            good[:5] + b"\x04" + good[6:],              # type
+            good[:6] + struct.pack("<H", 79) + good[8:],  # header_size
+            good + b"x",                                # trailing byte
+            gst_record(3, b"x"),                        # EOS with payload
+        ]
+        for data in bad:
+            with self.assertRaises(ValueError):
+                zerobuffer.parse_gst_record(data)
 
 
 if __name__ == "__main__":
