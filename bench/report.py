@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Merge the library and GStreamer benchmark results, print the table, write
+the combined JSON and draw the chart with gnuplot.
+
+  report.py --lib LIB.json --gst GST.json --json OUT.json [--png OUT.png]
+            [--command "what was run"]
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def machine():
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        with open("/proc/meminfo") as f:
+            mem = "%.1f GiB" % (int(f.readline().split()[1]) / 2**20)
+    except (OSError, ValueError, IndexError):
+        pass
+    gst = subprocess.run(["gst-launch-1.0", "--version"], capture_output=True,
+                         text=True).stdout.splitlines()
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory": mem,
+            "kernel": platform.release(),
+            "gstreamer": gst[1] if len(gst) > 1 else "?",
+            "load_average_at_end": os.getloadavg()}
+
+
+def fmt(v, spec="%.0f"):
+    return "-" if v is None else spec % v
+
+
+def print_table(lib, gst):
+    cases = gst.get("cases", {}) if gst else {}
+    if cases:
+        print("GStreamer, separate processes (median of %d runs, warm-up "
+              "discarded)" % gst["reps"])
+        print("%-46s %14s %14s %7s %10s %10s" % (
+            "case", "zb buf/s", "shm buf/s", "zb/shm", "zb cpu/buf",
+            "shm cpu/buf"))
+        for key in ("1", "2", "3", "4"):
+            e = cases.get(key)
+            if not e:
+                continue
+            zb, shm = e.get("zb", {}), e.get("shm", {})
+            title = "%s. %s" % (key, e["title"])
+            extra = ""
+            for name, side in (("zb", zb), ("shm", shm)):
+                if side.get("received_min", e["buffers"]) < e["buffers"]:
+                    extra += "  [%s: %d of %d arrived, stalled]" % (
+                        name, side["received_min"], e["buffers"])
+            print("%-46s %14s %14s %7s %8s us %8s us%s" % (
+                title, fmt(zb.get("buffers_per_s")),
+                fmt(shm.get("buffers_per_s")), fmt(e.get("ratio"), "%.2f"),
+                fmt(zb.get("cpu_per_buffer_us"), "%.2f"),
+                fmt(shm.get("cpu_per_buffer_us"), "%.2f"), extra))
+        for key in ("5a", "5b"):
+            e = cases.get(key)
+            if not e:
+                continue
+            print("%s. %s (%d buffers)" % (key, e["title"], e["buffers"]))
+            for name in ("zb", "shm"):
+                s = e.get(name, {})
+                print("    %-4s p50 %8s us  p90 %8s us  p99 %8s us  max %8s us"
+                      "  (%s received)" % (
+                          name, fmt(s.get("p50"), "%.1f"),
+                          fmt(s.get("p90"), "%.1f"), fmt(s.get("p99"), "%.1f"),
+                          fmt(s.get("max"), "%.1f"), s.get("received", "-")))
+        e = cases.get("6")
+        if e:
+            print("6. CPU of an idle blocked pair over %s s: zb %s %% of a "
+                  "core, shm %s %%" % (
+                      e["seconds"],
+                      fmt(e.get("zb", {}).get("cpu_percent_of_core"), "%.2f"),
+                      fmt(e.get("shm", {}).get("cpu_percent_of_core"),
+                          "%.2f")))
+        print()
+    if lib:
+        print("Library, process to process (median of %d runs)" % lib["reps"])
+        print("%-10s %14s %10s %14s %10s %9s" % (
+            "frame", "zb frames/s", "zb GB/s", "memcpy fr/s", "memcpy GB/s",
+            "zb/memcpy"))
+        for t in lib["throughput"]:
+            print("%-10d %14.0f %10.2f %14.0f %10.2f %9.2f" % (
+                t["frame_bytes"], t["zb_frames_per_s"], t["zb_gbytes_per_s"],
+                t["memcpy_frames_per_s"], t["memcpy_gbytes_per_s"],
+                t["ratio"]))
+        w = lib["wrap"]
+        print("wrap overhead (%d-byte frames): ring 1.5x %.0f frames/s, "
+              "ring 1x %.0f frames/s: %.1f %%" % (
+                  w["frame_bytes"], w["ring_1_5x_frames_per_s"],
+                  w["ring_1x_frames_per_s"], w["overhead_percent"]))
+
+
+def chart(lib, gst, png):
+    if shutil.which("gnuplot") is None:
+        print("gnuplot not found: no chart", file=sys.stderr)
+        return
+    tmp = tempfile.mkdtemp(prefix="zbbench-")
+    g = os.path.join(tmp, "gst.dat")
+    l = os.path.join(tmp, "lib.dat")
+    cases = gst.get("cases", {}) if gst else {}
+    labels = {"1": "1080p own mem", "2": "1080p sink alloc", "3": "4K",
+              "4": "1 KiB"}
+    with open(g, "w") as f:
+        for key in ("1", "2", "3", "4"):
+            e = cases.get(key)
+            if not e:
+                continue
+            f.write('"%s" %s %s\n' % (
+                labels[key], e["zb"].get("buffers_per_s") or 0,
+                e["shm"].get("buffers_per_s") or 0))
+    with open(l, "w") as f:
+        for t in (lib or {}).get("throughput", []):
+            size = t["frame_bytes"]
+            name = ("%d MiB" % (size >> 20) if size >= 1 << 20 else
+                    "%d KiB" % (size >> 10) if size >= 1024 else
+                    "%d B" % size)
+            f.write('"%s" %s %s\n' % (name, t["zb_gbytes_per_s"],
+                                      t["memcpy_gbytes_per_s"]))
+    script = """
+set terminal pngcairo size 1200,500 font ",10"
+set output '%s'
+set multiplot layout 1,2
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set grid ytics
+set key top right
+set logscale y
+set title "GStreamer, process to process: buffers/s (log)"
+plot '%s' using 2:xtic(1) title 'zbsink -> zbsrc' lc rgb '#2a7fcf', \
+     '' using 3 title 'shmsink -> shmsrc' lc rgb '#c0504d'
+unset logscale y
+set yrange [0:*]
+set title "libzerobuffer, process to process: GB/s"
+plot '%s' using 2:xtic(1) title 'zb writer -> reader' lc rgb '#2a7fcf', \
+     '' using 3 title 'one memcpy, same size' lc rgb '#9bbb59'
+unset multiplot
+""" % (png, g, l)
+    sp = os.path.join(tmp, "chart.gp")
+    with open(sp, "w") as f:
+        f.write(script)
+    subprocess.run(["gnuplot", sp], check=True)
+    shutil.rmtree(tmp)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lib")
+    ap.add_argument("--gst")
+    ap.add_argument("--json", required=True)
+    ap.add_argument("--png")
+    ap.add_argument("--command", default="")
+    a = ap.parse_args()
+    lib = json.load(open(a.lib)) if a.lib and os.path.exists(a.lib) else None
+    gst = json.load(open(a.gst)) if a.gst and os.path.exists(a.gst) else None
+    print_table(lib, gst)
+    out = {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+           "command": a.command, "machine": machine(), "library": lib,
+           "gstreamer": gst}
+    with open(a.json, "w") as f:
+        json.dump(out, f, indent=1)
+    print("\nJSON: %s" % a.json)
+    if a.png:
+        chart(lib, gst, a.png)
+        print("chart: %s" % a.png)
+
+
+if __name__ == "__main__":
+    main()

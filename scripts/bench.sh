@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The benchmark command: zbsink -> zbsrc next to shmsink -> shmsrc, and the
+# library next to memcpy, in one invocation on this machine.
+#
+#   scripts/bench.sh [--quick] [--reps N] [--cases 1,2,3,4,5,6] [--no-lib]
+#                    [--no-gst] [--json FILE] [--png FILE]
+#
+# Builds build/ (as ./run build does), runs bench/zb-bench-lib and
+# bench/bench-gst.py, prints the table, writes the JSON (default
+# build/benchmarks.json) and the chart (default docs/benchmarks.png; needs
+# gnuplot). --quick runs fewer buffers and 3 repetitions (about a minute);
+# the full run takes a few minutes. Not part of ./run test.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+quick=()
+reps=()
+cases=()
+lib=1
+gst=1
+json=build/benchmarks.json
+png=docs/benchmarks.png
+cmdline="scripts/bench.sh $*"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=(--quick) ;;
+    --reps) reps=(--reps "$2"); shift ;;
+    --cases) cases=(--cases "$2"); shift ;;
+    --no-lib) lib=0 ;;
+    --no-gst) gst=0 ;;
+    --json) json=$2; shift ;;
+    --png) png=$2; shift ;;
+    *) sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+scripts/install-deps.sh
+scripts/build.sh build >/dev/null
+
+tmp=$(mktemp -d /tmp/zbbench.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+if [ $lib = 1 ]; then
+  echo "== library benchmark" >&2
+  build/bench/zb-bench-lib "${quick[@]}" "${reps[@]}" --json "$tmp/lib.json" >&2
+fi
+if [ $gst = 1 ]; then
+  if [ ! -x build/bench/zb-bench-gst ] || [ ! -f build/gst/libgstzerobuffer.so ]; then
+    echo "the GStreamer plugin is not built: skipping the GStreamer cases" >&2
+  else
+    echo "== GStreamer benchmark" >&2
+    GST_PLUGIN_PATH="$PWD/build/gst${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}" \
+      python3 bench/bench-gst.py --helper build/bench/zb-bench-gst \
+      --json "$tmp/gst.json" "${quick[@]}" "${reps[@]}" "${cases[@]}"
+  fi
+fi
+echo >&2
+python3 bench/report.py --lib "$tmp/lib.json" --gst "$tmp/gst.json" \
+  --json "$json" --png "$png" --command "$cmdline"
