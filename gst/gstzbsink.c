@@ -42,6 +42,7 @@
 #endif
 
 #include "gstzbsink.h"
+#include "gstzbchannel.h"
 #include "zbframe.h"
 
 #include <errno.h>
@@ -82,7 +83,8 @@ enum
   PROP_DROPS,
   PROP_UTILISATION,
   PROP_READER_PID,
-  PROP_CONNECTED
+  PROP_CONNECTED,
+  PROP_CHANNEL_NAME
 };
 
 /* Where each plane goes in the frame. */
@@ -129,6 +131,15 @@ struct _GstZbSink
   guint64 drops;
   guint64 reader_pid;
   gboolean connected;
+
+  /* duplex channel (docs/duplex.md); channel_name and name_from_channel:
+   * GST_OBJECT_LOCK, the rest: streaming thread */
+  gchar *channel_name;
+  gboolean name_from_channel;   /* buffer_name was made by start() */
+  gboolean chan_mode;           /* channel_name latched at start() */
+  guint64 chan_generation;      /* client whose responses we write */
+  guint64 chan_expected;        /* next request sequence to answer */
+  guint64 chan_sending;         /* generation of the buffer being sent */
 };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
@@ -139,26 +150,6 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
 #define gst_zb_sink_parent_class parent_class
 G_DEFINE_TYPE (GstZbSink, gst_zb_sink, GST_TYPE_BASE_SINK);
 GST_ELEMENT_REGISTER_DEFINE (zbsink, "zbsink", GST_RANK_NONE, GST_TYPE_ZB_SINK);
-
-#define GST_TYPE_ZB_FRAME_FORMAT (gst_zb_frame_format_get_type ())
-static GType
-gst_zb_frame_format_get_type (void)
-{
-  static GType type = 0;
-  static const GEnumValue values[] = {
-    {GST_ZB_FRAME_FORMAT_GST,
-        "Header with timestamps and flags; caps and EOS in-band", "gst"},
-    {GST_ZB_FRAME_FORMAT_RAW, "Bare buffer bytes, video rows packed tightly",
-        "raw"},
-    {0, NULL, NULL}
-  };
-
-  if (g_once_init_enter (&type)) {
-    GType t = g_enum_register_static ("GstZbFrameFormat", values);
-    g_once_init_leave (&type, t);
-  }
-  return type;
-}
 
 #define GST_TYPE_ZB_READER_LOST (gst_zb_reader_lost_get_type ())
 static GType
@@ -212,6 +203,13 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
       g_param_spec_string ("buffer-name", "Buffer name",
           "Name of the shared-memory buffer created by the reader (zbsrc)",
           DEFAULT_BUFFER_NAME, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_CHANNEL_NAME,
+      g_param_spec_string ("channel-name", "Channel name",
+          "Duplex channel to answer (docs/duplex.md): write the responses "
+          "of a zbsrc channel-name=NAME of this pipeline to NAME_response, "
+          "one per request, in order; excludes buffer-name and turns sync "
+          "off", NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_FRAME_FORMAT,
       g_param_spec_enum ("frame-format", "Frame format",
@@ -308,6 +306,7 @@ gst_zb_sink_finalize (GObject * object)
   GstZbSink *self = GST_ZB_SINK (object);
 
   g_free (self->buffer_name);
+  g_free (self->channel_name);
   gst_caps_replace (&self->caps, NULL);
   gst_caps_replace (&self->sent_caps, NULL);
 
@@ -325,6 +324,16 @@ gst_zb_sink_set_property (GObject * object, guint prop_id,
     case PROP_BUFFER_NAME:
       g_free (self->buffer_name);
       self->buffer_name = g_value_dup_string (value);
+      break;
+    case PROP_CHANNEL_NAME:
+      g_free (self->channel_name);
+      self->channel_name = g_value_dup_string (value);
+      if (self->channel_name) {
+        /* responses go out as soon as they are ready */
+        GST_OBJECT_UNLOCK (self);
+        gst_base_sink_set_sync (GST_BASE_SINK (self), FALSE);
+        GST_OBJECT_LOCK (self);
+      }
       break;
     case PROP_FRAME_FORMAT:
       self->frame_format = g_value_get_enum (value);
@@ -359,6 +368,9 @@ gst_zb_sink_get_property (GObject * object, guint prop_id, GValue * value,
   switch (prop_id) {
     case PROP_BUFFER_NAME:
       g_value_set_string (value, self->buffer_name);
+      break;
+    case PROP_CHANNEL_NAME:
+      g_value_set_string (value, self->channel_name);
       break;
     case PROP_FRAME_FORMAT:
       g_value_set_enum (value, self->frame_format);
@@ -410,10 +422,24 @@ static gboolean
 gst_zb_sink_start (GstBaseSink * bsink)
 {
   GstZbSink *self = GST_ZB_SINK (bsink);
-  gchar *name;
+  gchar *name = NULL;
   int ret;
 
   GST_OBJECT_LOCK (self);
+  if (self->channel_name && self->buffer_name && !self->name_from_channel) {
+    GST_OBJECT_UNLOCK (self);
+    goto both_names;
+  }
+  if (self->channel_name) {
+    /* the duplex channel's response buffer, created by the client */
+    g_free (self->buffer_name);
+    self->buffer_name = g_strdup_printf ("%s_response", self->channel_name);
+    self->name_from_channel = TRUE;
+  }
+  self->chan_mode = self->channel_name != NULL;
+  self->chan_generation = 0;
+  self->chan_expected = 1;
+  self->chan_sending = 0;
   name = g_strdup (self->buffer_name);
   self->format = self->frame_format;
   self->frames = self->bytes = self->drops = 0;
@@ -435,6 +461,12 @@ gst_zb_sink_start (GstBaseSink * bsink)
   return TRUE;
 
   /* ERRORS */
+both_names:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("Set either buffer-name or channel-name, not both."), (NULL));
+    return FALSE;
+  }
 no_name:
   {
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
@@ -474,6 +506,13 @@ gst_zb_sink_stop (GstBaseSink * bsink)
 
   disconnect (self);
   gst_caps_replace (&self->caps, NULL);
+  GST_OBJECT_LOCK (self);
+  if (self->name_from_channel) {
+    g_free (self->buffer_name);
+    self->buffer_name = NULL;
+    self->name_from_channel = FALSE;
+  }
+  GST_OBJECT_UNLOCK (self);
   return TRUE;
 }
 
@@ -542,39 +581,119 @@ post_message (GstZbSink * self, const gchar * name, guint64 pid,
 static gchar *
 make_metadata (GstZbSink * self, gsize * len)
 {
-  gchar *caps_str = self->caps ? gst_caps_to_string (self->caps) : NULL;
-  gchar *version = gst_version_string ();
   gchar *name = gst_object_get_name (GST_OBJECT (self));
-  gsize cap, pos = 0;
-  gchar *out;
-  gchar tail[96];
+  gchar *out = gst_zb_make_metadata ("gstreamer-sink", self->caps, name,
+      self->format, len);
 
-  cap = 256 + 6 * (strlen (version) + strlen (name) + (caps_str ?
-          strlen (caps_str) : 0));
-  out = g_malloc (cap);
-
-#define LIT(s) G_STMT_START { memcpy (out + pos, s, strlen (s)); \
-    pos += strlen (s); } G_STMT_END
-  /* cap leaves room for the worst-case escaping of every string */
-  LIT ("{\"type\":\"gstreamer-sink\",\"version\":");
-  zb_json_append_string (out, cap, &pos, version);
-  if (caps_str) {
-    LIT (",\"caps\":");
-    zb_json_append_string (out, cap, &pos, caps_str);
-  }
-  LIT (",\"element_name\":");
-  zb_json_append_string (out, cap, &pos, name);
-  g_snprintf (tail, sizeof (tail), ",\"frame_format\":\"%s\","
-      "\"frame_format_version\":%d}",
-      self->format == GST_ZB_FRAME_FORMAT_GST ? "gst" : "raw", ZB_GST_VERSION);
-  LIT (tail);
-#undef LIT
-
-  g_free (caps_str);
-  g_free (version);
   g_free (name);
-  *len = pos;
   return out;
+}
+
+/* ------------------------------------------------------------------ */
+/* Duplex channel */
+
+/* Is the response being sent for a client that zbsrc no longer serves? */
+static gboolean
+channel_stale (GstZbSink * self)
+{
+  guint64 current = 0;
+  gboolean known;
+  gchar *channel;
+
+  if (!self->chan_mode || self->chan_sending == 0 ||
+      self->chan_sending == G_MAXUINT64)
+    return FALSE;
+  GST_OBJECT_LOCK (self);
+  channel = g_strdup (self->channel_name);
+  GST_OBJECT_UNLOCK (self);
+  known = gst_zb_channel_lookup (channel, &current);
+  g_free (channel);
+  return known && current != self->chan_sending;
+}
+
+/* @buffer must answer the next request of the current client (zbsrc
+ * stamped the request with a GstZbRequestMeta). Returns GST_FLOW_OK to send
+ * it, GST_FLOW_CUSTOM_SUCCESS to drop it (its client is gone) or
+ * GST_FLOW_ERROR. */
+static GstFlowReturn
+channel_check (GstZbSink * self, GstBuffer * buffer)
+{
+  GstZbRequestMeta *meta = gst_buffer_get_zb_request_meta (buffer);
+  guint64 seq;
+  gchar *channel;
+
+  if (meta == NULL) {
+    if (self->chan_sending != G_MAXUINT64)
+      GST_ELEMENT_WARNING (self, STREAM, FORMAT,
+          ("Buffers reach zbsink without the request stamp of zbsrc: an "
+              "element in between drops buffer metadata, so dropped or "
+              "merged buffers cannot be detected."), (NULL));
+    /* answer in order, unchecked */
+    self->chan_sending = G_MAXUINT64;
+    return GST_FLOW_OK;
+  }
+
+  self->chan_sending = meta->generation;
+  if (channel_stale (self)) {
+    GST_DEBUG_OBJECT (self, "dropping the response to request %"
+        G_GUINT64_FORMAT " of client %" G_GUINT64_FORMAT ": client gone",
+        meta->sequence, meta->generation);
+    GST_OBJECT_LOCK (self);
+    self->drops++;
+    GST_OBJECT_UNLOCK (self);
+    return GST_FLOW_CUSTOM_SUCCESS;
+  }
+  if (meta->generation != self->chan_generation) {
+    /* a new client, with a new response buffer */
+    if (self->writer)
+      disconnect (self);
+    self->chan_generation = meta->generation;
+    self->chan_expected = 1;
+  }
+  seq = meta->sequence;
+  if (seq != self->chan_expected)
+    goto out_of_order;
+  if (self->writer && self->sent_caps && self->caps &&
+      !gst_caps_is_equal (self->caps, self->sent_caps))
+    goto caps_changed;
+  return GST_FLOW_OK;
+
+  /* ERRORS */
+out_of_order:
+  {
+    GST_OBJECT_LOCK (self);
+    channel = g_strdup (self->channel_name);
+    GST_OBJECT_UNLOCK (self);
+    if (seq > self->chan_expected)
+      GST_ELEMENT_ERROR (self, STREAM, FAILED,
+          ("Duplex channel \"%s\": request %" G_GUINT64_FORMAT " got no "
+              "response; an element between zbsrc and zbsink dropped or "
+              "merged buffers (one buffer out per buffer in is required).",
+              channel, self->chan_expected),
+          ("next buffer answers request %" G_GUINT64_FORMAT, seq));
+    else
+      GST_ELEMENT_ERROR (self, STREAM, FAILED,
+          ("Duplex channel \"%s\": request %" G_GUINT64_FORMAT " got a "
+              "second response; an element between zbsrc and zbsink "
+              "duplicated buffers (one buffer out per buffer in is "
+              "required).", channel, seq),
+          ("request %" G_GUINT64_FORMAT " was due", self->chan_expected));
+    g_free (channel);
+    return GST_FLOW_ERROR;
+  }
+caps_changed:
+  {
+    GST_OBJECT_LOCK (self);
+    channel = g_strdup (self->channel_name);
+    GST_OBJECT_UNLOCK (self);
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("Duplex channel \"%s\": the response caps changed while the "
+            "client's caps did not; a client learns the response caps only "
+            "when it connects.", channel), ("%" GST_PTR_FORMAT " -> %"
+            GST_PTR_FORMAT, self->sent_caps, self->caps));
+    g_free (channel);
+    return GST_FLOW_ERROR;
+  }
 }
 
 /* ------------------------------------------------------------------ */
@@ -620,6 +739,11 @@ ensure_connected (GstZbSink * self, gboolean block)
     if (is_unlocked (self)) {
       g_free (name);
       return CONNECT_INTERRUPTED;
+    }
+    if (channel_stale (self)) {
+      /* the client that sent the request is gone: drop its response */
+      g_free (name);
+      return CONNECT_NONE;
     }
     config.connect_timeout_ms = block ? CONNECT_SLICE_MS : 0;
     if (block && connect_timeout >= 0) {
@@ -1140,7 +1264,10 @@ send (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
 
     /* caps changed since the metadata or the last caps record */
     wr = WRITE_OK;
-    if (self->format == GST_ZB_FRAME_FORMAT_GST && self->caps &&
+    /* a duplex channel has exactly one frame per response: its caps
+     * travel only in the metadata */
+    if (!self->chan_mode && self->format == GST_ZB_FRAME_FORMAT_GST &&
+        self->caps &&
         (self->sent_caps == NULL || !gst_caps_is_equal (self->caps,
                 self->sent_caps))) {
       zb_gst_record crec;
@@ -1203,10 +1330,21 @@ static GstFlowReturn
 gst_zb_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
 {
   GstZbSink *self = GST_ZB_SINK (bsink);
+  GstFlowReturn flow;
   zb_gst_record rec;
 
+  if (self->chan_mode) {
+    flow = channel_check (self, buffer);
+    if (flow == GST_FLOW_CUSTOM_SUCCESS)
+      return GST_FLOW_OK;
+    if (flow != GST_FLOW_OK)
+      return flow;
+  }
   fill_record (self, buffer, &rec);
-  return send (self, &rec, buffer, TRUE);
+  flow = send (self, &rec, buffer, TRUE);
+  if (self->chan_mode && flow == GST_FLOW_OK)
+    self->chan_expected++;
+  return flow;
 }
 
 /* EOS is acknowledged when the reader has read every frame written. */
@@ -1233,7 +1371,9 @@ gst_zb_sink_event (GstBaseSink * bsink, GstEvent * event)
 
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_EOS:
-      if (self->format == GST_ZB_FRAME_FORMAT_GST) {
+      if (self->chan_mode) {
+        /* the channel stays open for the client: nothing to send */
+      } else if (self->format == GST_ZB_FRAME_FORMAT_GST) {
         zb_gst_record rec;
 
         zb_gst_record_init (&rec, ZB_GST_RECORD_EOS);

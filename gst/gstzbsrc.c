@@ -40,6 +40,7 @@
 #endif
 
 #include "gstzbsrc.h"
+#include "gstzbchannel.h"
 #include "zbframe.h"
 
 #include <errno.h>
@@ -84,7 +85,8 @@ enum
   PROP_COPIES,
   PROP_WRITER_PID,
   PROP_CONNECTED,
-  PROP_HELD_BYTES
+  PROP_HELD_BYTES,
+  PROP_CHANNEL_NAME
 };
 
 /* The reader outlives every buffer that wraps one of its frames: the
@@ -145,6 +147,13 @@ struct _GstZbSrc
   guint64 writer_pid;
   gboolean connected;
   GstClockTime frame_duration;
+
+  /* duplex channel (docs/duplex.md); channel_name and name_from_channel:
+   * GST_OBJECT_LOCK, the rest: streaming thread (and start/stop) */
+  gchar *channel_name;
+  gboolean name_from_channel;   /* buffer_name was made by start() */
+  gchar *chan;                  /* channel_name latched at start() */
+  guint64 chan_generation;      /* the current client, 0: none */
 };
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
@@ -228,6 +237,14 @@ gst_zb_src_class_init (GstZbSrcClass * klass)
       g_param_spec_string ("buffer-name", "Buffer name",
           "Name of the shared-memory buffer to create (letters, digits, "
           "'-', '_'; no '/'; at most 245 bytes)", DEFAULT_BUFFER_NAME,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_CHANNEL_NAME,
+      g_param_spec_string ("channel-name", "Channel name",
+          "Serve duplex channel NAME (docs/duplex.md): read the requests of "
+          "a zbfilter from NAME_request and stamp each buffer with its "
+          "request number for a zbsink channel-name=NAME of this pipeline; "
+          "excludes buffer-name", NULL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_PAYLOAD_SIZE,
@@ -358,6 +375,8 @@ gst_zb_src_finalize (GObject * object)
   GstZbSrc *self = GST_ZB_SRC (object);
 
   g_free (self->buffer_name);
+  g_free (self->channel_name);
+  g_free (self->chan);
   gst_caps_replace (&self->caps, NULL);
   gst_caps_replace (&self->writer_caps, NULL);
 
@@ -375,6 +394,10 @@ gst_zb_src_set_property (GObject * object, guint prop_id,
     case PROP_BUFFER_NAME:
       g_free (self->buffer_name);
       self->buffer_name = g_value_dup_string (value);
+      break;
+    case PROP_CHANNEL_NAME:
+      g_free (self->channel_name);
+      self->channel_name = g_value_dup_string (value);
       break;
     case PROP_PAYLOAD_SIZE:
       self->payload_size = g_value_get_uint64 (value);
@@ -422,6 +445,9 @@ gst_zb_src_get_property (GObject * object, guint prop_id, GValue * value,
   switch (prop_id) {
     case PROP_BUFFER_NAME:
       g_value_set_string (value, self->buffer_name);
+      break;
+    case PROP_CHANNEL_NAME:
+      g_value_set_string (value, self->channel_name);
       break;
     case PROP_PAYLOAD_SIZE:
       g_value_set_uint64 (value, self->payload_size);
@@ -538,6 +564,21 @@ gst_zb_src_start (GstBaseSrc * bsrc)
   int ret;
 
   GST_OBJECT_LOCK (self);
+  if (self->channel_name && self->buffer_name && !self->name_from_channel) {
+    GST_OBJECT_UNLOCK (self);
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("Set either buffer-name or channel-name, not both."), (NULL));
+    return FALSE;
+  }
+  if (self->channel_name) {
+    /* the duplex channel's request buffer */
+    g_free (self->buffer_name);
+    self->buffer_name = g_strdup_printf ("%s_request", self->channel_name);
+    self->name_from_channel = TRUE;
+  }
+  g_free (self->chan);
+  self->chan = g_strdup (self->channel_name);
+  self->chan_generation = 0;
   name = g_strdup (self->buffer_name);
   memset (&config, 0, sizeof (config));
   config.payload_size = self->payload_size;
@@ -574,6 +615,8 @@ gst_zb_src_start (GstBaseSrc * bsrc)
   self->timeout_reported = FALSE;
   self->last_frame_us = g_get_monotonic_time ();
 
+  if (self->chan)
+    gst_zb_channel_publish (self->chan, 0);
   GST_INFO_OBJECT (self, "created buffer \"%s\": ring %" G_GUINT64_FORMAT
       " bytes", name, self->ring_size);
   g_free (name);
@@ -647,6 +690,16 @@ gst_zb_src_stop (GstBaseSrc * bsrc)
 
   gst_caps_replace (&self->writer_caps, NULL);
   self->caps_pending = FALSE;
+
+  if (self->chan)
+    gst_zb_channel_unpublish (self->chan);
+  GST_OBJECT_LOCK (self);
+  if (self->name_from_channel) {
+    g_free (self->buffer_name);
+    self->buffer_name = NULL;
+    self->name_from_channel = FALSE;
+  }
+  GST_OBJECT_UNLOCK (self);
   return TRUE;
 }
 
@@ -843,6 +896,12 @@ handle_new_writer (GstZbSrc * self, zb_reader * reader)
   self->writer_present = TRUE;
   self->discont = TRUE;
   self->timeout_reported = FALSE;
+  if (self->chan) {
+    /* a new client: responses still in the pipeline for the previous one
+     * are dropped by zbsink */
+    self->chan_generation = gst_zb_channel_next_generation ();
+    gst_zb_channel_publish (self->chan, self->chan_generation);
+  }
   GST_OBJECT_LOCK (self);
   self->writer_pid = pid;
   self->connected = TRUE;
@@ -871,8 +930,13 @@ handle_writer_lost (GstZbSrc * self, const gchar * reason)
   GST_OBJECT_UNLOCK (self);
 
   GST_INFO_OBJECT (self, "writer %" G_GUINT64_FORMAT " lost: %s", pid, reason);
-  if (strcmp (reason, "timeout") != 0)
+  if (strcmp (reason, "timeout") != 0) {
     self->writer_present = FALSE;
+    if (self->chan) {
+      self->chan_generation = 0;
+      gst_zb_channel_publish (self->chan, 0);
+    }
+  }
   post_message (self, "zbsrc-writer-lost", pid, reason);
 
   switch (action) {
@@ -1156,6 +1220,9 @@ gst_zb_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
       self->discont = FALSE;
     }
+    if (self->chan)
+      gst_buffer_add_zb_request_meta (buf, self->chan_generation,
+          frame.sequence);
     break;
   }
 

@@ -9,6 +9,7 @@
 
 #include <gst/gst.h>
 
+#include "gstzbfilter.h"
 #include "gstzbsink.h"
 #include "gstzbsrc.h"
 
@@ -19,6 +20,7 @@ plugin_init (GstPlugin * plugin)
 
   ret |= GST_ELEMENT_REGISTER (zbsink, plugin);
   ret |= GST_ELEMENT_REGISTER (zbsrc, plugin);
+  ret |= GST_ELEMENT_REGISTER (zbfilter, plugin);
 
   return ret;
 }
