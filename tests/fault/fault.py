@@ -219,7 +219,7 @@ class Run:
 
 def run_kind(kind, iterations, duration, rng):
     survivor_role, victim_role, observer_is, how, channel = KINDS[kind]
-    name = "zbf-%d-%d-%s" % (os.getpid(), counter[0] + 1, kind)
+    name = "zbt-%d-f%d-%s" % (os.getpid(), counter[0] + 1, kind)
     r = Run(kind, name)
     deadline = time.monotonic() + duration if duration else None
     retired = []
