@@ -62,7 +62,7 @@ then
   rm -f build/meson-logs/memcheck-valgrind.json
   echo "== meson test -C build --suite gst under valgrind"
   CK_FORK=no meson test -C build --no-rebuild --print-errorlogs --suite gst \
-      --logbase memcheck --timeout-multiplier 10 \
+      --logbase memcheck --timeout-multiplier 2 \
       --wrapper "valgrind --quiet --leak-check=full --show-leak-kinds=definite \
 --errors-for-leak-kinds=definite --num-callers=40 --error-exitcode=99 \
 --suppressions=$PWD/tests/fault/valgrind.supp" < /dev/null
