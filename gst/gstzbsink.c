@@ -84,7 +84,8 @@ enum
   PROP_UTILISATION,
   PROP_READER_PID,
   PROP_CONNECTED,
-  PROP_CHANNEL_NAME
+  PROP_CHANNEL_NAME,
+  PROP_ZERO_COPY
 };
 
 /* Where each plane goes in the frame. */
@@ -140,7 +141,200 @@ struct _GstZbSink
   guint64 chan_generation;      /* client whose responses we write */
   guint64 chan_expected;        /* next request sequence to answer */
   guint64 chan_sending;         /* generation of the buffer being sent */
+
+  /* writer-side zero copy (see "Ring memory"): ring_lock guards ring_mem;
+   * the rest belongs to the streaming thread */
+  GMutex ring_lock;
+  GstAllocator *ring_alloc;
+  struct _GstZbRingMemory *ring_mem;    /* handed out, not yet rendered */
+  guint8 *ring_slot;            /* its payload in the pending acquisition */
+  gsize ring_size;
+  GThread *render_thread;
+  gboolean zero_copy;           /* property; GST_OBJECT_LOCK */
 };
+
+/* ------------------------------------------------------------------ */
+/* Ring memory: zero copy on the writer side.
+ *
+ * zbsink proposes this allocator in the ALLOCATION query. When upstream
+ * allocates from the streaming thread that renders (no queue in between),
+ * alloc() acquires the next frame of the ring and returns memory that lies
+ * right behind the frame's gst record header; render() of that buffer only
+ * writes the header and commits. Only one such memory is out at a time
+ * (frames are committed in ring order); any other allocation is plain
+ * system memory that render() copies, as before.
+ *
+ * Whatever upstream does, nothing blocks on it: if a different buffer is
+ * rendered first, or the memory is still referenced elsewhere when it is
+ * rendered, its bytes are first moved to the heap (the memory keeps
+ * working, from the heap) and the ring slot is used for the frame being
+ * rendered. A committed memory is made read-only, so a buffer pool drops
+ * it instead of handing it out again. */
+
+/* Below this, a copy costs less than the bookkeeping. */
+#define RING_MEMORY_MIN_SIZE 4096
+
+typedef struct _GstZbRingMemory
+{
+  GstMemory mem;
+  guint8 *data;                 /* in the ring, or heap once detached */
+  gboolean heap;
+} GstZbRingMemory;
+
+typedef struct
+{
+  GstAllocator parent;
+  GstZbSink *sink;              /* not a reference: the sink owns us */
+} GstZbRingAllocator;
+
+typedef struct
+{
+  GstAllocatorClass parent_class;
+} GstZbRingAllocatorClass;
+
+static GType gst_zb_ring_allocator_get_type (void);
+G_DEFINE_TYPE (GstZbRingAllocator, gst_zb_ring_allocator, GST_TYPE_ALLOCATOR);
+
+/* Move a memory's bytes out of the ring; with ring_lock held. */
+static void
+ring_memory_detach (GstZbRingMemory * rm)
+{
+  guint8 *copy;
+
+  if (rm->heap)
+    return;
+  copy = g_malloc (rm->mem.maxsize);
+  memcpy (copy, rm->data, rm->mem.maxsize);
+  rm->data = copy;
+  rm->heap = TRUE;
+}
+
+static gpointer
+ring_mem_map (GstMemory * mem, gsize maxsize, GstMapFlags flags)
+{
+  return ((GstZbRingMemory *) mem)->data;
+}
+
+static void
+ring_mem_unmap (GstMemory * mem)
+{
+}
+
+static GstMemory *
+ring_mem_share (GstMemory * mem, gssize offset, gssize size)
+{
+  GstMemory *copy;
+  GstMapInfo info;
+
+  /* a share would outlive the frame: hand out a copy instead */
+  if (size == -1)
+    size = mem->size - offset;
+  copy = gst_allocator_alloc (NULL, size, NULL);
+  if (copy && gst_memory_map (copy, &info, GST_MAP_WRITE)) {
+    memcpy (info.data, ((GstZbRingMemory *) mem)->data + mem->offset + offset,
+        size);
+    gst_memory_unmap (copy, &info);
+  }
+  return copy;
+}
+
+static GstMemory *
+ring_alloc (GstAllocator * allocator, gsize size, GstAllocationParams * params)
+{
+  GstZbSink *self = ((GstZbRingAllocator *) allocator)->sink;
+  GstZbRingMemory *rm;
+  void *dst = NULL;
+  gboolean leaky;
+
+  GST_OBJECT_LOCK (self);
+  leaky = self->leaky;
+  GST_OBJECT_UNLOCK (self);
+
+  /* only from the thread that renders, so that the writer is never used by
+   * two threads, and only for frames that need no caps record first */
+  if (params && (params->prefix || params->padding || params->align > 15))
+    goto sysmem;
+  if (self->writer == NULL || leaky || self->format != GST_ZB_FRAME_FORMAT_GST
+      || self->chan_mode || self->render_thread != g_thread_self ()
+      || self->ring_slot != NULL || size < RING_MEMORY_MIN_SIZE
+      || self->caps == NULL
+      || self->sent_caps == NULL || !gst_caps_is_equal (self->caps,
+          self->sent_caps))
+    goto sysmem;
+  if (zb_writer_acquire (self->writer, ZB_GST_HEADER_SIZE + size, &dst) < 0)
+    goto sysmem;
+
+  rm = g_new0 (GstZbRingMemory, 1);
+  gst_memory_init (GST_MEMORY_CAST (rm), GST_MEMORY_FLAG_NO_SHARE, allocator,
+      NULL, size, 0, 0, size);
+  rm->data = (guint8 *) dst + ZB_GST_HEADER_SIZE;
+  g_mutex_lock (&self->ring_lock);
+  self->ring_mem = rm;
+  g_mutex_unlock (&self->ring_lock);
+  self->ring_slot = rm->data;
+  self->ring_size = size;
+  return GST_MEMORY_CAST (rm);
+
+sysmem:
+  return gst_allocator_alloc (NULL, size, params);
+}
+
+static void
+ring_free (GstAllocator * allocator, GstMemory * mem)
+{
+  GstZbSink *self = ((GstZbRingAllocator *) allocator)->sink;
+  GstZbRingMemory *rm = (GstZbRingMemory *) mem;
+
+  /* freed before it was rendered: its slot stays pending for the next
+   * frame */
+  g_mutex_lock (&self->ring_lock);
+  if (self->ring_mem == rm)
+    self->ring_mem = NULL;
+  g_mutex_unlock (&self->ring_lock);
+  if (rm->heap)
+    g_free (rm->data);
+  g_free (rm);
+}
+
+static void
+gst_zb_ring_allocator_class_init (GstZbRingAllocatorClass * klass)
+{
+  GstAllocatorClass *allocator_class = GST_ALLOCATOR_CLASS (klass);
+
+  allocator_class->alloc = ring_alloc;
+  allocator_class->free = ring_free;
+}
+
+static void
+gst_zb_ring_allocator_init (GstZbRingAllocator * self)
+{
+  GstAllocator *allocator = GST_ALLOCATOR_CAST (self);
+
+  allocator->mem_type = "ZbRingMemory";
+  allocator->mem_map = ring_mem_map;
+  allocator->mem_unmap = ring_mem_unmap;
+  allocator->mem_share = ring_mem_share;
+  GST_OBJECT_FLAG_SET (self, GST_ALLOCATOR_FLAG_CUSTOM_ALLOC);
+}
+
+/* Give up the pending slot's memory (detach it if upstream still has it);
+ * the slot stays acquired. */
+static void
+ring_release_memory (GstZbSink * self)
+{
+  g_mutex_lock (&self->ring_lock);
+  if (self->ring_mem)
+    ring_memory_detach (self->ring_mem);
+  self->ring_mem = NULL;
+  g_mutex_unlock (&self->ring_lock);
+}
+
+/* A slot is pending: write @buf (@payload bytes, @layout) with @rec into
+ * it. TRUE when done (*@wr says how), FALSE when it cannot be used. */
+static gboolean
+ring_write_pending (GstZbSink * self, const zb_gst_record * rec,
+    GstBuffer * buf, const void *layout, gsize payload, int *err, int *wr);
+static int ring_flush_noop (GstZbSink * self);
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK,
@@ -211,6 +405,11 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
           "one per request, in order; excludes buffer-name and turns sync "
           "off", NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_ZERO_COPY,
+      g_param_spec_boolean ("zero-copy", "Zero copy",
+          "Experimental: propose an allocator whose memory lies in the ring, "
+          "so that upstream fills frames in place (frame-format=gst only)",
+          FALSE, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_FRAME_FORMAT,
       g_param_spec_enum ("frame-format", "Frame format",
           "Layout of each frame: gst = 80-byte header with timestamps and "
@@ -298,6 +497,10 @@ gst_zb_sink_init (GstZbSink * self)
   self->on_reader_lost = DEFAULT_ON_READER_LOST;
   self->leaky = DEFAULT_LEAKY;
   self->write_timeout = DEFAULT_WRITE_TIMEOUT;
+  g_mutex_init (&self->ring_lock);
+  self->ring_alloc = g_object_new (gst_zb_ring_allocator_get_type (), NULL);
+  gst_object_ref_sink (self->ring_alloc);
+  ((GstZbRingAllocator *) self->ring_alloc)->sink = self;
 }
 
 static void
@@ -309,6 +512,8 @@ gst_zb_sink_finalize (GObject * object)
   g_free (self->channel_name);
   gst_caps_replace (&self->caps, NULL);
   gst_caps_replace (&self->sent_caps, NULL);
+  gst_object_unref (self->ring_alloc);
+  g_mutex_clear (&self->ring_lock);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -337,6 +542,9 @@ gst_zb_sink_set_property (GObject * object, guint prop_id,
       break;
     case PROP_FRAME_FORMAT:
       self->frame_format = g_value_get_enum (value);
+      break;
+    case PROP_ZERO_COPY:
+      self->zero_copy = g_value_get_boolean (value);
       break;
     case PROP_CONNECT_TIMEOUT:
       self->connect_timeout = g_value_get_int (value);
@@ -374,6 +582,9 @@ gst_zb_sink_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_FRAME_FORMAT:
       g_value_set_enum (value, self->frame_format);
+      break;
+    case PROP_ZERO_COPY:
+      g_value_set_boolean (value, self->zero_copy);
       break;
     case PROP_CONNECT_TIMEOUT:
       g_value_set_int (value, self->connect_timeout);
@@ -495,6 +706,9 @@ disconnect (GstZbSink * self)
   self->reader_pid = 0;
   GST_OBJECT_UNLOCK (self);
 
+  /* the ring goes away: a memory still out moves to the heap */
+  ring_release_memory (self);
+  self->ring_slot = NULL;
   zb_writer_disconnect (w);
   gst_caps_replace (&self->sent_caps, NULL);
 }
@@ -971,8 +1185,20 @@ raw_caps_change:
 static gboolean
 gst_zb_sink_propose_allocation (GstBaseSink * bsink, GstQuery * query)
 {
+  GstZbSink *self = GST_ZB_SINK (bsink);
+  GstAllocationParams params;
+  gboolean zero_copy;
+
+  GST_OBJECT_LOCK (self);
+  zero_copy = self->zero_copy;
+  GST_OBJECT_UNLOCK (self);
   /* we read any layout through GstVideoMeta and repack it */
   gst_query_add_allocation_meta (query, GST_VIDEO_META_API_TYPE, NULL);
+  /* memory in the ring (see "Ring memory"); plain memory when not usable */
+  if (zero_copy && self->format == GST_ZB_FRAME_FORMAT_GST && !self->chan_mode) {
+    gst_allocation_params_init (&params);
+    gst_query_add_allocation_param (query, self->ring_alloc, &params);
+  }
   return TRUE;
 }
 
@@ -1146,6 +1372,16 @@ write_frame (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
   if (hdr + payload == 0)
     return WRITE_OK;            /* an empty raw buffer: nothing to send */
 
+  if (self->ring_slot != NULL) {
+    int wr;
+
+    if (rec && buf && ring_write_pending (self, rec, buf, layout, payload,
+            err, &wr))
+      return (WriteResult) wr;
+    if (ring_flush_noop (self) < 0)
+      goto ring_pending;
+  }
+
   for (;;) {
     ret = zb_writer_acquire (self->writer, hdr + payload, &dst);
     if (ret == 0)
@@ -1195,6 +1431,19 @@ write_frame (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
   return WRITE_OK;
 
   /* ERRORS */
+ring_pending:
+  {
+    GST_OBJECT_LOCK (self);
+    name = g_strdup (self->buffer_name);
+    GST_OBJECT_UNLOCK (self);
+    GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+        ("Could not write to buffer \"%s\": upstream holds a frame "
+            "allocated in the ring and sent something else first.", name),
+        ("pending frame of %" G_GSIZE_FORMAT " bytes, this one %"
+            G_GSIZE_FORMAT, self->ring_size, payload));
+    g_free (name);
+    return WRITE_ERROR;
+  }
 write_timed_out:
   {
     GST_OBJECT_LOCK (self);
@@ -1234,6 +1483,86 @@ write_failed:
     g_free (name);
     return WRITE_ERROR;
   }
+}
+
+static gboolean
+ring_write_pending (GstZbSink * self, const zb_gst_record * rec,
+    GstBuffer * buf, const void *layout, gsize payload, int *err, int *wr)
+{
+  zb_gst_record r = *rec;
+  GstZbRingMemory *rm = NULL;
+  GstMemory *mem;
+  gboolean in_place = FALSE;
+  int ret;
+
+  if (payload != self->ring_size)
+    return FALSE;
+  mem = gst_buffer_n_memory (buf) == 1 ? gst_buffer_peek_memory (buf, 0) : NULL;
+  g_mutex_lock (&self->ring_lock);
+  if (mem && (GstZbRingMemory *) mem == self->ring_mem && layout == NULL &&
+      mem->offset == 0 && mem->size == payload) {
+    rm = self->ring_mem;
+    /* nobody but us may see the bytes once the reader has them */
+    in_place = GST_MINI_OBJECT_REFCOUNT_VALUE (buf) == 1 &&
+        GST_MINI_OBJECT_REFCOUNT_VALUE (mem) == 1;
+  }
+  /* others still see this memory: they keep its bytes from the heap */
+  if (!in_place && self->ring_mem)
+    ring_memory_detach (self->ring_mem);
+  self->ring_mem = NULL;
+  g_mutex_unlock (&self->ring_lock);
+
+  /* our memory already holds the bytes in the slot */
+  if (rm == NULL)
+    copy_payload (self, buf, (const GstZbLayout *) layout, self->ring_slot,
+        payload);
+  r.payload_size = payload;
+  zb_gst_record_encode (&r, self->ring_slot - ZB_GST_HEADER_SIZE);
+  self->ring_slot = NULL;
+  if (rm && !rm->heap) {
+    /* spent: a buffer pool must not hand it out again (it drops buffers
+     * whose memory is tagged) */
+    GST_MINI_OBJECT_FLAG_SET (rm, GST_MEMORY_FLAG_READONLY);
+    if (in_place)
+      GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_TAG_MEMORY);
+    rm->data = NULL;
+  }
+  ret = zb_writer_commit (self->writer);
+  *err = ret;
+  *wr = ret < 0 ? WRITE_ERROR : WRITE_OK;
+  return TRUE;
+}
+
+/* The pending slot cannot take this frame: fill it with a caps record
+ * that repeats the caps the reader has (NUL-terminated, the rest of the
+ * slot ignored), which changes nothing on the reading side. */
+static int
+ring_flush_noop (GstZbSink * self)
+{
+  zb_gst_record r;
+  gchar *str;
+  gsize len;
+  int ret;
+
+  if (self->sent_caps == NULL)
+    return -EINVAL;
+  str = gst_caps_to_string (self->sent_caps);
+  len = strlen (str) + 1;
+  if (len > self->ring_size) {
+    g_free (str);
+    return -EMSGSIZE;
+  }
+  ring_release_memory (self);
+  zb_gst_record_init (&r, ZB_GST_RECORD_CAPS);
+  r.payload_size = self->ring_size;
+  memcpy (self->ring_slot, str, len);
+  g_free (str);
+  zb_gst_record_encode (&r, self->ring_slot - ZB_GST_HEADER_SIZE);
+  self->ring_slot = NULL;
+  ret = zb_writer_commit (self->writer);
+  GST_DEBUG_OBJECT (self, "pending ring slot of %" G_GSIZE_FORMAT " bytes "
+      "filled with a no-op caps record", self->ring_size);
+  return ret;
 }
 
 /* Connect if needed, send a caps record if the caps changed, write the
@@ -1342,6 +1671,7 @@ gst_zb_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
     if (flow != GST_FLOW_OK)
       return flow;
   }
+  self->render_thread = g_thread_self ();
   fill_record (self, buffer, &rec);
   flow = send (self, &rec, buffer, TRUE);
   if (self->chan_mode && flow == GST_FLOW_OK)
