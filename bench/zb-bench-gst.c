@@ -121,7 +121,7 @@ zb_bench_src_fill (GstPushSrc * psrc, GstBuffer * buf)
 
   if (!pace (self))
     return GST_FLOW_EOS;
-  if (self->pushed == 1 && g_getenv ("ZB_BENCH_DEBUG"))
+  if ((self->pushed == 1 || self->pushed == 100) && g_getenv ("ZB_BENCH_DEBUG"))
     fprintf (stderr, "fill: %" G_GSIZE_FORMAT " bytes from %s\n",
         gst_buffer_get_size (buf), gst_buffer_peek_memory (buf,
             0)->allocator ? GST_OBJECT_NAME (gst_buffer_peek_memory (buf,

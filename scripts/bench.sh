@@ -9,7 +9,8 @@
 # bench/bench-gst.py, prints the table, writes the JSON (default
 # build/benchmarks.json) and the chart (default docs/benchmarks.png; needs
 # gnuplot). --quick runs fewer buffers and 3 repetitions (about a minute);
-# the full run takes a few minutes. Not part of ./run test.
+# the full run takes a few minutes. Not part of ./run test. ZB_BUILD_DIR
+# picks another build directory than build/.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -18,7 +19,8 @@ reps=()
 cases=()
 lib=1
 gst=1
-json=build/benchmarks.json
+b=${ZB_BUILD_DIR:-build}
+json=$b/benchmarks.json
 png=docs/benchmarks.png
 cmdline="scripts/bench.sh $*"
 while [ $# -gt 0 ]; do
@@ -36,22 +38,22 @@ while [ $# -gt 0 ]; do
 done
 
 scripts/install-deps.sh
-scripts/build.sh build >/dev/null
+scripts/build.sh "$b" >/dev/null
 
 tmp=$(mktemp -d /tmp/zbbench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
 if [ $lib = 1 ]; then
   echo "== library benchmark" >&2
-  build/bench/zb-bench-lib "${quick[@]}" "${reps[@]}" --json "$tmp/lib.json" >&2
+  "$b"/bench/zb-bench-lib "${quick[@]}" "${reps[@]}" --json "$tmp/lib.json" >&2
 fi
 if [ $gst = 1 ]; then
-  if [ ! -x build/bench/zb-bench-gst ] || [ ! -f build/gst/libgstzerobuffer.so ]; then
+  if [ ! -x "$b"/bench/zb-bench-gst ] || [ ! -f "$b"/gst/libgstzerobuffer.so ]; then
     echo "the GStreamer plugin is not built: skipping the GStreamer cases" >&2
   else
     echo "== GStreamer benchmark" >&2
-    GST_PLUGIN_PATH="$PWD/build/gst${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}" \
-      python3 bench/bench-gst.py --helper build/bench/zb-bench-gst \
+    GST_PLUGIN_PATH="$PWD/$b/gst${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}" \
+      python3 bench/bench-gst.py --helper "$b"/bench/zb-bench-gst \
       --json "$tmp/gst.json" "${quick[@]}" "${reps[@]}" "${cases[@]}"
   fi
 fi
