@@ -135,6 +135,31 @@ zb_lock_dir_ensure (void)
   return 0;
 }
 
+/* Take the lock of @name on @fd, waiting out someone who holds it only for
+ * a moment (another process cleaning up, a reader still creating) but not
+ * a live reader. Returns 0 or -EBUSY. */
+static int
+lock_unless_reader_alive (const char *name, int fd)
+{
+  int attempt;
+
+  for (attempt = 0; attempt < 100; attempt++) {
+    struct timespec ts = { 0, 2 * 1000 * 1000 };
+    zb_oieb oieb;
+    uint64_t size;
+
+    if (flock (fd, LOCK_EX | LOCK_NB) == 0)
+      return 0;
+    if (errno != EWOULDBLOCK)
+      return -errno;
+    if (zb_oieb_peek (name, &oieb, &size) == 0
+        && zb_pid_alive (oieb.reader_pid))
+      return -EBUSY;
+    nanosleep (&ts, NULL);
+  }
+  return -EBUSY;
+}
+
 /* Take /tmp/zerobuffer/NAME.lock with flock(LOCK_EX|LOCK_NB). Returns 0 and
  * the open descriptor, -EEXIST when someone holds it. */
 int
@@ -144,28 +169,17 @@ zb_lock_acquire (const char *name, mode_t mode, int *fd_out)
   int attempt;
 
   zb_lock_path (path, sizeof (path), name);
-  for (attempt = 0; attempt < 100; attempt++) {
+  for (attempt = 0; attempt < 10; attempt++) {
     struct stat st_fd, st_path;
     int fd = open (path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode);
+    int ret;
 
     if (fd < 0)
       return errno == ELOOP ? -EACCES : -errno;
-    if (flock (fd, LOCK_EX | LOCK_NB) < 0) {
-      int err = errno;
-      struct timespec ts = { 0, 2 * 1000 * 1000 };
-      zb_oieb oieb;
-      uint64_t size;
-
+    ret = lock_unless_reader_alive (name, fd);
+    if (ret < 0) {
       close (fd);
-      if (err != EWOULDBLOCK)
-        return -err;
-      /* Held: by a live reader, or only for a moment by a stale-object
-       * cleanup or a reader still creating (its pid comes last). */
-      if (zb_oieb_peek (name, &oieb, &size) == 0
-          && zb_pid_alive (oieb.reader_pid))
-        return -EEXIST;
-      nanosleep (&ts, NULL);
-      continue;
+      return ret == -EBUSY ? -EEXIST : ret;
     }
     /* The previous owner may have unlinked the file between our open and
      * our flock: then we hold a lock nobody else can see. Retry. */
@@ -182,6 +196,23 @@ zb_lock_acquire (const char *name, mode_t mode, int *fd_out)
     close (fd);
   }
   return -EEXIST;
+}
+
+/* Is the lock file of buffer @name held, by a reader that may live in
+ * another PID namespace? A shared lock we may take is dropped at once. */
+int
+zb_lock_held (const char *name)
+{
+  char path[sizeof (ZB_LOCK_DIR) + ZB_NAME_MAX + 8];
+  int fd, held;
+
+  zb_lock_path (path, sizeof (path), name);
+  fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  held = flock (fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+  close (fd);
+  return held;
 }
 
 void
@@ -376,9 +407,10 @@ zb_cleanup (const char *name)
   fd = open (path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
   if (fd >= 0) {
     found = 1;
-    if (flock (fd, LOCK_EX | LOCK_NB) < 0) {
+    ret = lock_unless_reader_alive (name, fd);
+    if (ret < 0) {
       close (fd);
-      return -EBUSY;
+      return ret;
     }
   }
   snprintf (obj, sizeof (obj), "/dev/shm/%s", name);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@ struct zb_reader
 {
   zb_segment seg;
   int lock_fd;
+  int shm_fd;                   /* open for probing the writer's flock */
 
   /* Used by zb_reader_read() only (one thread at a time). */
   uint64_t read_pos;            /* authoritative; mirrored to the OIEB */
@@ -122,6 +124,19 @@ reset_metadata (zb_reader * reader)
   ZB_STORE (seg->oieb->metadata_written_bytes, 0);
 }
 
+/* Our writers hold an exclusive flock on the segment while connected (see
+ * try_connect()): a writer whose pid looks dead but holds it is alive in
+ * another PID namespace. */
+static int
+writer_holds_lock (zb_reader * reader)
+{
+  if (flock (reader->shm_fd, LOCK_SH | LOCK_NB) == 0) {
+    flock (reader->shm_fd, LOCK_UN);
+    return 0;
+  }
+  return errno == EWOULDBLOCK;
+}
+
 /* Look at the writer after a wait found no token. Returns 1 when a token
  * arrived meanwhile, 0 to keep waiting, or -EPIPE / -EOWNERDEAD once when
  * the writer left or died with every frame read. */
@@ -141,7 +156,7 @@ check_writer (zb_reader * reader)
     return 0;
   if (pid == 0)
     gone = -EPIPE;
-  else if (!zb_pid_alive (pid))
+  else if (!zb_pid_alive (pid) && !writer_holds_lock (reader))
     gone = -EOWNERDEAD;
   else
     return 0;
@@ -394,6 +409,7 @@ zb_reader_create (const char *name, const zb_reader_config * config,
   if (reader == NULL)
     return -ENOMEM;
   reader->lock_fd = -1;
+  reader->shm_fd = -1;
   reader->holds_capacity = 64;
   reader->holds = malloc (reader->holds_capacity * sizeof (zb_hold));
   if (reader->holds == NULL) {
@@ -449,7 +465,7 @@ zb_reader_create (const char *name, const zb_reader_config * config,
   ret = zb_segment_map (&reader->seg, shm_fd, total, PROT_READ | PROT_WRITE);
   if (ret < 0)
     goto error;
-  close (shm_fd);
+  reader->shm_fd = shm_fd;
   shm_fd = -1;
 
   reader->seg.sem_w = create_sem ('w', name, mode);
@@ -474,6 +490,8 @@ zb_reader_create (const char *name, const zb_reader_config * config,
 error:
   if (shm_fd >= 0)
     close (shm_fd);
+  if (reader->shm_fd >= 0)
+    close (reader->shm_fd);
   zb_segment_unmap (&reader->seg);
   zb_unlink_objects (name);
   zb_lock_path (path, sizeof (path), name);
@@ -496,6 +514,7 @@ zb_reader_destroy (zb_reader * reader)
   if (reader->seg.oieb != NULL)
     ZB_STORE (reader->seg.oieb->reader_pid, 0);
   zb_segment_unmap (&reader->seg);
+  close (reader->shm_fd);
   zb_unlink_objects (reader->seg.name);
   /* Unlink before unlocking: a reader that opened this file meanwhile
    * finds it replaced and retries (see zb_lock_acquire). */

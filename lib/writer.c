@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -36,6 +37,9 @@ struct zb_writer
   uint64_t acquired_pos;
   uint64_t acquired_size;
 
+  int shm_fd;                   /* open for the flock of the connection */
+  ino_t shm_ino;                /* identity of the mapped segment */
+  dev_t shm_dev;
   int64_t reader_checked_ms;
   unsigned int drain_countdown;
   int wakeup;                   /* atomic */
@@ -50,6 +54,18 @@ open_sem (char kind, const char *name)
   return sem_open (obj, 0);
 }
 
+/* Does /dev/shm/NAME still name the segment we mapped? */
+static int
+same_segment (zb_writer * writer)
+{
+  char path[ZB_NAME_MAX + 16];
+  struct stat st;
+
+  snprintf (path, sizeof (path), "/dev/shm/%s", writer->seg.name);
+  return stat (path, &st) == 0 && st.st_ino == writer->shm_ino
+      && st.st_dev == writer->shm_dev;
+}
+
 static int
 reader_state (zb_writer * writer)
 {
@@ -58,9 +74,13 @@ reader_state (zb_writer * writer)
   writer->reader_checked_ms = zb_now_ms ();
   if (pid == 0)
     return -EPIPE;
-  if (!zb_pid_alive (pid))
-    return -EOWNERDEAD;
-  return 0;
+  if (zb_pid_alive (pid))
+    return 0;
+  /* The pid may belong to another PID namespace (a container): the reader
+   * is also alive while it holds the lock of the segment we write to. */
+  if (same_segment (writer) && zb_lock_held (writer->seg.name))
+    return 0;
+  return -EOWNERDEAD;
 }
 
 static int
@@ -71,7 +91,7 @@ try_connect (const char *name, zb_writer * writer)
   struct stat st;
   zb_oieb peek;
   uint64_t expected, pos, free_bytes, size;
-  int fd, ret;
+  int fd, ret, attempt;
 
   /* The reader stores its pid last: until then the segment is still being
    * created (or its reader closed it), as good as missing. */
@@ -90,10 +110,14 @@ try_connect (const char *name, zb_writer * writer)
     close (fd);
     return ret;
   }
+  writer->shm_ino = st.st_ino;
+  writer->shm_dev = st.st_dev;
   ret = zb_segment_map (seg, fd, (uint64_t) st.st_size, PROT_READ | PROT_WRITE);
-  close (fd);
-  if (ret < 0)
+  if (ret < 0) {
+    close (fd);
     return ret;
+  }
+  writer->shm_fd = fd;
 
   /* A segment whose reader is gone is as good as missing. */
   if (reader_state (writer) < 0) {
@@ -120,6 +144,19 @@ try_connect (const char *name, zb_writer * writer)
     ret = -EBUSY;
     goto error;
   }
+  /* Our writers hold an exclusive flock on the segment for the whole
+   * connection: it tells a live writer from a dead one even where its pid
+   * means nothing (another PID namespace). The reader probes it for a
+   * moment with a shared lock, hence the retries. */
+  for (attempt = 0; flock (writer->shm_fd, LOCK_EX | LOCK_NB) < 0; attempt++) {
+    struct timespec ts = { 0, 1000 * 1000 };
+
+    if (errno != EWOULDBLOCK || attempt == 20) {
+      ret = -EBUSY;
+      goto error;
+    }
+    nanosleep (&ts, NULL);
+  }
   if (!__atomic_compare_exchange_n (&seg->oieb->writer_pid, &expected,
           writer->pid, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
     ret = -EBUSY;
@@ -138,6 +175,8 @@ try_connect (const char *name, zb_writer * writer)
   /* ERRORS */
 error:
   zb_segment_unmap (seg);
+  close (writer->shm_fd);
+  writer->shm_fd = -1;
   return ret;
 }
 
@@ -160,6 +199,7 @@ zb_writer_connect (const char *name, const zb_writer_config * config,
     return -ENOMEM;
   snprintf (writer->seg.name, sizeof (writer->seg.name), "%s", name);
   writer->pid = (uint64_t) getpid ();
+  writer->shm_fd = -1;
   writer->write_timeout_ms = config && config->write_timeout_ms ?
       config->write_timeout_ms : ZB_DEFAULT_WRITE_TIMEOUT_MS;
   deadline = zb_deadline (config ? config->connect_timeout_ms : 0);
@@ -202,6 +242,7 @@ zb_writer_disconnect (zb_writer * writer)
       0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
   reader_lost = reader_state (writer) == -EOWNERDEAD;
   zb_segment_unmap (&writer->seg);
+  close (writer->shm_fd);
   /* Nobody else would remove what a killed reader left behind. This only
    * removes objects no live process uses, so a new reader's are safe. */
   if (reader_lost)

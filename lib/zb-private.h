@@ -100,6 +100,7 @@ int64_t zb_deadline (int timeout_ms);
 int zb_sem_wait_until (sem_t * sem, int64_t deadline_ms);
 int zb_lock_dir_ensure (void);
 int zb_lock_acquire (const char *name, mode_t mode, int *fd_out);
+int zb_lock_held (const char *name);
 void zb_unlink_objects (const char *name);
 int zb_oieb_peek (const char *name, zb_oieb * oieb, uint64_t * file_size);
 int zb_segment_validate (const zb_oieb * oieb, uint64_t file_size);

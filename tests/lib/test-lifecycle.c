@@ -935,6 +935,57 @@ test_11_5 (void)
   ZBT_EQ (zbt_objects (j->name), 0);
 }
 
+/* 2.7★: a writer in another PID namespace (a container) sees no process
+ * with the reader's pid; the reader's lock tells it the reader lives. */
+static void
+ns_writer (void *arg)
+{
+  const char *name = arg;
+  pid_t pid;
+  int st;
+
+  if (unshare (CLONE_NEWPID) < 0)
+    _exit (ZBT_SKIP_CODE);
+  pid = fork ();
+  if (pid == 0) {
+    zb_writer_config cfg = { 5000, 2000 };
+    zb_writer *w;
+    uint8_t data[100];
+    uint64_t i;
+
+    ZBT_OK (zb_writer_connect (name, &cfg, &w));
+    ZBT_OK (zb_writer_check_reader (w));
+    for (i = 1; i <= 3; i++) {
+      zbt_fill (data, sizeof data, i);
+      ZBT_OK (zb_writer_write (w, data, sizeof data));
+    }
+    zb_writer_disconnect (w);
+    _exit (0);
+  }
+  while (waitpid (pid, &st, 0) < 0 && errno == EINTR);
+  _exit (WIFEXITED (st) ? WEXITSTATUS (st) : 1);
+}
+
+static void
+test_2_7_pid_namespace (void)
+{
+  const char *name = zbt_name ();
+  zb_reader *r = zbt_reader (name, 0, 65536);
+  pid_t w = zbt_fork (ns_writer, (void *) name);
+  zb_frame f;
+  uint64_t i;
+  int code;
+
+  for (i = 1; i <= 3; i++)
+    zbt_read_release (r, 5000, i, 100);
+  ZBT_ERR (zb_reader_read (r, 2000, &f), -EPIPE);
+  code = zbt_wait (w, 5000);
+  zb_reader_destroy (r);
+  if (code == ZBT_SKIP_CODE)
+    ZBT_SKIP ("no PID namespaces here (needs CAP_SYS_ADMIN)");
+  ZBT_EQ (code, 0);
+}
+
 static const zbt_case cases[] = {
   {"2.1 writer killed: frames, then writer dead", test_2_1, 20},
   {"2.1 writer killed while the reader is blocked", test_2_1_blocked, 20},
@@ -946,6 +997,7 @@ static const zbt_case cases[] = {
   {"2.4 second writer rejected", test_2_4, 20},
   {"2.5★ writer replacement after disconnect", test_replace_disconnect, 20},
   {"2.6★ writer replacement after kill -9", test_replace_killed, 20},
+  {"2.7★ writer in another PID namespace", test_2_7_pid_namespace, 20},
   {"5.3 reader crashes during 8 KiB writes", test_5_3, 20},
   {"10.1 sem-w creation fails: nothing leaks", test_10_1, 20},
   {"10.3 reader killed while the writer is blocked", test_10_3, 20},
