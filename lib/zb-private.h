@@ -65,6 +65,9 @@ _Static_assert (sizeof (zb_frame_header) == ZB_FRAME_HEADER_SIZE,
 /* Longest single wait between checks of the peer and the wakeup flag. */
 #define ZB_WAIT_SLICE_MS 50
 
+/* How long a wait polls before it sleeps on the semaphore. */
+#define ZB_SPIN_NS 20000
+
 /* Atomic access to u64 fields shared with another process. Plain fields in
  * the struct keep the wire layout; every concurrent access goes through
  * these. */
