@@ -26,6 +26,7 @@ struct zb_duplex_server
   int answered;
   void *metadata;
   size_t metadata_size;
+  int metadata_sent;            /* on the current client's connection */
 };
 
 struct zb_duplex_client
@@ -127,14 +128,7 @@ connect_responses (zb_duplex_server * server)
   }
   if (ret < 0)
     return ret;
-  if (server->metadata != NULL) {
-    ret = zb_writer_set_metadata (writer, server->metadata,
-        server->metadata_size);
-    if (ret < 0) {
-      zb_writer_disconnect (writer);
-      return ret;
-    }
-  }
+  server->metadata_sent = 0;
   pthread_mutex_lock (&server->lock);
   server->responses = writer;
   if (__atomic_load_n (&server->stopping, __ATOMIC_ACQUIRE))
@@ -209,6 +203,22 @@ zb_duplex_server_stop (zb_duplex_server * server)
   pthread_mutex_unlock (&server->lock);
 }
 
+/* Before this client's first response: the metadata set so far, which a
+ * handler may have set from the client's own (e.g. its caps). */
+static int
+send_metadata (zb_duplex_server * server)
+{
+  int ret;
+
+  if (server->metadata_sent || server->metadata == NULL)
+    return 0;
+  ret = zb_writer_set_metadata (server->responses, server->metadata,
+      server->metadata_size);
+  if (ret == 0)
+    server->metadata_sent = 1;
+  return ret;
+}
+
 int
 zb_duplex_server_respond (zb_duplex_server * server, const void *data,
     size_t size)
@@ -217,6 +227,9 @@ zb_duplex_server_respond (zb_duplex_server * server, const void *data,
 
   if (server == NULL || server->responses == NULL)
     return -EINVAL;
+  ret = send_metadata (server);
+  if (ret < 0)
+    return ret;
   ret = zb_writer_write (server->responses, data, size);
   if (ret == 0)
     server->answered = 1;
@@ -226,8 +239,13 @@ zb_duplex_server_respond (zb_duplex_server * server, const void *data,
 int
 zb_duplex_server_acquire (zb_duplex_server * server, size_t size, void **data)
 {
+  int ret;
+
   if (server == NULL || server->responses == NULL)
     return -EINVAL;
+  ret = send_metadata (server);
+  if (ret < 0)
+    return ret;
   return zb_writer_acquire (server->responses, size, data);
 }
 

@@ -17,6 +17,7 @@ enum
   ECHO,
   DOUBLE,
   XOR_FF,
+  ECHO_META,                    /* echo; response metadata "re:" + client's */
 };
 
 static int
@@ -32,6 +33,20 @@ handler (zb_duplex_server * server, const zb_frame * request, void *data)
 
   if (a->delay_ms)
     zbt_sleep_ms (a->delay_ms);
+  if (a->mode == ECHO_META && (request->flags & ZB_FRAME_NEW_WRITER)) {
+    const void *meta;
+    size_t meta_size;
+    char reply[64];
+
+    ret = zb_duplex_server_get_metadata (server, &meta, &meta_size);
+    if (ret < 0)
+      return ret;
+    snprintf (reply, sizeof reply, "re:%.*s", (int) meta_size,
+        (const char *) meta);
+    ret = zb_duplex_server_set_metadata (server, reply, strlen (reply));
+    if (ret < 0)
+      return ret;
+  }
   /* A 1-byte 0xee request asks for the client's metadata. */
   if (request->size == 1 && in[0] == 0xee) {
     const void *meta;
@@ -175,6 +190,35 @@ test_duplex_server_metadata (void)
     ZBT_OK (zb_duplex_client_release (c, &f));
   }
   zb_duplex_client_destroy (c);
+  stop_server (pid, a.name);
+}
+
+/* The server derives each client's response metadata from the client's
+ * request metadata, in its handler. */
+static void
+test_duplex_metadata_per_client (void)
+{
+  server_args a = { zbt_name (), 1 << 20, 0, ECHO_META, 0 };
+  pid_t pid = start_server (&a);
+  const char *names[2] = { "caps-one", "caps-two" };
+  int k;
+
+  for (k = 0; k < 2; k++) {
+    zb_duplex_client *c = connect_client (a.name, 1 << 20);
+    const void *meta;
+    size_t size;
+    uint64_t seq;
+    char want[64];
+
+    ZBT_OK (zb_duplex_client_set_metadata (c, names[k], strlen (names[k])));
+    send_pattern (c, 10, 0, &seq);
+    expect_response (c, seq, 10, 0, 0);
+    ZBT_OK (zb_duplex_client_get_metadata (c, &meta, &size));
+    snprintf (want, sizeof want, "re:%s", names[k]);
+    ZBT_EQ (size, strlen (want));
+    ZBT_ASSERT (memcmp (meta, want, size) == 0);
+    zb_duplex_client_destroy (c);
+  }
   stop_server (pid, a.name);
 }
 
@@ -423,6 +467,8 @@ main (int argc, char **argv)
     {"13.10 server disposed with responses pending",
         test_13_10_server_disposed_with_pending, 20},
     {"13.x channel names and missing server", test_duplex_bad_names, 20},
+    {"13.x response metadata per client, set by the handler",
+        test_duplex_metadata_per_client, 20},
     {"13.x metadata both ways", test_duplex_server_metadata,
         20},
   };

@@ -278,8 +278,10 @@ int zb_duplex_server_acquire (zb_duplex_server * server, size_t size,
 int zb_duplex_server_commit (zb_duplex_server * server);
 
 /* Metadata for the response buffer (e.g. the caps of the responses),
- * written to each client's response buffer when the server connects to it;
- * clients read it with zb_duplex_client_get_metadata(). Call before run().
+ * written to each client's response buffer before its first response;
+ * clients read it with zb_duplex_client_get_metadata(). Call before run(),
+ * or from a handler before it answers a client's first request (e.g. to
+ * derive the output caps from the client's, zb_duplex_server_get_metadata).
  * Returns 0, -EINVAL (size 0) or -ENOMEM. */
 int zb_duplex_server_set_metadata (zb_duplex_server * server,
     const void *data, size_t size);
