@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test job (./run test, .ci/run):
 #   1. build/       all meson test suites
-#   2. build-asan/  ASan + UBSan build, suite 'lib'
+#   2. build-asan/  ASan + UBSan build: suite 'lib' with leak detection,
+#      then every other suite (runtimes preloaded for gst-launch-1.0 and
+#      python3)
 #   3. build-tsan/  ThreadSanitizer build, suite 'threads'
 #   4. build/       suite 'gst' again under valgrind memcheck: any memory
 #      error or definite leak fails (tests/fault/valgrind.supp holds the
@@ -48,8 +50,24 @@ run_suite() {
 
 run_suite build --
 # Sanitizers slow everything down: give each test three times its timeout.
+# The library suite runs with leak detection.
 run_suite build-asan --suite lib --timeout-multiplier 3 -- \
-    -Db_sanitize=address,undefined -Db_lundef=false -Dgst=disabled
+    -Db_sanitize=address,undefined -Db_lundef=false
+# Then every other suite in the same build. Programs we do not build
+# (gst-launch-1.0, python3) load our instrumented libraries, so the
+# runtimes are preloaded; leaks are left to the lib suite above and to
+# valgrind below, since GLib and GStreamer keep memory until exit on
+# purpose.
+if [ -f build-asan/meson-info/intro-tests.json ]; then
+  rm -f build-asan/meson-logs/others.json
+  echo "== meson test -C build-asan (every suite but lib)"
+  LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
+    ASAN_OPTIONS=detect_leaks=0 \
+    meson test -C build-asan --no-rebuild --print-errorlogs --no-suite lib \
+      --logbase others --timeout-multiplier 3 < /dev/null
+  echo "== meson test -C build-asan (others): exit $?"
+  logs+=("build-asan/meson-logs/others.json")
+fi
 
 # Concurrency tests under ThreadSanitizer (any report fails the test).
 run_suite build-tsan --suite threads --timeout-multiplier 3 -- \
