@@ -178,9 +178,15 @@ def main():
     with open(a.json, "w") as f:
         json.dump(out, f, indent=1)
     print("\nJSON: %s" % a.json)
-    if a.png:
+    # The chart shows the throughput cases and the library table together:
+    # a partial run (--no-lib, --cases) leaves the existing chart alone.
+    full = lib and gst and all(k in gst.get("cases", {})
+                               for k in ("1", "2", "3", "4"))
+    if a.png and full:
         chart(lib, gst, a.png)
         print("chart: %s" % a.png)
+    elif a.png:
+        print("partial run: chart %s left as it was" % a.png)
 
 
 if __name__ == "__main__":
