@@ -142,14 +142,17 @@ struct _GstZbSink
   guint64 chan_expected;        /* next request sequence to answer */
   guint64 chan_sending;         /* generation of the buffer being sent */
 
-  /* writer-side zero copy (see "Ring memory"): ring_lock guards ring_mem;
-   * the rest belongs to the streaming thread */
-  GMutex ring_lock;
+  /* writer-side zero copy (see "Ring memory"). writer_lock: held by an
+   * allocation in the ring and by disconnect(), which may run at the same
+   * time (upstream allocates outside our stream lock). render_thread: set
+   * under the allocator's lock. The rest belongs to the streaming thread. */
+  GMutex writer_lock;
   GstAllocator *ring_alloc;
-  struct _GstZbRingMemory *ring_mem;    /* handed out, not yet rendered */
-  guint8 *ring_slot;            /* its payload in the pending acquisition */
+  guint8 *ring_slot;            /* payload of the pending acquisition */
   gsize ring_size;
   GThread *render_thread;
+  gchar *noop_str;              /* sent_caps as a string, for a no-op */
+  GstCaps *noop_for;            /* the caps noop_str was made of */
   gboolean zero_copy;           /* property; GST_OBJECT_LOCK */
 };
 
@@ -181,10 +184,14 @@ typedef struct _GstZbRingMemory
   gboolean heap;
 } GstZbRingMemory;
 
+/* Memories hold a reference to their allocator, so they may outlive the
+ * sink: what they touch when freed lives here, not in the sink. */
 typedef struct
 {
   GstAllocator parent;
-  GstZbSink *sink;              /* not a reference: the sink owns us */
+  GMutex lock;                  /* guards sink and pending */
+  GstZbSink *sink;              /* not a reference; NULL once disposed */
+  GstZbRingMemory *pending;     /* handed out, not yet rendered */
 } GstZbRingAllocator;
 
 typedef struct
@@ -195,7 +202,7 @@ typedef struct
 static GType gst_zb_ring_allocator_get_type (void);
 G_DEFINE_TYPE (GstZbRingAllocator, gst_zb_ring_allocator, GST_TYPE_ALLOCATOR);
 
-/* Move a memory's bytes out of the ring; with ring_lock held. */
+/* Move a memory's bytes out of the ring; with the allocator's lock held. */
 static void
 ring_memory_detach (GstZbRingMemory * rm)
 {
@@ -238,43 +245,78 @@ ring_mem_share (GstMemory * mem, gssize offset, gssize size)
   return copy;
 }
 
+/* The caps the reader has, as a caps record's payload; NULL if none. */
+static const gchar *
+noop_caps_string (GstZbSink * self)
+{
+  if (self->sent_caps == NULL)
+    return NULL;
+  if (self->noop_for != self->sent_caps) {
+    g_free (self->noop_str);
+    self->noop_str = gst_caps_to_string (self->sent_caps);
+    gst_caps_replace (&self->noop_for, self->sent_caps);
+  }
+  return self->noop_str;
+}
+
 static GstMemory *
 ring_alloc (GstAllocator * allocator, gsize size, GstAllocationParams * params)
 {
-  GstZbSink *self = ((GstZbRingAllocator *) allocator)->sink;
+  GstZbRingAllocator *ra = (GstZbRingAllocator *) allocator;
+  GstZbSink *self = NULL;
   GstZbRingMemory *rm;
+  const gchar *noop;
   void *dst = NULL;
-  gboolean leaky;
+  gboolean leaky, unlocked;
+
+  if (params && (params->prefix || params->padding || params->align > 15))
+    goto sysmem;
+  if (size < RING_MEMORY_MIN_SIZE)
+    goto sysmem;
+  /* only from the thread that renders, so that frames are committed in
+   * the order they are allocated */
+  g_mutex_lock (&ra->lock);
+  if (ra->sink && ra->sink->render_thread == g_thread_self ())
+    self = gst_object_ref (ra->sink);
+  g_mutex_unlock (&ra->lock);
+  if (self == NULL)
+    goto sysmem;
 
   GST_OBJECT_LOCK (self);
   leaky = self->leaky;
+  unlocked = self->unlocked;
   GST_OBJECT_UNLOCK (self);
 
-  /* only from the thread that renders, so that the writer is never used by
-   * two threads, and only for frames that need no caps record first */
-  if (params && (params->prefix || params->padding || params->align > 15))
-    goto sysmem;
-  if (self->writer == NULL || leaky || self->format != GST_ZB_FRAME_FORMAT_GST
-      || self->chan_mode || self->render_thread != g_thread_self ()
-      || self->ring_slot != NULL || size < RING_MEMORY_MIN_SIZE
-      || self->caps == NULL
+  g_mutex_lock (&self->writer_lock);
+  /* only for frames that need no caps record first; and the pending slot
+   * must be able to take a no-op caps record if upstream sends another
+   * buffer first */
+  if (self->writer == NULL || leaky || unlocked
+      || self->format != GST_ZB_FRAME_FORMAT_GST || self->chan_mode
+      || self->ring_slot != NULL || self->caps == NULL
       || self->sent_caps == NULL || !gst_caps_is_equal (self->caps,
-          self->sent_caps))
-    goto sysmem;
+          self->sent_caps) || (noop = noop_caps_string (self)) == NULL
+      || strlen (noop) + 1 > size)
+    goto sysmem_unlock;
   if (zb_writer_acquire (self->writer, ZB_GST_HEADER_SIZE + size, &dst) < 0)
-    goto sysmem;
+    goto sysmem_unlock;
 
   rm = g_new0 (GstZbRingMemory, 1);
   gst_memory_init (GST_MEMORY_CAST (rm), GST_MEMORY_FLAG_NO_SHARE, allocator,
       NULL, size, 0, 0, size);
   rm->data = (guint8 *) dst + ZB_GST_HEADER_SIZE;
-  g_mutex_lock (&self->ring_lock);
-  self->ring_mem = rm;
-  g_mutex_unlock (&self->ring_lock);
+  g_mutex_lock (&ra->lock);
+  ra->pending = rm;
+  g_mutex_unlock (&ra->lock);
   self->ring_slot = rm->data;
   self->ring_size = size;
+  g_mutex_unlock (&self->writer_lock);
+  gst_object_unref (self);
   return GST_MEMORY_CAST (rm);
 
+sysmem_unlock:
+  g_mutex_unlock (&self->writer_lock);
+  gst_object_unref (self);
 sysmem:
   return gst_allocator_alloc (NULL, size, params);
 }
@@ -282,18 +324,27 @@ sysmem:
 static void
 ring_free (GstAllocator * allocator, GstMemory * mem)
 {
-  GstZbSink *self = ((GstZbRingAllocator *) allocator)->sink;
+  GstZbRingAllocator *ra = (GstZbRingAllocator *) allocator;
   GstZbRingMemory *rm = (GstZbRingMemory *) mem;
 
   /* freed before it was rendered: its slot stays pending for the next
    * frame */
-  g_mutex_lock (&self->ring_lock);
-  if (self->ring_mem == rm)
-    self->ring_mem = NULL;
-  g_mutex_unlock (&self->ring_lock);
+  g_mutex_lock (&ra->lock);
+  if (ra->pending == rm)
+    ra->pending = NULL;
+  g_mutex_unlock (&ra->lock);
   if (rm->heap)
     g_free (rm->data);
   g_free (rm);
+}
+
+static void
+gst_zb_ring_allocator_finalize (GObject * object)
+{
+  GstZbRingAllocator *ra = (GstZbRingAllocator *) object;
+
+  g_mutex_clear (&ra->lock);
+  G_OBJECT_CLASS (gst_zb_ring_allocator_parent_class)->finalize (object);
 }
 
 static void
@@ -301,6 +352,7 @@ gst_zb_ring_allocator_class_init (GstZbRingAllocatorClass * klass)
 {
   GstAllocatorClass *allocator_class = GST_ALLOCATOR_CLASS (klass);
 
+  G_OBJECT_CLASS (klass)->finalize = gst_zb_ring_allocator_finalize;
   allocator_class->alloc = ring_alloc;
   allocator_class->free = ring_free;
 }
@@ -310,6 +362,7 @@ gst_zb_ring_allocator_init (GstZbRingAllocator * self)
 {
   GstAllocator *allocator = GST_ALLOCATOR_CAST (self);
 
+  g_mutex_init (&self->lock);
   allocator->mem_type = "ZbRingMemory";
   allocator->mem_map = ring_mem_map;
   allocator->mem_unmap = ring_mem_unmap;
@@ -322,11 +375,13 @@ gst_zb_ring_allocator_init (GstZbRingAllocator * self)
 static void
 ring_release_memory (GstZbSink * self)
 {
-  g_mutex_lock (&self->ring_lock);
-  if (self->ring_mem)
-    ring_memory_detach (self->ring_mem);
-  self->ring_mem = NULL;
-  g_mutex_unlock (&self->ring_lock);
+  GstZbRingAllocator *ra = (GstZbRingAllocator *) self->ring_alloc;
+
+  g_mutex_lock (&ra->lock);
+  if (ra->pending)
+    ring_memory_detach (ra->pending);
+  ra->pending = NULL;
+  g_mutex_unlock (&ra->lock);
 }
 
 /* A slot is pending: write @buf (@payload bytes, @layout) with @rec into
@@ -370,6 +425,7 @@ static void gst_zb_sink_set_property (GObject * object, guint prop_id,
     const GValue * value, GParamSpec * pspec);
 static void gst_zb_sink_get_property (GObject * object, guint prop_id,
     GValue * value, GParamSpec * pspec);
+static void gst_zb_sink_dispose (GObject * object);
 static void gst_zb_sink_finalize (GObject * object);
 static gboolean gst_zb_sink_start (GstBaseSink * bsink);
 static gboolean gst_zb_sink_stop (GstBaseSink * bsink);
@@ -391,6 +447,7 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
 
   gobject_class->set_property = gst_zb_sink_set_property;
   gobject_class->get_property = gst_zb_sink_get_property;
+  gobject_class->dispose = gst_zb_sink_dispose;
   gobject_class->finalize = gst_zb_sink_finalize;
 
   g_object_class_install_property (gobject_class, PROP_BUFFER_NAME,
@@ -497,10 +554,28 @@ gst_zb_sink_init (GstZbSink * self)
   self->on_reader_lost = DEFAULT_ON_READER_LOST;
   self->leaky = DEFAULT_LEAKY;
   self->write_timeout = DEFAULT_WRITE_TIMEOUT;
-  g_mutex_init (&self->ring_lock);
+  g_mutex_init (&self->writer_lock);
   self->ring_alloc = g_object_new (gst_zb_ring_allocator_get_type (), NULL);
   gst_object_ref_sink (self->ring_alloc);
   ((GstZbRingAllocator *) self->ring_alloc)->sink = self;
+}
+
+static void
+gst_zb_sink_dispose (GObject * object)
+{
+  GstZbSink *self = GST_ZB_SINK (object);
+  GstZbRingAllocator *ra = (GstZbRingAllocator *) self->ring_alloc;
+
+  /* memories of ours that upstream still holds no longer reach us; stop()
+   * already moved a pending one out of the ring */
+  g_mutex_lock (&ra->lock);
+  ra->sink = NULL;
+  if (ra->pending)
+    ring_memory_detach (ra->pending);
+  ra->pending = NULL;
+  g_mutex_unlock (&ra->lock);
+
+  G_OBJECT_CLASS (parent_class)->dispose (object);
 }
 
 static void
@@ -513,7 +588,9 @@ gst_zb_sink_finalize (GObject * object)
   gst_caps_replace (&self->caps, NULL);
   gst_caps_replace (&self->sent_caps, NULL);
   gst_object_unref (self->ring_alloc);
-  g_mutex_clear (&self->ring_lock);
+  g_free (self->noop_str);
+  gst_caps_replace (&self->noop_for, NULL);
+  g_mutex_clear (&self->writer_lock);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -699,6 +776,7 @@ disconnect (GstZbSink * self)
 {
   zb_writer *w;
 
+  g_mutex_lock (&self->writer_lock);
   GST_OBJECT_LOCK (self);
   w = self->writer;
   self->writer = NULL;
@@ -711,6 +789,7 @@ disconnect (GstZbSink * self)
   self->ring_slot = NULL;
   zb_writer_disconnect (w);
   gst_caps_replace (&self->sent_caps, NULL);
+  g_mutex_unlock (&self->writer_lock);
 }
 
 static gboolean
@@ -720,6 +799,9 @@ gst_zb_sink_stop (GstBaseSink * bsink)
 
   disconnect (self);
   gst_caps_replace (&self->caps, NULL);
+  g_mutex_lock (&((GstZbRingAllocator *) self->ring_alloc)->lock);
+  self->render_thread = NULL;
+  g_mutex_unlock (&((GstZbRingAllocator *) self->ring_alloc)->lock);
   GST_OBJECT_LOCK (self);
   if (self->name_from_channel) {
     g_free (self->buffer_name);
@@ -1490,6 +1572,7 @@ ring_write_pending (GstZbSink * self, const zb_gst_record * rec,
     GstBuffer * buf, const void *layout, gsize payload, int *err, int *wr)
 {
   zb_gst_record r = *rec;
+  GstZbRingAllocator *ra = (GstZbRingAllocator *) self->ring_alloc;
   GstZbRingMemory *rm = NULL;
   GstMemory *mem;
   gboolean in_place = FALSE;
@@ -1498,19 +1581,19 @@ ring_write_pending (GstZbSink * self, const zb_gst_record * rec,
   if (payload != self->ring_size)
     return FALSE;
   mem = gst_buffer_n_memory (buf) == 1 ? gst_buffer_peek_memory (buf, 0) : NULL;
-  g_mutex_lock (&self->ring_lock);
-  if (mem && (GstZbRingMemory *) mem == self->ring_mem && layout == NULL &&
+  g_mutex_lock (&ra->lock);
+  if (mem && (GstZbRingMemory *) mem == ra->pending && layout == NULL &&
       mem->offset == 0 && mem->size == payload) {
-    rm = self->ring_mem;
+    rm = ra->pending;
     /* nobody but us may see the bytes once the reader has them */
     in_place = GST_MINI_OBJECT_REFCOUNT_VALUE (buf) == 1 &&
         GST_MINI_OBJECT_REFCOUNT_VALUE (mem) == 1;
   }
   /* others still see this memory: they keep its bytes from the heap */
-  if (!in_place && self->ring_mem)
-    ring_memory_detach (self->ring_mem);
-  self->ring_mem = NULL;
-  g_mutex_unlock (&self->ring_lock);
+  if (!in_place && ra->pending)
+    ring_memory_detach (ra->pending);
+  ra->pending = NULL;
+  g_mutex_unlock (&ra->lock);
 
   /* our memory already holds the bytes in the slot */
   if (rm == NULL)
@@ -1540,23 +1623,20 @@ static int
 ring_flush_noop (GstZbSink * self)
 {
   zb_gst_record r;
-  gchar *str;
+  const gchar *str = noop_caps_string (self);
   gsize len;
   int ret;
 
-  if (self->sent_caps == NULL)
+  /* ring_alloc() made sure that it fits */
+  if (str == NULL)
     return -EINVAL;
-  str = gst_caps_to_string (self->sent_caps);
   len = strlen (str) + 1;
-  if (len > self->ring_size) {
-    g_free (str);
+  if (len > self->ring_size)
     return -EMSGSIZE;
-  }
   ring_release_memory (self);
   zb_gst_record_init (&r, ZB_GST_RECORD_CAPS);
   r.payload_size = self->ring_size;
   memcpy (self->ring_slot, str, len);
-  g_free (str);
   zb_gst_record_encode (&r, self->ring_slot - ZB_GST_HEADER_SIZE);
   self->ring_slot = NULL;
   ret = zb_writer_commit (self->writer);
@@ -1671,7 +1751,13 @@ gst_zb_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
     if (flow != GST_FLOW_OK)
       return flow;
   }
-  self->render_thread = g_thread_self ();
+  if (G_UNLIKELY (self->render_thread != g_thread_self ())) {
+    GstZbRingAllocator *ra = (GstZbRingAllocator *) self->ring_alloc;
+
+    g_mutex_lock (&ra->lock);
+    self->render_thread = g_thread_self ();
+    g_mutex_unlock (&ra->lock);
+  }
   fill_record (self, buffer, &rec);
   flow = send (self, &rec, buffer, TRUE);
   if (self->chan_mode && flow == GST_FLOW_OK)
