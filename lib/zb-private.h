@@ -65,6 +65,10 @@ _Static_assert (sizeof (zb_frame_header) == ZB_FRAME_HEADER_SIZE,
 /* Longest single wait between checks of the peer and the wakeup flag. */
 #define ZB_WAIT_SLICE_MS 50
 
+/* Frames (with header) from this size up wrap to the start of the ring as
+ * soon as the reader has freed it (see zb_writer_acquire()). */
+#define ZB_HOT_WRAP_MIN (64 * 1024)
+
 /* How long a wait polls before it sleeps on the semaphore. */
 #define ZB_SPIN_NS 20000
 
