@@ -85,7 +85,8 @@ enum
   PROP_READER_PID,
   PROP_CONNECTED,
   PROP_CHANNEL_NAME,
-  PROP_ZERO_COPY
+  PROP_ZERO_COPY,
+  PROP_ZERO_COPY_FRAMES
 };
 
 /* Where each plane goes in the frame. */
@@ -130,6 +131,7 @@ struct _GstZbSink
   guint64 frames;
   guint64 bytes;
   guint64 drops;
+  guint64 in_place;
   guint64 reader_pid;
   gboolean connected;
 
@@ -182,6 +184,8 @@ typedef struct _GstZbRingMemory
   GstMemory mem;
   guint8 *data;                 /* in the ring, or heap once detached */
   gboolean heap;
+  gboolean retry;               /* heap from the start: the ring could not
+                                 * be used when it was allocated */
 } GstZbRingMemory;
 
 /* Memories hold a reference to their allocator, so they may outlive the
@@ -267,7 +271,7 @@ ring_alloc (GstAllocator * allocator, gsize size, GstAllocationParams * params)
   GstZbRingMemory *rm;
   const gchar *noop;
   void *dst = NULL;
-  gboolean leaky, unlocked;
+  gboolean leaky, unlocked, retry = FALSE;
 
   if (params && (params->prefix || params->padding || params->align > 15))
     goto sysmem;
@@ -278,6 +282,8 @@ ring_alloc (GstAllocator * allocator, gsize size, GstAllocationParams * params)
   g_mutex_lock (&ra->lock);
   if (ra->sink && ra->sink->render_thread == g_thread_self ())
     self = gst_object_ref (ra->sink);
+  /* not known yet (nothing rendered since start): maybe this one */
+  retry = ra->sink && ra->sink->render_thread == NULL;
   g_mutex_unlock (&ra->lock);
   if (self == NULL)
     goto sysmem;
@@ -317,8 +323,20 @@ ring_alloc (GstAllocator * allocator, gsize size, GstAllocationParams * params)
 sysmem_unlock:
   g_mutex_unlock (&self->writer_lock);
   gst_object_unref (self);
+  retry = TRUE;
 sysmem:
-  return gst_allocator_alloc (NULL, size, params);
+  if (!retry)
+    return gst_allocator_alloc (NULL, size, params);
+  /* (maybe) the thread that renders: heap memory that render() tags, so
+   * that a buffer pool does not keep it for ever but allocates again, from
+   * the ring once it can be used */
+  rm = g_new0 (GstZbRingMemory, 1);
+  gst_memory_init (GST_MEMORY_CAST (rm), GST_MEMORY_FLAG_NO_SHARE, allocator,
+      NULL, size, 0, 0, size);
+  rm->data = g_malloc (size);
+  rm->heap = TRUE;
+  rm->retry = TRUE;
+  return GST_MEMORY_CAST (rm);
 }
 
 static void
@@ -467,6 +485,11 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
           "Experimental: propose an allocator whose memory lies in the ring, "
           "so that upstream fills frames in place (frame-format=gst only)",
           FALSE, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_ZERO_COPY_FRAMES,
+      g_param_spec_uint64 ("zero-copy-frames", "Zero-copy frames",
+          "Buffers since start that upstream filled in place in the ring "
+          "(allocated from what zbsink proposed; sent without a copy)", 0,
+          G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_FRAME_FORMAT,
       g_param_spec_enum ("frame-format", "Frame format",
           "Layout of each frame: gst = 80-byte header with timestamps and "
@@ -684,6 +707,9 @@ gst_zb_sink_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_DROPS:
       g_value_set_uint64 (value, self->drops);
       break;
+    case PROP_ZERO_COPY_FRAMES:
+      g_value_set_uint64 (value, self->in_place);
+      break;
     case PROP_UTILISATION:
       /* zb_writer_get_status() is a lock-free snapshot */
       if (self->writer && zb_writer_get_status (self->writer, &status) == 0)
@@ -730,7 +756,7 @@ gst_zb_sink_start (GstBaseSink * bsink)
   self->chan_sending = 0;
   name = g_strdup (self->buffer_name);
   self->format = self->frame_format;
-  self->frames = self->bytes = self->drops = 0;
+  self->frames = self->bytes = self->drops = self->in_place = 0;
   self->reader_pid = 0;
   self->connected = FALSE;
   GST_OBJECT_UNLOCK (self);
@@ -1603,6 +1629,9 @@ ring_write_pending (GstZbSink * self, const zb_gst_record * rec,
   zb_gst_record_encode (&r, self->ring_slot - ZB_GST_HEADER_SIZE);
   self->ring_slot = NULL;
   if (rm && !rm->heap) {
+    GST_OBJECT_LOCK (self);
+    self->in_place++;
+    GST_OBJECT_UNLOCK (self);
     /* spent: a buffer pool must not hand it out again (it drops buffers
      * whose memory is tagged) */
     GST_MINI_OBJECT_FLAG_SET (rm, GST_MEMORY_FLAG_READONLY);
@@ -1750,6 +1779,12 @@ gst_zb_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
       return GST_FLOW_OK;
     if (flow != GST_FLOW_OK)
       return flow;
+  }
+  if (gst_buffer_n_memory (buffer) == 1) {
+    GstMemory *mem = gst_buffer_peek_memory (buffer, 0);
+
+    if (mem->allocator == self->ring_alloc && ((GstZbRingMemory *) mem)->retry)
+      GST_BUFFER_FLAG_SET (buffer, GST_BUFFER_FLAG_TAG_MEMORY);
   }
   if (G_UNLIKELY (self->render_thread != g_thread_self ())) {
     GstZbRingAllocator *ra = (GstZbRingAllocator *) self->ring_alloc;
