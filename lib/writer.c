@@ -333,13 +333,20 @@ zb_writer_acquire (zb_writer * writer, size_t size, void **data)
     /* Our rule: never leave a tail of 1..15 bytes, no reference reader
      * survives one. Wrap early instead, when the ring is big enough. */
     wrap = tail > 0 && tail < ZB_FRAME_HEADER_SIZE && space_to_end + total <= p;
-    /* Large frames go back to the start of the ring whenever the reader
-     * has freed it (a wrap that needs no waiting): the ring then spans only
-     * what the reader holds, and the frames stay in the CPU caches instead
-     * of streaming through the whole ring. A marker is all it costs. */
-    if (!wrap && pos != 0 && total >= ZB_HOT_WRAP_MIN
-        && ZB_LOAD (seg->oieb->payload_free_bytes) >= space_to_end + total)
-      wrap = 1;
+    /* Large frames go back to the start of the ring when the reader has
+     * freed it (a wrap that needs no waiting): the ring then spans little
+     * more than what the reader holds, and the frames stay in the CPU
+     * caches instead of streaming through the whole ring. A marker is all
+     * it costs, but the tail stays charged until the reader has released
+     * every frame before it: keep slack for two more frames and an eighth
+     * of the ring, so a reader that holds its newest frame until the next
+     * one arrives never has to release it for us to go on. */
+    if (!wrap && pos != 0 && total >= ZB_HOT_WRAP_MIN) {
+      uint64_t slack = 2 * total > p / 8 ? 2 * total : p / 8;
+
+      wrap = ZB_LOAD (seg->oieb->payload_free_bytes) >= space_to_end + total
+          + slack;
+    }
   }
   required = wrap ? space_to_end + total : total;
   /* A frame this large cannot follow a wrap from here however empty the

@@ -185,18 +185,16 @@ stop_and_free (GstElement * pipeline)
   gst_object_unref (pipeline);
 }
 
-/* The reader's sink keeps no last sample: a frame of ours that is not a
- * buffer (the no-op caps record of an abandoned ring slot) can be placed by
- * the library's early wrap right before the buffer the reader's sink
- * holds, and the writer then waits for space that comes back only when
- * that buffer is released, i.e. when the next buffer arrives (a known
- * limitation: zero copy stays opt-in until the library or the sink avoids
- * it). */
+/* The reader's sink keeps its last sample (basesink's default): it
+ * releases a buffer only when the next one arrives, while frames of ours
+ * that are not buffers (the no-op caps record of an abandoned ring slot)
+ * pass by. Regression: the library's early wrap of large frames once left
+ * no room after such a record and the writer waited forever. */
 static GstElement *
 reader_new (const gchar * name)
 {
   return zbt_pipeline ("zbsrc name=src buffer-name=%s payload-size=8388608 "
-      "! fakesink name=out sync=false enable-last-sample=false", name);
+      "! fakesink name=out sync=false", name);
 }
 
 static void
