@@ -900,7 +900,10 @@ ensure_src_caps (GstZbFilter * self, GstCaps * caps)
   cur = gst_pad_get_current_caps (GST_BASE_TRANSFORM_SRC_PAD (trans));
   if (cur == NULL || !gst_caps_is_equal (cur, caps)) {
     GST_INFO_OBJECT (self, "output caps %" GST_PTR_FORMAT, caps);
-    ok = gst_base_transform_update_src_caps (trans, caps);
+    /* a refused caps event still returns TRUE (it is sticky) and only
+     * shows as not-negotiated at the next push: ask first */
+    ok = gst_pad_peer_query_accept_caps (GST_BASE_TRANSFORM_SRC_PAD (trans),
+        caps) && gst_base_transform_update_src_caps (trans, caps);
   }
   if (cur)
     gst_caps_unref (cur);
