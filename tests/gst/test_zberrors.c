@@ -1,10 +1,19 @@
 /* Every error case gives a GST_ELEMENT_ERROR on the bus that names the
  * buffer, and leaves nothing in /dev/shm. */
 
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <glib/gstdio.h>
 #include <gst/check/gstcheck.h>
+#include <zerobuffer/zerobuffer.h>
 
 #include "zbtest.h"
 
@@ -255,6 +264,170 @@ GST_START_TEST (test_raw_caps_change)
 
 GST_END_TEST;
 
+/* OIEB fields (lib/zb-private.h; protocol section 3): little-endian u64 */
+#define OIEB_METADATA_SIZE 0x08
+#define OIEB_PAYLOAD_WRITE_POS 0x30
+#define OIEB_SIZE 128
+
+static guint64
+oieb_u64 (const guint8 * base, gsize offset)
+{
+  guint64 v;
+
+  memcpy (&v, base + offset, sizeof (v));
+  return v;
+}
+
+/* A library writer writes a valid frame and a second one whose header the
+ * test then corrupts in /dev/shm/NAME, while zbsrc (live) is still in
+ * PAUSED and reads nothing; in PLAYING the first frame goes through and
+ * the second fails with the library's error. */
+GST_START_TEST (test_read_corrupt_frame)
+{
+  gint variant;
+
+  for (variant = 0; variant < 2; variant++) {
+    const gchar *meta = "{\"caps\":\"application/x-zbt\","
+        "\"frame_format\":\"raw\"}";
+    gchar *name = zbt_name ();
+    gchar *path = g_strdup_printf ("/dev/shm/%s", name);
+    gchar *msg = g_strdup_printf ("Could not read from buffer \"%s\".", name);
+    zb_writer_config wc = { 2000, 0 };
+    zb_writer *w = NULL;
+    guint8 frame[100], *base;
+    guint64 pos, v;
+    struct stat st;
+    GstElement *r;
+    gint fd;
+
+    memset (frame, 0x5a, sizeof (frame));
+    r = zbt_pipeline ("zbsrc buffer-name=%s payload-size=65536 ! fakesink",
+        name);
+    fail_unless_equals_int (gst_element_set_state (r, GST_STATE_PAUSED),
+        GST_STATE_CHANGE_NO_PREROLL);
+    fail_unless_equals_int (zb_writer_connect (name, &wc, &w), 0);
+    fail_unless_equals_int (zb_writer_set_metadata (w, meta, strlen (meta)), 0);
+    fail_unless_equals_int (zb_writer_write (w, frame, sizeof (frame)), 0);
+
+    fd = open (path, O_RDWR);
+    fail_unless (fd >= 0 && fstat (fd, &st) == 0, "%s: %s", path,
+        g_strerror (errno));
+    base = mmap (NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close (fd);
+    fail_unless (base != MAP_FAILED);
+    pos = oieb_u64 (base, OIEB_PAYLOAD_WRITE_POS);
+    fail_unless_equals_int (zb_writer_write (w, frame, sizeof (frame)), 0);
+    /* the header of frame 2: { u64 size, u64 sequence } */
+    if (variant == 0) {
+      v = 7;                    /* sequence 7 where 2 is due */
+      memcpy (base + OIEB_SIZE + oieb_u64 (base, OIEB_METADATA_SIZE) + pos +
+          8, &v, sizeof (v));
+    } else {
+      v = 1 << 20;              /* a size past the 64 KiB ring */
+      memcpy (base + OIEB_SIZE + oieb_u64 (base, OIEB_METADATA_SIZE) + pos,
+          &v, sizeof (v));
+    }
+    munmap (base, st.st_size);
+
+    fail_unless (gst_element_set_state (r, GST_STATE_PLAYING) !=
+        GST_STATE_CHANGE_FAILURE);
+    {
+      GstBus *bus = gst_element_get_bus (r);
+      GstMessage *m = zbt_pop (bus, GST_MESSAGE_ERROR, 5000);
+      GError *err = NULL;
+      gchar *dbg = NULL;
+      const gchar *want = zb_strerror (variant == 0 ? -EILSEQ : -EBADMSG);
+
+      fail_unless (m != NULL, "no error");
+      gst_message_parse_error (m, &err, &dbg);
+      GST_INFO ("error: %s (%s)", err->message, dbg);
+      fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
+              GST_RESOURCE_ERROR_READ), "error %s:%d %s",
+          g_quark_to_string (err->domain), err->code, err->message);
+      fail_unless_equals_string (err->message, msg);
+      fail_unless (dbg && strstr (dbg, want), "debug '%s' lacks '%s'", dbg,
+          want);
+      g_error_free (err);
+      g_free (dbg);
+      gst_message_unref (m);
+      gst_object_unref (bus);
+    }
+    zb_writer_disconnect (w);
+    shutdown (r);
+    fail_unless (zbt_no_leftovers (name));
+    g_free (msg);
+    g_free (path);
+    g_free (name);
+  }
+}
+
+GST_END_TEST;
+
+/* zbsink as user nobody against a 0600 buffer of root's: gst-launch-1.0
+ * under setpriv, its own registry in a world-writable temporary directory
+ * (the test's registry is private to root). */
+GST_START_TEST (test_sink_permission_denied)
+{
+  gchar *name = zbt_name ();
+  gchar *setpriv = g_find_program_in_path ("setpriv");
+  zb_reader_config rc = { 4096, 65536, 0600 };
+  zb_reader *reader = NULL;
+  gchar *dir, *reg, *sinkarg, *out = NULL, *err = NULL, *msg;
+  gchar **envp;
+  GError *error = NULL;
+  gint status = 0;
+  const gchar *argv[] = { NULL, "--reuid=nobody", "--regid=nogroup",
+    "--clear-groups", "gst-launch-1.0", "fakesrc", "num-buffers=1", "!",
+    "zbsink", NULL, "connect-timeout=1000", NULL
+  };
+
+  if (setpriv == NULL || getpwnam ("nobody") == NULL || geteuid () != 0) {
+    g_printerr ("SKIP test_sink_permission_denied: needs root, setpriv and "
+        "user nobody\n");
+    g_free (setpriv);
+    g_free (name);
+    return;
+  }
+  dir = g_dir_make_tmp ("zbt-nobody-XXXXXX", NULL);
+  fail_unless (dir != NULL);
+  fail_unless (chmod (dir, 01777) == 0);
+  reg = g_build_filename (dir, "registry.bin", NULL);
+  envp = g_get_environ ();
+  envp = g_environ_setenv (envp, "GST_REGISTRY", reg, TRUE);
+  envp = g_environ_setenv (envp, "HOME", dir, TRUE);
+  envp = g_environ_setenv (envp, "XDG_CACHE_HOME", dir, TRUE);
+  sinkarg = g_strdup_printf ("buffer-name=%s", name);
+  argv[0] = setpriv;
+  argv[9] = sinkarg;
+
+  fail_unless_equals_int (zb_reader_create (name, &rc, &reader), 0);
+  fail_unless (g_spawn_sync (NULL, (gchar **) argv, envp, 0, NULL, NULL,
+          &out, &err, &status, &error), "spawn: %s",
+      error ? error->message : "");
+  GST_INFO ("gst-launch as nobody: %s %s", out, err);
+  msg = g_strdup_printf ("Permission denied opening buffer \"%s\" in "
+      "/dev/shm.", name);
+  fail_unless (strstr (out, msg) != NULL || strstr (err, msg) != NULL,
+      "no '%s' in: %s %s", msg, out, err);
+  fail_unless (!(WIFEXITED (status) && WEXITSTATUS (status) == 0));
+  zb_reader_destroy (reader);
+  fail_unless (zbt_no_leftovers (name));
+
+  g_unlink (reg);
+  g_rmdir (dir);
+  g_strfreev (envp);
+  g_free (msg);
+  g_free (out);
+  g_free (err);
+  g_free (sinkarg);
+  g_free (reg);
+  g_free (dir);
+  g_free (setpriv);
+  g_free (name);
+}
+
+GST_END_TEST;
+
 static Suite *
 zberrors_suite (void)
 {
@@ -272,6 +445,8 @@ zberrors_suite (void)
   tcase_add_test (tc, test_dead_writer_error);
   tcase_add_test (tc, test_dead_reader_error);
   tcase_add_test (tc, test_raw_caps_change);
+  tcase_add_test (tc, test_read_corrupt_frame);
+  tcase_add_test (tc, test_sink_permission_denied);
   return s;
 }
 
