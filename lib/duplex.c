@@ -108,7 +108,8 @@ drop_client (zb_duplex_server * server)
 }
 
 /* The client creates its response buffer before it sends: retry every
- * 100 ms up to the timeout, giving up early when stopped. */
+ * 100 ms up to the timeout, giving up early when stopped or when the
+ * client that sent the request is gone. */
 static int
 connect_responses (zb_duplex_server * server)
 {
@@ -123,6 +124,10 @@ connect_responses (zb_duplex_server * server)
       break;
     if (__atomic_load_n (&server->stopping, __ATOMIC_ACQUIRE))
       return -EINTR;
+    /* The client that sent the request is gone: drop the request rather
+     * than answer it into the next client's buffer. */
+    if (!zb_reader_writer_alive (server->requests))
+      return -EOWNERDEAD;
     if (zb_now_ms () >= deadline)
       return ret;
   }

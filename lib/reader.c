@@ -137,6 +137,16 @@ writer_holds_lock (zb_reader * reader)
   return errno == EWOULDBLOCK;
 }
 
+/* Is the writer connected now and alive (here or, holding its lock, in
+ * another PID namespace)? For the duplex server. */
+int
+zb_reader_writer_alive (zb_reader * reader)
+{
+  uint64_t pid = ZB_LOAD (reader->seg.oieb->writer_pid);
+
+  return pid != 0 && (zb_pid_alive (pid) || writer_holds_lock (reader));
+}
+
 /* Look at the writer after a wait found no token. Returns 1 when a token
  * arrived meanwhile, 0 to keep waiting, or -EPIPE / -EOWNERDEAD once when
  * the writer left or died with every frame read. */

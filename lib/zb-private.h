@@ -118,4 +118,7 @@ int zb_metadata_view (const zb_segment * seg, const void **data,
 void zb_status_fill (const zb_segment * seg, zb_status * status);
 void zb_cleanup_stale_all (const char *except);
 
+/* reader.c */
+int zb_reader_writer_alive (zb_reader * reader);
+
 #endif /* ZB_PRIVATE_H */
