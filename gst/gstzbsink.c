@@ -61,7 +61,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_zb_sink_debug);
 #define DEFAULT_ON_READER_LOST GST_ZB_READER_LOST_WAIT
 #define DEFAULT_LEAKY FALSE
 #define DEFAULT_WRITE_TIMEOUT 0
-#define DEFAULT_ZERO_COPY TRUE
+#define DEFAULT_ZERO_COPY FALSE
 
 /* One blocking library call waits at most this long; in between the
  * element checks its own timeouts and the reader's liveness. unlock wakes
@@ -483,9 +483,10 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_ZERO_COPY,
       g_param_spec_boolean ("zero-copy", "Zero copy",
-          "Propose an allocator whose memory lies in the ring, so that "
-          "upstream fills frames in place (frame-format=gst, buffers of "
-          "4 KiB and more; anything else is copied)",
+          "Experimental: propose an allocator whose memory lies in the "
+          "ring, so that upstream fills frames in place (frame-format=gst, "
+          "buffers of 4 KiB and more; anything else is copied); set "
+          "enable-last-sample=false too, or every frame is copied anyway",
           DEFAULT_ZERO_COPY, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_ZERO_COPY_FRAMES,
       g_param_spec_uint64 ("zero-copy-frames", "Zero-copy frames",
@@ -580,9 +581,6 @@ gst_zb_sink_init (GstZbSink * self)
   self->leaky = DEFAULT_LEAKY;
   self->write_timeout = DEFAULT_WRITE_TIMEOUT;
   self->zero_copy = DEFAULT_ZERO_COPY;
-  /* A last sample would keep each frame referenced at render, which makes
-   * a frame filled in the ring move to the heap: one copy per frame. */
-  gst_base_sink_set_last_sample_enabled (GST_BASE_SINK (self), FALSE);
   g_mutex_init (&self->writer_lock);
   self->ring_alloc = g_object_new (gst_zb_ring_allocator_get_type (), NULL);
   gst_object_ref_sink (self->ring_alloc);

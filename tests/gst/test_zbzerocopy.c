@@ -185,16 +185,18 @@ stop_and_free (GstElement * pipeline)
   gst_object_unref (pipeline);
 }
 
-/* The reader's sink keeps its last sample (basesink's default): it
- * releases a buffer only when the next one arrives, while frames of ours
- * that are not buffers (the no-op caps record of an abandoned ring slot)
- * pass by. Regression: the library's early wrap of large frames once left
- * no room after such a record and the writer waited forever. */
+/* With @last_sample the reader's sink keeps its last sample (basesink's
+ * default): it releases a buffer only when the next one arrives, while
+ * frames of ours that are not buffers (the no-op caps record of an
+ * abandoned ring slot) pass by. Regression (out-of-order case): the
+ * library's early wrap of large frames once left no room after such a
+ * record and the writer waited forever. */
 static GstElement *
-reader_new (const gchar * name)
+reader_new (const gchar * name, gboolean last_sample)
 {
   return zbt_pipeline ("zbsrc name=src buffer-name=%s payload-size=8388608 "
-      "! fakesink name=out sync=false", name);
+      "! fakesink name=out sync=false enable-last-sample=%s", name,
+      last_sample ? "true" : "false");
 }
 
 static void
@@ -216,7 +218,7 @@ GST_START_TEST (test_videotestsrc)
   GstElement *rp, *wp;
   Log *in, *out;
 
-  rp = reader_new (name);
+  rp = reader_new (name, FALSE);
   wp = zbt_pipeline ("videotestsrc num-buffers=60 pattern=ball ! "
       "video/x-raw,format=I420,width=320,height=240 ! zbsink name=zb "
       "buffer-name=%s sync=false zero-copy=true enable-last-sample=%s", name,
@@ -256,7 +258,7 @@ GST_START_TEST (test_zero_copy_off)
   GstElement *rp, *wp;
   Log *in, *out;
 
-  rp = reader_new (name);
+  rp = reader_new (name, FALSE);
   wp = zbt_pipeline ("videotestsrc num-buffers=20 pattern=ball ! "
       "video/x-raw,format=I420,width=320,height=240 ! zbsink name=zb "
       "buffer-name=%s sync=false zero-copy=false", name);
@@ -542,7 +544,7 @@ GST_START_TEST (test_appsrc)
   Feeder *f;
   Log *in, *out;
 
-  rp = reader_new (name);
+  rp = reader_new (name, mode == MODE_OUT_OF_ORDER);
   wp = appsrc_writer (name);
   f = feeder_new (wp, mode, 80);
   in = log_new (wp, "zb");
@@ -589,7 +591,7 @@ GST_START_TEST (test_reader_lost)
   Feeder *f;
   Log *in, *out;
 
-  rp = reader_new (name);
+  rp = reader_new (name, FALSE);
   wp = appsrc_writer (name);
   zb = gst_bin_get_by_name (GST_BIN (wp), "zb");
   g_object_set (zb, "on-reader-lost", 1 /* drop */ , NULL);
@@ -604,7 +606,7 @@ GST_START_TEST (test_reader_lost)
   gst_message_unref (msg);
   fail_unless (f->reader_stopped);
 
-  rp2 = reader_new (name);
+  rp2 = reader_new (name, FALSE);
   out = log_new (rp2, "out");
   fail_unless (gst_element_set_state (rp2, GST_STATE_PLAYING) !=
       GST_STATE_CHANGE_FAILURE);
@@ -638,7 +640,7 @@ GST_START_TEST (test_state_cycling)
   Log *in, *out;
   guint i;
 
-  rp = reader_new (name);
+  rp = reader_new (name, FALSE);
   wp = zbt_pipeline ("videotestsrc pattern=ball ! "
       "video/x-raw,format=I420,width=320,height=240,framerate=200/1 ! "
       "zbsink name=zb buffer-name=%s sync=false zero-copy=true "
