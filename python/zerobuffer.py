@@ -324,6 +324,28 @@ def _video_shape(info, size, frame_format):
     return None
 
 
+class _Handle:
+    """A library handle, released by close(), at the end of a `with` block
+    or when garbage-collected."""
+
+    _h = None
+    _destroy = None
+
+    def close(self):
+        if self._h:
+            self._destroy(self._h)
+            self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+
 class Frame:
     """A frame in the ring. .data is a read-only, zero-copy memoryview of
     the whole frame that is valid until release(); use the frame as a
@@ -392,8 +414,10 @@ class Frame:
         self.release()
 
 
-class Reader:
+class Reader(_Handle):
     """Creates buffer NAME and reads frames from its writer."""
+
+    _destroy = staticmethod(_lib.zb_reader_destroy)
 
     def __init__(self, name, payload_size=64 << 20, metadata_size=4096,
                  mode=0o600):
@@ -479,23 +503,11 @@ class Reader:
         _check(_lib.zb_reader_get_status(self._h, ctypes.byref(st)), "status")
         return _status_dict(st)
 
-    def close(self):
-        if self._h:
-            _lib.zb_reader_destroy(self._h)
-            self._h = None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()
-
-
-class Writer:
+class Writer(_Handle):
     """Connects to buffer NAME and writes frames."""
+
+    _destroy = staticmethod(_lib.zb_writer_disconnect)
 
     def __init__(self, name, connect_timeout_ms=0, write_timeout_ms=5000):
         self._h = None
@@ -537,20 +549,6 @@ class Writer:
         _check(_lib.zb_writer_get_status(self._h, ctypes.byref(st)), "status")
         return _status_dict(st)
 
-    def close(self):
-        if self._h:
-            _lib.zb_writer_disconnect(self._h)
-            self._h = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()
-
 
 def status(name):
     """The OIEB of buffer NAME as a dict, without joining it."""
@@ -560,9 +558,11 @@ def status(name):
     return _status_dict(st)
 
 
-class DuplexServer:
+class DuplexServer(_Handle):
     """Serves channel NAME: handler(request_memoryview) returns the response
     as a bytes-like object."""
+
+    _destroy = staticmethod(_lib.zb_duplex_server_destroy)
 
     def __init__(self, name, handler, payload_size=64 << 20, timeout_ms=5000,
                  metadata=None):
@@ -607,20 +607,11 @@ class DuplexServer:
     def stop(self):
         _lib.zb_duplex_server_stop(self._h)
 
-    def close(self):
-        if self._h:
-            _lib.zb_duplex_server_destroy(self._h)
-            self._h = None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-class DuplexClient:
+class DuplexClient(_Handle):
     """Client of channel NAME: send() a request, receive() its response."""
+
+    _destroy = staticmethod(_lib.zb_duplex_client_destroy)
 
     def __init__(self, name, payload_size=64 << 20, timeout_ms=5000):
         self._h = None
@@ -650,13 +641,3 @@ class DuplexClient:
     def caps(self):
         return None
 
-    def close(self):
-        if self._h:
-            _lib.zb_duplex_client_destroy(self._h)
-            self._h = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
