@@ -43,6 +43,7 @@
 
 #include "gstzbsink.h"
 #include "gstzbchannel.h"
+#include "gstzbcopy.h"
 #include "zbframe.h"
 
 #include <errno.h>
@@ -62,6 +63,9 @@ GST_DEBUG_CATEGORY_STATIC (gst_zb_sink_debug);
 #define DEFAULT_LEAKY FALSE
 #define DEFAULT_WRITE_TIMEOUT 0
 #define DEFAULT_ZERO_COPY FALSE
+#define DEFAULT_COPY_THREADS 0
+/* copy-threads=0: one per processor, up to this */
+#define AUTO_COPY_THREADS_MAX 4
 
 /* One blocking library call waits at most this long; in between the
  * element checks its own timeouts and the reader's liveness. unlock wakes
@@ -87,7 +91,8 @@ enum
   PROP_CONNECTED,
   PROP_CHANNEL_NAME,
   PROP_ZERO_COPY,
-  PROP_ZERO_COPY_FRAMES
+  PROP_ZERO_COPY_FRAMES,
+  PROP_COPY_THREADS
 };
 
 /* Where each plane goes in the frame. */
@@ -157,6 +162,11 @@ struct _GstZbSink
   gchar *noop_str;              /* sent_caps as a string, for a no-op */
   GstCaps *noop_for;            /* the caps noop_str was made of */
   gboolean zero_copy;           /* property; GST_OBJECT_LOCK */
+
+  /* copies of large frames (gstzbcopy.h); copy_threads: GST_OBJECT_LOCK,
+   * copier: made by start(), used by the streaming thread */
+  guint copy_threads;
+  GstZbCopier *copier;
 };
 
 /* ------------------------------------------------------------------ */
@@ -493,6 +503,12 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
           "Buffers since start that upstream filled in place in the ring "
           "(allocated from what zbsink proposed; sent without a copy)", 0,
           G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_COPY_THREADS,
+      g_param_spec_uint ("copy-threads", "Copy threads",
+          "Threads that copy a frame of a megabyte or more into the ring "
+          "(0 = one per processor, at most 4; 1 = the streaming thread "
+          "alone)", 0, 64, DEFAULT_COPY_THREADS, G_PARAM_READWRITE |
+          G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_FRAME_FORMAT,
       g_param_spec_enum ("frame-format", "Frame format",
           "Layout of each frame: gst = 80-byte header with timestamps and "
@@ -581,6 +597,7 @@ gst_zb_sink_init (GstZbSink * self)
   self->leaky = DEFAULT_LEAKY;
   self->write_timeout = DEFAULT_WRITE_TIMEOUT;
   self->zero_copy = DEFAULT_ZERO_COPY;
+  self->copy_threads = DEFAULT_COPY_THREADS;
   g_mutex_init (&self->writer_lock);
   self->ring_alloc = g_object_new (gst_zb_ring_allocator_get_type (), NULL);
   gst_object_ref_sink (self->ring_alloc);
@@ -650,6 +667,9 @@ gst_zb_sink_set_property (GObject * object, guint prop_id,
     case PROP_ZERO_COPY:
       self->zero_copy = g_value_get_boolean (value);
       break;
+    case PROP_COPY_THREADS:
+      self->copy_threads = g_value_get_uint (value);
+      break;
     case PROP_CONNECT_TIMEOUT:
       self->connect_timeout = g_value_get_int (value);
       break;
@@ -689,6 +709,9 @@ gst_zb_sink_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_ZERO_COPY:
       g_value_set_boolean (value, self->zero_copy);
+      break;
+    case PROP_COPY_THREADS:
+      g_value_set_uint (value, self->copy_threads);
       break;
     case PROP_CONNECT_TIMEOUT:
       g_value_set_int (value, self->connect_timeout);
@@ -741,6 +764,7 @@ gst_zb_sink_start (GstBaseSink * bsink)
 {
   GstZbSink *self = GST_ZB_SINK (bsink);
   gchar *name = NULL;
+  guint threads;
   int ret;
 
   GST_OBJECT_LOCK (self);
@@ -763,6 +787,7 @@ gst_zb_sink_start (GstBaseSink * bsink)
   self->frames = self->bytes = self->drops = self->in_place = 0;
   self->reader_pid = 0;
   self->connected = FALSE;
+  threads = self->copy_threads;
   GST_OBJECT_UNLOCK (self);
 
   self->reader_lost = FALSE;
@@ -775,6 +800,9 @@ gst_zb_sink_start (GstBaseSink * bsink)
   if (ret < 0)
     goto bad_name;
 
+  if (threads == 0)
+    threads = MIN (g_get_num_processors (), AUTO_COPY_THREADS_MAX);
+  self->copier = gst_zb_copier_new (threads);
   g_free (name);
   return TRUE;
 
@@ -828,6 +856,8 @@ gst_zb_sink_stop (GstBaseSink * bsink)
   GstZbSink *self = GST_ZB_SINK (bsink);
 
   disconnect (self);
+  gst_zb_copier_free (self->copier);
+  self->copier = NULL;
   gst_caps_replace (&self->caps, NULL);
   g_mutex_lock (&((GstZbRingAllocator *) self->ring_alloc)->lock);
   self->render_thread = NULL;
@@ -1391,26 +1421,38 @@ fill_record (GstZbSink * self, GstBuffer * buf, zb_gst_record * rec)
 /* Writing */
 
 /* Copy @buf into @dst (@size bytes): video planes row by row into
- * @layout, anything else as its bytes. */
+ * @layout, anything else as its bytes; large frames with the copier's
+ * threads. */
 static void
 copy_payload (GstZbSink * self, GstBuffer * buf, const GstZbLayout * layout,
     guint8 * dst, gsize size)
 {
+  GstZbCopyPlane planes[GST_ZB_COPY_MAX_PLANES];
   GstVideoFrame vf;
+  GstMapInfo map;
   guint p;
-  gint r;
 
   if (layout && gst_video_frame_map (&vf, &self->vinfo, buf, GST_MAP_READ)) {
     for (p = 0; p < GST_VIDEO_FRAME_N_PLANES (&vf); p++) {
-      const guint8 *src = GST_VIDEO_FRAME_PLANE_DATA (&vf, p);
       gint sstride = GST_VIDEO_FRAME_PLANE_STRIDE (&vf, p);
-      gint n = MIN (layout->row_bytes[p], ABS (sstride));
 
-      for (r = 0; r < layout->rows[p]; r++)
-        memcpy (dst + layout->offset[p] + (gsize) r * layout->stride[p],
-            src + (gssize) r * sstride, n);
+      planes[p].dst = dst + layout->offset[p];
+      planes[p].src = GST_VIDEO_FRAME_PLANE_DATA (&vf, p);
+      planes[p].dst_stride = layout->stride[p];
+      planes[p].src_stride = sstride;
+      planes[p].row_bytes = MIN (layout->row_bytes[p], ABS (sstride));
+      planes[p].rows = layout->rows[p];
     }
+    gst_zb_copier_run (self->copier, planes, p);
     gst_video_frame_unmap (&vf);
+    return;
+  }
+  /* one memory: mapped as it is; more: gst_buffer_map() would merge
+   * them into a copy first */
+  if (gst_buffer_n_memory (buf) == 1 && gst_buffer_map (buf, &map,
+          GST_MAP_READ)) {
+    gst_zb_copier_copy (self->copier, dst, map.data, MIN (size, map.size));
+    gst_buffer_unmap (buf, &map);
     return;
   }
   gst_buffer_extract (buf, 0, dst, size);

@@ -338,15 +338,13 @@ zb_writer_acquire (zb_writer * writer, size_t size, void **data)
      * more than what the reader holds, and the frames stay in the CPU
      * caches instead of streaming through the whole ring. A marker is all
      * it costs, but the tail stays charged until the reader has released
-     * every frame before it: keep slack for two more frames and an eighth
-     * of the ring, so a reader that holds its newest frame until the next
-     * one arrives never has to release it for us to go on. */
-    if (!wrap && pos != 0 && total >= ZB_HOT_WRAP_MIN) {
-      uint64_t slack = 2 * total > p / 8 ? 2 * total : p / 8;
-
-      wrap = ZB_LOAD (seg->oieb->payload_free_bytes) >= space_to_end + total
-          + slack;
-    }
+     * every frame before it: keep room for one more frame of this size, so
+     * that a caller who gives up this frame (zbsink's zero copy fills it
+     * with a no-op) can still write the next one while the reader holds its
+     * newest frame until the next one arrives. */
+    if (!wrap && pos != 0 && total >= ZB_HOT_WRAP_MIN)
+      wrap = ZB_LOAD (seg->oieb->payload_free_bytes) >= space_to_end
+          + 2 * total;
   }
   required = wrap ? space_to_end + total : total;
   /* A frame this large cannot follow a wrap from here however empty the

@@ -130,6 +130,9 @@ static const gchar *auto_caps_sources[] = {
       "vp8enc keyframe-max-dist=10 deadline=1",
   /* plain bytes, no caps at all */
   "fakesrc num-buffers=10 sizetype=fixed sizemax=1000 filltype=pattern-span",
+  /* frames of over a megabyte: copied by three threads (copy-threads=3) */
+  "videotestsrc num-buffers=4 pattern=snow ! "
+      "video/x-raw,format=I420,width=1920,height=1080",
 };
 
 /* Caps negotiated automatically, every byte, timestamp and flag carried,
@@ -148,6 +151,12 @@ GST_START_TEST (test_auto_caps)
   wp = zbt_pipeline ("%s ! zbsink name=zb buffer-name=%s sync=false",
       auto_caps_sources[__i__], name);
   tap = tap_new (wp, "zb");
+  if (strstr (auto_caps_sources[__i__], "1920")) {
+    GstElement *zb = gst_bin_get_by_name (GST_BIN (wp), "zb");
+
+    g_object_set (zb, "copy-threads", 3, NULL);
+    gst_object_unref (zb);
+  }
 
   fail_unless (gst_element_set_state (rp, GST_STATE_PLAYING) !=
       GST_STATE_CHANGE_FAILURE);
@@ -212,6 +221,17 @@ GST_START_TEST (test_auto_caps)
 
 GST_END_TEST;
 
+/* Frame sizes and zbsink copy-threads for test_custom_strides: rows are
+ * repacked by one thread, and by three when the frame is large enough. */
+static const struct
+{
+  gint width, height;
+  guint threads;
+} stride_cases[] = {
+  {64, 48, 1},
+  {1920, 1080, 3},
+};
+
 /* A writer whose buffers carry GstVideoMeta with padded strides: the
  * reader gets the default layout, pixel for pixel. */
 GST_START_TEST (test_custom_strides)
@@ -223,16 +243,25 @@ GST_START_TEST (test_custom_strides)
   GstVideoInfo info;
   GstVideoFrame vf;
   gint n, y, x, p;
+  gint width = stride_cases[__i__].width, height = stride_cases[__i__].height;
+  gint stride[GST_VIDEO_MAX_PLANES] = { width + 64, width / 2 + 32,
+    width / 2 + 32, 0
+  };
+  gsize offset[GST_VIDEO_MAX_PLANES] = { 0, (gsize) stride[0] * height + 64,
+    (gsize) stride[0] * height + 64 + (gsize) stride[1] * (height / 2) + 32, 0
+  };
+  gsize size = offset[2] + (gsize) stride[2] * (height / 2);
 
-  caps = gst_caps_from_string ("video/x-raw,format=I420,width=64,height=48,"
-      "framerate=30/1");
+  caps = gst_caps_new_simple ("video/x-raw", "format", G_TYPE_STRING, "I420",
+      "width", G_TYPE_INT, width, "height", G_TYPE_INT, height, "framerate",
+      GST_TYPE_FRACTION, 30, 1, NULL);
   gst_video_info_from_caps (&info, caps);
 
   rp = zbt_pipeline
       ("zbsrc buffer-name=%s ! appsink name=out sync=false wait-on-eos=false",
       name);
   wp = zbt_pipeline ("appsrc name=in format=time ! zbsink buffer-name=%s "
-      "sync=false", name);
+      "sync=false copy-threads=%u", name, stride_cases[__i__].threads);
   src = gst_bin_get_by_name (GST_BIN (wp), "in");
   g_object_set (src, "caps", caps, NULL);
 
@@ -242,18 +271,14 @@ GST_START_TEST (test_custom_strides)
       GST_STATE_CHANGE_FAILURE);
 
   for (n = 0; n < 3; n++) {
-    gsize offset[GST_VIDEO_MAX_PLANES] =
-        { 0, 128 * 48 + 64, 128 * 48 + 64 + 64 * 24 + 32, 0 };
-    gint stride[GST_VIDEO_MAX_PLANES] = { 128, 64, 64, 0 };
-    GstBuffer *buf = gst_buffer_new_allocate (NULL, 128 * 48 + 64 + 2 * (64
-            * 24 + 32), NULL);
+    GstBuffer *buf = gst_buffer_new_allocate (NULL, size, NULL);
 
     gst_buffer_memset (buf, 0, 0xee, gst_buffer_get_size (buf));
-    gst_buffer_add_video_meta_full (buf, 0, GST_VIDEO_FORMAT_I420, 64, 48, 3,
-        offset, stride);
+    gst_buffer_add_video_meta_full (buf, 0, GST_VIDEO_FORMAT_I420, width,
+        height, 3, offset, stride);
     for (p = 0; p < 3; p++) {
       GstMapInfo map;
-      gint w = p ? 32 : 64, h = p ? 24 : 48;
+      gint w = p ? width / 2 : width, h = p ? height / 2 : height;
 
       gst_buffer_map (buf, &map, GST_MAP_WRITE);
       for (y = 0; y < h; y++)
@@ -279,7 +304,7 @@ GST_START_TEST (test_custom_strides)
     for (p = 0; p < 3; p++) {
       const guint8 *d = GST_VIDEO_FRAME_PLANE_DATA (&vf, p);
       gint s = GST_VIDEO_FRAME_PLANE_STRIDE (&vf, p);
-      gint w = p ? 32 : 64, h = p ? 24 : 48;
+      gint w = p ? width / 2 : width, h = p ? height / 2 : height;
 
       for (y = 0; y < h; y++)
         for (x = 0; x < w; x++)
@@ -517,7 +542,7 @@ zbpipelines_suite (void)
   tcase_set_timeout (tc, 60);
   suite_add_tcase (s, tc);
   tcase_add_loop_test (tc, test_auto_caps, 0, G_N_ELEMENTS (auto_caps_sources));
-  tcase_add_test (tc, test_custom_strides);
+  tcase_add_loop_test (tc, test_custom_strides, 0, G_N_ELEMENTS (stride_cases));
   tcase_add_test (tc, test_timestamps_preserved);
   tcase_add_test (tc, test_holding_downstream_never_stalls_writer);
   tcase_add_test (tc, test_state_cycling);
