@@ -50,7 +50,7 @@ struct zb_reader
   size_t holds_head;
   size_t holds_count;
   uint64_t head_id;             /* id of holds[holds_head] */
-  size_t held_bytes;
+  size_t held_bytes;            /* frames only, not skipped tails */
 };
 
 /* Credit released stretches back to the writer, oldest first, stopping at
@@ -69,9 +69,10 @@ credit_in_order (zb_reader * reader)
      * free; pairs with the acquire load of payload_free_bytes in the
      * writer's wait_space(). */
     ZB_ADD (oieb->payload_free_bytes, h->bytes);
-    if (h->is_frame)
+    if (h->is_frame) {
       sem_post (reader->seg.sem_r);
-    reader->held_bytes -= h->bytes;
+      reader->held_bytes -= h->bytes;
+    }
     reader->holds_head = (reader->holds_head + 1) & (reader->holds_capacity -
         1);
     reader->holds_count--;
@@ -107,7 +108,8 @@ push_hold (zb_reader * reader, uint64_t bytes, int is_frame, uint64_t * id)
   h->released = !is_frame;
   *id = reader->head_id + reader->holds_count;
   reader->holds_count++;
-  reader->held_bytes += bytes;
+  if (is_frame)
+    reader->held_bytes += bytes;
   return 0;
 }
 

@@ -605,6 +605,50 @@ test_4_12 (void)
   zb_writer_disconnect (w);
 }
 
+/* Frames of 64 KiB and more go back to the start of the ring as soon as
+ * the reader has freed it with room for one more frame (docs/protocol.md
+ * step 2), so that they stay in the CPU caches; the skipped tail is not
+ * counted as bytes the reader holds (zbsrc copies frames when downstream
+ * holds too much, and a tail is nothing downstream holds). */
+static void
+test_hot_wrap (void)
+{
+  const char *name = zbt_name ();
+  const size_t size = 100000, t = 16 + 100000, p = 1024 * 1024;
+  zb_reader *r = zbt_reader (name, 0, p);
+  zb_writer *w = zbt_writer (name, 300);
+  zb_frame b, d, e;
+  zb_status st;
+
+  ZBT_OK (zbt_write (w, size, 1));
+  zbt_read_release (r, 0, 1, size);
+  /* frame 2 held: no room at the start for frames 3 and 4 and one more */
+  ZBT_OK (zbt_write (w, size, 2));
+  zbt_read_check (r, 0, 2, size, &b);
+  ZBT_OK (zbt_write (w, size, 3));
+  zbt_read_release (r, 0, 3, size);
+  ZBT_OK (zbt_write (w, size, 4));
+  st = zbt_status (r);
+  ZBT_EQU (st.write_pos, 4 * t);
+  ZBT_OK (zb_reader_release (r, &b));
+  zbt_read_check (r, 0, 4, size, &d);
+  /* frame 4 held, the start free for 2T: frame 5 goes to 0 */
+  ZBT_OK (zbt_write (w, size, 5));
+  st = zbt_status (r);
+  ZBT_EQU (st.write_pos, t);
+  ZBT_EQU (st.payload_free_bytes, p - t - (p - 4 * t) - t);
+  zbt_read_check (r, 0, 5, size, &e);
+  ZBT_EQU (zb_reader_held_bytes (r), 2 * t);
+  ZBT_OK (zb_reader_release (r, &d));
+  ZBT_EQU (zb_reader_held_bytes (r), t);
+  ZBT_OK (zb_reader_release (r, &e));
+  ZBT_EQU (zb_reader_held_bytes (r), 0);
+  st = zbt_status (r);
+  ZBT_EQU (st.payload_free_bytes, p);
+  zb_writer_disconnect (w);
+  zb_reader_destroy (r);
+}
+
 /* ★ Frame sizes that would leave a 1..15-byte tail: the writer wraps
  * early (marker, waste charged), every frame arrives. First the example
  * from the checklist (payload 65536, frames of 16366: four frames would
@@ -807,6 +851,8 @@ static const zbt_case cases[] = {
   {"4.10 second writer rejected at 80 %, full at 100 %", test_4_10, 20},
   {"4.11 two readers race for one name", test_4_11, 30},
   {"4.12 writer before reader: not found, or wait", test_4_12, 20},
+  {"early wrap of large frames; the skipped tail is not held", test_hot_wrap,
+      20},
   {"4.13★ tail of 8 bytes (payload 65536, frames 16366): early wrap",
       test_tail_65536, 20},
   {"4.13★ tails of 1..15 bytes: early wrap", test_tail_each, 20},

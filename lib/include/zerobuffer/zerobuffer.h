@@ -147,8 +147,10 @@ int zb_reader_read (zb_reader * reader, int timeout_ms, zb_frame * frame);
  * frame that is not held (already released, or never read). */
 int zb_reader_release (zb_reader * reader, const zb_frame * frame);
 
-/* Bytes of the ring held by frames read but not released (wrap waste
- * included). Thread-safe. */
+/* Bytes of the ring held by frames read and not yet credited back to the
+ * writer: frames not released, and frames released behind one that is
+ * (space returns in ring order). Tails skipped by a wrap are not counted.
+ * Thread-safe. */
 size_t zb_reader_held_bytes (zb_reader * reader);
 
 /* Point *@data at the metadata written by the current writer and set *@size.
