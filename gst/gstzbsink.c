@@ -493,10 +493,11 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_ZERO_COPY,
       g_param_spec_boolean ("zero-copy", "Zero copy",
-          "Experimental: propose an allocator whose memory lies in the "
-          "ring, so that upstream fills frames in place (frame-format=gst, "
-          "buffers of 4 KiB and more; anything else is copied); set "
-          "enable-last-sample=false too, or every frame is copied anyway",
+          "Propose an allocator whose memory lies in the ring, so that "
+          "upstream fills frames in place (frame-format=gst, buffers of 4 KiB "
+          "and more; anything else is copied); not for upstreams that keep "
+          "buffers mapped after pushing them; set enable-last-sample=false "
+          "too, or every frame is copied anyway",
           DEFAULT_ZERO_COPY, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_ZERO_COPY_FRAMES,
       g_param_spec_uint64 ("zero-copy-frames", "Zero-copy frames",

@@ -48,9 +48,7 @@ run_suite() {
   logs+=("$dir/meson-logs/testlog.json")
 }
 
-# zerocopy: the experimental zbsink zero-copy test, known to stall now and
-# then (docs/elements.md); run it by hand with --suite zerocopy.
-run_suite build --no-suite zerocopy --
+run_suite build --
 # Sanitizers slow everything down: give each test three times its timeout.
 # The library suite runs with leak detection.
 run_suite build-asan --suite lib --timeout-multiplier 3 -- \
@@ -66,7 +64,6 @@ if [ -f build-asan/meson-info/intro-tests.json ]; then
   LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
     ASAN_OPTIONS=detect_leaks=0 \
     meson test -C build-asan --no-rebuild --print-errorlogs --no-suite lib \
-      --no-suite zerocopy \
       --logbase others --timeout-multiplier 3 < /dev/null
   echo "== meson test -C build-asan (others): exit $?"
   logs+=("build-asan/meson-logs/others.json")

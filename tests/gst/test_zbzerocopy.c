@@ -405,8 +405,20 @@ static void
 push_flush (Feeder * f)
 {
   GstPad *pad = gst_element_get_static_pad (f->appsrc, "src");
+  GstElement *pipeline = GST_ELEMENT (gst_element_get_parent (f->appsrc));
   GstSegment seg;
 
+  /* A flush makes the sink lose its state: it prerolls the next buffer
+   * and the pipeline sets it back to PLAYING from a thread of its own. A
+   * flush while the pipeline is still busy with that state change is lost
+   * on it (GstBin ignores the sink's ASYNC_START, "state change busy"),
+   * and the sink stays PAUSED for good, waiting for a PLAYING that never
+   * comes. A seek is serialized with state changes (the pipeline's state
+   * lock); this flush from the streaming thread is not: wait for the
+   * pipeline to be done first. */
+  fail_unless_equals_int (gst_element_get_state (pipeline, NULL, NULL,
+          10 * GST_SECOND), GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (pipeline);
   gst_segment_init (&seg, GST_FORMAT_BYTES);
   fail_unless (gst_pad_push_event (pad, gst_event_new_flush_start ()));
   fail_unless (gst_pad_push_event (pad, gst_event_new_flush_stop (FALSE)));
