@@ -69,11 +69,12 @@ def print_table(lib, gst):
                 fmt(shm.get("buffers_per_s")), fmt(e.get("ratio"), "%.2f"),
                 fmt(zb.get("cpu_per_buffer_us"), "%.2f"),
                 fmt(shm.get("cpu_per_buffer_us"), "%.2f"), extra))
-        for key in ("5a", "5b"):
+        for key in ("5a", "5b", "5c"):
             e = cases.get(key)
             if not e:
                 continue
-            print("%s. %s (%d buffers)" % (key, e["title"], e["buffers"]))
+            print("%s. %s (%d buffers; each percentile the median of the "
+                  "runs)" % (key, e["title"], e["buffers"]))
             for name in ("zb", "shm"):
                 s = e.get(name, {})
                 print("    %-4s p50 %8s us  p90 %8s us  p99 %8s us  max %8s us"
