@@ -59,11 +59,13 @@ copy_rows (const GstZbCopyPlane * p, guint first, guint rows)
         p->src + (gssize) r * p->src_stride, p->row_bytes);
 }
 
-/* Claim and copy chunks until none is left; with the lock held. */
+/* Claim and copy chunks until none is left; with the lock held. A helper
+ * leaves the last chunk to the caller: one that woke up late would only
+ * make the caller wait for it. */
 static void
-work (GstZbCopier * c)
+work (GstZbCopier * c, gboolean helper)
 {
-  while (c->next < c->n_chunks) {
+  while (c->next + (helper ? 1 : 0) < c->n_chunks) {
     Chunk ch = c->chunks[c->next++];
 
     g_mutex_unlock (&c->lock);
@@ -87,7 +89,7 @@ helper_main (gpointer data)
     if (c->quit)
       break;
     seen = c->generation;
-    work (c);
+    work (c, TRUE);
   }
   g_mutex_unlock (&c->lock);
   return NULL;
@@ -187,7 +189,7 @@ gst_zb_copier_run (GstZbCopier * c, const GstZbCopyPlane * planes,
   c->done = 0;
   c->generation++;
   g_cond_broadcast (&c->work_cond);
-  work (c);
+  work (c, FALSE);
   while (c->done < c->n_chunks)
     g_cond_wait (&c->done_cond, &c->lock);
   g_mutex_unlock (&c->lock);
