@@ -112,8 +112,9 @@ class Run:
         for p in self.procs:
             p.stdout.close()
             p.stderr.close()
-        # shmsink names its segments shmpipe.PID.N; zbsrc removes its own
-        for f in glob.glob("/dev/shm/shmpipe.%d.*" % self.prod.pid):
+        # shmsink names its segments "shmpipe.%5d.%5d" (PID and number,
+        # padded with spaces); zbsrc removes its own
+        for f in glob.glob("/dev/shm/shmpipe.%5d.*" % self.prod.pid):
             try:
                 os.unlink(f)
             except OSError:
