@@ -82,38 +82,6 @@ drain_appsink (GstElement * pipeline, GstCaps ** caps)
   return samples;
 }
 
-static void
-wait_eos (GstElement * pipeline, gint timeout_ms)
-{
-  GstBus *bus = gst_element_get_bus (pipeline);
-  GstMessage *msg = zbt_pop (bus, GST_MESSAGE_EOS | GST_MESSAGE_ERROR,
-      timeout_ms);
-
-  fail_unless (msg != NULL, "no EOS within %d ms", timeout_ms);
-  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
-    GError *err = NULL;
-    gchar *dbg = NULL;
-
-    gst_message_parse_error (msg, &err, &dbg);
-    fail ("error instead of EOS: %s (%s)", err->message, GST_STR_NULL (dbg));
-  }
-  gst_message_unref (msg);
-  gst_object_unref (bus);
-}
-
-static void
-stop_and_free (GstElement * pipeline)
-{
-  GstBus *bus = gst_element_get_bus (pipeline);
-
-  fail_unless_equals_int (zbt_set_state (pipeline, GST_STATE_NULL),
-      GST_STATE_CHANGE_SUCCESS);
-  /* no spurious error on a clean stop */
-  zbt_assert_no_error (bus);
-  gst_object_unref (bus);
-  gst_object_unref (pipeline);
-}
-
 /* ------------------------------------------------------------------ */
 
 static const gchar *auto_caps_sources[] = {
@@ -164,8 +132,8 @@ GST_START_TEST (test_auto_caps)
       GST_STATE_CHANGE_FAILURE);
 
   /* the writer finishes only once the reader read its EOS record */
-  wait_eos (wp, 20000);
-  wait_eos (rp, 20000);
+  zbt_wait_eos (wp, 20000);
+  zbt_wait_eos (rp, 20000);
 
   samples = drain_appsink (rp, &rcaps);
   fail_unless_equals_int (samples->len, tap->buffers->len);
@@ -212,8 +180,8 @@ GST_START_TEST (test_auto_caps)
   g_ptr_array_unref (samples);
   gst_caps_unref (rcaps);
 
-  stop_and_free (wp);
-  stop_and_free (rp);
+  zbt_stop_and_free (wp);
+  zbt_stop_and_free (rp);
   tap_free (tap);
   fail_unless (zbt_no_leftovers (name));
   g_free (name);
@@ -302,7 +270,7 @@ GST_START_TEST (test_custom_strides)
         GST_FLOW_OK);
   }
   g_signal_emit_by_name (src, "end-of-stream", &n);
-  wait_eos (rp, 20000);
+  zbt_wait_eos (rp, 20000);
 
   samples = drain_appsink (rp, &rcaps);
   fail_unless_equals_int (samples->len, 3);
@@ -330,8 +298,8 @@ GST_START_TEST (test_custom_strides)
   gst_caps_unref (rcaps);
   gst_caps_unref (caps);
   gst_object_unref (src);
-  stop_and_free (wp);
-  stop_and_free (rp);
+  zbt_stop_and_free (wp);
+  zbt_stop_and_free (rp);
   fail_unless (zbt_no_leftovers (name));
   g_free (name);
 }
@@ -358,8 +326,8 @@ GST_START_TEST (test_timestamps_preserved)
       GST_STATE_CHANGE_FAILURE);
   fail_unless (zbt_set_state (wp, GST_STATE_PLAYING) !=
       GST_STATE_CHANGE_FAILURE);
-  wait_eos (rp, 20000);
-  wait_eos (wp, 5000);
+  zbt_wait_eos (rp, 20000);
+  zbt_wait_eos (wp, 5000);
 
   samples = drain_appsink (rp, NULL);
   fail_unless_equals_int (samples->len, 30);
@@ -377,8 +345,8 @@ GST_START_TEST (test_timestamps_preserved)
         G_GINT64_FORMAT " ns", i, d);
   }
   g_ptr_array_unref (samples);
-  stop_and_free (wp);
-  stop_and_free (rp);
+  zbt_stop_and_free (wp);
+  zbt_stop_and_free (rp);
   tap_free (tap);
   fail_unless (zbt_no_leftovers (name));
   g_free (name);
@@ -408,7 +376,7 @@ GST_START_TEST (test_holding_downstream_never_stalls_writer)
   start = g_get_monotonic_time ();
   fail_unless (zbt_set_state (wp, GST_STATE_PLAYING) !=
       GST_STATE_CHANGE_FAILURE);
-  wait_eos (wp, 5000);
+  zbt_wait_eos (wp, 5000);
   took = g_get_monotonic_time () - start;
   fail_unless (took < 3 * G_USEC_PER_SEC, "writer took %" G_GINT64_FORMAT
       " us", took);
@@ -419,8 +387,8 @@ GST_START_TEST (test_holding_downstream_never_stalls_writer)
   fail_unless (copies > 100, "only %" G_GUINT64_FORMAT " copies", copies);
   gst_object_unref (src);
 
-  stop_and_free (wp);
-  stop_and_free (rp);
+  zbt_stop_and_free (wp);
+  zbt_stop_and_free (rp);
   fail_unless (zbt_no_leftovers (name));
   g_free (name);
 }
@@ -499,8 +467,8 @@ GST_START_TEST (test_state_cycling)
   zbt_assert_no_error (wbus);
   gst_object_unref (wbus);
   gst_object_unref (rbus);
-  stop_and_free (wp);
-  stop_and_free (rp);
+  zbt_stop_and_free (wp);
+  zbt_stop_and_free (rp);
   fail_unless (zbt_no_leftovers (name));
   g_free (name);
 }
@@ -539,8 +507,8 @@ GST_START_TEST (test_writer_flush_seek)
   zbt_assert_no_error (wbus);
   gst_object_unref (rbus);
   gst_object_unref (wbus);
-  stop_and_free (wp);
-  stop_and_free (rp);
+  zbt_stop_and_free (wp);
+  zbt_stop_and_free (rp);
   fail_unless (zbt_no_leftovers (name));
   g_free (name);
 }

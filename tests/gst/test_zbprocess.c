@@ -33,18 +33,6 @@ wait_prop (GstElement * pipeline, const gchar * element, const gchar * prop,
   }
 }
 
-static void
-stop_and_free (GstElement * pipeline)
-{
-  GstBus *bus = gst_element_get_bus (pipeline);
-
-  fail_unless_equals_int (zbt_set_state (pipeline, GST_STATE_NULL),
-      GST_STATE_CHANGE_SUCCESS);
-  zbt_assert_no_error (bus);
-  gst_object_unref (bus);
-  gst_object_unref (pipeline);
-}
-
 /* EOS written by a gst-launch writer reaches the reader; the writer
  * process exits 0 only once its EOS was read. */
 GST_START_TEST (test_eos_from_process)
@@ -74,7 +62,7 @@ GST_START_TEST (test_eos_from_process)
   fail_unless (status != -1 && WIFEXITED (status) &&
       WEXITSTATUS (status) == 0, "writer status %d", status);
   gst_object_unref (bus);
-  stop_and_free (rp);
+  zbt_stop_and_free (rp);
   fail_unless (zbt_no_leftovers (name));
   g_free (desc);
   g_free (name);
@@ -149,7 +137,7 @@ GST_START_TEST (test_writer_killed_and_replaced)
     zbt_assert_no_error (bus);
   }
   gst_object_unref (bus);
-  stop_and_free (rp);
+  zbt_stop_and_free (rp);
   fail_unless (zbt_no_leftovers (name));
   g_free (name);
 }
@@ -206,7 +194,7 @@ GST_START_TEST (test_reader_killed_and_replaced)
   fail_unless (msg != NULL);
   gst_message_unref (msg);
   gst_object_unref (bus);
-  stop_and_free (wp);
+  zbt_stop_and_free (wp);
   fail_unless (zbt_no_leftovers (name));
   g_free (desc);
   g_free (name);

@@ -142,25 +142,6 @@ assert_equal (Log * in, Log * out)
 
 /* ------------------------------------------------------------------ */
 
-static void
-wait_eos (GstElement * pipeline, gint timeout_ms)
-{
-  GstBus *bus = gst_element_get_bus (pipeline);
-  GstMessage *msg = zbt_pop (bus, GST_MESSAGE_EOS | GST_MESSAGE_ERROR,
-      timeout_ms);
-
-  fail_unless (msg != NULL, "no EOS within %d ms", timeout_ms);
-  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
-    GError *err = NULL;
-    gchar *dbg = NULL;
-
-    gst_message_parse_error (msg, &err, &dbg);
-    fail ("error instead of EOS: %s (%s)", err->message, GST_STR_NULL (dbg));
-  }
-  gst_message_unref (msg);
-  gst_object_unref (bus);
-}
-
 /* zbsink's count of frames sent without a copy */
 static guint64
 in_place (GstElement * pipeline)
@@ -171,18 +152,6 @@ in_place (GstElement * pipeline)
   g_object_get (zb, "zero-copy-frames", &n, NULL);
   gst_object_unref (zb);
   return n;
-}
-
-static void
-stop_and_free (GstElement * pipeline)
-{
-  GstBus *bus = gst_element_get_bus (pipeline);
-
-  fail_unless_equals_int (zbt_set_state (pipeline, GST_STATE_NULL),
-      GST_STATE_CHANGE_SUCCESS);
-  zbt_assert_no_error (bus);
-  gst_object_unref (bus);
-  gst_object_unref (pipeline);
 }
 
 /* With @last_sample the reader's sink keeps its last sample (basesink's
@@ -226,8 +195,8 @@ GST_START_TEST (test_videotestsrc)
   in = log_new (wp, "zb");
   out = log_new (rp, "out");
   start (rp, wp);
-  wait_eos (wp, 30000);
-  wait_eos (rp, 30000);
+  zbt_wait_eos (wp, 30000);
+  zbt_wait_eos (rp, 30000);
 
   assert_equal (in, out);
   fail_unless_equals_int (in->hashes->len, 60);
@@ -241,8 +210,8 @@ GST_START_TEST (test_videotestsrc)
     /* the last sample holds each buffer while it is rendered */
     fail_unless_equals_uint64 (in_place (wp), 0);
 
-  stop_and_free (wp);
-  stop_and_free (rp);
+  zbt_stop_and_free (wp);
+  zbt_stop_and_free (rp);
   log_free (in);
   log_free (out);
   fail_unless (zbt_no_leftovers (name));
@@ -265,13 +234,13 @@ GST_START_TEST (test_zero_copy_off)
   in = log_new (wp, "zb");
   out = log_new (rp, "out");
   start (rp, wp);
-  wait_eos (wp, 30000);
-  wait_eos (rp, 30000);
+  zbt_wait_eos (wp, 30000);
+  zbt_wait_eos (rp, 30000);
   assert_equal (in, out);
   fail_unless_equals_int (in->ring, 0);
   fail_unless_equals_uint64 (in_place (wp), 0);
-  stop_and_free (wp);
-  stop_and_free (rp);
+  zbt_stop_and_free (wp);
+  zbt_stop_and_free (rp);
   log_free (in);
   log_free (out);
   g_free (name);
@@ -563,8 +532,8 @@ GST_START_TEST (test_appsrc)
   out = log_new (rp, "out");
   start (rp, wp);
   g_atomic_int_set (&f->running, 1);
-  wait_eos (wp, 30000);
-  wait_eos (rp, 30000);
+  zbt_wait_eos (wp, 30000);
+  zbt_wait_eos (rp, 30000);
 
   /* nothing was lost: every pushed frame arrived, in push order */
   assert_equal (in, out);
@@ -580,8 +549,8 @@ GST_START_TEST (test_appsrc)
         "sent without a copy", in_place (wp), in->hashes->len);
 
   /* the sink goes away first; our buffers must survive it */
-  stop_and_free (wp);
-  stop_and_free (rp);
+  zbt_stop_and_free (wp);
+  zbt_stop_and_free (rp);
   feeder_free (f);
   log_free (in);
   log_free (out);
@@ -622,15 +591,15 @@ GST_START_TEST (test_reader_lost)
   out = log_new (rp2, "out");
   fail_unless (gst_element_set_state (rp2, GST_STATE_PLAYING) !=
       GST_STATE_CHANGE_FAILURE);
-  wait_eos (wp, 30000);
-  wait_eos (rp2, 30000);
+  zbt_wait_eos (wp, 30000);
+  zbt_wait_eos (rp2, 30000);
 
   fail_unless (log_len (out) > 0, "the new reader got nothing");
   assert_subsequence (in, out);
 
-  stop_and_free (wp);
-  stop_and_free (rp2);
-  stop_and_free (rp);
+  zbt_stop_and_free (wp);
+  zbt_stop_and_free (rp2);
+  zbt_stop_and_free (rp);
   feeder_free (f);
   gst_object_unref (zb);
   gst_object_unref (bus);
@@ -675,16 +644,16 @@ GST_START_TEST (test_state_cycling)
           GST_SEEK_FLAG_FLUSH, 0));
   g_usleep (100 * 1000);
   gst_element_send_event (wp, gst_event_new_eos ());
-  wait_eos (wp, 30000);
-  wait_eos (rp, 30000);
+  zbt_wait_eos (wp, 30000);
+  zbt_wait_eos (rp, 30000);
 
   fail_unless (log_len (out) > 10);
   fail_unless (in_place (wp) > 10, "%" G_GUINT64_FORMAT " of %u frames sent "
       "without a copy", in_place (wp), in->hashes->len);
   assert_subsequence (in, out);
 
-  stop_and_free (wp);
-  stop_and_free (rp);
+  zbt_stop_and_free (wp);
+  zbt_stop_and_free (rp);
   log_free (in);
   log_free (out);
   fail_unless (zbt_no_leftovers (name));
@@ -725,9 +694,9 @@ GST_START_TEST (test_full_ring_shutdown)
   fail_unless (frames > 0 && frames < 30, "%" G_GUINT64_FORMAT " frames",
       frames);
   t0 = g_get_monotonic_time ();
-  stop_and_free (wp);
+  zbt_stop_and_free (wp);
   fail_unless (g_get_monotonic_time () - t0 < 5 * G_USEC_PER_SEC);
-  stop_and_free (rp);
+  zbt_stop_and_free (rp);
   gst_object_unref (zb);
   fail_unless (zbt_no_leftovers (name));
   g_free (name);

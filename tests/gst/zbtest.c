@@ -113,6 +113,38 @@ zbt_assert_no_error (GstBus * bus)
   }
 }
 
+void
+zbt_wait_eos (GstElement * pipeline, gint timeout_ms)
+{
+  GstBus *bus = gst_element_get_bus (pipeline);
+  GstMessage *msg = zbt_pop (bus, GST_MESSAGE_EOS | GST_MESSAGE_ERROR,
+      timeout_ms);
+
+  fail_unless (msg != NULL, "no EOS within %d ms", timeout_ms);
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+    GError *err = NULL;
+    gchar *dbg = NULL;
+
+    gst_message_parse_error (msg, &err, &dbg);
+    fail ("error instead of EOS: %s (%s)", err->message, GST_STR_NULL (dbg));
+  }
+  gst_message_unref (msg);
+  gst_object_unref (bus);
+}
+
+void
+zbt_stop_and_free (GstElement * pipeline)
+{
+  GstBus *bus = gst_element_get_bus (pipeline);
+
+  fail_unless_equals_int (zbt_set_state (pipeline, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  /* no spurious error on a clean stop */
+  zbt_assert_no_error (bus);
+  gst_object_unref (bus);
+  gst_object_unref (pipeline);
+}
+
 GstElement *
 zbt_pipeline (const gchar * format, ...)
 {

@@ -31,6 +31,14 @@ GstMessage *zbt_pop_element (GstBus * bus, const gchar * name,
 /* Assert that no ERROR message is queued on @bus. */
 void zbt_assert_no_error (GstBus * bus);
 
+/* Wait up to @timeout_ms for EOS on @pipeline's bus; fail the test on
+ * an ERROR message or a timeout. */
+void zbt_wait_eos (GstElement * pipeline, gint timeout_ms);
+
+/* Set @pipeline to NULL, fail the test if that fails or an ERROR message
+ * is queued, and unref it. */
+void zbt_stop_and_free (GstElement * pipeline);
+
 /* Build a pipeline from a printf-style description, fail the test on
  * parse errors. */
 GstElement *zbt_pipeline (const gchar * format, ...) G_GNUC_PRINTF (1, 2);
