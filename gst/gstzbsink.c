@@ -167,6 +167,12 @@ struct _GstZbSink
    * copier: made by start(), used by the streaming thread */
   guint copy_threads;
   GstZbCopier *copier;
+
+  /* streaming thread: the last clock fill_record() saw (a reference,
+   * dropped at stop) and whether it is the system clock on
+   * CLOCK_MONOTONIC; a clock's type is read once, not per buffer */
+  GstClock *seen_clock;
+  gboolean seen_clock_mono;
 };
 
 /* ------------------------------------------------------------------ */
@@ -859,6 +865,7 @@ gst_zb_sink_stop (GstBaseSink * bsink)
   disconnect (self);
   gst_zb_copier_free (self->copier);
   self->copier = NULL;
+  gst_clear_object (&self->seen_clock);
   gst_caps_replace (&self->caps, NULL);
   g_mutex_lock (&((GstZbRingAllocator *) self->ring_alloc)->lock);
   self->render_thread = NULL;
@@ -1407,8 +1414,14 @@ fill_record (GstZbSink * self, GstBuffer * buf, zb_gst_record * rec)
   if (clock) {
     GstClockTime base = gst_element_get_base_time (GST_ELEMENT (self));
     GstClockTime latency = gst_base_sink_get_latency (GST_BASE_SINK (self));
-    gboolean mono = is_monotonic_system_clock (clock);
+    gboolean mono;
 
+    if (clock != self->seen_clock) {
+      gst_object_replace ((GstObject **) & self->seen_clock,
+          GST_OBJECT (clock));
+      self->seen_clock_mono = is_monotonic_system_clock (clock);
+    }
+    mono = self->seen_clock_mono;
     if (!GST_CLOCK_TIME_IS_VALID (latency))
       latency = 0;
     rec->pts_clock = to_monotonic (self, clock, mono, base, latency, rec->pts);
@@ -1500,7 +1513,7 @@ write_frame (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
   const GstZbLayout *layout = NULL;
   gsize hdr = rec ? ZB_GST_HEADER_SIZE : 0;
   gsize payload = nbytes;
-  gint64 start = g_get_monotonic_time ();
+  gint64 start = 0;
   gint write_timeout;
   gboolean leaky;
   gchar *name;
@@ -1523,6 +1536,8 @@ write_frame (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
   write_timeout = self->write_timeout;
   leaky = self->leaky;
   GST_OBJECT_UNLOCK (self);
+  if (write_timeout > 0)
+    start = g_get_monotonic_time ();    /* no clock read per buffer else */
 
   if (hdr + payload == 0)
     return WRITE_OK;            /* an empty raw buffer: nothing to send */

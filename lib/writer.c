@@ -278,12 +278,15 @@ static int
 wait_space (zb_writer * writer, uint64_t required)
 {
   zb_segment *seg = &writer->seg;
-  int64_t deadline = zb_deadline (writer->write_timeout_ms);
+  int64_t deadline;
   int ret;
 
+  /* Acquire: the reader finished with the space before crediting it;
+   * pairs with the release add in the reader's credit_in_order(). */
+  if (ZB_LOAD (seg->oieb->payload_free_bytes) >= required)
+    return 0;                   /* the usual case: no clock read */
+  deadline = zb_deadline (writer->write_timeout_ms);
   for (;;) {
-    /* Acquire: the reader finished with the space before crediting it;
-     * pairs with the release add in the reader's credit_in_order(). */
     if (ZB_LOAD (seg->oieb->payload_free_bytes) >= required)
       return 0;
     if (__atomic_load_n (&writer->wakeup, __ATOMIC_ACQUIRE))
