@@ -43,6 +43,7 @@
 
 #include "gstzbsink.h"
 #include "gstzbchannel.h"
+#include "gstzbclock.h"
 #include "gstzbcopy.h"
 #include "zbframe.h"
 
@@ -168,11 +169,8 @@ struct _GstZbSink
   guint copy_threads;
   GstZbCopier *copier;
 
-  /* streaming thread: the last clock fill_record() saw (a reference,
-   * dropped at stop) and whether it is the system clock on
-   * CLOCK_MONOTONIC; a clock's type is read once, not per buffer */
-  GstClock *seen_clock;
-  gboolean seen_clock_mono;
+  /* streaming thread; cleared at stop */
+  GstZbClockCache clock_cache;
 };
 
 /* ------------------------------------------------------------------ */
@@ -865,7 +863,7 @@ gst_zb_sink_stop (GstBaseSink * bsink)
   disconnect (self);
   gst_zb_copier_free (self->copier);
   self->copier = NULL;
-  gst_clear_object (&self->seen_clock);
+  gst_zb_clock_cache_clear (&self->clock_cache);
   gst_caps_replace (&self->caps, NULL);
   g_mutex_lock (&((GstZbRingAllocator *) self->ring_alloc)->lock);
   self->render_thread = NULL;
@@ -1355,26 +1353,6 @@ gst_zb_sink_propose_allocation (GstBaseSink * bsink, GstQuery * query)
 /* ------------------------------------------------------------------ */
 /* Timestamps */
 
-static guint64
-monotonic_now_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (guint64) ts.tv_sec * GST_SECOND + (guint64) ts.tv_nsec;
-}
-
-static gboolean
-is_monotonic_system_clock (GstClock * clock)
-{
-  GstClockType type = GST_CLOCK_TYPE_REALTIME;
-
-  if (!GST_IS_SYSTEM_CLOCK (clock))
-    return FALSE;
-  g_object_get (clock, "clock-type", &type, NULL);
-  return type == GST_CLOCK_TYPE_MONOTONIC;
-}
-
 /* Running time of @ts + the pipeline latency + base time, as
  * CLOCK_MONOTONIC: the moment the writer's pipeline presents @ts. */
 static guint64
@@ -1394,7 +1372,7 @@ to_monotonic (GstZbSink * self, GstClock * clock, gboolean mono,
   if (mono)
     return ctime;
   /* translate the pipeline clock into CLOCK_MONOTONIC */
-  return ctime + monotonic_now_ns () - gst_clock_get_time (clock);
+  return ctime + gst_zb_monotonic_now () - gst_clock_get_time (clock);
 }
 
 static void
@@ -1414,14 +1392,8 @@ fill_record (GstZbSink * self, GstBuffer * buf, zb_gst_record * rec)
   if (clock) {
     GstClockTime base = gst_element_get_base_time (GST_ELEMENT (self));
     GstClockTime latency = gst_base_sink_get_latency (GST_BASE_SINK (self));
-    gboolean mono;
+    gboolean mono = gst_zb_clock_is_monotonic (&self->clock_cache, clock);
 
-    if (clock != self->seen_clock) {
-      gst_object_replace ((GstObject **) & self->seen_clock,
-          GST_OBJECT (clock));
-      self->seen_clock_mono = is_monotonic_system_clock (clock);
-    }
-    mono = self->seen_clock_mono;
     if (!GST_CLOCK_TIME_IS_VALID (latency))
       latency = 0;
     rec->pts_clock = to_monotonic (self, clock, mono, base, latency, rec->pts);

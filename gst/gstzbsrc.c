@@ -41,6 +41,7 @@
 
 #include "gstzbsrc.h"
 #include "gstzbchannel.h"
+#include "gstzbclock.h"
 #include "zbframe.h"
 
 #include <errno.h>
@@ -139,6 +140,7 @@ struct _GstZbSrc
   gboolean writer_present;
   gint64 last_frame_us;         /* g_get_monotonic_time() */
   gboolean timeout_reported;
+  GstZbClockCache clock_cache;  /* cleared at stop */
 
   /* statistics; GST_OBJECT_LOCK */
   guint64 frames;
@@ -690,6 +692,7 @@ gst_zb_src_stop (GstBaseSrc * bsrc)
 
   gst_caps_replace (&self->writer_caps, NULL);
   self->caps_pending = FALSE;
+  gst_zb_clock_cache_clear (&self->clock_cache);
 
   if (self->chan)
     gst_zb_channel_unpublish (self->chan);
@@ -956,26 +959,6 @@ handle_writer_lost (GstZbSrc * self, const gchar * reason)
   }
 }
 
-static gboolean
-is_monotonic_system_clock (GstClock * clock)
-{
-  GstClockType type = GST_CLOCK_TYPE_REALTIME;
-
-  if (!GST_IS_SYSTEM_CLOCK (clock))
-    return FALSE;
-  g_object_get (clock, "clock-type", &type, NULL);
-  return type == GST_CLOCK_TYPE_MONOTONIC;
-}
-
-static guint64
-monotonic_now_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (guint64) ts.tv_sec * GST_SECOND + (guint64) ts.tv_nsec;
-}
-
 /* Translate a CLOCK_MONOTONIC time into running time of this element;
  * times before the base time become 0. */
 static GstClockTime
@@ -986,10 +969,10 @@ monotonic_to_running_time (GstZbSrc * self, GstClock * clock,
 
   if (mono == ZB_GST_NONE)
     return GST_CLOCK_TIME_NONE;
-  if (is_monotonic_system_clock (clock)) {
+  if (gst_zb_clock_is_monotonic (&self->clock_cache, clock)) {
     ctime = mono;
   } else {
-    gint64 diff = (gint64) (mono - monotonic_now_ns ());
+    gint64 diff = (gint64) (mono - gst_zb_monotonic_now ());
     GstClockTime now = gst_clock_get_time (clock);
 
     if (diff < 0 && (guint64) (-diff) > now)
