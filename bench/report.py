@@ -114,10 +114,10 @@ def chart(lib, gst, png):
         return
     tmp = tempfile.mkdtemp(prefix="zbbench-")
     g = os.path.join(tmp, "gst.dat")
+    t = os.path.join(tmp, "lat.dat")
     l = os.path.join(tmp, "lib.dat")
     cases = gst.get("cases", {}) if gst else {}
-    labels = {"1": "1080p own mem", "2": "1080p sink alloc", "3": "4K",
-              "4": "1 KiB"}
+    labels = {"1": "1080p", "2": "1080p alloc", "3": "4K", "4": "1 KiB"}
     with open(g, "w") as f:
         for key in ("1", "2", "3", "4"):
             e = cases.get(key)
@@ -126,35 +126,49 @@ def chart(lib, gst, png):
             f.write('"%s" %s %s\n' % (
                 labels[key], e["zb"].get("buffers_per_s") or 0,
                 e["shm"].get("buffers_per_s") or 0))
+    with open(t, "w") as f:
+        for key, name in (("5a", "1080p"), ("5c", "1080p alloc"),
+                          ("5b", "1 KiB")):
+            e = cases.get(key)
+            if not e:
+                continue
+            for p in ("p50", "p99"):
+                f.write('"%s %s" %s %s\n' % (
+                    name, p, e["zb"].get(p) or 0, e["shm"].get(p) or 0))
     with open(l, "w") as f:
-        for t in (lib or {}).get("throughput", []):
-            size = t["frame_bytes"]
+        for t_ in (lib or {}).get("throughput", []):
+            size = t_["frame_bytes"]
             name = ("%d MiB" % (size >> 20) if size >= 1 << 20 else
                     "%d KiB" % (size >> 10) if size >= 1024 else
                     "%d B" % size)
-            f.write('"%s" %s %s\n' % (name, t["zb_gbytes_per_s"],
-                                      t["memcpy_gbytes_per_s"]))
+            f.write('"%s" %s %s\n' % (name, t_["zb_gbytes_per_s"],
+                                       t_["memcpy_gbytes_per_s"]))
     script = """
-set terminal pngcairo size 1200,500 font ",10"
+set terminal pngcairo size 1500,540 font ",10"
 set output '%s'
-set multiplot layout 1,2
+set multiplot layout 1,3
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set boxwidth 0.9
 set grid ytics
-set key top right
+set key below horizontal
+set xtics rotate by -30 scale 0
+set bmargin 7
 set logscale y
-set title "GStreamer, process to process: buffers/s (log)"
-plot '%s' using 2:xtic(1) title 'zbsink -> zbsrc' lc rgb '#2a7fcf', \
+set title "GStreamer, process to process: buffers/s (log)\\n1080p and 4K I420; 'alloc': memory from the sink"
+plot '%s' using 2:xtic(1) title 'zbsink -> zbsrc' lc rgb '#2a7fcf', \\
+     '' using 3 title 'shmsink -> shmsrc' lc rgb '#c0504d'
+set title "GStreamer, one-way latency: microseconds (log)\\n1080p at 240 fps, 1 KiB at 1 kHz"
+plot '%s' using 2:xtic(1) title 'zbsink -> zbsrc' lc rgb '#2a7fcf', \\
      '' using 3 title 'shmsink -> shmsrc' lc rgb '#c0504d'
 unset logscale y
 set yrange [0:*]
-set title "libzerobuffer, process to process: GB/s"
-plot '%s' using 2:xtic(1) title 'zb writer -> reader' lc rgb '#2a7fcf', \
+set title "libzerobuffer, process to process: GB/s\\nframe size"
+plot '%s' using 2:xtic(1) title 'zb writer -> reader' lc rgb '#2a7fcf', \\
      '' using 3 title 'one memcpy, same size' lc rgb '#9bbb59'
 unset multiplot
-""" % (png, g, l)
+""" % (png, g, t, l)
     sp = os.path.join(tmp, "chart.gp")
     with open(sp, "w") as f:
         f.write(script)
@@ -179,10 +193,11 @@ def main():
     with open(a.json, "w") as f:
         json.dump(out, f, indent=1)
     print("\nJSON: %s" % a.json)
-    # The chart shows the throughput cases and the library table together:
-    # a partial run (--no-lib, --cases) leaves the existing chart alone.
-    full = lib and gst and all(k in gst.get("cases", {})
-                               for k in ("1", "2", "3", "4"))
+    # The chart shows the throughput and latency cases and the library
+    # table together: a partial run (--no-lib, --cases) leaves the existing
+    # chart alone.
+    needed = ("1", "2", "3", "4", "5a", "5b", "5c")
+    full = lib and gst and all(k in gst.get("cases", {}) for k in needed)
     if a.png and full:
         chart(lib, gst, a.png)
         print("chart: %s" % a.png)
