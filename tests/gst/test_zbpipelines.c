@@ -306,7 +306,31 @@ GST_START_TEST (test_custom_strides)
 
 GST_END_TEST;
 
-/* Default timestamp mode: the reader reproduces the writer's timing. */
+/* Clocks of the writer's and the reader's pipelines for
+ * test_timestamps_preserved: the system clock on CLOCK_MONOTONIC (the
+ * default, whose times need no translation) or on CLOCK_REALTIME (whose
+ * times zbsink and zbsrc translate through CLOCK_MONOTONIC). */
+static const struct
+{
+  GstClockType writer, reader;
+} clock_cases[] = {
+  {GST_CLOCK_TYPE_MONOTONIC, GST_CLOCK_TYPE_MONOTONIC},
+  {GST_CLOCK_TYPE_REALTIME, GST_CLOCK_TYPE_MONOTONIC},
+  {GST_CLOCK_TYPE_MONOTONIC, GST_CLOCK_TYPE_REALTIME},
+};
+
+static void
+use_system_clock (GstElement * pipeline, GstClockType type)
+{
+  GstClock *clock = g_object_new (GST_TYPE_SYSTEM_CLOCK, "clock-type", type,
+      NULL);
+
+  gst_pipeline_use_clock (GST_PIPELINE (pipeline), clock);
+  gst_object_unref (clock);
+}
+
+/* Default timestamp mode: the reader reproduces the writer's timing,
+ * whatever clocks the two pipelines run on. */
 GST_START_TEST (test_timestamps_preserved)
 {
   gchar *name = zbt_name ();
@@ -321,6 +345,8 @@ GST_START_TEST (test_timestamps_preserved)
   wp = zbt_pipeline ("videotestsrc is-live=true num-buffers=30 ! "
       "video/x-raw,width=160,height=120,framerate=30/1 ! "
       "zbsink name=zb buffer-name=%s", name);
+  use_system_clock (wp, clock_cases[__i__].writer);
+  use_system_clock (rp, clock_cases[__i__].reader);
   tap = tap_new (wp, "zb");
   fail_unless (gst_element_set_state (rp, GST_STATE_PLAYING) !=
       GST_STATE_CHANGE_FAILURE);
@@ -331,6 +357,20 @@ GST_START_TEST (test_timestamps_preserved)
 
   samples = drain_appsink (rp, NULL);
   fail_unless_equals_int (samples->len, 30);
+  /* the last frame was presented in the writer's pipeline moments ago:
+   * its PTS is a moment of the reader's running time just as recent */
+  {
+    GstClock *clock = gst_element_get_clock (rp);
+    GstClockTime now = gst_clock_get_time (clock) -
+        gst_element_get_base_time (rp);
+    GstClockTime last = GST_BUFFER_PTS (gst_sample_get_buffer
+        (g_ptr_array_index (samples, samples->len - 1)));
+
+    fail_unless (last <= now + GST_SECOND && last + 5 * GST_SECOND >= now,
+        "last PTS %" GST_TIME_FORMAT ", reader's running time %"
+        GST_TIME_FORMAT, GST_TIME_ARGS (last), GST_TIME_ARGS (now));
+    gst_object_unref (clock);
+  }
   for (i = 1; i < samples->len; i++) {
     GstClockTime a0 = GST_BUFFER_PTS (g_ptr_array_index (tap->buffers, i - 1));
     GstClockTime a1 = GST_BUFFER_PTS (g_ptr_array_index (tap->buffers, i));
@@ -525,7 +565,8 @@ zbpipelines_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_loop_test (tc, test_auto_caps, 0, G_N_ELEMENTS (auto_caps_sources));
   tcase_add_loop_test (tc, test_custom_strides, 0, G_N_ELEMENTS (stride_cases));
-  tcase_add_test (tc, test_timestamps_preserved);
+  tcase_add_loop_test (tc, test_timestamps_preserved, 0,
+      G_N_ELEMENTS (clock_cases));
   tcase_add_test (tc, test_holding_downstream_never_stalls_writer);
   tcase_add_test (tc, test_state_cycling);
   tcase_add_test (tc, test_writer_flush_seek);
