@@ -5,6 +5,7 @@
 
 #include <gst/gst.h>
 #include <gst/check/gstcheck.h>
+#include <stdio.h>
 
 G_BEGIN_DECLS
 
@@ -73,9 +74,12 @@ main (int argc, char **argv) \
   int nf; \
   zbt_env_init (); \
   gst_check_init (&argc, &argv); \
+  /* each result as it comes (CK_VERBOSITY=verbose), also when a hung \
+   * run is killed */ \
+  setvbuf (stdout, NULL, _IOLBF, 0); \
   s = suite_fn (); \
   sr = srunner_create (s); \
-  srunner_run_all (sr, CK_NORMAL); \
+  srunner_run_all (sr, CK_ENV); \
   nf = srunner_ntests_failed (sr); \
   srunner_free (sr); \
   zbt_env_cleanup (); \
