@@ -792,6 +792,12 @@ handle_server_lost (GstZbFilter * self, int err)
   self->lost = TRUE;
   self->discont = TRUE;
   self->next_probe_us = 0;
+  /* the statistics first: who gets the message may read them */
+  if (action == GST_ZB_SERVER_LOST_WAIT) {
+    GST_OBJECT_LOCK (self);
+    self->n_dropped += in_flight;
+    GST_OBJECT_UNLOCK (self);
+  }
   post_message (self, "zbfilter-server-lost", pid, reason, in_flight);
 
   switch (action) {
@@ -812,9 +818,6 @@ handle_server_lost (GstZbFilter * self, int err)
       return GST_FLOW_OK;
     case GST_ZB_SERVER_LOST_WAIT:
     default:
-      GST_OBJECT_LOCK (self);
-      self->n_dropped += in_flight;
-      GST_OBJECT_UNLOCK (self);
       clear_requests (self);
       return GST_FLOW_OK;
   }

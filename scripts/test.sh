@@ -7,8 +7,7 @@
 #   3. build-tsan/  ThreadSanitizer build, suite 'threads'
 #   4. build/       suite 'gst' again under valgrind memcheck: any memory
 #      error or definite leak fails (tests/fault/valgrind.supp holds the
-#      few system-library entries); a program that times out there runs
-#      once more, and the summary lists it
+#      few system-library entries)
 #   5. every fuzz target for FUZZ_SECONDS (default 30) each, libFuzzer with
 #      clang (one test per target)
 #   6. format check (one test)
@@ -95,23 +94,6 @@ then
 --suppressions=$PWD/tests/fault/valgrind.supp" < /dev/null
   echo "== valgrind: exit $?"
   logs+=("build/meson-logs/memcheck-valgrind.json")
-  # A program that timed out under valgrind runs once more, and its second
-  # result counts; both show in the log and the summary. (zbfilter hung
-  # once in a CI run on 2026-12-01 and passed 56 looped valgrind runs after.)
-  mapfile -t vg_hung < <(python3 scripts/test-summary.py --timed-out \
-      build/meson-logs/memcheck-valgrind.json)
-  if [ ${#vg_hung[@]} -gt 0 ]; then
-    rm -f build/meson-logs/memcheck-rerun-valgrind.json
-    echo "== timed out under valgrind, once more: ${vg_hung[*]}"
-    CK_FORK=no CK_VERBOSITY=verbose meson test -C build --no-rebuild \
-        --print-errorlogs "${vg_hung[@]}" \
-        --logbase memcheck-rerun --timeout-multiplier 2 \
-        --wrapper "valgrind --quiet --leak-check=full --show-leak-kinds=definite \
---errors-for-leak-kinds=definite --num-callers=40 --error-exitcode=99 \
---suppressions=$PWD/tests/fault/valgrind.supp" < /dev/null
-    echo "== valgrind, once more: exit $?"
-    logs+=(--rerun "build/meson-logs/memcheck-rerun-valgrind.json")
-  fi
 else
   extras+=("valgrind memcheck of the gst suite (no build or no valgrind)=FAIL")
 fi
