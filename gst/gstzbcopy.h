@@ -33,13 +33,15 @@ GstZbCopier *gst_zb_copier_new (guint n_threads);
 void gst_zb_copier_free (GstZbCopier * copier);
 
 /* Copy @n_planes (at most GST_ZB_COPY_MAX_PLANES) planes; returns when
- * every byte is copied. Copies below a megabyte stay in the calling
- * thread. */
-void gst_zb_copier_run (GstZbCopier * copier, const GstZbCopyPlane * planes,
-    guint n_planes);
+ * every byte is copied. Copies below a megabyte, and copies that follow
+ * the previous one after more than a millisecond (frames of a stream that
+ * is not running flat out), stay in the calling thread. Returns whether
+ * the helpers were asked to take part. */
+gboolean gst_zb_copier_run (GstZbCopier * copier,
+    const GstZbCopyPlane * planes, guint n_planes);
 
-/* Copy @size contiguous bytes. */
-void gst_zb_copier_copy (GstZbCopier * copier, guint8 * dst,
+/* Copy @size contiguous bytes; returns as gst_zb_copier_run(). */
+gboolean gst_zb_copier_copy (GstZbCopier * copier, guint8 * dst,
     const guint8 * src, gsize size);
 
 G_END_DECLS

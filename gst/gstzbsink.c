@@ -511,9 +511,10 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
   g_object_class_install_property (gobject_class, PROP_COPY_THREADS,
       g_param_spec_uint ("copy-threads", "Copy threads",
           "Threads that copy a frame of a megabyte or more into the ring "
-          "(0 = one per processor, at most 4; 1 = the streaming thread "
-          "alone)", 0, 64, DEFAULT_COPY_THREADS, G_PARAM_READWRITE |
-          G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+          "when frames come back to back (0 = one per processor, at most 4; "
+          "1 = the streaming thread alone)", 0, 64, DEFAULT_COPY_THREADS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_FRAME_FORMAT,
       g_param_spec_enum ("frame-format", "Frame format",
           "Layout of each frame: gst = 80-byte header with timestamps and "
