@@ -46,7 +46,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
 #include <gst/video/video.h>
 #include <zerobuffer/zerobuffer.h>
