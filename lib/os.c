@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,15 +58,117 @@ zb_lock_path (char *out, size_t size, const char *name)
   snprintf (out, size, ZB_LOCK_DIR "/%s.lock", name);
 }
 
-/* kill(pid, 0) liveness: EPERM means a process of another user, alive. */
+/* Has @pid exited? A zombie (state Z) or a task being torn down (X) has
+ * released its locks and mappings and will never post again, even though
+ * kill(pid, 0) still succeeds until its parent reaps it. Without a readable
+ * /proc the answer is "not known to be dead". */
+static int
+pid_exited (pid_t pid)
+{
+  char path[32], buf[512];
+  const char *paren;
+  ssize_t n;
+  int fd;
+
+  snprintf (path, sizeof (path), "/proc/%d/stat", (int) pid);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return errno == ENOENT;
+  n = read (fd, buf, sizeof (buf) - 1);
+  close (fd);
+  if (n <= 0)
+    return n < 0 && errno == ESRCH;
+  buf[n] = '\0';
+  /* "PID (COMM) S ...": COMM may itself contain ") ". */
+  paren = strrchr (buf, ')');
+  if (paren == NULL || paren[1] != ' ')
+    return 0;
+  return paren[2] == 'Z' || paren[2] == 'X' || paren[2] == 'x';
+}
+
+/* Liveness of a peer's pid: kill(pid, 0) (EPERM is a process of another
+ * user, alive), then /proc for a zombie. */
 int
 zb_pid_alive (uint64_t pid)
 {
   if (pid == 0 || pid > INT32_MAX)
     return 0;
-  if (kill ((pid_t) pid, 0) == 0)
-    return 1;
-  return errno == EPERM;
+  if (kill ((pid_t) pid, 0) < 0 && errno != EPERM)
+    return 0;
+  return !pid_exited ((pid_t) pid);
+}
+
+/* Descriptors whose flock says "this process is alive" (a reader's lock
+ * file, a writer's segment). A child made by fork() shares them and would
+ * keep the lock after its parent died: it closes its copies at once. */
+static pthread_mutex_t held_locks_mutex = PTHREAD_MUTEX_INITIALIZER;
+static zb_held_lock *held_locks;
+static pthread_once_t held_locks_once = PTHREAD_ONCE_INIT;
+
+static void
+held_locks_prepare (void)
+{
+  pthread_mutex_lock (&held_locks_mutex);
+}
+
+static void
+held_locks_parent (void)
+{
+  pthread_mutex_unlock (&held_locks_mutex);
+}
+
+static void
+held_locks_child (void)
+{
+  zb_held_lock *h;
+
+  /* The lock belongs to the open file description, which the parent keeps
+   * open: closing our copy leaves the parent's lock alone. */
+  for (h = held_locks; h != NULL; h = h->next) {
+    if (h->fd >= 0)
+      close (h->fd);
+    h->fd = -1;
+  }
+  pthread_mutex_unlock (&held_locks_mutex);
+}
+
+static void
+held_locks_init (void)
+{
+  pthread_atfork (held_locks_prepare, held_locks_parent, held_locks_child);
+}
+
+void
+zb_held_lock_add (zb_held_lock * lock, int fd)
+{
+  pthread_once (&held_locks_once, held_locks_init);
+  pthread_mutex_lock (&held_locks_mutex);
+  lock->fd = fd;
+  lock->prev = NULL;
+  lock->next = held_locks;
+  if (held_locks != NULL)
+    held_locks->prev = lock;
+  held_locks = lock;
+  pthread_mutex_unlock (&held_locks_mutex);
+}
+
+/* Unregister @lock and close its descriptor (if this process still has
+ * it). */
+void
+zb_held_lock_close (zb_held_lock * lock)
+{
+  pthread_mutex_lock (&held_locks_mutex);
+  if (lock->prev != NULL)
+    lock->prev->next = lock->next;
+  else if (held_locks == lock)
+    held_locks = lock->next;
+  if (lock->next != NULL)
+    lock->next->prev = lock->prev;
+  lock->prev = lock->next = NULL;
+  if (lock->fd >= 0)
+    close (lock->fd);
+  lock->fd = -1;
+  pthread_mutex_unlock (&held_locks_mutex);
 }
 
 int64_t

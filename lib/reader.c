@@ -31,7 +31,7 @@ enum
 struct zb_reader
 {
   zb_segment seg;
-  int lock_fd;
+  zb_held_lock lock_file;       /* /tmp/zerobuffer/NAME.lock, flock'ed */
   int shm_fd;                   /* open for probing the writer's flock */
 
   /* Used by zb_reader_read() only (one thread at a time). */
@@ -40,6 +40,11 @@ struct zb_reader
   uint64_t expected_sequence;
   int writer_state;
   uint64_t lost_writer_pid;     /* the dead writer last reported */
+  int corrupt;                  /* the current writer sent a bad frame */
+  /* Frames taken by the written count alone, whose tokens (if they ever
+   * come) are to be dropped: tokens are posted in frame order. */
+  uint64_t tokens_owed;
+  int64_t unposted_since;       /* a counted frame without token since */
 
   int wakeup;                   /* atomic */
 
@@ -69,8 +74,10 @@ credit_in_order (zb_reader * reader)
      * free; pairs with the acquire load of payload_free_bytes in the
      * writer's wait_space(). */
     ZB_ADD (oieb->payload_free_bytes, h->bytes);
+    ZB_FAULT ("release-credit");
     if (h->is_frame) {
       sem_post (reader->seg.sem_r);
+      ZB_FAULT ("release-post");
       reader->held_bytes -= h->bytes;
     }
     reader->holds_head = (reader->holds_head + 1) & (reader->holds_capacity -
@@ -80,13 +87,11 @@ credit_in_order (zb_reader * reader)
   }
 }
 
-/* Append a stretch; returns its id. Called with reader->lock held. */
+/* Make room for @n more stretches. Called with reader->lock held. */
 static int
-push_hold (zb_reader * reader, uint64_t bytes, int is_frame, uint64_t * id)
+reserve_holds (zb_reader * reader, size_t n)
 {
-  zb_hold *h;
-
-  if (reader->holds_count == reader->holds_capacity) {
+  while (reader->holds_count + n > reader->holds_capacity) {
     size_t cap = reader->holds_capacity * 2;
     zb_hold *grown = malloc (cap * sizeof (zb_hold));
     size_t i;
@@ -101,16 +106,27 @@ push_hold (zb_reader * reader, uint64_t bytes, int is_frame, uint64_t * id)
     reader->holds_capacity = cap;
     reader->holds_head = 0;
   }
+  return 0;
+}
+
+/* Append a stretch (room reserved); returns its id. Called with
+ * reader->lock held. */
+static uint64_t
+push_hold (zb_reader * reader, uint64_t bytes, int is_frame)
+{
+  zb_hold *h;
+  uint64_t id;
+
   h = &reader->holds[(reader->holds_head + reader->holds_count) &
       (reader->holds_capacity - 1)];
   h->bytes = bytes;
   h->is_frame = is_frame;
   h->released = !is_frame;
-  *id = reader->head_id + reader->holds_count;
+  id = reader->head_id + reader->holds_count;
   reader->holds_count++;
   if (is_frame)
     reader->held_bytes += bytes;
-  return 0;
+  return id;
 }
 
 /* The writer left: forget its metadata so the next writer (reference ones
@@ -149,16 +165,81 @@ zb_reader_writer_alive (zb_reader * reader)
   return pid != 0 && (zb_pid_alive (pid) || writer_holds_lock (reader));
 }
 
-/* Look at the writer after a wait found no token. Returns 1 when a token
- * arrived meanwhile, 0 to keep waiting, or -EPIPE / -EOWNERDEAD once when
- * the writer left or died with every frame read. */
+/* Is the next frame at read_pos counted in payload_written_count? A wrap
+ * (marker or short tail) is counted on its own, so it needs one more. */
+static int
+frame_committed (zb_reader * reader)
+{
+  zb_segment *seg = &reader->seg;
+  uint64_t p = seg->payload_size;
+  uint64_t pos = reader->read_pos;
+  uint64_t need = 1;
+  zb_frame_header hdr;
+  /* Acquire: the frame's stores happen before we read it; pairs with the
+   * release store of the count in the writer's zb_writer_commit(). */
+  uint64_t written = ZB_LOAD (seg->oieb->payload_written_count);
+
+  if (written == reader->read_count || written - reader->read_count > p)
+    return 0;
+  if (p - pos < ZB_FRAME_HEADER_SIZE) {
+    need = 2;
+  } else {
+    memcpy (&hdr, seg->ring + pos, sizeof (hdr));
+    if (hdr.size == 0 && hdr.sequence == 0)
+      need = 2;
+  }
+  return written - reader->read_count >= need;
+}
+
+/* The writer is gone and every frame it counted was read: make the ring
+ * what a new writer can trust, from what we know. A writer killed inside a
+ * commit may have taken free bytes or moved write_pos for a frame it never
+ * counted; the frames read so far end at read_pos, and exactly what we
+ * hold is not free. Under the segment's flock, which our writers hold while
+ * connected: one that got in meanwhile wrote on top of a consistent ring
+ * (it waited for this, see try_connect() in writer.c) and keeps it. Clears
+ * writer_pid, which such a writer waits for. */
+static void
+recover_ring (zb_reader * reader, uint64_t gone_pid)
+{
+  zb_segment *seg = &reader->seg;
+  uint64_t held = 0;
+  size_t i;
+
+  if (flock (reader->shm_fd, LOCK_EX | LOCK_NB) < 0)
+    return;
+  if (ZB_LOAD (seg->oieb->writer_pid) == gone_pid) {
+    pthread_mutex_lock (&reader->lock);
+    for (i = 0; i < reader->holds_count; i++)
+      held += reader->holds[(reader->holds_head + i) &
+          (reader->holds_capacity - 1)].bytes;
+    ZB_STORE (seg->oieb->payload_write_pos, reader->read_pos);
+    ZB_STORE (seg->oieb->payload_written_count, reader->read_count);
+    ZB_STORE (seg->oieb->payload_free_bytes, seg->payload_size - held);
+    pthread_mutex_unlock (&reader->lock);
+    /* Tokens of frames taken by the count alone. */
+    for (i = 0; i < reader->tokens_owed && sem_trywait (seg->sem_w) == 0; i++);
+    reset_metadata (reader);
+    __atomic_compare_exchange_n (&seg->oieb->writer_pid, &gone_pid, 0, 0,
+        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+  }
+  reader->tokens_owed = 0;
+  reader->corrupt = 0;
+  reader->unposted_since = -1;
+  flock (reader->shm_fd, LOCK_UN);
+}
+
+/* Look at the writer after a wait found no token. Returns 1 to take the
+ * frame at read_pos without its token, 0 to keep waiting, or -EPIPE /
+ * -EOWNERDEAD once when the writer left or died with every frame it
+ * counted read. */
 static int
 check_writer (zb_reader * reader)
 {
   uint64_t pid = ZB_LOAD (reader->seg.oieb->writer_pid);
   int gone;
 
-  /* A dead writer's pid stays in the OIEB: report it once. */
+  /* A dead writer's pid may stay in the OIEB: report it once. */
   if (reader->writer_state == WRITER_NONE && pid != 0
       && pid != reader->lost_writer_pid) {
     reader->writer_state = WRITER_CONNECTED;
@@ -171,18 +252,32 @@ check_writer (zb_reader * reader)
   else if (!zb_pid_alive (pid) && !writer_holds_lock (reader))
     gone = -EOWNERDEAD;
   else
+    gone = 0;
+  if (!reader->corrupt && frame_committed (reader)) {
+    int64_t now = zb_now_ms ();
+
+    /* A live writer posts right after it counts: give it a slice. One
+     * that is gone never will (killed in between). */
+    if (gone == 0 && reader->unposted_since < 0)
+      reader->unposted_since = now;
+    if (gone < 0 || now - reader->unposted_since >= ZB_WAIT_SLICE_MS) {
+      if (sem_trywait (reader->seg.sem_w) < 0)
+        reader->tokens_owed++;
+      reader->unposted_since = -1;
+      return 1;
+    }
     return 0;
-  /* The writer posts its last frame before clearing writer_pid, so after
-   * seeing the pid gone a token still pending is visible here. */
-  if (sem_trywait (reader->seg.sem_w) == 0)
-    return 1;
+  }
+  reader->unposted_since = -1;
+  if (gone == 0)
+    return 0;
+  recover_ring (reader, pid);
   reader->writer_state = WRITER_NONE;
   reader->lost_writer_pid = pid;
-  reset_metadata (reader);
   return gone;
 }
 
-/* Take the frame whose token we hold. */
+/* Take the frame at read_pos (its token taken, or owed). */
 static int
 take_frame (zb_reader * reader, zb_frame * frame)
 {
@@ -192,7 +287,7 @@ take_frame (zb_reader * reader, zb_frame * frame)
   uint64_t waste = 0;
   uint64_t skipped = 0;
   zb_frame_header hdr;
-  uint64_t total, waste_id, id;
+  uint64_t total, id;
   unsigned int flags = 0;
   int ret;
 
@@ -211,36 +306,44 @@ take_frame (zb_reader * reader, zb_frame * frame)
       /* A wrap marker. */
     }
     if (skipped > 0 || pos == 0)
-      return -EBADMSG;
+      goto corrupt;
     waste = p - pos;
     skipped = 1;
     pos = 0;
   }
 
   if (hdr.size == 0 || hdr.size > p - pos - ZB_FRAME_HEADER_SIZE)
-    return -EBADMSG;
+    goto corrupt;
   if (hdr.sequence == 1)
     flags |= ZB_FRAME_NEW_WRITER;
-  else if (hdr.sequence != reader->expected_sequence)
-    return -EILSEQ;
+  else if (hdr.sequence != reader->expected_sequence) {
+    ret = -EILSEQ;
+    goto bad;
+  }
 
   total = ZB_FRAME_HEADER_SIZE + hdr.size;
   pthread_mutex_lock (&reader->lock);
-  ret = 0;
-  if (waste > 0)
-    ret = push_hold (reader, waste, 0, &waste_id);
-  if (ret == 0)
-    ret = push_hold (reader, total, 1, &id);
-  if (ret == 0)
+  ret = reserve_holds (reader, 2);
+  if (ret == 0) {
+    if (waste > 0)
+      push_hold (reader, waste, 0);
+    id = push_hold (reader, total, 1);
     credit_in_order (reader);
+  }
   pthread_mutex_unlock (&reader->lock);
-  if (ret < 0)
+  if (ret < 0) {
+    /* Nothing taken: the frame stays for the next call, with its token. */
+    sem_post (seg->sem_w);
     return ret;
+  }
+  ZB_FAULT ("take-holds");
 
   reader->read_pos = pos + total == p ? 0 : pos + total;
   reader->read_count += skipped + 1;
   ZB_STORE (seg->oieb->payload_read_pos, reader->read_pos);
+  ZB_FAULT ("take-pos");
   ZB_STORE (seg->oieb->payload_read_count, reader->read_count);
+  ZB_FAULT ("take-count");
   reader->expected_sequence = hdr.sequence + 1;
   reader->writer_state = WRITER_CONNECTED;
 
@@ -250,6 +353,36 @@ take_frame (zb_reader * reader, zb_frame * frame)
   frame->flags = flags;
   frame->id = id;
   return 0;
+
+  /* ERRORS */
+corrupt:
+  ret = -EBADMSG;
+bad:
+  /* Nothing more of this writer can be trusted: its tokens are dropped
+   * until it is gone, then the ring is recovered (check_writer()). */
+  reader->corrupt = 1;
+  reader->writer_state = WRITER_CONNECTED;
+  return ret;
+}
+
+/* Take a token for the next frame, dropping the late tokens of frames
+ * already taken. Returns 0, or -ETIMEDOUT when none came by @deadline_ms
+ * (or at once when !@wait). */
+static int
+take_token (zb_reader * reader, int64_t deadline_ms, int wait)
+{
+  sem_t *sem = reader->seg.sem_w;
+
+  for (;;) {
+    if (sem_trywait (sem) < 0
+        && (!wait || zb_sem_wait_until (sem, deadline_ms) < 0))
+      return -ETIMEDOUT;
+    if (reader->tokens_owed == 0 && !reader->corrupt)
+      return 0;
+    if (reader->tokens_owed > 0)
+      reader->tokens_owed--;
+    wait = 0;
+  }
 }
 
 int
@@ -264,10 +397,10 @@ zb_reader_read (zb_reader * reader, int timeout_ms, zb_frame * frame)
   for (;;) {
     if (__atomic_load_n (&reader->wakeup, __ATOMIC_ACQUIRE))
       return -EINTR;
-    if (sem_trywait (reader->seg.sem_w) == 0)
+    if (take_token (reader, deadline, timeout_ms != 0) == 0) {
+      reader->unposted_since = -1;
       break;
-    if (timeout_ms != 0 && zb_sem_wait_until (reader->seg.sem_w, deadline) == 0)
-      break;
+    }
     ret = check_writer (reader);
     if (ret == 1)
       break;
@@ -396,6 +529,7 @@ zb_reader_create (const char *name, const zb_reader_config * config,
   uint64_t m, p, total;
   mode_t mode;
   int shm_fd = -1;
+  int lock_fd;
   int ret;
 
   if (out == NULL)
@@ -420,7 +554,8 @@ zb_reader_create (const char *name, const zb_reader_config * config,
   reader = calloc (1, sizeof (*reader));
   if (reader == NULL)
     return -ENOMEM;
-  reader->lock_fd = -1;
+  reader->lock_file.fd = -1;
+  reader->unposted_since = -1;
   reader->shm_fd = -1;
   reader->holds_capacity = 64;
   reader->holds = malloc (reader->holds_capacity * sizeof (zb_hold));
@@ -434,9 +569,11 @@ zb_reader_create (const char *name, const zb_reader_config * config,
   ret = zb_lock_dir_ensure ();
   if (ret < 0)
     goto no_lock;
-  ret = zb_lock_acquire (name, mode, &reader->lock_fd);
+  ret = zb_lock_acquire (name, mode, &lock_fd);
   if (ret < 0)
     goto no_lock;
+  /* A fork()ed child drops its copy of the lock (os.c). */
+  zb_held_lock_add (&reader->lock_file, lock_fd);
   zb_cleanup_stale_all (name);
   ret = remove_stale (name);
   if (ret < 0)
@@ -508,7 +645,7 @@ error:
   zb_unlink_objects (name);
   zb_lock_path (path, sizeof (path), name);
   unlink (path);
-  close (reader->lock_fd);
+  zb_held_lock_close (&reader->lock_file);
 no_lock:
   pthread_mutex_destroy (&reader->lock);
   free (reader->holds);
@@ -532,7 +669,7 @@ zb_reader_destroy (zb_reader * reader)
    * finds it replaced and retries (see zb_lock_acquire). */
   zb_lock_path (path, sizeof (path), reader->seg.name);
   unlink (path);
-  close (reader->lock_fd);
+  zb_held_lock_close (&reader->lock_file);
   pthread_mutex_destroy (&reader->lock);
   free (reader->holds);
   free (reader);

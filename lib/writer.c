@@ -21,6 +21,10 @@
  * semaphore never overflows when the writer never waits. */
 #define DRAIN_INTERVAL 1024
 
+/* At most this many tokens per drain: a peer posting without pause cannot
+ * keep us in the loop. */
+#define DRAIN_MAX 65536
+
 struct zb_writer
 {
   zb_segment seg;
@@ -37,13 +41,21 @@ struct zb_writer
   uint64_t acquired_pos;
   uint64_t acquired_size;
 
-  int shm_fd;                   /* open for the flock of the connection */
+  zb_held_lock shm_lock;        /* segment, flock'ed for the connection */
   ino_t shm_ino;                /* identity of the mapped segment */
   dev_t shm_dev;
   int64_t reader_checked_ms;
   unsigned int drain_countdown;
   int wakeup;                   /* atomic */
 };
+
+static void
+drain_tokens (sem_t * sem)
+{
+  int i;
+
+  for (i = 0; i < DRAIN_MAX && sem_trywait (sem) == 0; i++);
+}
 
 static sem_t *
 open_sem (char kind, const char *name)
@@ -83,15 +95,17 @@ reader_state (zb_writer * writer)
   return -EOWNERDEAD;
 }
 
+/* Returns 0, or -EAGAIN (internal) while the previous writer died and the
+ * reader has not yet recovered the ring from it, unless @take_over. */
 static int
-try_connect (const char *name, zb_writer * writer)
+try_connect (const char *name, zb_writer * writer, int take_over)
 {
   char obj[ZB_NAME_MAX + 16];
   zb_segment *seg = &writer->seg;
-  struct stat st;
+  struct stat st, st_lock;
   zb_oieb peek;
   uint64_t expected, pos, free_bytes, size;
-  int fd, ret, attempt;
+  int fd, lock_fd, ret, attempt;
 
   /* The reader stores its pid last: until then the segment is still being
    * created (or its reader closed it), as good as missing. */
@@ -113,11 +127,23 @@ try_connect (const char *name, zb_writer * writer)
   writer->shm_ino = st.st_ino;
   writer->shm_dev = st.st_dev;
   ret = zb_segment_map (seg, fd, (uint64_t) st.st_size, PROT_READ | PROT_WRITE);
+  /* The flock goes on a descriptor of its own: a mapping keeps the file
+   * it was made from open, and with it any lock on that file, in every
+   * fork()ed child that inherits the mapping. */
+  lock_fd = ret < 0 ? -1 : shm_open (obj, O_RDONLY | O_CLOEXEC, 0);
+  if (ret == 0 && lock_fd < 0)
+    ret = -errno;
+  close (fd);
+  if (ret == 0 && (fstat (lock_fd, &st_lock) < 0
+          || st_lock.st_ino != st.st_ino || st_lock.st_dev != st.st_dev))
+    ret = -ENOENT;              /* replaced meanwhile */
   if (ret < 0) {
-    close (fd);
+    if (lock_fd >= 0)
+      close (lock_fd);
+    zb_segment_unmap (seg);
     return ret;
   }
-  writer->shm_fd = fd;
+  writer->shm_lock.fd = lock_fd;        /* registered once connected */
 
   /* A segment whose reader is gone is as good as missing. */
   if (reader_state (writer) < 0) {
@@ -148,7 +174,8 @@ try_connect (const char *name, zb_writer * writer)
    * connection: it tells a live writer from a dead one even where its pid
    * means nothing (another PID namespace). The reader probes it for a
    * moment with a shared lock, hence the retries. */
-  for (attempt = 0; flock (writer->shm_fd, LOCK_EX | LOCK_NB) < 0; attempt++) {
+  for (attempt = 0; flock (writer->shm_lock.fd, LOCK_EX | LOCK_NB) < 0;
+      attempt++) {
     struct timespec ts = { 0, 1000 * 1000 };
 
     if (errno != EWOULDBLOCK || attempt == 20) {
@@ -157,26 +184,50 @@ try_connect (const char *name, zb_writer * writer)
     }
     nanosleep (&ts, NULL);
   }
+  /* Under the flock: the pid now cannot change but by a reference writer
+   * (which takes no flock) or the reader's recovery (which does). */
+  expected = ZB_LOAD (seg->oieb->writer_pid);
+  if (expected != 0 && zb_pid_alive (expected)) {
+    ret = -EBUSY;
+    goto error;
+  }
+  /* The previous writer died, maybe in the middle of a commit: our reader
+   * recovers the ring from what it read (write position, counters, free
+   * bytes) and then clears writer_pid. Wait for that; a reader that never
+   * does (a reference one) is taken over after ZB_RECOVERY_WAIT_MS. */
+  if (expected != 0 && !take_over) {
+    ret = -EAGAIN;
+    goto error;
+  }
   if (!__atomic_compare_exchange_n (&seg->oieb->writer_pid, &expected,
           writer->pid, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
     ret = -EBUSY;
     goto error;
   }
 
+  /* Read again: the reader may have recovered the ring since. */
+  pos = ZB_LOAD (seg->oieb->payload_write_pos);
+  if (pos > seg->payload_size) {
+    ZB_STORE (seg->oieb->writer_pid, 0);
+    ret = -EPROTO;
+    goto error;
+  }
   /* Others may leave write_pos == payload_size; we store 0 instead. */
   writer->write_pos = pos == seg->payload_size ? 0 : pos;
   writer->written_count = ZB_LOAD (seg->oieb->payload_written_count);
   writer->sequence = 1;
   /* Tokens from an earlier writer's era mean nothing to us. */
-  while (sem_trywait (seg->sem_r) == 0);
+  drain_tokens (seg->sem_r);
   writer->drain_countdown = DRAIN_INTERVAL;
+  /* From here a fork()ed child drops its copy of the flock. */
+  zb_held_lock_add (&writer->shm_lock, lock_fd);
   return 0;
 
   /* ERRORS */
 error:
   zb_segment_unmap (seg);
-  close (writer->shm_fd);
-  writer->shm_fd = -1;
+  close (lock_fd);
+  writer->shm_lock.fd = -1;
   return ret;
 }
 
@@ -185,7 +236,7 @@ zb_writer_connect (const char *name, const zb_writer_config * config,
     zb_writer ** out)
 {
   zb_writer *writer;
-  int64_t deadline;
+  int64_t deadline, take_over_at = -1;
   int ret;
 
   if (out == NULL)
@@ -199,7 +250,7 @@ zb_writer_connect (const char *name, const zb_writer_config * config,
     return -ENOMEM;
   snprintf (writer->seg.name, sizeof (writer->seg.name), "%s", name);
   writer->pid = (uint64_t) getpid ();
-  writer->shm_fd = -1;
+  writer->shm_lock.fd = -1;
   writer->write_timeout_ms = config && config->write_timeout_ms ?
       config->write_timeout_ms : ZB_DEFAULT_WRITE_TIMEOUT_MS;
   deadline = zb_deadline (config ? config->connect_timeout_ms : 0);
@@ -208,10 +259,18 @@ zb_writer_connect (const char *name, const zb_writer_config * config,
     int64_t now;
     struct timespec ts = { 0, 10 * 1000 * 1000 };
 
-    ret = try_connect (name, writer);
+    now = zb_now_ms ();
+    ret = try_connect (name, writer, take_over_at >= 0 && now >= take_over_at);
+    if (ret == -EAGAIN) {
+      /* Bounded whatever the connect timeout: see try_connect(). */
+      if (take_over_at < 0)
+        take_over_at = now + ZB_RECOVERY_WAIT_MS;
+      ts.tv_nsec = 2 * 1000 * 1000;
+      nanosleep (&ts, NULL);
+      continue;
+    }
     if (ret != -ENOENT)
       break;
-    now = zb_now_ms ();
     if (deadline >= 0 && now >= deadline)
       break;
     if (deadline >= 0 && deadline - now < 10)
@@ -242,7 +301,7 @@ zb_writer_disconnect (zb_writer * writer)
       0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
   reader_lost = reader_state (writer) == -EOWNERDEAD;
   zb_segment_unmap (&writer->seg);
-  close (writer->shm_fd);
+  zb_held_lock_close (&writer->shm_lock);
   /* Nobody else would remove what a killed reader left behind. This only
    * removes objects no live process uses, so a new reader's are safe. */
   if (reader_lost)
@@ -360,17 +419,23 @@ zb_writer_acquire (zb_writer * writer, size_t size, void **data)
     return ret;
 
   if (wrap) {
+    /* In the order of zb_writer_commit(), for the same reasons: the marker
+     * is published by the count alone. */
     if (space_to_end >= ZB_FRAME_HEADER_SIZE) {
       zb_frame_header marker = { 0, 0 };
 
       memcpy (seg->ring + pos, &marker, sizeof (marker));
     }
+    ZB_FAULT ("wrap-marker");
     ZB_SUB (seg->oieb->payload_free_bytes, space_to_end);
+    ZB_FAULT ("wrap-free");
     pos = 0;
     writer->write_pos = 0;
     writer->written_count++;
     ZB_STORE (seg->oieb->payload_write_pos, 0);
+    ZB_FAULT ("wrap-pos");
     ZB_STORE (seg->oieb->payload_written_count, writer->written_count);
+    ZB_FAULT ("wrap-count");
   }
   writer->acquired = 1;
   writer->acquired_pos = pos;
@@ -393,23 +458,35 @@ zb_writer_commit (zb_writer * writer)
   hdr.sequence = writer->sequence;
   memcpy (seg->ring + writer->acquired_pos, &hdr, sizeof (hdr));
 
+  ZB_FAULT ("commit-header");
+
   total = ZB_FRAME_HEADER_SIZE + hdr.size;
   next = writer->acquired_pos + total;
   writer->write_pos = next == seg->payload_size ? 0 : next;
   writer->written_count++;
-  /* Release: header and payload stores happen before the counters and the
-   * token; pairs with the acquire fence in the reader's take_frame(). */
-  ZB_STORE (seg->oieb->payload_write_pos, writer->write_pos);
+  /* The written count is the commit point: a frame exists once it is
+   * counted, whether or not its token follows. A writer killed before it
+   * leaves at most free bytes and write_pos ahead of the count, which the
+   * reader repairs from what it has read once it sees the writer gone (see
+   * recover_ring() in reader.c); killed after it, before the token, the
+   * reader still finds the frame by the count. Release: header and payload
+   * stores happen before the counters and the token; pairs with the acquire
+   * load of payload_written_count in the reader's frame_committed(). */
   ZB_SUB (seg->oieb->payload_free_bytes, total);
+  ZB_FAULT ("commit-free");
+  ZB_STORE (seg->oieb->payload_write_pos, writer->write_pos);
+  ZB_FAULT ("commit-pos");
   ZB_STORE (seg->oieb->payload_written_count, writer->written_count);
+  ZB_FAULT ("commit-count");
   sem_post (seg->sem_w);
+  ZB_FAULT ("commit-post");
 
   writer->acquired = 0;
   writer->sequence++;
   writer->frames++;
   if (--writer->drain_countdown == 0) {
     writer->drain_countdown = DRAIN_INTERVAL;
-    while (sem_trywait (seg->sem_r) == 0);
+    drain_tokens (seg->sem_r);
   }
   return 0;
 }

@@ -69,6 +69,10 @@ _Static_assert (sizeof (zb_frame_header) == ZB_FRAME_HEADER_SIZE,
  * soon as the reader has freed it (see zb_writer_acquire()). */
 #define ZB_HOT_WRAP_MIN (64 * 1024)
 
+/* How long a writer that finds its predecessor dead waits for the reader
+ * to recover the ring before it takes the buffer over anyway. */
+#define ZB_RECOVERY_WAIT_MS 500
+
 /* How long a wait polls before it sleeps on the semaphore. */
 #define ZB_SPIN_NS 20000
 
@@ -96,12 +100,31 @@ typedef struct
   sem_t *sem_r;                 /* "space freed", posted by the reader */
 } zb_segment;
 
+/* A descriptor holding an flock that tells peers we are alive; registered
+ * so that a fork()ed child drops its copy (os.c). */
+typedef struct zb_held_lock
+{
+  int fd;
+  struct zb_held_lock *prev, *next;
+} zb_held_lock;
+
+/* Test-only fault injection (tests/fault/zbfault-steps): a build with
+ * ZB_FAULT_INJECTION kills the process at the named step. */
+#ifdef ZB_FAULT_INJECTION
+void zb_fault_point (const char *step);
+#define ZB_FAULT(step) zb_fault_point (step)
+#else
+#define ZB_FAULT(step) do { } while (0)
+#endif
+
 /* os.c */
 uint64_t zb_align64 (uint64_t v);
 void zb_shm_name (char *out, size_t size, const char *name);
 void zb_sem_name (char *out, size_t size, char kind, const char *name);
 void zb_lock_path (char *out, size_t size, const char *name);
 int zb_pid_alive (uint64_t pid);
+void zb_held_lock_add (zb_held_lock * lock, int fd);
+void zb_held_lock_close (zb_held_lock * lock);
 int64_t zb_now_ms (void);
 int64_t zb_deadline (int timeout_ms);
 int zb_sem_wait_until (sem_t * sem, int64_t deadline_ms);

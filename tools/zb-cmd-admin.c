@@ -128,15 +128,6 @@ oieb_valid (const RawOieb * o, uint64_t file_size)
   return 1;
 }
 
-static int
-pid_alive (uint64_t pid)
-{
-  if (pid == 0 || pid > INT_MAX)
-    return 0;
-  /* EPERM: another user's process, alive */
-  return kill ((pid_t) pid, 0) == 0 || errno == EPERM;
-}
-
 /* Read the OIEB of /dev/shm/@name without mapping or locking anything. */
 static int
 read_segment (const char *name, Entry * e)
@@ -229,9 +220,14 @@ probe (const char *name, Entry * e)
   e->has_sem_w = file_exists (ZB_CLI_SHM_DIR, SEM_W_PREFIX, name);
   e->has_sem_r = file_exists (ZB_CLI_SHM_DIR, SEM_R_PREFIX, name);
   check_lock (name, e);
+  /* The library's liveness: a zombie is dead. */
   if (e->valid) {
-    e->reader_alive = pid_alive (e->oieb.reader_pid);
-    e->writer_alive = pid_alive (e->oieb.writer_pid);
+    zb_status st;
+
+    if (zb_inspect (name, &st, NULL, 0, NULL) == 0) {
+      e->reader_alive = st.reader_alive;
+      e->writer_alive = st.writer_alive;
+    }
   }
 }
 
