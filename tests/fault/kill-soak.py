@@ -492,7 +492,8 @@ class Soak:
                 p.failed_start = True
                 p.poll()
                 lines = p.tail().replace(name, "NAME").splitlines()
-                errs = [x for x in lines if x.startswith("ERROR")]
+                errs = [x.split(None, 2)[-1] if x.startswith("bad ") else x
+                        for x in lines if "ERROR" in x]
                 why = (errs or lines or ["(no output)"])[0]
                 self.start_errors[why[:160]] = \
                     self.start_errors.get(why[:160], 0) + 1
@@ -512,9 +513,15 @@ class Soak:
                 "NOT resumed within %.0f s (%d ms after the kill)"
                 % (self.a.resume_timeout, (now() - t_kill) * 1000)))
         if resumed is None:
-            self.not_resumed.append("round %d: %s of %s%s: %s" % (
-                i, role, name, " (zombie)" if zombie else "",
-                p.tail()[-200:]))
+            said = [x for x in p.tail().splitlines()
+                    if x.strip() and not x.startswith("tick ")]
+            self.not_resumed.append("round %d: %s of %s%s; its replacement "
+                                    "said: %s" % (
+                                        i, role, name,
+                                        " (a zombie at restart)" if zombie
+                                        else "",
+                                        " | ".join(said[-2:])[-200:] or
+                                        "nothing"))
             self.reset_pair(pair, "no frame within %.0f s of the %s's "
                             "restart" % (self.a.resume_timeout, role))
         # a survivor that died meanwhile is replaced too
