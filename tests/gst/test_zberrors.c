@@ -1,6 +1,7 @@
 /* Every error case gives a GST_ELEMENT_ERROR on the bus that names the
  * buffer, and leaves nothing in /dev/shm. */
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -363,64 +364,199 @@ GST_START_TEST (test_read_corrupt_frame)
 
 GST_END_TEST;
 
+/* Remove @path and everything below it (directories are entered only when
+ * lstat() says they are directories, so a symlink is removed, not
+ * followed). */
+static void
+remove_tree (const gchar * path)
+{
+  GStatBuf st;
+
+  if (g_lstat (path, &st) != 0)
+    return;
+  if (S_ISDIR (st.st_mode)) {
+    GDir *dir = g_dir_open (path, 0, NULL);
+    const gchar *f;
+
+    while (dir && (f = g_dir_read_name (dir))) {
+      gchar *p = g_build_filename (path, f, NULL);
+
+      remove_tree (p);
+      g_free (p);
+    }
+    if (dir)
+      g_dir_close (dir);
+    g_rmdir (path);
+  } else {
+    g_unlink (path);
+  }
+}
+
+/* Copy @src to @dir/@subdir/basename(@src), mode 0644; @subdir is created
+ * 0755. */
+static gboolean
+copy_into (const gchar * src, const gchar * dir, const gchar * subdir,
+    GError ** error)
+{
+  gchar *contents = NULL, *base, *sub, *dst;
+  gsize len = 0;
+  gboolean ok = FALSE;
+
+  base = g_path_get_basename (src);
+  sub = g_build_filename (dir, subdir, NULL);
+  dst = g_build_filename (sub, base, NULL);
+  if (g_mkdir_with_parents (sub, 0755) == 0 && chmod (sub, 0755) == 0 &&
+      g_file_get_contents (src, &contents, &len, error))
+    ok = g_file_set_contents_full (dst, contents, len,
+        G_FILE_SET_CONTENTS_NONE, 0644, error);
+  else if (error && *error == NULL)
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
+        "%s: %s", sub, g_strerror (errno));
+  g_free (contents);
+  g_free (dst);
+  g_free (sub);
+  g_free (base);
+  return ok;
+}
+
 /* zbsink as user nobody against a 0600 buffer of root's: gst-launch-1.0
- * under setpriv, its own registry in a world-writable temporary directory
- * (the test's registry is private to root). */
+ * under setpriv.
+ *
+ * nobody runs our plugin from a copy, not from the build tree: a clone
+ * in /root/... or in any 0700 directory (mktemp -d, a CI workspace of
+ * unknown mode) is out of nobody's reach, and gst-launch-1.0 would only
+ * say 'no element "zbsink"'. The copy is a fresh temporary directory
+ * (0755, root's): gst/ holds the plugin this test loaded (from the
+ * registry) and lib/ the libzerobuffer.so.N this program runs with (from
+ * dladdr), which the plugin finds through its RUNPATH $ORIGIN/../lib
+ * (and LD_LIBRARY_PATH, put first). Under ASan the runtimes come with
+ * LD_PRELOAD from the system, as for any gst-launch-1.0. nobody's
+ * registry, HOME and cache are in home/, a subdirectory that nobody
+ * owns. Everything is removed before the first assertion, so also when
+ * the test fails. tests/fault/nobody-0700.sh runs this test from behind
+ * a 0700 directory. */
 GST_START_TEST (test_sink_permission_denied)
 {
   gchar *name = zbt_name ();
   gchar *setpriv = g_find_program_in_path ("setpriv");
+  struct passwd *pw = getpwnam ("nobody");
   zb_reader_config rc = { 4096, 65536, 0600 };
   zb_reader *reader = NULL;
-  gchar *dir, *reg, *sinkarg, *out = NULL, *err = NULL, *msg;
+  GstPlugin *plugin;
+  Dl_info dl;
+  gchar *dir, *home = NULL, *reg = NULL, *log = NULL, *gstdir = NULL;
+  gchar *libdir = NULL, *ldpath = NULL, *sinkarg, *out = NULL, *msg;
+  gchar *problem = NULL;
   gchar **envp;
   GError *error = NULL;
-  gint status = 0;
+  GPid pid = 0;
+  gint status = -1, logfd = -1, created;
   const gchar *argv[] = { NULL, "--reuid=nobody", "--regid=nogroup",
     "--clear-groups", "gst-launch-1.0", "fakesrc", "num-buffers=1", "!",
     "zbsink", NULL, "connect-timeout=1000", NULL
   };
 
-  if (setpriv == NULL || getpwnam ("nobody") == NULL || geteuid () != 0) {
+  if (setpriv == NULL || pw == NULL || geteuid () != 0) {
     g_printerr ("SKIP test_sink_permission_denied: needs root, setpriv and "
-        "user nobody\n");
+        "user nobody (%s)\n", geteuid () != 0 ? "not root" :
+        setpriv == NULL ? "no setpriv in PATH" : "no user nobody");
     g_free (setpriv);
     g_free (name);
     return;
   }
+  plugin = gst_registry_find_plugin (gst_registry_get (), "zerobuffer");
+  fail_unless (plugin != NULL && gst_plugin_get_filename (plugin) != NULL,
+      "plugin zerobuffer not in the registry");
+  fail_unless (dladdr ((void *) zb_reader_create, &dl) != 0 &&
+      dl.dli_fname != NULL);
+
   dir = g_dir_make_tmp ("zbt-nobody-XXXXXX", NULL);
   fail_unless (dir != NULL);
-  fail_unless (chmod (dir, 01777) == 0);
-  reg = g_build_filename (dir, "registry.bin", NULL);
+  if (chmod (dir, 0755) != 0)
+    problem = g_strdup_printf ("chmod %s: %s", dir, g_strerror (errno));
+  if (problem == NULL && !copy_into (gst_plugin_get_filename (plugin), dir,
+          "gst", &error))
+    problem = g_strdup_printf ("copying the plugin: %s", error->message);
+  /* libzerobuffer linked statically into the plugin: nothing to copy */
+  if (problem == NULL && g_str_has_prefix (strrchr (dl.dli_fname, '/') ?
+          strrchr (dl.dli_fname, '/') + 1 : dl.dli_fname, "libzerobuffer")
+      && !copy_into (dl.dli_fname, dir, "lib", &error))
+    problem = g_strdup_printf ("copying %s: %s", dl.dli_fname, error->message);
+  home = g_build_filename (dir, "home", NULL);
+  if (problem == NULL && (g_mkdir (home, 0700) != 0 ||
+          chown (home, pw->pw_uid, pw->pw_gid) != 0))
+    problem = g_strdup_printf ("%s: %s", home, g_strerror (errno));
+  gst_object_unref (plugin);
+
+  gstdir = g_build_filename (dir, "gst", NULL);
+  libdir = g_build_filename (dir, "lib", NULL);
+  reg = g_build_filename (home, "registry.bin", NULL);
+  log = g_build_filename (dir, "launch.log", NULL);
+  ldpath = g_getenv ("LD_LIBRARY_PATH") ?
+      g_strdup_printf ("%s:%s", libdir, g_getenv ("LD_LIBRARY_PATH")) :
+      g_strdup (libdir);
   envp = g_get_environ ();
+  envp = g_environ_setenv (envp, "GST_PLUGIN_PATH_1_0", gstdir, TRUE);
+  envp = g_environ_unsetenv (envp, "GST_PLUGIN_PATH");
+  envp = g_environ_setenv (envp, "LD_LIBRARY_PATH", ldpath, TRUE);
   envp = g_environ_setenv (envp, "GST_REGISTRY", reg, TRUE);
-  envp = g_environ_setenv (envp, "HOME", dir, TRUE);
-  envp = g_environ_setenv (envp, "XDG_CACHE_HOME", dir, TRUE);
+  envp = g_environ_setenv (envp, "GST_REGISTRY_1_0", reg, TRUE);
+  envp = g_environ_setenv (envp, "HOME", home, TRUE);
+  envp = g_environ_setenv (envp, "XDG_CACHE_HOME", home, TRUE);
   sinkarg = g_strdup_printf ("buffer-name=%s", name);
   argv[0] = setpriv;
   argv[9] = sinkarg;
 
-  fail_unless_equals_int (zb_reader_create (name, &rc, &reader), 0);
-  fail_unless (g_spawn_sync (NULL, (gchar **) argv, envp, 0, NULL, NULL,
-          &out, &err, &status, &error), "spawn: %s",
-      error ? error->message : "");
-  GST_INFO ("gst-launch as nobody: %s %s", out, err);
+  created = zb_reader_create (name, &rc, &reader);
+  if (problem == NULL && created != 0)
+    problem = g_strdup_printf ("zb_reader_create: %s", zb_strerror (created));
+  if (problem == NULL) {
+    logfd = g_open (log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (logfd < 0)
+      problem = g_strdup_printf ("%s: %s", log, g_strerror (errno));
+  }
+  if (problem == NULL && !g_spawn_async_with_fds (dir, (gchar **) argv, envp,
+          G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, -1, logfd, logfd,
+          &error))
+    problem = g_strdup_printf ("spawn: %s", error->message);
+  if (pid > 0) {
+    /* connect-timeout=1000: it fails at once (or after 1 s); 20 s bound */
+    status = zbt_wait_pid (pid, 20000);
+    if (status == -1) {
+      zbt_kill (pid, SIGKILL, 5000);
+      problem = g_strdup ("gst-launch-1.0 as nobody still running after "
+          "20 s (killed)");
+    }
+    g_spawn_close_pid (pid);
+  }
+  if (logfd >= 0)
+    close (logfd);
+  g_file_get_contents (log, &out, NULL, NULL);
+  GST_INFO ("gst-launch as nobody: %s", out ? out : "(no output)");
+  if (reader)
+    zb_reader_destroy (reader);
+  remove_tree (dir);
+
   msg = g_strdup_printf ("Permission denied opening buffer \"%s\" in "
       "/dev/shm.", name);
-  fail_unless (strstr (out, msg) != NULL || strstr (err, msg) != NULL,
-      "no '%s' in: %s %s", msg, out, err);
+  fail_unless (problem == NULL, "%s", problem);
+  fail_unless (out != NULL && strstr (out, msg) != NULL, "no '%s' in: %s",
+      msg, out ? out : "(no output)");
   fail_unless (!(WIFEXITED (status) && WEXITSTATUS (status) == 0));
-  zb_reader_destroy (reader);
+  fail_unless (!g_file_test (dir, G_FILE_TEST_EXISTS), "%s left", dir);
   fail_unless (zbt_no_leftovers (name));
 
-  g_unlink (reg);
-  g_rmdir (dir);
+  g_clear_error (&error);
   g_strfreev (envp);
   g_free (msg);
   g_free (out);
-  g_free (err);
   g_free (sinkarg);
+  g_free (ldpath);
+  g_free (log);
   g_free (reg);
+  g_free (libdir);
+  g_free (gstdir);
+  g_free (home);
   g_free (dir);
   g_free (setpriv);
   g_free (name);
