@@ -198,17 +198,20 @@ frame_committed (zb_reader * reader)
  * hold is not free. Under the segment's flock, which our writers hold while
  * connected: one that got in meanwhile wrote on top of a consistent ring
  * (it waited for this, see try_connect() in writer.c) and keeps it. Clears
- * writer_pid, which such a writer waits for. */
-static void
+ * writer_pid, which such a writer waits for. Returns -EBUSY while a writer
+ * that is connecting holds the flock for a moment: try again later. */
+static int
 recover_ring (zb_reader * reader, uint64_t gone_pid)
 {
   zb_segment *seg = &reader->seg;
   uint64_t held = 0;
   size_t i;
+  int locked;
 
-  if (flock (reader->shm_fd, LOCK_EX | LOCK_NB) < 0)
-    return;
-  if (ZB_LOAD (seg->oieb->writer_pid) == gone_pid) {
+  locked = flock (reader->shm_fd, LOCK_EX | LOCK_NB) == 0;
+  if (!locked && ZB_LOAD (seg->oieb->writer_pid) == gone_pid)
+    return -EBUSY;
+  if (locked && ZB_LOAD (seg->oieb->writer_pid) == gone_pid) {
     pthread_mutex_lock (&reader->lock);
     for (i = 0; i < reader->holds_count; i++)
       held += reader->holds[(reader->holds_head + i) &
@@ -217,16 +220,19 @@ recover_ring (zb_reader * reader, uint64_t gone_pid)
     ZB_STORE (seg->oieb->payload_written_count, reader->read_count);
     ZB_STORE (seg->oieb->payload_free_bytes, seg->payload_size - held);
     pthread_mutex_unlock (&reader->lock);
-    /* Tokens of frames taken by the count alone. */
-    for (i = 0; i < reader->tokens_owed && sem_trywait (seg->sem_w) == 0; i++);
     reset_metadata (reader);
     __atomic_compare_exchange_n (&seg->oieb->writer_pid, &gone_pid, 0, 0,
         __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
   }
+  /* Late tokens of frames taken by the count alone: the writer that owed
+   * them is gone, so they are posted by now or never. */
+  for (i = 0; i < reader->tokens_owed && sem_trywait (seg->sem_w) == 0; i++);
   reader->tokens_owed = 0;
   reader->corrupt = 0;
   reader->unposted_since = -1;
-  flock (reader->shm_fd, LOCK_UN);
+  if (locked)
+    flock (reader->shm_fd, LOCK_UN);
+  return 0;
 }
 
 /* Look at the writer after a wait found no token. Returns 1 to take the
@@ -271,7 +277,8 @@ check_writer (zb_reader * reader)
   reader->unposted_since = -1;
   if (gone == 0)
     return 0;
-  recover_ring (reader, pid);
+  if (recover_ring (reader, pid) < 0)
+    return 0;
   reader->writer_state = WRITER_NONE;
   reader->lost_writer_pid = pid;
   return gone;
