@@ -228,6 +228,50 @@ test_6_1 (void)
   zb_reader_destroy (r);
 }
 
+/* 6.1★ after a sequence error (issue 14): the error is reported once, not
+ * on every later call; the writer's later frames are dropped until it
+ * leaves, then the ring is recovered and a new writer's frames arrive with
+ * the whole ring free once drained. */
+static void
+test_6_1_once (void)
+{
+  const char *name = zbt_name ();
+  zb_reader *r = zbt_reader (name, 0, 1024);
+  zb_writer *w = zbt_writer (name, 0);
+  uint8_t *m;
+  size_t msize;
+  zb_frame f;
+  zb_status st;
+  int i;
+
+  ZBT_OK (zbt_write (w, 100, 1));
+  ZBT_OK (zbt_write (w, 100, 2));
+  zbt_read_release (r, 0, 1, 100);
+  m = zbt_map (name, &msize);
+  zbt_put64 (m, RING + 116 + 8, 5);
+  ZBT_ERR (zb_reader_read (r, 0, &f), -EILSEQ);
+  ZBT_OK (zbt_write (w, 100, 3));
+  for (i = 0; i < 3; i++)
+    ZBT_ERR (zb_reader_read (r, 60, &f), -ETIMEDOUT);
+  zb_writer_disconnect (w);
+  ZBT_ERR (zb_reader_read (r, 1000, &f), -EPIPE);
+  st = zbt_status (r);
+  ZBT_EQU (st.payload_free_bytes, 1024);
+  ZBT_EQU (st.write_pos, st.read_pos);
+
+  w = zbt_writer (name, 0);
+  for (i = 1; i <= 20; i++) {
+    ZBT_OK (zbt_write (w, 100, i));
+    zbt_read_release (r, 1000, i, 100);
+  }
+  zb_writer_disconnect (w);
+  ZBT_ERR (zb_reader_read (r, 1000, &f), -EPIPE);
+  st = zbt_status (r);
+  ZBT_EQU (st.payload_free_bytes, 1024);
+  munmap (m, msize);
+  zb_reader_destroy (r);
+}
+
 /* 6.2: a burst of 50 x 1 KiB; the reader starts after 1 s: all intact. */
 static void
 test_6_2 (void)
@@ -624,6 +668,8 @@ static const zbt_case cases[] = {
   {"5.7 payload 100 MiB: payload - 16 fits, one more byte does not",
       test_5_7, 30},
   {"6.1 header sequence corrupted: sequence error", test_6_1, 20},
+  {"6.1★ a corrupt frame is reported once; a new writer resumes",
+      test_6_1_once, 20},
   {"6.2 burst of 50 frames, reader starts after 1 s", test_6_2, 20},
   {"6.3 payload 50 KiB, reader 100 ms per frame", test_6_3, 20},
   {"6.4 two frames before the reader wakes", test_6_4, 20},
