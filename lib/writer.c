@@ -266,6 +266,15 @@ zb_writer_connect (const char *name, const zb_writer_config * config,
   ret = zb_name_check (name);
   if (ret < 0)
     return ret;
+  if (config != NULL) {
+    size_t i;
+
+    /* Room for later fields: garbage here is a caller built against an
+     * older, shorter struct, or one that did not zero it. */
+    for (i = 0; i < sizeof (config->reserved) / sizeof (int); i++)
+      if (config->reserved[i] != 0)
+        return -EINVAL;
+  }
   writer = calloc (1, sizeof (*writer));
   if (writer == NULL)
     return -ENOMEM;

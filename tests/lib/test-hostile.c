@@ -147,6 +147,10 @@ test_squat_allow_uid (void)
   zb_writer_disconnect (w);
   stop_foreign_reader (&j, pid);
   ZBT_EQ (*j.result, 1);
+  /* The reserved fields must be zero. */
+  cfg.reserved[4] = 1;
+  ZBT_ERR (zb_writer_connect (j.name, &cfg, &w), -EINVAL);
+  cfg.reserved[4] = 0;
   /* Another uid than the allowed one is still refused. */
   j.name = zbt_name ();
   pid = start_foreign_reader (&j);

@@ -190,7 +190,7 @@ typedef struct
   uid_t allow_uid;              /* also trust buffers of this user; 0: only
                                  * our own euid's and root's (see
                                  * zb_writer_connect) */
-  int reserved[5];              /* must be 0 */
+  int reserved[5];              /* must be 0 (else -EINVAL) */
 } zb_writer_config;
 
 #define ZB_DEFAULT_WRITE_TIMEOUT_MS 5000
