@@ -64,6 +64,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_zb_sink_debug);
 #define DEFAULT_WRITE_TIMEOUT 0
 #define DEFAULT_ZERO_COPY FALSE
 #define DEFAULT_COPY_THREADS 0
+#define DEFAULT_ALLOW_UID -1
 /* copy-threads=0: one per processor, up to this */
 #define AUTO_COPY_THREADS_MAX 4
 
@@ -92,7 +93,8 @@ enum
   PROP_CHANNEL_NAME,
   PROP_ZERO_COPY,
   PROP_ZERO_COPY_FRAMES,
-  PROP_COPY_THREADS
+  PROP_COPY_THREADS,
+  PROP_ALLOW_UID
 };
 
 /* Where each plane goes in the frame. */
@@ -116,6 +118,7 @@ struct _GstZbSink
   GstZbReaderLost on_reader_lost;
   gboolean leaky;
   gint write_timeout;
+  gint allow_uid;
 
   /* GST_OBJECT_LOCK: unlock() reads writer and sets unlocked from another
    * thread; only the streaming thread (or start/stop) changes writer */
@@ -543,6 +546,13 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
           "Milliseconds to block on a full ring before posting an error "
           "(0 = block as long as the reader is alive)", 0, G_MAXINT,
           DEFAULT_WRITE_TIMEOUT, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_ALLOW_UID,
+      g_param_spec_int ("allow-uid", "Allow uid",
+          "Also write to a buffer created by this user (uid); -1 = only "
+          "buffers of our own user or root. A buffer of any other user is "
+          "refused, so that frames never go to a squatter", -1, G_MAXINT,
+          DEFAULT_ALLOW_UID, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
 
   g_object_class_install_property (gobject_class, PROP_FRAMES_SENT,
       g_param_spec_uint64 ("frames-sent", "Frames sent",
@@ -601,6 +611,7 @@ gst_zb_sink_init (GstZbSink * self)
   self->on_reader_lost = DEFAULT_ON_READER_LOST;
   self->leaky = DEFAULT_LEAKY;
   self->write_timeout = DEFAULT_WRITE_TIMEOUT;
+  self->allow_uid = DEFAULT_ALLOW_UID;
   self->zero_copy = DEFAULT_ZERO_COPY;
   self->copy_threads = DEFAULT_COPY_THREADS;
   g_mutex_init (&self->writer_lock);
@@ -687,6 +698,9 @@ gst_zb_sink_set_property (GObject * object, guint prop_id,
     case PROP_WRITE_TIMEOUT:
       self->write_timeout = g_value_get_int (value);
       break;
+    case PROP_ALLOW_UID:
+      self->allow_uid = g_value_get_int (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -729,6 +743,9 @@ gst_zb_sink_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_WRITE_TIMEOUT:
       g_value_set_int (value, self->write_timeout);
+      break;
+    case PROP_ALLOW_UID:
+      g_value_set_int (value, self->allow_uid);
       break;
     case PROP_FRAMES_SENT:
       g_value_set_uint64 (value, self->frames);
@@ -1080,6 +1097,7 @@ ensure_connected (GstZbSink * self, gboolean block)
   gchar *name, *meta;
   gsize meta_len;
   gint connect_timeout;
+  gint allow_uid;
   gint64 start = g_get_monotonic_time ();
   guint64 pid = 0;
   gboolean leaky;
@@ -1092,10 +1110,12 @@ ensure_connected (GstZbSink * self, gboolean block)
   name = g_strdup (self->buffer_name);
   connect_timeout = self->connect_timeout;
   leaky = self->leaky;
+  allow_uid = self->allow_uid;
   GST_OBJECT_UNLOCK (self);
 
   memset (&config, 0, sizeof (config));
   config.write_timeout_ms = leaky ? LEAKY_WRITE_TIMEOUT_MS : WRITE_SLICE_MS;
+  config.allow_uid = allow_uid >= 0 ? (uid_t) allow_uid : 0;
 
   for (;;) {
     if (is_unlocked (self)) {
@@ -1169,6 +1189,16 @@ connect_failed:
     else if (ret == -EACCES)
       GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
           ("Permission denied opening buffer \"%s\" in /dev/shm.", name),
+          ("zb_writer_connect: %s", zb_strerror (ret)));
+    else if (ret == -EPERM)
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
+          ("Buffer \"%s\" belongs to another user; set allow-uid to that "
+              "user's uid to write to it.", name),
+          ("zb_writer_connect: %s", zb_strerror (ret)));
+    else if (ret == -ENOLCK)
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
+          ("No reader holds the lock file of buffer \"%s\" "
+              "(/tmp/zerobuffer/%s.lock): not writing to it.", name, name),
           ("zb_writer_connect: %s", zb_strerror (ret)));
     else
       GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,

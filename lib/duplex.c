@@ -314,7 +314,7 @@ zb_duplex_client_connect (const char *name, const zb_duplex_config * config,
   char response[ZB_NAME_MAX + 1];
   zb_duplex_client *client;
   zb_reader_config rc;
-  zb_writer_config wc;
+  zb_writer_config wc = { 0 };
   int ret;
 
   if (out == NULL)

@@ -50,6 +50,12 @@ zb_strerror (int error)
       return "not enough shared memory for the buffer";
     case -EACCES:
       return "permission denied";
+    case -EPERM:
+      return "buffer owned by another user (not ours, root's or the "
+          "allowed uid)";
+    case -ENOLCK:
+      return "no reader holds the buffer's lock file (squatted buffer, or "
+          "its lock file was deleted)";
     default:
       break;
   }

@@ -37,6 +37,11 @@ zb_name_check (const char *name)
     return -EINVAL;
   if (strcmp (name, ".") == 0 || strcmp (name, "..") == 0)
     return -EINVAL;
+  /* /dev/shm/sem.* are the files of POSIX semaphores, ours among them:
+   * buffer "sem.sem-w-foo" would be buffer foo's semaphore. Our other
+   * names (NAME, sem.sem-X-NAME, NAME.lock) are one-to-one. */
+  if (strncmp (name, "sem.", 4) == 0)
+    return -EINVAL;
   return 0;
 }
 
@@ -249,37 +254,53 @@ zb_sem_wait_until (sem_t * sem, int64_t deadline_ms)
   }
 }
 
-/* /tmp/zerobuffer must be a real directory (not a symlink); when others can
- * write to it, or another user owns it, it must carry the sticky bit so no
- * one can remove or replace our lock files. */
+/* Open /tmp/zerobuffer (creating it when @create) and check that we may
+ * trust it: a real directory (not a symlink), owned by root or by us, and
+ * sticky when others may write to it. Every lock file operation then works
+ * relative to the returned descriptor, so that nobody can redirect it by
+ * swapping the directory for a symlink between our checks. Returns the
+ * descriptor or -EACCES / another negative errno. */
 int
-zb_lock_dir_ensure (void)
+zb_lock_dir_open (int create)
 {
   struct stat st;
+  int made = 0, fd;
 
-  if (mkdir (ZB_LOCK_DIR, 0700) == 0) {
-    /* Shared by every user of the host, like /tmp itself. */
-    if (chmod (ZB_LOCK_DIR, 01777) < 0)
+  if (create) {
+    if (mkdir (ZB_LOCK_DIR, 0700) == 0)
+      made = 1;
+    else if (errno != EEXIST)
       return -errno;
-  } else if (errno != EEXIST) {
-    return -errno;
   }
-  if (lstat (ZB_LOCK_DIR, &st) < 0)
-    return -errno;
-  if (!S_ISDIR (st.st_mode))
+  fd = open (ZB_LOCK_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return errno == ELOOP || errno == ENOTDIR ? -EACCES : -errno;
+  /* Shared by every user of the host, like /tmp itself. */
+  if (made && fchmod (fd, 01777) < 0) {
+    close (fd);
     return -EACCES;
-  if (st.st_uid != geteuid () && st.st_uid != 0 && !(st.st_mode & S_ISVTX))
+  }
+  if (fstat (fd, &st) < 0 || !S_ISDIR (st.st_mode)
+      || (st.st_uid != geteuid () && st.st_uid != 0)
+      || ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))) {
+    close (fd);
     return -EACCES;
-  if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
-    return -EACCES;
-  return 0;
+  }
+  return fd;
+}
+
+static void
+lock_file_name (char *out, size_t size, const char *name)
+{
+  snprintf (out, size, "%s.lock", name);
 }
 
 /* Take the lock of @name on @fd, waiting out someone who holds it only for
  * a moment (another process cleaning up, a reader still creating) but not
- * a live reader. Returns 0 or -EBUSY. */
+ * a live reader; with @wait 0, one attempt only. Returns 0 or -EBUSY. The
+ * wait is bounded: 100 attempts 2 ms apart. */
 static int
-lock_unless_reader_alive (const char *name, int fd)
+lock_unless_reader_alive (const char *name, int fd, int wait)
 {
   int attempt;
 
@@ -292,6 +313,8 @@ lock_unless_reader_alive (const char *name, int fd)
       return 0;
     if (errno != EWOULDBLOCK)
       return -errno;
+    if (!wait)
+      return -EBUSY;
     if (zb_oieb_peek (name, &oieb, &size) == 0
         && zb_pid_alive (oieb.reader_pid))
       return -EBUSY;
@@ -300,34 +323,56 @@ lock_unless_reader_alive (const char *name, int fd)
   return -EBUSY;
 }
 
-/* Take /tmp/zerobuffer/NAME.lock with flock(LOCK_EX|LOCK_NB). Returns 0 and
- * the open descriptor, -EEXIST when someone holds it. */
-int
-zb_lock_acquire (const char *name, mode_t mode, int *fd_out)
+/* Is the file behind @fd still the entry @file of @dirfd? */
+static int
+still_linked (int dirfd, const char *file, int fd, struct stat *st_fd)
 {
-  char path[sizeof (ZB_LOCK_DIR) + ZB_NAME_MAX + 8];
+  struct stat st_path;
+
+  return fstat (fd, st_fd) == 0
+      && fstatat (dirfd, file, &st_path, AT_SYMLINK_NOFOLLOW) == 0
+      && st_fd->st_ino == st_path.st_ino && st_fd->st_dev == st_path.st_dev;
+}
+
+/* Take NAME.lock in the lock directory @dirfd with flock(LOCK_EX|LOCK_NB).
+ * Returns 0 and the open descriptor, -EEXIST when someone holds it,
+ * -EACCES when it is not a regular file, -EPERM when it is a stale lock
+ * file of another user that we may not replace. Bounded: 10 attempts. */
+int
+zb_lock_acquire (int dirfd, const char *name, mode_t mode, int *fd_out)
+{
+  char file[ZB_NAME_MAX + 8];
   int attempt;
 
-  zb_lock_path (path, sizeof (path), name);
+  lock_file_name (file, sizeof (file), name);
   for (attempt = 0; attempt < 10; attempt++) {
-    struct stat st_fd, st_path;
-    int fd = open (path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode);
+    struct stat st_fd;
+    int fd = openat (dirfd, file, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+        mode);
     int ret;
 
     if (fd < 0)
       return errno == ELOOP ? -EACCES : -errno;
-    ret = lock_unless_reader_alive (name, fd);
+    ret = lock_unless_reader_alive (name, fd, 1);
     if (ret < 0) {
       close (fd);
       return ret == -EBUSY ? -EEXIST : ret;
     }
     /* The previous owner may have unlinked the file between our open and
      * our flock: then we hold a lock nobody else can see. Retry. */
-    if (fstat (fd, &st_fd) == 0 && stat (path, &st_path) == 0
-        && st_fd.st_ino == st_path.st_ino && st_fd.st_dev == st_path.st_dev) {
+    if (still_linked (dirfd, file, fd, &st_fd)) {
       if (!S_ISREG (st_fd.st_mode)) {
         close (fd);
         return -EACCES;
+      }
+      /* A stale lock file of another user (we hold its lock): writers
+       * would refuse it, so replace it with one of ours. */
+      if (st_fd.st_uid != geteuid ()) {
+        ret = unlinkat (dirfd, file, 0) < 0 ? -EPERM : 0;
+        close (fd);
+        if (ret < 0)
+          return ret;
+        continue;
       }
       fchmod (fd, mode);
       *fd_out = fd;
@@ -338,21 +383,41 @@ zb_lock_acquire (const char *name, mode_t mode, int *fd_out)
   return -EEXIST;
 }
 
-/* Is the lock file of buffer @name held, by a reader that may live in
- * another PID namespace? A shared lock we may take is dropped at once. */
+/* Look at the lock file of buffer @name: fill *@st (when not NULL) from the
+ * opened file and return 1 when someone holds it (a reader, maybe in
+ * another PID namespace), 0 when nobody does, or a negative errno (-ENOENT:
+ * no lock file, -EACCES: untrusted lock directory or not a regular file).
+ * A shared lock we may take is dropped at once. */
 int
-zb_lock_held (const char *name)
+zb_lock_probe (const char *name, struct stat *st)
 {
-  char path[sizeof (ZB_LOCK_DIR) + ZB_NAME_MAX + 8];
-  int fd, held;
+  char file[ZB_NAME_MAX + 8];
+  struct stat st_fd;
+  int dirfd, fd, held;
 
-  zb_lock_path (path, sizeof (path), name);
-  fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  dirfd = zb_lock_dir_open (0);
+  if (dirfd < 0)
+    return dirfd;
+  lock_file_name (file, sizeof (file), name);
+  fd = openat (dirfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  close (dirfd);
   if (fd < 0)
-    return 0;
+    return errno == ELOOP ? -EACCES : -errno;
+  if (fstat (fd, &st_fd) < 0 || !S_ISREG (st_fd.st_mode)) {
+    close (fd);
+    return -EACCES;
+  }
+  if (st != NULL)
+    *st = st_fd;
   held = flock (fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
   close (fd);
   return held;
+}
+
+int
+zb_lock_held (const char *name)
+{
+  return zb_lock_probe (name, NULL) == 1;
 }
 
 void
@@ -380,10 +445,26 @@ zb_segment_validate (const zb_oieb * oieb, uint64_t file_size)
     return -EPROTO;
   m = oieb->metadata_size;
   p = oieb->payload_size;
+  /* Exactly the size the reader gave it (protocol section 1): a larger
+   * file would have us map and populate memory nobody needs. */
   if (m > file_size || p > file_size || p <= ZB_FRAME_HEADER_SIZE
-      || ZB_OIEB_SIZE + m + p > file_size)
+      || ZB_OIEB_SIZE + m + p != file_size)
     return -EPROTO;
   return 0;
+}
+
+/* May a segment of @file_size bytes whose OIEB reads as @oieb be unlinked
+ * as stale? A ZeroBuffer segment, or a creation that never finished (an
+ * empty file, or an OIEB still all zeros); anything else is somebody
+ * else's file: -EPROTO. */
+int
+zb_segment_removable (const zb_oieb * oieb, uint64_t file_size)
+{
+  static const zb_oieb zero;
+
+  if (file_size == 0 || memcmp (oieb, &zero, sizeof (zero)) == 0)
+    return 0;
+  return zb_segment_validate (oieb, file_size);
 }
 
 /* Map the segment behind @fd and validate its OIEB. */
@@ -393,8 +474,16 @@ zb_segment_map (zb_segment * seg, int fd, uint64_t file_size, int prot)
   void *base;
   int ret;
 
+  zb_oieb first;
+
   if (file_size < ZB_OIEB_SIZE || file_size > SIZE_MAX)
     return -EPROTO;
+  /* Validate before mapping: a hostile file of any size costs one read. */
+  if (pread (fd, &first, sizeof (first), 0) != (ssize_t) sizeof (first))
+    return -EPROTO;
+  ret = zb_segment_validate (&first, file_size);
+  if (ret < 0)
+    return ret;
   /* Readers and writers touch every page of the ring: fault them in now
    * rather than on the first pass. Inspection only needs the OIEB. */
   base = mmap (NULL, file_size, prot, MAP_SHARED | ((prot & PROT_WRITE) ?
@@ -423,10 +512,18 @@ zb_segment_map (zb_segment * seg, int fd, uint64_t file_size, int prot)
 void
 zb_segment_unmap (zb_segment * seg)
 {
-  if (seg->sem_w != NULL && seg->sem_w != SEM_FAILED)
-    sem_close (seg->sem_w);
-  if (seg->sem_r != NULL && seg->sem_r != SEM_FAILED)
-    sem_close (seg->sem_r);
+  if (seg->sems_mapped) {
+    /* Mapped by zb_sem_map(), not by sem_open(). */
+    if (seg->sem_w != NULL && seg->sem_w != SEM_FAILED)
+      munmap (seg->sem_w, sizeof (sem_t));
+    if (seg->sem_r != NULL && seg->sem_r != SEM_FAILED)
+      munmap (seg->sem_r, sizeof (sem_t));
+  } else {
+    if (seg->sem_w != NULL && seg->sem_w != SEM_FAILED)
+      sem_close (seg->sem_w);
+    if (seg->sem_r != NULL && seg->sem_r != SEM_FAILED)
+      sem_close (seg->sem_r);
+  }
   if (seg->base != NULL)
     munmap (seg->base, seg->map_size);
   seg->sem_w = NULL;
@@ -490,10 +587,11 @@ int
 zb_oieb_peek (const char *name, zb_oieb * oieb, uint64_t * file_size)
 {
   char obj[ZB_NAME_MAX + 16];
-  struct stat st;
+  struct stat st = { 0 };
   ssize_t n;
   int fd, ret = 0;
 
+  *file_size = 0;
   zb_shm_name (obj, sizeof (obj), name);
   fd = shm_open (obj, O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0)
@@ -506,13 +604,14 @@ zb_oieb_peek (const char *name, zb_oieb * oieb, uint64_t * file_size)
   else if (n < (ssize_t) sizeof (*oieb))
     memset (oieb, 0, sizeof (*oieb));
   close (fd);
-  *file_size = (uint64_t) st.st_size;
+  if (ret == 0)
+    *file_size = (uint64_t) st.st_size;
   return ret;
 }
 
 /* Remove buffer @name unless a recorded pid is alive. The caller holds the
- * lock file, or there is none. A file that is not a ZeroBuffer segment is
- * left alone (an empty one is a creation that never finished). */
+ * lock file, or there is no lock directory. A file that is not a
+ * ZeroBuffer segment is left alone (see zb_segment_removable()). */
 static int
 cleanup_locked (const char *name)
 {
@@ -523,7 +622,7 @@ cleanup_locked (const char *name)
   if (ret < 0 && ret != -ENOENT)
     return ret;
   if (ret == 0) {
-    if (size != 0 && zb_segment_validate (&oieb, size) < 0)
+    if (zb_segment_removable (&oieb, size) < 0)
       return -EPROTO;
     if (zb_pid_alive (oieb.reader_pid) || zb_pid_alive (oieb.writer_pid))
       return -EBUSY;
@@ -532,53 +631,115 @@ cleanup_locked (const char *name)
   return 0;
 }
 
-int
-zb_cleanup (const char *name)
+/* Does any of the /dev/shm objects of @name exist? */
+static int
+shm_objects_exist (const char *name)
 {
-  char path[sizeof (ZB_LOCK_DIR) + ZB_NAME_MAX + 8];
+  static const char *const prefixes[] = { "", "sem.sem-w-", "sem.sem-r-" };
   char obj[ZB_NAME_MAX + 32];
   struct stat st;
-  int fd, ret, found = 0;
+  size_t i;
 
-  ret = zb_name_check (name);
-  if (ret < 0)
-    return ret;
-  zb_lock_path (path, sizeof (path), name);
-  fd = open (path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-  if (fd >= 0) {
-    found = 1;
-    ret = lock_unless_reader_alive (name, fd);
+  for (i = 0; i < sizeof (prefixes) / sizeof (prefixes[0]); i++) {
+    snprintf (obj, sizeof (obj), "/dev/shm/%s%s", prefixes[i], name);
+    if (lstat (obj, &st) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+/* zb_cleanup() in the lock directory @dirfd. The lock file is taken (made
+ * if missing) before anything is looked at: a reader holds it from before
+ * it creates its first object until it has stored its pid, so a buffer
+ * still being created is never mistaken for a stale one. With @wait 0 a
+ * held lock file is skipped at once (the start-up sweep). */
+static int
+cleanup_at (int dirfd, const char *name, int wait)
+{
+  char file[ZB_NAME_MAX + 8];
+  int attempt, ret = -EBUSY;
+
+  lock_file_name (file, sizeof (file), name);
+  for (attempt = 0; attempt < 10; attempt++) {
+    struct stat st;
+    int fd, created = 0, found;
+
+    fd = openat (dirfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+      fd = openat (dirfd, file, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+          O_CLOEXEC, 0600);
+      created = fd >= 0;
+      if (fd < 0 && errno == EEXIST)
+        continue;               /* a reader made it meanwhile: look again */
+    }
+    if (fd < 0)
+      return errno == ELOOP ? -EACCES : -errno;
+    ret = lock_unless_reader_alive (name, fd, wait);
     if (ret < 0) {
       close (fd);
       return ret;
     }
-  }
-  snprintf (obj, sizeof (obj), "/dev/shm/%s", name);
-  found |= stat (obj, &st) == 0;
-  snprintf (obj, sizeof (obj), "/dev/shm/sem.sem-w-%s", name);
-  found |= stat (obj, &st) == 0;
-  snprintf (obj, sizeof (obj), "/dev/shm/sem.sem-r-%s", name);
-  found |= stat (obj, &st) == 0;
-  if (!found)
-    return -ENOENT;
-  ret = cleanup_locked (name);
-  if (ret == 0 && fd >= 0)
-    unlink (path);
-  if (fd >= 0)
+    if (!still_linked (dirfd, file, fd, &st)) {
+      close (fd);
+      ret = -EBUSY;
+      continue;                 /* removed under us: take the new one */
+    }
+    if (!S_ISREG (st.st_mode)) {
+      close (fd);
+      return -EACCES;
+    }
+    found = !created || shm_objects_exist (name);
+    ret = found ? cleanup_locked (name) : -ENOENT;
+    /* Unlink before unlocking: a reader that opened this file meanwhile
+     * finds it replaced and retries (see zb_lock_acquire). */
+    if (ret == 0 || created)
+      unlinkat (dirfd, file, 0);
     close (fd);
+    return ret;
+  }
+  return ret;
+}
+
+int
+zb_cleanup (const char *name)
+{
+  int ret, dirfd;
+
+  ret = zb_name_check (name);
+  if (ret < 0)
+    return ret;
+  dirfd = zb_lock_dir_open (0);
+  if (dirfd == -ENOENT) {
+    /* No lock directory: no reader of ours exists or is being created. */
+    if (!shm_objects_exist (name))
+      return -ENOENT;
+    return cleanup_locked (name);
+  }
+  if (dirfd < 0)
+    return dirfd;
+  ret = cleanup_at (dirfd, name, 1);
+  close (dirfd);
   return ret;
 }
 
 /* What the reference readers do at start-up: remove every buffer whose lock
- * nobody holds and whose reader and writer are both gone. */
+ * nobody holds and whose reader and writer are both gone. One non-blocking
+ * attempt per buffer: a lock held by a process we cannot see (another PID
+ * namespace) is skipped, not waited for. */
 void
-zb_cleanup_stale_all (const char *except)
+zb_cleanup_stale_all (int dirfd, const char *except)
 {
-  DIR *dir = opendir (ZB_LOCK_DIR);
+  int fd = dup (dirfd);
+  DIR *dir;
   struct dirent *de;
 
-  if (dir == NULL)
+  if (fd < 0)
     return;
+  dir = fdopendir (fd);
+  if (dir == NULL) {
+    close (fd);
+    return;
+  }
   while ((de = readdir (dir)) != NULL) {
     char name[ZB_NAME_MAX + 1];
     size_t len = strlen (de->d_name);
@@ -591,7 +752,7 @@ zb_cleanup_stale_all (const char *except)
     name[len - 5] = '\0';
     if (zb_name_check (name) < 0 || strcmp (name, except) == 0)
       continue;
-    zb_cleanup (name);
+    cleanup_at (dirfd, name, 0);
   }
   closedir (dir);
 }

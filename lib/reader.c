@@ -24,6 +24,13 @@ typedef struct
 
 enum
 {
+  CREATED_SHM = 1 << 0,
+  CREATED_SEM_W = 1 << 1,
+  CREATED_SEM_R = 1 << 2,
+};
+
+enum
+{
   WRITER_NONE,                  /* none seen since the last one left */
   WRITER_CONNECTED,
 };
@@ -32,7 +39,9 @@ struct zb_reader
 {
   zb_segment seg;
   zb_held_lock lock_file;       /* /tmp/zerobuffer/NAME.lock, flock'ed */
+  int lock_dir_fd;              /* /tmp/zerobuffer, checked at creation */
   int shm_fd;                   /* open for probing the writer's flock */
+  unsigned int created;         /* CREATED_*: what zb_reader_create made */
 
   /* Used by zb_reader_read() only (one thread at a time). */
   uint64_t read_pos;            /* authoritative; mirrored to the OIEB */
@@ -430,12 +439,21 @@ zb_reader_release (zb_reader * reader, const zb_frame * frame)
 
   if (reader == NULL || frame == NULL)
     return -EINVAL;
+  /* Ids count from 0 in every reader: a frame of another reader has an id
+   * that may be held here too, but its payload lies in another ring. */
+  if ((uintptr_t) frame->data < (uintptr_t) reader->seg.ring +
+      ZB_FRAME_HEADER_SIZE
+      || (uintptr_t) frame->data >= (uintptr_t) reader->seg.ring +
+      reader->seg.payload_size
+      || frame->size > reader->seg.payload_size - ZB_FRAME_HEADER_SIZE)
+    return -EINVAL;
   pthread_mutex_lock (&reader->lock);
   idx = frame->id - reader->head_id;
   if (frame->id >= reader->head_id && idx < reader->holds_count) {
     h = &reader->holds[(reader->holds_head + idx) &
         (reader->holds_capacity - 1)];
-    if (h->is_frame && !h->released) {
+    if (h->is_frame && !h->released
+        && h->bytes == ZB_FRAME_HEADER_SIZE + frame->size) {
       h->released = 1;
       credit_in_order (reader);
       ret = 0;
@@ -498,12 +516,31 @@ remove_stale (const char *name)
   zb_oieb oieb;
   uint64_t size;
 
-  if (zb_oieb_peek (name, &oieb, &size) == 0
-      && oieb.reader_pid != (uint64_t) getpid ()
-      && zb_pid_alive (oieb.reader_pid))
-    return -EEXIST;
+  if (zb_oieb_peek (name, &oieb, &size) == 0) {
+    /* Somebody else's file under our name: not ours to delete. */
+    if (zb_segment_removable (&oieb, size) < 0)
+      return -EPROTO;
+    if (oieb.reader_pid != (uint64_t) getpid ()
+        && zb_pid_alive (oieb.reader_pid))
+      return -EEXIST;
+  }
   zb_unlink_objects (name);
   return 0;
+}
+
+/* Unlink our lock file if the entry is still the file we hold. */
+static void
+unlink_own_lock (zb_reader * reader)
+{
+  char file[ZB_NAME_MAX + 8];
+  struct stat st_fd, st_path;
+
+  snprintf (file, sizeof (file), "%s.lock", reader->seg.name);
+  if (fstat (reader->lock_file.fd, &st_fd) == 0
+      && fstatat (reader->lock_dir_fd, file, &st_path,
+          AT_SYMLINK_NOFOLLOW) == 0 && st_fd.st_ino == st_path.st_ino
+      && st_fd.st_dev == st_path.st_dev)
+    unlinkat (reader->lock_dir_fd, file, 0);
 }
 
 static sem_t *
@@ -531,7 +568,6 @@ zb_reader_create (const char *name, const zb_reader_config * config,
     ZB_DEFAULT_PAYLOAD_SIZE, ZB_DEFAULT_MODE
   };
   char obj[ZB_NAME_MAX + 16];
-  char path[sizeof (ZB_LOCK_DIR) + ZB_NAME_MAX + 8];
   zb_reader *reader = NULL;
   uint64_t m, p, total;
   mode_t mode;
@@ -562,6 +598,7 @@ zb_reader_create (const char *name, const zb_reader_config * config,
   if (reader == NULL)
     return -ENOMEM;
   reader->lock_file.fd = -1;
+  reader->lock_dir_fd = -1;
   reader->unposted_since = -1;
   reader->shm_fd = -1;
   reader->holds_capacity = 64;
@@ -573,15 +610,16 @@ zb_reader_create (const char *name, const zb_reader_config * config,
   pthread_mutex_init (&reader->lock, NULL);
   snprintf (reader->seg.name, sizeof (reader->seg.name), "%s", name);
 
-  ret = zb_lock_dir_ensure ();
+  ret = zb_lock_dir_open (1);
   if (ret < 0)
     goto no_lock;
-  ret = zb_lock_acquire (name, mode, &lock_fd);
+  reader->lock_dir_fd = ret;
+  ret = zb_lock_acquire (reader->lock_dir_fd, name, mode, &lock_fd);
   if (ret < 0)
     goto no_lock;
   /* A fork()ed child drops its copy of the lock (os.c). */
   zb_held_lock_add (&reader->lock_file, lock_fd);
-  zb_cleanup_stale_all (name);
+  zb_cleanup_stale_all (reader->lock_dir_fd, name);
   ret = remove_stale (name);
   if (ret < 0)
     goto error;
@@ -592,6 +630,7 @@ zb_reader_create (const char *name, const zb_reader_config * config,
     ret = -errno;
     goto error;
   }
+  reader->created |= CREATED_SHM;
   if (fchmod (shm_fd, mode) < 0 || ftruncate (shm_fd, (off_t) total) < 0) {
     ret = -errno;
     goto error;
@@ -629,11 +668,13 @@ zb_reader_create (const char *name, const zb_reader_config * config,
     ret = -errno;
     goto error;
   }
+  reader->created |= CREATED_SEM_W;
   reader->seg.sem_r = create_sem ('r', name, mode);
   if (reader->seg.sem_r == SEM_FAILED) {
     ret = -errno;
     goto error;
   }
+  reader->created |= CREATED_SEM_R;
 
   reader->expected_sequence = 1;
   reader->writer_state = WRITER_NONE;
@@ -649,11 +690,25 @@ error:
   if (reader->shm_fd >= 0)
     close (reader->shm_fd);
   zb_segment_unmap (&reader->seg);
-  zb_unlink_objects (name);
-  zb_lock_path (path, sizeof (path), name);
-  unlink (path);
+  /* Only what this call made: the objects of a live reader whose lock file
+   * was removed (-EEXIST) are not ours. */
+  if (reader->created & CREATED_SHM) {
+    zb_shm_name (obj, sizeof (obj), name);
+    shm_unlink (obj);
+  }
+  if (reader->created & CREATED_SEM_W) {
+    zb_sem_name (obj, sizeof (obj), 'w', name);
+    sem_unlink (obj);
+  }
+  if (reader->created & CREATED_SEM_R) {
+    zb_sem_name (obj, sizeof (obj), 'r', name);
+    sem_unlink (obj);
+  }
+  unlink_own_lock (reader);
   zb_held_lock_close (&reader->lock_file);
 no_lock:
+  if (reader->lock_dir_fd >= 0)
+    close (reader->lock_dir_fd);
   pthread_mutex_destroy (&reader->lock);
   free (reader->holds);
   free (reader);
@@ -663,8 +718,6 @@ no_lock:
 void
 zb_reader_destroy (zb_reader * reader)
 {
-  char path[sizeof (ZB_LOCK_DIR) + ZB_NAME_MAX + 8];
-
   if (reader == NULL)
     return;
   if (reader->seg.oieb != NULL)
@@ -673,10 +726,12 @@ zb_reader_destroy (zb_reader * reader)
   close (reader->shm_fd);
   zb_unlink_objects (reader->seg.name);
   /* Unlink before unlocking: a reader that opened this file meanwhile
-   * finds it replaced and retries (see zb_lock_acquire). */
-  zb_lock_path (path, sizeof (path), reader->seg.name);
-  unlink (path);
+   * finds it replaced and retries (see zb_lock_acquire). Relative to the
+   * directory checked at creation: a symlink swapped in since cannot
+   * redirect it. */
+  unlink_own_lock (reader);
   zb_held_lock_close (&reader->lock_file);
+  close (reader->lock_dir_fd);
   pthread_mutex_destroy (&reader->lock);
   free (reader->holds);
   free (reader);

@@ -29,6 +29,7 @@ struct zb_writer
 {
   zb_segment seg;
   uint64_t pid;
+  uid_t allow_uid;              /* besides ours and root's; 0: none */
   int write_timeout_ms;
   int metadata_written;
 
@@ -57,13 +58,70 @@ drain_tokens (sem_t * sem)
   for (i = 0; i < DRAIN_MAX && sem_trywait (sem) == 0; i++);
 }
 
-static sem_t *
-open_sem (char kind, const char *name)
+/* Is an object owned by @uid one we may write our frames into? */
+static int
+owner_trusted (zb_writer * writer, uid_t uid)
 {
-  char obj[ZB_NAME_MAX + 16];
+  return uid == 0 || uid == geteuid ()
+      || (writer->allow_uid != 0 && uid == writer->allow_uid);
+}
 
-  zb_sem_name (obj, sizeof (obj), kind, name);
-  return sem_open (obj, 0);
+/* Open semaphore sem-KIND-NAME from its file, check who owns the file we
+ * opened and map it (what sem_open() does, without a second lookup by
+ * name). Returns the semaphore or SEM_FAILED with *@err set. */
+static sem_t *
+open_sem (zb_writer * writer, char kind, const char *name, int *err)
+{
+  char path[ZB_NAME_MAX + 32];
+  struct stat st;
+  void *sem;
+  int fd;
+
+  snprintf (path, sizeof (path), "/dev/shm/sem.sem-%c-%s", kind, name);
+  fd = open (path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    *err = errno == ELOOP ? -EACCES : -errno;
+    return SEM_FAILED;
+  }
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)
+      || st.st_size < (off_t) sizeof (sem_t)) {
+    close (fd);
+    *err = -EPROTO;
+    return SEM_FAILED;
+  }
+  if (!owner_trusted (writer, st.st_uid)) {
+    close (fd);
+    *err = -EPERM;
+    return SEM_FAILED;
+  }
+  sem = mmap (NULL, sizeof (sem_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  *err = sem == MAP_FAILED ? -errno : 0;
+  close (fd);
+  return sem == MAP_FAILED ? SEM_FAILED : sem;
+}
+
+/* The reader of a ZeroBuffer holds its lock file for its whole life: a
+ * buffer without a held lock file (of a trusted owner) is a squatter's, or
+ * one whose reader we cannot tell alive. Returns 0, -EPERM, -ENOLCK, or
+ * -ENOENT when the reader is gone meanwhile (retry), -EACCES when the lock
+ * directory is not to be trusted. */
+static int
+check_lock (zb_writer * writer)
+{
+  struct stat st;
+  uint64_t pid;
+  int ret = zb_lock_probe (writer->seg.name, &st);
+
+  if (ret == 1)
+    return owner_trusted (writer, st.st_uid) ? 0 : -EPERM;
+  if (ret < 0 && ret != -ENOENT)
+    return ret;
+  /* A reader that just closed (pid cleared first, lock file removed next)
+   * is "not found yet", not a squatter. */
+  pid = ZB_LOAD (writer->seg.oieb->reader_pid);
+  if (pid == 0 || !zb_pid_alive (pid))
+    return -ENOENT;
+  return -ENOLCK;
 }
 
 /* Does /dev/shm/NAME still name the segment we mapped? */
@@ -114,6 +172,10 @@ try_connect (const char *name, zb_writer * writer, int take_over)
     return ret;
   if (size < ZB_OIEB_SIZE || peek.reader_pid == 0)
     return -ENOENT;
+  /* Before anything is mapped: a file of the wrong size is refused at the
+   * cost of one read. */
+  if (zb_segment_validate (&peek, size) < 0)
+    return -EPROTO;
 
   zb_shm_name (obj, sizeof (obj), name);
   fd = shm_open (obj, O_RDWR | O_CLOEXEC, 0);
@@ -123,6 +185,12 @@ try_connect (const char *name, zb_writer * writer, int take_over)
     ret = -errno;
     close (fd);
     return ret;
+  }
+  /* Never stream into another user's segment (unless allowed): who owns
+   * the file we opened, not what the name points at later. */
+  if (!S_ISREG (st.st_mode) || !owner_trusted (writer, st.st_uid)) {
+    close (fd);
+    return S_ISREG (st.st_mode) ? -EPERM : -EPROTO;
   }
   writer->shm_ino = st.st_ino;
   writer->shm_dev = st.st_dev;
@@ -150,12 +218,16 @@ try_connect (const char *name, zb_writer * writer, int take_over)
     ret = -ENOENT;
     goto error;
   }
-  seg->sem_w = open_sem ('w', name);
-  seg->sem_r = open_sem ('r', name);
-  if (seg->sem_w == SEM_FAILED || seg->sem_r == SEM_FAILED) {
-    ret = errno == ENOENT ? -ENOENT : -errno;
+  ret = check_lock (writer);
+  if (ret < 0)
     goto error;
-  }
+  seg->sems_mapped = 1;
+  seg->sem_w = open_sem (writer, 'w', name, &ret);
+  if (seg->sem_w == SEM_FAILED)
+    goto error;
+  seg->sem_r = open_sem (writer, 'r', name, &ret);
+  if (seg->sem_r == SEM_FAILED)
+    goto error;
 
   pos = ZB_LOAD (seg->oieb->payload_write_pos);
   free_bytes = ZB_LOAD (seg->oieb->payload_free_bytes);
@@ -245,6 +317,15 @@ zb_writer_connect (const char *name, const zb_writer_config * config,
   ret = zb_name_check (name);
   if (ret < 0)
     return ret;
+  if (config != NULL) {
+    size_t i;
+
+    /* Room for later fields: garbage here is a caller built against an
+     * older, shorter struct, or one that did not zero it. */
+    for (i = 0; i < sizeof (config->reserved) / sizeof (int); i++)
+      if (config->reserved[i] != 0)
+        return -EINVAL;
+  }
   writer = calloc (1, sizeof (*writer));
   if (writer == NULL)
     return -ENOMEM;
@@ -253,6 +334,7 @@ zb_writer_connect (const char *name, const zb_writer_config * config,
   writer->shm_lock.fd = -1;
   writer->write_timeout_ms = config && config->write_timeout_ms ?
       config->write_timeout_ms : ZB_DEFAULT_WRITE_TIMEOUT_MS;
+  writer->allow_uid = config ? config->allow_uid : 0;
   deadline = zb_deadline (config ? config->connect_timeout_ms : 0);
 
   for (;;) {
@@ -353,8 +435,8 @@ wait_space (zb_writer * writer, uint64_t required)
     ret = reader_state (writer);
     if (ret < 0)
       return ret;
-    if (sem_trywait (seg->sem_r) == 0)
-      continue;
+    /* Every round, however many tokens a peer posts: a flood of them must
+     * not defeat the timeout. */
     if (deadline >= 0 && zb_now_ms () >= deadline)
       return -ENOBUFS;
     zb_sem_wait_until (seg->sem_r, deadline);

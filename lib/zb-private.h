@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "zerobuffer/zerobuffer.h"
@@ -98,6 +99,7 @@ typedef struct
   uint64_t payload_size;
   sem_t *sem_w;                 /* "data available", posted by the writer */
   sem_t *sem_r;                 /* "space freed", posted by the reader */
+  int sems_mapped;              /* mapped from their files, not sem_open() */
 } zb_segment;
 
 /* A descriptor holding an flock that tells peers we are alive; registered
@@ -128,18 +130,20 @@ void zb_held_lock_close (zb_held_lock * lock);
 int64_t zb_now_ms (void);
 int64_t zb_deadline (int timeout_ms);
 int zb_sem_wait_until (sem_t * sem, int64_t deadline_ms);
-int zb_lock_dir_ensure (void);
-int zb_lock_acquire (const char *name, mode_t mode, int *fd_out);
+int zb_lock_dir_open (int create);
+int zb_lock_acquire (int dirfd, const char *name, mode_t mode, int *fd_out);
+int zb_lock_probe (const char *name, struct stat *st);
 int zb_lock_held (const char *name);
 void zb_unlink_objects (const char *name);
 int zb_oieb_peek (const char *name, zb_oieb * oieb, uint64_t * file_size);
 int zb_segment_validate (const zb_oieb * oieb, uint64_t file_size);
+int zb_segment_removable (const zb_oieb * oieb, uint64_t file_size);
 int zb_segment_map (zb_segment * seg, int fd, uint64_t file_size, int prot);
 void zb_segment_unmap (zb_segment * seg);
 int zb_metadata_view (const zb_segment * seg, const void **data,
     size_t * size);
 void zb_status_fill (const zb_segment * seg, zb_status * status);
-void zb_cleanup_stale_all (const char *except);
+void zb_cleanup_stale_all (int dirfd, const char *except);
 
 /* reader.c */
 int zb_reader_writer_alive (zb_reader * reader);

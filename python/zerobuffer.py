@@ -71,6 +71,8 @@ class _WriterConfig(ctypes.Structure):
     _fields_ = [
         ("connect_timeout_ms", ctypes.c_int),
         ("write_timeout_ms", ctypes.c_int),
+        ("allow_uid", ctypes.c_uint),
+        ("reserved", ctypes.c_int * 5),
     ]
 
 
@@ -509,9 +511,14 @@ class Writer(_Handle):
 
     _destroy = staticmethod(_lib.zb_writer_disconnect)
 
-    def __init__(self, name, connect_timeout_ms=0, write_timeout_ms=5000):
+    def __init__(self, name, connect_timeout_ms=0, write_timeout_ms=5000,
+                 allow_uid=None):
+        """allow_uid: also write to a buffer of this user (uid); by default
+        only buffers of our own user or root are accepted (Error with
+        errno EPERM otherwise, ENOLCK when no reader holds its lock)."""
         self._h = None
-        cfg = _WriterConfig(connect_timeout_ms, write_timeout_ms)
+        cfg = _WriterConfig(connect_timeout_ms, write_timeout_ms,
+                            0 if allow_uid is None else allow_uid)
         handle = ctypes.c_void_p()
         _check(_lib.zb_writer_connect(name.encode(), ctypes.byref(cfg),
                                       ctypes.byref(handle)),

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,6 +312,27 @@ parse_ms (const char *cmd, const char *opt, const char *arg, int *out)
   return 0;
 }
 
+/* --allow-uid: a user name or a numeric uid. */
+static int
+parse_uid (const char *cmd, const char *arg, uid_t * out)
+{
+  struct passwd *pw;
+  long long v;
+
+  if (zb_cli_parse_int (arg, 0, UINT32_MAX - 1, &v) == 0) {
+    *out = (uid_t) v;
+    return 0;
+  }
+  pw = getpwnam (arg);
+  if (pw == NULL) {
+    zb_cli_error (cmd, "invalid value '%s' for --allow-uid (expected a user "
+        "name or a numeric uid)", arg);
+    return -1;
+  }
+  *out = pw->pw_uid;
+  return 0;
+}
+
 static int
 parse_count (const char *cmd, const char *opt, const char *arg, long long min,
     long long *out)
@@ -393,7 +415,8 @@ enum
   OPT_TRANSFORM,
   OPT_XOR_KEY,
   OPT_LOG_INTERVAL,
-  OPT_MODE
+  OPT_MODE,
+  OPT_ALLOW_UID
 };
 
 static void
@@ -416,6 +439,10 @@ writer_usage (FILE * out)
       "(default: 0)\n"
       "      --write-timeout-ms MS  wait for space per frame "
       "(default: 5000)\n"
+      "      --allow-uid USER       also write to buffers of this user "
+      "(name or\n"
+      "                             uid; default: only our own and "
+      "root's)\n"
       "      --json-output          print the result as JSON\n"
       "  -v, --verbose              progress messages\n"
       "  -h, --help                 show this help\n"
@@ -467,6 +494,7 @@ zb_cmd_writer (int argc, char **argv)
     {"batch-size", required_argument, NULL, OPT_BATCH_SIZE},
     {"connect-timeout-ms", required_argument, NULL, OPT_CONNECT_TIMEOUT},
     {"write-timeout-ms", required_argument, NULL, OPT_WRITE_TIMEOUT},
+    {"allow-uid", required_argument, NULL, OPT_ALLOW_UID},
     {"json-output", no_argument, NULL, OPT_JSON_OUTPUT},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -535,6 +563,10 @@ zb_cmd_writer (int argc, char **argv)
           return WRITER_EXIT_USAGE;
         }
         config.write_timeout_ms = (int) v;
+        break;
+      case OPT_ALLOW_UID:
+        if (parse_uid (cmd, optarg, &config.allow_uid) < 0)
+          return WRITER_EXIT_USAGE;
         break;
       case OPT_JSON_OUTPUT:
         json = 1;
@@ -1076,6 +1108,9 @@ relay_usage (FILE * out)
       "30000)\n"
       "      --connect-timeout-ms MS  wait for OUT to appear "
       "(default: 5000)\n"
+      "      --allow-uid USER       OUT may belong to this user (name or "
+      "uid;\n"
+      "                             default: only our own and root's)\n"
       "      --transform T          none|reverse|xor|upper (default: none)\n"
       "      --xor-key BYTE         key of the xor transform, 0-255 or 0x00-"
       "0xff\n"
@@ -1132,6 +1167,7 @@ zb_cmd_relay (int argc, char **argv)
     {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
     {"wait-writer-ms", required_argument, NULL, OPT_WAIT_WRITER},
     {"connect-timeout-ms", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+    {"allow-uid", required_argument, NULL, OPT_ALLOW_UID},
     {"transform", required_argument, NULL, OPT_TRANSFORM},
     {"xor-key", required_argument, NULL, OPT_XOR_KEY},
     {"log-interval", required_argument, NULL, OPT_LOG_INTERVAL},
@@ -1194,6 +1230,10 @@ zb_cmd_relay (int argc, char **argv)
       case OPT_CONNECT_TIMEOUT:
         if (parse_ms (cmd, "--connect-timeout-ms", optarg,
                 &wconfig.connect_timeout_ms) < 0)
+          return RELAY_EXIT_USAGE;
+        break;
+      case OPT_ALLOW_UID:
+        if (parse_uid (cmd, optarg, &wconfig.allow_uid) < 0)
           return RELAY_EXIT_USAGE;
         break;
       case OPT_TRANSFORM:

@@ -69,8 +69,17 @@ run_case "/tmp/zerobuffer 0775 (group-writable) without the sticky bit" \
   refused 'chmod 0775 /tmp/zerobuffer'
 run_case "/tmp/zerobuffer owned by another user, 0755" refused \
   'chown 12345:12345 /tmp/zerobuffer && chmod 0755 /tmp/zerobuffer'
+# Sticky or not, another owner could delete our lock files (and, with
+# symlink swaps, make us delete files elsewhere): only root or we will do.
 run_case "/tmp/zerobuffer owned by another user, 01777 (shared like /tmp)" \
-  accepted 'chown 12345:12345 /tmp/zerobuffer && chmod 1777 /tmp/zerobuffer'
+  refused 'chown 12345:12345 /tmp/zerobuffer && chmod 1777 /tmp/zerobuffer'
+if id nobody > /dev/null 2>&1; then
+  run_case "/tmp/zerobuffer owned by nobody, 01777" refused \
+    'chown nobody /tmp/zerobuffer && chmod 1777 /tmp/zerobuffer'
+else
+  n=$((n + 1))
+  echo "ok $n - # SKIP /tmp/zerobuffer owned by nobody: no user nobody"
+fi
 run_case "a planted symlink as the lock file" refused \
   'ln -s /tmp/zerobuffer/target /tmp/zerobuffer/'"$name"'.lock' \
   '[ ! -e /tmp/zerobuffer/target ]'
@@ -90,6 +99,46 @@ case $(readlink -f "$cli") in
       'umount /tmp/zerobuffer && mount -t tmpfs -o mode=1777 zbt-tmp /tmp &&
        mkdir -m 1777 /tmp/elsewhere && ln -s /tmp/elsewhere /tmp/zerobuffer' \
       '[ -z "$(ls -A /tmp/elsewhere)" ]'
+    ;;
+esac
+# /tmp/zerobuffer swapped for a symlink while a reader lives: the reader
+# removes its lock file relative to the directory it checked at creation,
+# so the swap cannot redirect the unlink to /tmp/target/NAME.lock.
+case $(readlink -f "$cli") in
+  /tmp/*)
+    n=$((n + 1))
+    echo "ok $n - # SKIP symlink swap of /tmp/zerobuffer: the CLI lives in /tmp"
+    ;;
+  *)
+    n=$((n + 1))
+    out=$(unshare -m --propagation private sh -c '
+      mount -t tmpfs -o size=16m zbt-shm /dev/shm || exit 99
+      umount /tmp/zerobuffer 2>/dev/null
+      mount -t tmpfs -o mode=1777 zbt-tmp /tmp || exit 99
+      mkdir -m 1777 /tmp/zerobuffer /tmp/target || exit 98
+      "$0" reader "$1" -n 1 --wait-writer-ms 1500 --payload-size 64K         > /dev/null 2>&1 &
+      pid=$!
+      i=0
+      while [ ! -e "/tmp/zerobuffer/$1.lock" ] && [ $i -lt 200 ]; do
+        sleep 0.01; i=$((i + 1))
+      done
+      [ -e "/tmp/zerobuffer/$1.lock" ] || { echo "no lock file"; kill $pid; }
+      mv /tmp/zerobuffer /tmp/zb-old && ln -s /tmp/target /tmp/zerobuffer &&
+        echo precious > "/tmp/target/$1.lock"
+      wait $pid
+      echo "status=$?"
+      echo "target=$(cat "/tmp/target/$1.lock" 2>&1)"
+      echo "old=$(ls -A /tmp/zb-old | tr "\n" " ")"
+    ' "$cli" "$name" 2>&1)
+    if grep -q '^status=2$' <<<"$out" && grep -q '^target=precious$' <<<"$out" &&
+        grep -q '^old= *$' <<<"$out"; then
+      echo "ok $n - /tmp/zerobuffer swapped for a symlink under a live reader:" \
+        "its unlink stays in the real directory"
+    else
+      failed=$((failed + 1))
+      echo "not ok $n - /tmp/zerobuffer swapped for a symlink under a live reader"
+      sed 's/^/# /' <<<"$out"
+    fi
     ;;
 esac
 echo "1..$n"

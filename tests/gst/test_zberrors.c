@@ -3,6 +3,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
@@ -564,6 +565,72 @@ GST_START_TEST (test_sink_permission_denied)
 
 GST_END_TEST;
 
+/* A buffer created by another user (nobody, mode 0666) is refused by
+ * default (frames never go to a squatter); allow-uid lets it through. */
+static void
+nobody_reader (const gchar * name, gint ready_fd)
+{
+  struct passwd *pw = getpwnam ("nobody");
+  zb_reader_config rc = { 4096, 1 << 20, 0666 };
+  zb_reader *reader = NULL;
+  zb_frame f;
+  int ret;
+
+  if (setgroups (0, NULL) < 0 || setgid (pw->pw_gid) < 0
+      || setuid (pw->pw_uid) < 0)
+    _exit (2);
+  umask (0);
+  if (zb_reader_create (name, &rc, &reader) < 0)
+    _exit (3);
+  if (write (ready_fd, "r", 1) != 1)
+    _exit (4);
+  ret = zb_reader_read (reader, 8000, &f);
+  zb_reader_destroy (reader);
+  _exit (ret == 0 ? 0 : 1);
+}
+
+GST_START_TEST (test_sink_foreign_user)
+{
+  gchar *name = zbt_name ();
+  struct passwd *pw = getpwnam ("nobody");
+  GstElement *p;
+  GPid pid;
+  gint fds[2];
+  gchar c;
+
+  if (pw == NULL || pw->pw_uid == 0 || geteuid () != 0) {
+    g_printerr ("SKIP test_sink_foreign_user: needs root and user nobody\n");
+    g_free (name);
+    return;
+  }
+  fail_unless (pipe (fds) == 0);
+  pid = fork ();
+  if (pid == 0)
+    nobody_reader (name, fds[1]);
+  close (fds[1]);
+  fail_unless (read (fds[0], &c, 1) == 1, "nobody's reader did not start");
+
+  p = zbt_pipeline ("videotestsrc num-buffers=1 ! video/x-raw,width=16,"
+      "height=16 ! zbsink buffer-name=%s connect-timeout=1000", name);
+  gst_element_set_state (p, GST_STATE_PLAYING);
+  expect_error (p, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_WRITE,
+      "belongs to another user", 3000);
+  shutdown (p);
+
+  p = zbt_pipeline ("videotestsrc num-buffers=1 ! video/x-raw,width=16,"
+      "height=16 ! zbsink buffer-name=%s connect-timeout=1000 allow-uid=%d",
+      name, (gint) pw->pw_uid);
+  gst_element_set_state (p, GST_STATE_PLAYING);
+  zbt_wait_eos (p, 5000);
+  zbt_stop_and_free (p);
+  fail_unless_equals_int (zbt_wait_pid (pid, 5000), 0);
+  close (fds[0]);
+  fail_unless (zbt_no_leftovers (name));
+  g_free (name);
+}
+
+GST_END_TEST;
+
 static Suite *
 zberrors_suite (void)
 {
@@ -583,6 +650,7 @@ zberrors_suite (void)
   tcase_add_test (tc, test_raw_caps_change);
   tcase_add_test (tc, test_read_corrupt_frame);
   tcase_add_test (tc, test_sink_permission_denied);
+  tcase_add_test (tc, test_sink_foreign_user);
   return s;
 }
 

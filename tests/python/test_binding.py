@@ -153,6 +153,37 @@ class BindingTest(unittest.TestCase):
             with self.assertRaises(zerobuffer.Timeout):
                 r.read(timeout_ms=0)
 
+    @unittest.skipUnless(os.geteuid() == 0, "needs root (a peer as nobody)")
+    def test_allow_uid(self):
+        import pwd
+        try:
+            nobody = pwd.getpwnam("nobody")
+        except KeyError:
+            self.skipTest("no user nobody")
+        rd, wr = os.pipe()
+
+        def read_as_nobody():
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            os.umask(0)
+            with zerobuffer.Reader(self.name, payload_size=4096,
+                                   mode=0o666) as r:
+                os.write(wr, b"r")
+                with r.read(timeout_ms=5000) as f:
+                    assert bytes(f.data) == b"hello"
+
+        pid = in_child(read_as_nobody)
+        self.assertEqual(os.read(rd, 1), b"r")
+        with self.assertRaises(zerobuffer.Error) as cm:
+            zerobuffer.Writer(self.name)
+        self.assertEqual(cm.exception.errno, errno.EPERM)
+        with zerobuffer.Writer(self.name, allow_uid=nobody.pw_uid) as w:
+            w.write(b"hello")
+        wait_ok(self, pid)
+        os.close(rd)
+        os.close(wr)
+
     def test_duplex_echo_with_numpy_handler(self):
         def serve():
             def invert(req):

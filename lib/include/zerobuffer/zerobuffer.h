@@ -80,6 +80,10 @@ extern "C" {
  *   -ENOSPC        not enough shared memory for the segment
  *   -EACCES        permission denied (another user's buffer, unsafe lock
  *                  directory)
+ *   -EPERM         a writer refused a buffer owned by another user (see
+ *                  zb_writer_config.allow_uid)
+ *   -ENOLCK        a writer refused a buffer whose lock file no reader
+ *                  holds (a squatted buffer, or its lock file was deleted)
  */
 const char *zb_strerror (int error);
 
@@ -116,9 +120,12 @@ typedef struct
 /* Create buffer @name. Removes stale objects left by dead readers first
  * (under the lock file /tmp/zerobuffer/NAME.lock, held until destroy).
  * @config may be NULL for the defaults. Blocking: no (file system calls
- * only). Returns 0 and sets *@reader, or -EINVAL, -ENAMETOOLONG, -EEXIST,
- * -ENOSPC, -EACCES, -ENOMEM or another negative errno; on failure nothing
- * is left behind. */
+ * only; the sweep of stale buffers skips, without waiting, any whose lock
+ * someone holds). Returns 0 and sets *@reader, or -EINVAL, -ENAMETOOLONG,
+ * -EEXIST, -ENOSPC, -EACCES, -EPROTO (/dev/shm/NAME is somebody else's
+ * file, left alone), -EPERM (a stale lock file of another user we may not
+ * replace), -ENOMEM or another negative errno; on failure nothing is left
+ * behind, and nothing that this call did not create is removed. */
 int zb_reader_create (const char *name, const zb_reader_config * config,
     zb_reader ** reader);
 
@@ -144,7 +151,8 @@ int zb_reader_read (zb_reader * reader, int timeout_ms, zb_frame * frame);
 /* Give the frame's space back. Frames may be released in any order: space
  * returns to the writer in ring order. Thread-safe: may run concurrently
  * with zb_reader_read() and other releases. Returns 0, or -EINVAL for a
- * frame that is not held (already released, or never read). */
+ * frame that is not held (already released, never read, or read from
+ * another reader). */
 int zb_reader_release (zb_reader * reader, const zb_frame * frame);
 
 /* Bytes of the ring held by frames read and not yet credited back to the
@@ -170,22 +178,34 @@ void zb_reader_wakeup_clear (zb_reader * reader);
 
 typedef struct zb_writer zb_writer;
 
+/* Zero-initialise it (e.g. designated initialisers) so that fields added
+ * later read as their defaults. allow_uid and reserved were added after
+ * 0.1.0: programs built against 0.1.0 pass a shorter struct and must be
+ * rebuilt. */
 typedef struct
 {
   int connect_timeout_ms;       /* wait for the buffer to appear; 0: fail
                                  * at once with -ENOENT */
   int write_timeout_ms;         /* wait for space; 0 means the default */
+  uid_t allow_uid;              /* also trust buffers of this user; 0: only
+                                 * our own euid's and root's (see
+                                 * zb_writer_connect) */
+  int reserved[5];              /* must be 0 (else -EINVAL) */
 } zb_writer_config;
 
 #define ZB_DEFAULT_WRITE_TIMEOUT_MS 5000
 
 /* Connect to buffer @name created by a reader. @config may be NULL (no
  * waiting, default write timeout). Blocking: up to connect_timeout_ms.
+ * The buffer must be one a reader of a user we trust owns: its segment,
+ * both semaphores and its lock file must belong to our euid, to root or
+ * to config->allow_uid (else -EPERM), and its lock file must be held (else
+ * -ENOLCK), so that frames never go into a buffer another user squats.
  * Returns 0 and sets *@writer, or -ENOENT (no buffer, one still being
  * created, or one whose reader is gone: retry or wait with
  * connect_timeout_ms), -EBUSY (a live writer is connected), -EPROTO
- * (invalid OIEB),
- * -EINVAL, -ENAMETOOLONG, -EACCES or another negative errno. */
+ * (invalid OIEB, or a segment file not exactly 128 + M + P bytes), -EPERM,
+ * -ENOLCK, -EINVAL, -ENAMETOOLONG, -EACCES or another negative errno. */
 int zb_writer_connect (const char *name, const zb_writer_config * config,
     zb_writer ** writer);
 
@@ -377,10 +397,15 @@ int zb_inspect (const char *name, zb_status * status, void *metadata,
 /* Remove the objects of buffer @name if no live process uses it (no reader
  * holds its lock and neither recorded pid is alive). Returns 0 when removed,
  * -EBUSY when in use, -ENOENT when nothing of it exists, -EPROTO when
- * /dev/shm/NAME is not a ZeroBuffer segment (then nothing is removed). */
+ * /dev/shm/NAME is not a ZeroBuffer segment (then nothing is removed).
+ * It takes the buffer's lock file first (creating it if missing), so a
+ * reader still creating the buffer is never taken for a stale one. */
 int zb_cleanup (const char *name);
 
-/* Check a buffer name. Returns 0, -EINVAL or -ENAMETOOLONG. */
+/* Check a buffer name: 1 to ZB_NAME_MAX bytes, no '/', not "." or "..",
+ * and not starting with "sem." (the files of POSIX semaphores, ours among
+ * them: "sem.sem-w-foo" would alias buffer foo's semaphore). Returns 0,
+ * -EINVAL or -ENAMETOOLONG. */
 int zb_name_check (const char *name);
 
 #ifdef ZB_BUILDING_LIBRARY
