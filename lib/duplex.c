@@ -11,6 +11,7 @@
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define RESPONSE_CONNECT_RETRY_MS 100
+#define CLIENT_CHECK_MS 5
 
 struct zb_duplex_server
 {
@@ -25,6 +26,7 @@ struct zb_duplex_server
 
   /* run() thread only. */
   uint64_t client_pid;          /* the client @responses belongs to */
+  int64_t client_checked_ms;    /* when client_current() last looked */
   int answered;
   void *metadata;
   size_t metadata_size;
@@ -124,12 +126,23 @@ request_writer (zb_duplex_server * server)
   return st.writer_pid;
 }
 
-/* Is the client we answer still the writer of the requests? */
+/* Is the client we answer still the live writer of the requests? Unless
+ * @now, looked at once per CLIENT_CHECK_MS only (three kill(2) calls): the
+ * check saves handler calls for a lost client's requests, it is not what
+ * keeps answers from other clients (a request answered into a lost
+ * client's own buffer reaches nobody; only connect_responses() binds). */
 static int
-client_current (zb_duplex_server * server)
+client_current (zb_duplex_server * server, int now)
 {
-  return server->responses != NULL && server->client_pid != 0
-      && request_writer (server) == server->client_pid;
+  int64_t t;
+
+  if (server->responses == NULL || server->client_pid == 0)
+    return 0;
+  t = zb_now_ms ();
+  if (!now && t - server->client_checked_ms < CLIENT_CHECK_MS)
+    return 1;
+  server->client_checked_ms = t;
+  return request_writer (server) == server->client_pid;
 }
 
 /* A request that starts a new client (sequence 1): connect to its response
@@ -176,6 +189,7 @@ connect_responses (zb_duplex_server * server)
   }
   server->metadata_sent = 0;
   server->client_pid = pid;
+  server->client_checked_ms = zb_now_ms ();
   pthread_mutex_lock (&server->lock);
   server->responses = writer;
   if (__atomic_load_n (&server->stopping, __ATOMIC_ACQUIRE))
@@ -227,7 +241,7 @@ zb_duplex_server_run (zb_duplex_server * server, zb_duplex_handler handler,
       ret = connect_responses (server);
       if (ret < 0 && ret != -EINTR)
         ret = -EOWNERDEAD;
-    } else if (!client_current (server))
+    } else if (!client_current (server, 0))
       ret = -EOWNERDEAD;
     if (ret == 0) {
       server->answered = 0;
@@ -291,7 +305,7 @@ wait_again (zb_duplex_server * server, int ret, int64_t started)
     return ret;
   if (__atomic_load_n (&server->stopping, __ATOMIC_ACQUIRE))
     return -EINTR;
-  if (!client_current (server))
+  if (!client_current (server, 1))
     return -EPIPE;
   return 1;
 }
