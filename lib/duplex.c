@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define RESPONSE_CONNECT_RETRY_MS 100
+#define CLIENT_CHECK_MS 5
 
 struct zb_duplex_server
 {
@@ -23,6 +25,8 @@ struct zb_duplex_server
   zb_writer *responses;
 
   /* run() thread only. */
+  uint64_t client_pid;          /* the client @responses belongs to */
+  int64_t client_checked_ms;    /* when client_current() last looked */
   int answered;
   void *metadata;
   size_t metadata_size;
@@ -104,36 +108,88 @@ drop_client (zb_duplex_server * server)
   old = server->responses;
   server->responses = NULL;
   pthread_mutex_unlock (&server->lock);
+  server->client_pid = 0;
   zb_writer_disconnect (old);
 }
 
-/* The client creates its response buffer before it sends: retry every
- * 100 ms up to the timeout, giving up early when stopped or when the
- * client that sent the request is gone. */
+/* The pid of the live writer of the request buffer, 0 when it has none or
+ * it is dead. */
+static uint64_t
+request_writer (zb_duplex_server * server)
+{
+  zb_status st;
+
+  if (zb_reader_get_status (server->requests, &st) < 0 || st.writer_pid == 0)
+    return 0;
+  if (!zb_reader_writer_alive (server->requests))
+    return 0;
+  return st.writer_pid;
+}
+
+/* Is the client we answer still the live writer of the requests? Unless
+ * @now, looked at once per CLIENT_CHECK_MS only (three kill(2) calls): the
+ * check saves handler calls for a lost client's requests, it is not what
+ * keeps answers from other clients (a request answered into a lost
+ * client's own buffer reaches nobody; only connect_responses() binds). */
+static int
+client_current (zb_duplex_server * server, int now)
+{
+  int64_t t;
+
+  if (server->responses == NULL || server->client_pid == 0)
+    return 0;
+  t = zb_now_ms ();
+  if (!now && t - server->client_checked_ms < CLIENT_CHECK_MS)
+    return 1;
+  server->client_checked_ms = t;
+  return request_writer (server) == server->client_pid;
+}
+
+/* A request that starts a new client (sequence 1): connect to its response
+ * buffer. The client creates that buffer before it connects to ours, so
+ * retry every 100 ms up to the timeout only while that client is still the
+ * live writer of the requests. The response buffer must be the client's
+ * own: the client process is both the writer of NAME_request and the reader
+ * of NAME_response, so the two pids match (also across PID namespaces: both
+ * are the client's own getpid()). Returns 0 or -EINTR (stopped); any other
+ * error means this client cannot be answered and its requests are dropped. */
 static int
 connect_responses (zb_duplex_server * server)
 {
   zb_writer_config wc = { RESPONSE_CONNECT_RETRY_MS, server->timeout_ms };
   int64_t deadline = zb_deadline (server->timeout_ms);
+  uint64_t pid = request_writer (server);
   zb_writer *writer;
+  zb_status st;
   int ret;
 
+  /* The client that sent the request is gone already: drop the request
+   * rather than answer it into the next client's buffer. */
+  if (pid == 0)
+    return -EOWNERDEAD;
   for (;;) {
     ret = zb_writer_connect (server->response_name, &wc, &writer);
     if (ret != -ENOENT)
       break;
     if (__atomic_load_n (&server->stopping, __ATOMIC_ACQUIRE))
       return -EINTR;
-    /* The client that sent the request is gone: drop the request rather
-     * than answer it into the next client's buffer. */
-    if (!zb_reader_writer_alive (server->requests))
+    if (request_writer (server) != pid)
       return -EOWNERDEAD;
     if (zb_now_ms () >= deadline)
       return ret;
   }
   if (ret < 0)
     return ret;
+  ret = zb_writer_get_status (writer, &st);
+  if (ret == 0 && (st.reader_pid != pid || request_writer (server) != pid))
+    ret = -EOWNERDEAD;          /* another process's response buffer */
+  if (ret < 0) {
+    zb_writer_disconnect (writer);
+    return ret;
+  }
   server->metadata_sent = 0;
+  server->client_pid = pid;
+  server->client_checked_ms = zb_now_ms ();
   pthread_mutex_lock (&server->lock);
   server->responses = writer;
   if (__atomic_load_n (&server->stopping, __ATOMIC_ACQUIRE))
@@ -142,6 +198,8 @@ connect_responses (zb_duplex_server * server)
   return 0;
 }
 
+/* The client is gone, or (-ENOBUFS) a response can never be placed in its
+ * ring: drop it, and with it the requests it left queued. */
 static int
 client_lost (int ret)
 {
@@ -173,11 +231,18 @@ zb_duplex_server_run (zb_duplex_server * server, zb_duplex_handler handler,
     if (ret < 0)
       break;
 
-    /* Sequence 1: a new client, with a new response buffer. */
-    if (request.flags & ZB_FRAME_NEW_WRITER)
+    /* Sequence 1: a new client, with a new response buffer. Any other
+     * request is answered only while its client is the one we answer:
+     * once that client is lost (gone, dead, or replaced by a new writer),
+     * the requests it left queued are dropped until the next client's
+     * first request, so that no answer reaches another client. */
+    if (request.flags & ZB_FRAME_NEW_WRITER) {
       drop_client (server);
-    if (server->responses == NULL)
       ret = connect_responses (server);
+      if (ret < 0 && ret != -EINTR)
+        ret = -EOWNERDEAD;
+    } else if (!client_current (server, 0))
+      ret = -EOWNERDEAD;
     if (ret == 0) {
       server->answered = 0;
       ret = handler (server, &request, user_data);
@@ -224,10 +289,32 @@ send_metadata (zb_duplex_server * server)
   return ret;
 }
 
+/* A full response ring is back-pressure from a slow client, not its loss:
+ * after -ENOBUFS from a wait for room that timed out, keep waiting while
+ * the client is still the live writer of the requests and we are not
+ * stopped (stop() wakes the writer, which ends the wait at once; a dead
+ * client ends it within a wait slice). -ENOBUFS without that wait (it came
+ * back before the write timeout, from a call at @started) says that the
+ * frame cannot be placed however much the client frees: returned as is.
+ * Returns 1 to retry, else the result to return. */
+static int
+wait_again (zb_duplex_server * server, int ret, int64_t started)
+{
+  if (ret != -ENOBUFS || server->timeout_ms < 0
+      || zb_now_ms () - started < server->timeout_ms)
+    return ret;
+  if (__atomic_load_n (&server->stopping, __ATOMIC_ACQUIRE))
+    return -EINTR;
+  if (!client_current (server, 1))
+    return -EPIPE;
+  return 1;
+}
+
 int
 zb_duplex_server_respond (zb_duplex_server * server, const void *data,
     size_t size)
 {
+  int64_t started;
   int ret;
 
   if (server == NULL || server->responses == NULL)
@@ -235,7 +322,10 @@ zb_duplex_server_respond (zb_duplex_server * server, const void *data,
   ret = send_metadata (server);
   if (ret < 0)
     return ret;
-  ret = zb_writer_write (server->responses, data, size);
+  do {
+    started = zb_now_ms ();
+    ret = zb_writer_write (server->responses, data, size);
+  } while ((ret = wait_again (server, ret, started)) == 1);
   if (ret == 0)
     server->answered = 1;
   return ret;
@@ -244,6 +334,7 @@ zb_duplex_server_respond (zb_duplex_server * server, const void *data,
 int
 zb_duplex_server_acquire (zb_duplex_server * server, size_t size, void **data)
 {
+  int64_t started;
   int ret;
 
   if (server == NULL || server->responses == NULL)
@@ -251,7 +342,11 @@ zb_duplex_server_acquire (zb_duplex_server * server, size_t size, void **data)
   ret = send_metadata (server);
   if (ret < 0)
     return ret;
-  return zb_writer_acquire (server->responses, size, data);
+  do {
+    started = zb_now_ms ();
+    ret = zb_writer_acquire (server->responses, size, data);
+  } while ((ret = wait_again (server, ret, started)) == 1);
+  return ret;
 }
 
 int
@@ -306,6 +401,33 @@ zb_duplex_server_destroy (zb_duplex_server * server)
   free (server);
 }
 
+/* Requests left queued by a client that is gone: wait, up to @timeout_ms,
+ * until the server has read them (it drops them: their client is gone)
+ * before we become the writer of the requests. From then on every request
+ * the server reads is ours, also the first one: the server cannot tell whose
+ * a queued first request is once a new writer has taken over, so a new
+ * client must not take over while a lost client's requests are queued.
+ * Nothing to wait for without a live server (a new one creates a new
+ * buffer) or with a live client (the connect fails with -EBUSY). Returns 0,
+ * or -ENOENT: no server ready for a new client within the timeout. */
+static int
+wait_previous_requests (const char *request, int timeout_ms)
+{
+  int64_t deadline = zb_deadline (timeout_ms);
+
+  for (;;) {
+    struct timespec ts = { 0, 5 * 1000 * 1000 };
+    zb_status st;
+
+    if (zb_inspect (request, &st, NULL, 0, NULL) < 0 || !st.reader_alive
+        || st.writer_alive || st.read_count >= st.written_count)
+      return 0;
+    if (deadline >= 0 && zb_now_ms () >= deadline)
+      return -ENOENT;
+    nanosleep (&ts, NULL);
+  }
+}
+
 int
 zb_duplex_client_connect (const char *name, const zb_duplex_config * config,
     zb_duplex_client ** out)
@@ -321,6 +443,9 @@ zb_duplex_client_connect (const char *name, const zb_duplex_config * config,
     return -EINVAL;
   *out = NULL;
   ret = channel_names (name, request, response);
+  if (ret < 0)
+    return ret;
+  ret = wait_previous_requests (request, timeout_of (config));
   if (ret < 0)
     return ret;
   client = calloc (1, sizeof (*client));

@@ -3,6 +3,8 @@
 
 #include "../lib/zbtest.h"
 
+#include <pthread.h>
+
 typedef struct
 {
   const char *name;
@@ -10,6 +12,7 @@ typedef struct
   int delay_ms;                 /* per request, in the handler */
   int mode;                     /* what the handler answers */
   int stop_after;               /* stop after this many requests; 0 never */
+  int timeout_ms;               /* the server's write timeout; 0: 3000 */
 } server_args;
 
 enum
@@ -75,7 +78,9 @@ static void
 serve (void *data)
 {
   server_args *a = data;
-  zb_duplex_config cfg = { 0, a->payload_size, 0, 3000 };
+  zb_duplex_config cfg = { 0, a->payload_size, 0,
+    a->timeout_ms ? a->timeout_ms : 3000
+  };
   zb_duplex_server *server;
 
   ZBT_OK (zb_duplex_server_create (a->name, &cfg, &server));
@@ -427,6 +432,237 @@ test_13_10_server_disposed_with_pending (void)
   stop_server (pid, a.name);
 }
 
+/* Section B of issue 14: a response only ever goes to the client that sent
+ * the request. Client A queues requests behind a slow handler and leaves;
+ * client B must then get the answers to its own requests, none of A's. */
+typedef struct
+{
+  const char *name;
+  int fd;                       /* signalled after the requests are sent */
+  int count;                    /* requests, sizes 200 + i, patterns i */
+  int graceful;                 /* destroy the client and exit, else wait */
+  size_t response_size;         /* its response ring */
+} queueing_args;
+
+static void
+queueing_client (void *data)
+{
+  queueing_args *q = data;
+  zb_duplex_client *c = connect_client (q->name, q->response_size);
+  int i;
+
+  for (i = 1; i <= q->count; i++)
+    send_pattern (c, 200 + i, i, NULL);
+  if (q->graceful)
+    zb_duplex_client_destroy (c);
+  zbt_signal (q->fd, 'x');
+  if (q->graceful)
+    return;
+  for (;;)
+    pause ();                   /* until SIGKILL */
+}
+
+/* Start a client that queues @count requests; returns its pid once they
+ * are sent (a graceful one has left by then). */
+static pid_t
+queue_requests (const char *name, int count, int graceful, size_t response_size)
+{
+  queueing_args q = { name, -1, count, graceful, response_size };
+  int fds[2];
+  pid_t pid;
+
+  zbt_pipe (fds);
+  q.fd = fds[1];
+  pid = zbt_fork (queueing_client, &q);
+  zbt_await (fds[0], 5000);
+  close (fds[0]);
+  close (fds[1]);
+  return pid;
+}
+
+/* Client B: its own two answers, in order, then nothing more. */
+static void
+expect_only_own_answers (const char *name)
+{
+  zb_duplex_client *c = connect_client (name, 1 << 20);
+  uint64_t seq;
+  zb_frame f;
+  int ret;
+
+  send_pattern (c, 77, 100, &seq);
+  ZBT_EQU (seq, 1);
+  expect_response (c, seq, 77, 100, 0);
+  send_pattern (c, 78, 101, &seq);
+  ZBT_EQU (seq, 2);
+  expect_response (c, seq, 78, 101, 0);
+  ret = zb_duplex_client_receive (c, 700, &f);
+  if (ret == 0)
+    ZBT_FAIL ("a response nobody asked for: %zu bytes, sequence %llu",
+        f.size, (unsigned long long) f.sequence);
+  ZBT_ERR (ret, -ETIMEDOUT);
+  zb_duplex_client_destroy (c);
+}
+
+static void
+test_duplex_killed_client_queued_requests (void)
+{
+  server_args a = { zbt_name (), 1 << 20, 300, ECHO, 0 };
+  pid_t pid = start_server (&a);
+  pid_t client_a = queue_requests (a.name, 4, 0, 1 << 20);
+
+  /* The server is in the handler of A's first request. */
+  zbt_sleep_ms (50);
+  zbt_kill9 (client_a);
+  expect_only_own_answers (a.name);
+  stop_server (pid, a.name);
+}
+
+static void
+test_duplex_departed_client_queued_requests (void)
+{
+  server_args a = { zbt_name (), 1 << 20, 300, ECHO, 0 };
+  pid_t pid = start_server (&a);
+  pid_t client_a = queue_requests (a.name, 4, 1, 1 << 20);
+
+  ZBT_EQ (zbt_wait (client_a, 5000), 0);
+  expect_only_own_answers (a.name);
+  stop_server (pid, a.name);
+}
+
+/* Client A is killed before the server has read even its first request
+ * (the server is busy with client Z's): the server cannot tell A's first
+ * request from B's once B is the writer, so B waits until A's are gone. */
+static void
+test_duplex_client_killed_before_first_read (void)
+{
+  server_args a = { zbt_name (), 1 << 20, 500, ECHO, 0 };
+  pid_t pid = start_server (&a);
+  pid_t client_z = queue_requests (a.name, 1, 0, 1 << 20);
+  pid_t client_a;
+
+  zbt_sleep_ms (50);
+  zbt_kill9 (client_z);
+  client_a = queue_requests (a.name, 2, 0, 1 << 20);
+  zbt_kill9 (client_a);
+  expect_only_own_answers (a.name);
+  stop_server (pid, a.name);
+}
+
+/* A full response ring is back-pressure: a live client that reads late
+ * gets every response, in order, on one connection. */
+static void
+test_duplex_slow_client_full_ring (void)
+{
+  /* 200 ms write timeout; 8 responses of 1000 bytes fit in 8192. */
+  server_args a = { zbt_name (), 1 << 20, 0, ECHO, 0, 200 };
+  pid_t pid = start_server (&a);
+  zb_duplex_client *c = connect_client (a.name, 8192);
+  uint64_t seq;
+  zb_frame f;
+  int i;
+
+  for (i = 1; i <= 24; i++) {
+    send_pattern (c, 1000, i, &seq);
+    ZBT_EQU (seq, (uint64_t) i);
+  }
+  /* Five write timeouts of the server without reading. */
+  zbt_sleep_ms (1000);
+  for (i = 1; i <= 24; i++)
+    expect_response (c, i, 1000, i, 0);
+  ZBT_ERR (zb_duplex_client_receive (c, 300, &f), -ETIMEDOUT);
+  zb_duplex_client_destroy (c);
+  stop_server (pid, a.name);
+}
+
+/* ... and the wait for room ends when that client dies: its other
+ * requests are dropped and the next client is served. */
+static void
+test_duplex_full_ring_client_dies (void)
+{
+  server_args a = { zbt_name (), 1 << 20, 0, ECHO, 0, 200 };
+  pid_t pid = start_server (&a);
+  /* About 16 of its 40 answers fit in its 4096-byte ring. */
+  pid_t client_a = queue_requests (a.name, 40, 0, 4096);
+  char resp[ZB_NAME_MAX + 1];
+  zb_status st;
+
+  zbt_sleep_ms (500);
+  snprintf (resp, sizeof resp, "%s_response", a.name);
+  ZBT_OK (zb_inspect (resp, &st, NULL, 0, NULL));
+  ZBT_ASSERT (st.written_count < 40);
+  zbt_kill9 (client_a);
+  expect_only_own_answers (a.name);
+  stop_server (pid, a.name);
+}
+
+/* ... and zb_duplex_server_stop() ends it at once. */
+typedef struct
+{
+  server_args a;
+  int fd;                       /* a byte: stop now */
+  int64_t *stop_ms;             /* shared: how long run() took to return */
+} stopping_args;
+
+static void *
+run_thread (void *data)
+{
+  void **v = data;
+
+  return (void *) (intptr_t) zb_duplex_server_run (v[0], handler, v[1]);
+}
+
+static void
+stopped_server (void *data)
+{
+  stopping_args *s = data;
+  zb_duplex_config cfg = { 0, s->a.payload_size, 0, s->a.timeout_ms };
+  zb_duplex_server *server;
+  pthread_t th;
+  void *v[2], *ret;
+  int64_t t0;
+
+  ZBT_OK (zb_duplex_server_create (s->a.name, &cfg, &server));
+  v[0] = server;
+  v[1] = &s->a;
+  if (pthread_create (&th, NULL, run_thread, v) != 0)
+    ZBT_FAIL ("pthread_create");
+  zbt_await (s->fd, 10000);
+  t0 = zbt_now_ms ();
+  zb_duplex_server_stop (server);
+  pthread_join (th, &ret);
+  *s->stop_ms = zbt_now_ms () - t0;
+  ZBT_EQ ((int) (intptr_t) ret, 0);
+  zb_duplex_server_destroy (server);
+}
+
+static void
+test_duplex_full_ring_server_stop (void)
+{
+  stopping_args s = { {zbt_name (), 1 << 20, 0, ECHO, 0, 200}, -1, NULL };
+  zb_duplex_client *c;
+  int fds[2];
+  pid_t pid;
+  int i;
+
+  zbt_pipe (fds);
+  s.fd = fds[0];
+  s.stop_ms = zbt_shared (sizeof (int64_t));
+  *s.stop_ms = -1;
+  pid = zbt_fork (stopped_server, &s);
+  c = connect_client (s.a.name, 4096);
+  for (i = 1; i <= 40; i++)
+    send_pattern (c, 200 + i, i, NULL);
+  /* The server waits for room, well past its write timeout. */
+  zbt_sleep_ms (700);
+  zbt_signal (fds[1], 's');
+  ZBT_EQ (zbt_wait (pid, 3000), 0);
+  zbt_diag ("run() returned %lld ms after stop()", (long long) *s.stop_ms);
+  ZBT_ASSERT (*s.stop_ms >= 0 && *s.stop_ms < 250);
+  zb_duplex_client_destroy (c);
+  close (fds[0]);
+  close (fds[1]);
+}
+
 static void
 test_duplex_bad_names (void)
 {
@@ -471,6 +707,18 @@ main (int argc, char **argv)
         test_duplex_metadata_per_client, 20},
     {"13.x metadata both ways", test_duplex_server_metadata,
         20},
+    {"13.x killed client's queued requests: no answer to the next client",
+        test_duplex_killed_client_queued_requests, 20},
+    {"13.x departed client's queued requests: no answer to the next client",
+        test_duplex_departed_client_queued_requests, 20},
+    {"13.x client killed before its first request was read",
+        test_duplex_client_killed_before_first_read, 20},
+    {"13.x slow client, full response ring: every response, in order",
+        test_duplex_slow_client_full_ring, 20},
+    {"13.x full response ring, client dies: next client served",
+        test_duplex_full_ring_client_dies, 20},
+    {"13.x full response ring: stop() ends the wait at once",
+        test_duplex_full_ring_server_stop, 20},
   };
 
   return zbt_main (cases, sizeof (cases) / sizeof (cases[0]), argc, argv);

@@ -3,6 +3,7 @@
 moments, restart it, and check the other side.
 
     fault.py KIND [--iterations N] [--duration S] [--seed X] [--json]
+                  [--deadline S]
     fault.py soak --duration S        every kind in turn until S seconds
 
 KIND is one of KINDS below. Library kinds run tests/fault/zbfault-peer
@@ -16,6 +17,15 @@ first good frame); every frame delivered was intact (the verifying side
 checks sequence and content of each one and prints "bad" otherwise). At the
 end both sides stop cleanly (exit status 0) and nothing of the buffer is
 left in /dev/shm or /tmp/zerobuffer.
+
+Every wait is bounded. The seed is printed first. A recovery that misses
+its limit (or a peer that does not start, a survivor that stops ticking)
+fails the run at once with a line "FAIL KIND iteration N seed X: ..."
+naming what was waited for, followed by the state of the buffers (OIEB
+counters and pids) and the peers' last output. The whole run has a
+deadline (--deadline, default 100 s, or --duration + 60 s; below the meson
+timeout): when it passes, the run fails the same way, and a watchdog kills
+every peer and exits if even the cleanup does not end in time.
 
 Prints one line per kind and, last, "RESULT ok|FAIL frames=N
 corruptions=N recoveries=N recovery_max_ms=X recovery_p99_ms=X leaked=N";
@@ -36,6 +46,9 @@ import time
 
 RECOVERY_LIMIT = 1.0     # seconds from the peer's return to a good frame
 TICK_LIMIT = 1.0         # a live survivor ticks every 100 ms
+START_LIMIT = 10.0       # a creating peer is up (exec, first connect)
+STOP_LIMIT = 5.0         # SIGTERM to exit; then SIGKILL
+WATCHDOG_GRACE = 15.0    # after the deadline: cleanup, then os._exit
 
 # kind: (survivor role, victim role, observer (the verifying side, which
 #        prints "first"/"resume"), signal, channel type)
@@ -64,6 +77,31 @@ TICKING = {"reader", "writer", "client", "gst-reader"}
 
 tmpdir = tempfile.mkdtemp(prefix="zbfault-")
 counter = [0]
+all_peers = []           # every process started, for the watchdog
+run_seed = [None]
+run_deadline = [None]    # time.monotonic() when the whole run must end
+
+
+class Abort(Exception):
+    """A bounded wait ran out: the run fails at once."""
+
+
+def time_left():
+    """Seconds until the run's deadline (None: no deadline)."""
+    if run_deadline[0] is None:
+        return None
+    return run_deadline[0] - time.monotonic()
+
+
+def bounded(limit):
+    """@limit, cut to what is left of the run's deadline."""
+    rest = time_left()
+    return limit if rest is None else max(0.0, min(limit, rest))
+
+
+def say(line):
+    print(line)
+    sys.stdout.flush()
 
 
 class Peer:
@@ -71,11 +109,13 @@ class Peer:
 
     def __init__(self, role, name):
         self.role = role
+        self.name = name
         counter[0] += 1
         self.log = os.path.join(tmpdir, "%s-%d.log" % (role, counter[0]))
         self.events = []
         self.summary = None
         self.cond = threading.Condition()
+        all_peers.append(self)
         with open(self.log, "w") as err:
             self.p = subprocess.Popen(argv_for(role, name),
                                       stdin=subprocess.DEVNULL,
@@ -140,9 +180,13 @@ class Peer:
 
     def kill(self):
         self.signal(signal.SIGKILL)
-        self.p.wait(10)
+        try:
+            self.p.wait(STOP_LIMIT)
+        except subprocess.TimeoutExpired:
+            raise Abort("the %s (pid %d) did not end within %.0f s of "
+                        "SIGKILL" % (self.role, self.p.pid, STOP_LIMIT))
 
-    def stop(self, timeout=10):
+    def stop(self, timeout=STOP_LIMIT):
         """SIGTERM (SIGINT for gst-launch: -e ends with EOS) and wait."""
         self.signal(signal.SIGCONT)
         self.signal(signal.SIGINT if self.role == "gst-writer"
@@ -151,10 +195,17 @@ class Peer:
             rc = self.p.wait(timeout)
         except subprocess.TimeoutExpired:
             self.p.kill()
-            self.p.wait()
+            try:
+                self.p.wait(STOP_LIMIT)
+            except subprocess.TimeoutExpired:
+                pass
             rc = "hung"
-        self.thread.join(5)
+        self.thread.join(2)
         return rc
+
+    def last_events(self, n=5):
+        with self.cond:
+            return ["%s %.3f %s" % e for e in self.events[-n:]]
 
     def tail(self):
         try:
@@ -194,6 +245,29 @@ def objects_of(name):
     return found
 
 
+def buffer_state(name):
+    """OIEB counters and pids of buffer @name (or of both buffers of
+    channel @name), read from /dev/shm, for failure messages."""
+    import struct
+    out = []
+    for n in (name, name + "_request", name + "_response"):
+        try:
+            with open("/dev/shm/" + n, "rb") as f:
+                head = f.read(128)
+        except OSError:
+            continue
+        if len(head) < 128:
+            out.append("%s: %d bytes" % (n, len(head)))
+            continue
+        (psize, pfree, wpos, rpos, wcount, rcount, wpid,
+         rpid) = struct.unpack_from("<8Q", head, 0x20)
+        out.append("%s: written_count=%d read_count=%d write_pos=%d "
+                   "read_pos=%d free=%d/%d writer_pid=%d reader_pid=%d"
+                   % (n, wcount, rcount, wpos, rpos, pfree, psize, wpid,
+                      rpid))
+    return out
+
+
 def p99(values):
     if not values:
         return 0.0
@@ -227,43 +301,69 @@ def run_kind(kind, iterations, duration, rng):
     def observer(s, v):
         return s if observer_is == "survivor" else v
 
-    survivor = Peer(survivor_role, name)
-    # the creating side must be up before the other side starts waiting
-    if survivor_role in EVENTFUL and survivor.wait_event(
-            ("up",), 0, 10) is None:
-        r.fail("%s did not start: %s" % (survivor_role, survivor.tail()))
-        survivor.stop()
-        return r
+    peers = []
+
+    def abort(what):
+        """Fail the run now: what was waited for, and the state."""
+        msg = ("FAIL %s iteration %d seed %s: %s"
+               % (kind, r.iterations, run_seed[0], what))
+        say(msg)
+        for line in buffer_state(name):
+            say("    " + line)
+        # the survivor and the last three victims
+        for p in peers[:1] + peers[1:][-3:]:
+            say("    %s pid %d (%s): last events: %s"
+                % (p.role, p.p.pid, "running" if p.alive() else
+                   "exit %s" % p.p.returncode,
+                   " | ".join(p.last_events()) or "none"))
+            err = p.tail().strip()
+            if err:
+                say("    %s stderr: %s" % (p.role, err[-300:]))
+        raise Abort(msg)
+
+    def wait_for(peer, kinds, after, limit, what):
+        """Time of @peer's first event of @kinds after @after, waiting up
+        to @limit (and the run's deadline); aborts the run otherwise."""
+        t = peer.wait_event(kinds, after, bounded(limit))
+        if t is not None:
+            return t
+        if time_left() is not None and time_left() <= 0:
+            abort("run deadline passed while waiting for %s" % what)
+        abort("no %s within %.0f ms" % (what, limit * 1000))
+
+    def new_peer(role):
+        p = Peer(role, name)
+        peers.append(p)
+        return p
+
+    survivor = None
     victim = None
 
     def start_victim():
         t0 = time.monotonic()
-        v = Peer(victim_role, name)
-        t = observer(survivor, v).wait_event(("first",), t0, 10)
-        if t is None:
-            r.fail("iteration %d: no frame within 10 s of the %s's start"
-                   % (r.iterations, victim_role))
-        else:
-            r.recoveries.append(t - t0)
-            if t - t0 > RECOVERY_LIMIT:
-                r.fail("iteration %d: %.0f ms from the %s's start to the "
-                       "first frame" % (r.iterations, (t - t0) * 1000,
-                                        victim_role))
+        v = new_peer(victim_role)
+        obs = observer(survivor, v)
+        t = wait_for(obs, ("first",), t0, RECOVERY_LIMIT,
+                     "'first' good frame from the %s (pid %d) after the "
+                     "%s's start" % (obs.role, obs.p.pid, victim_role))
+        r.recoveries.append(t - t0)
         return v
 
     def check_survivor(since):
         if not survivor.alive():
-            r.fail("iteration %d: the %s died (status %s): %s"
-                   % (r.iterations, survivor_role, survivor.p.returncode,
-                      survivor.tail()))
-            return False
-        if survivor_role in TICKING and survivor.wait_event(
-                ("tick",), since, TICK_LIMIT) is None:
-            r.fail("iteration %d: the %s stopped ticking (stuck)"
-                   % (r.iterations, survivor_role))
+            abort("the %s died (status %s)" % (survivor_role,
+                                               survivor.p.returncode))
+        if survivor_role in TICKING:
+            wait_for(survivor, ("tick",), since, TICK_LIMIT,
+                     "tick from the %s (stuck?)" % survivor_role)
         return True
 
     try:
+        survivor = new_peer(survivor_role)
+        # the creating side must be up before the other side starts
+        if survivor_role in EVENTFUL:
+            wait_for(survivor, ("up",), 0, START_LIMIT,
+                     "'up' from the %s" % survivor_role)
         if how == "stop":
             victim = start_victim()
         while True:
@@ -272,6 +372,8 @@ def run_kind(kind, iterations, duration, rng):
                     break
             elif r.iterations >= iterations:
                 break
+            if time_left() is not None and time_left() <= 0:
+                abort("run deadline passed before the iteration")
             r.iterations += 1
             if how == "kill":
                 victim = start_victim()
@@ -292,36 +394,36 @@ def run_kind(kind, iterations, duration, rng):
                     break
                 t0 = time.monotonic()
                 victim.signal(signal.SIGCONT)
-                t = observer(survivor, victim).wait_event(
-                    ("resume", "first"), t0, 10)
-                if t is None:
-                    r.fail("iteration %d: nothing within 10 s of SIGCONT"
-                           % r.iterations)
-                else:
-                    r.recoveries.append(t - t0)
-                    if t - t0 > RECOVERY_LIMIT:
-                        r.fail("iteration %d: %.0f ms from SIGCONT to the "
-                               "next frame" % (r.iterations,
-                                               (t - t0) * 1000))
+                obs = observer(survivor, victim)
+                t = wait_for(obs, ("resume", "first"), t0, RECOVERY_LIMIT,
+                             "'resume' or 'first' frame from the %s "
+                             "(pid %d) after SIGCONT to the %s"
+                             % (obs.role, obs.p.pid, victim_role))
+                r.recoveries.append(t - t0)
                 if not victim.alive():
-                    r.fail("iteration %d: the stopped %s died: %s"
-                           % (r.iterations, victim_role, victim.tail()))
-                    break
+                    abort("the stopped %s died (status %s)"
+                          % (victim_role, victim.p.returncode))
         if how == "kill" and survivor.alive():
             victim = start_victim()
         if how == "stop":
             for p in (survivor, victim):
                 if p.count("lost") and p.role in EVENTFUL:
                     r.fail("the %s saw its peer lost during a stop" % p.role)
+    except Abort as e:
+        r.fail(str(e))
     finally:
         # writers and clients stop first, so the reader side sees them go
         order = [victim, survivor]
         if survivor_role in ("writer", "client", "gst-writer"):
             order = [survivor, victim]
+        # a victim whose first wait failed is not `victim` yet
+        order += [p for p in peers if p not in order and p not in retired]
         for p in order:
             if p is None:
                 continue
-            rc = p.stop()
+            # after a failure, what is left of the deadline (at least 1 s)
+            rc = p.stop(max(1.0, bounded(STOP_LIMIT)) if r.failures
+                        else STOP_LIMIT)
             if rc != 0:
                 r.fail("the %s exited with status %s on SIGTERM: %s"
                        % (p.role, rc, p.tail()))
@@ -388,11 +490,19 @@ def main():
                     "available)")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--deadline", type=float, default=None,
+                    help="seconds for the whole run (default: 100, or "
+                    "--duration + 60)")
     a = ap.parse_args()
     seed = a.seed if a.seed is not None else int(time.time())
     rng = random.Random(seed)
-    print("seed %d" % seed)
-    sys.stdout.flush()
+    say("seed %d" % seed)
+    run_seed[0] = seed
+    budget = a.deadline
+    if budget is None:
+        budget = a.duration + 60 if a.duration else 100.0
+    run_deadline[0] = time.monotonic() + budget
+    start_watchdog(budget + WATCHDOG_GRACE, a.kind, seed)
 
     runs = []
     if a.kind == "soak":
@@ -413,6 +523,39 @@ def main():
             return 77
         runs.append(run_kind(a.kind, a.iterations, a.duration, rng))
     return 0 if report(runs, a.json) else 1
+
+
+def start_watchdog(seconds, kind, seed):
+    """Last resort: if the run (cleanup included) is still going
+    @seconds from now, kill every peer, remove their buffers and exit 1."""
+    def watch():
+        time.sleep(seconds)
+        say("FAIL %s seed %d: still running %.0f s after the start "
+            "(deadline and cleanup exceeded); killing every peer"
+            % (kind, seed, seconds))
+        names = set()
+        for p in list(all_peers):
+            try:
+                p.p.kill()
+            except OSError:
+                pass
+            names.add(p.name)
+        for p in list(all_peers):
+            try:
+                p.p.wait(2)
+            except subprocess.TimeoutExpired:
+                pass
+        for n in names:
+            for path in objects_of(n):
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+        say("RESULT FAIL (watchdog)")
+        subprocess.run(["rm", "-rf", tmpdir])
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def gst_available():

@@ -281,7 +281,9 @@ int zb_duplex_server_create (const char *name,
     const zb_duplex_config * config, zb_duplex_server ** server);
 
 /* Serve requests one at a time until zb_duplex_server_stop(). A client that
- * disconnects or dies is dropped and the next one served. Blocking: yes.
+ * disconnects or dies is dropped and the next one served; the requests it
+ * left queued are dropped unanswered, so that a response only ever goes to
+ * the client that sent the request (docs/duplex.md). Blocking: yes.
  * Returns 0 when stopped, a handler's negative return, -EPROTO when a
  * handler did not answer, or a corrupt-segment error. */
 int zb_duplex_server_run (zb_duplex_server * server, zb_duplex_handler handler,
@@ -291,8 +293,10 @@ int zb_duplex_server_run (zb_duplex_server * server, zb_duplex_handler handler,
 void zb_duplex_server_stop (zb_duplex_server * server);
 
 /* Answer the current request by copy, or in place. Only from a handler.
- * Returns 0, or the errors of zb_writer_write() (-EPIPE / -EOWNERDEAD: the
- * client is gone; the loop moves on to the next client). */
+ * A full response ring is back-pressure: these wait for room as long as
+ * the client lives (past the timeout), -EINTR once stopped. Returns 0, or
+ * the errors of zb_writer_write() (-EPIPE / -EOWNERDEAD: the client is
+ * gone; the loop moves on to the next client). */
 int zb_duplex_server_respond (zb_duplex_server * server, const void *data,
     size_t size);
 int zb_duplex_server_acquire (zb_duplex_server * server, size_t size,
@@ -318,8 +322,10 @@ int zb_duplex_server_get_metadata (zb_duplex_server * server,
 void zb_duplex_server_destroy (zb_duplex_server * server);
 
 /* Create the response buffer of channel @name and connect to its request
- * buffer, waiting up to config->timeout_ms for the server. Returns 0, or
- * the errors of zb_reader_create() and zb_writer_connect(). */
+ * buffer, waiting up to config->timeout_ms for the server (and for it to
+ * have read the requests a previous client left queued). Returns 0, or
+ * the errors of zb_reader_create() and zb_writer_connect() (-ENOENT: no
+ * server ready for a new client in time). */
 int zb_duplex_client_connect (const char *name,
     const zb_duplex_config * config, zb_duplex_client ** client);
 
