@@ -179,8 +179,8 @@ void zb_reader_wakeup_clear (zb_reader * reader);
 typedef struct zb_writer zb_writer;
 
 /* Zero-initialise it (e.g. designated initialisers) so that fields added
- * later read as their defaults. allow_uid and reserved were added after
- * 0.1.0: programs built against 0.1.0 pass a shorter struct and must be
+ * later read as their defaults. allow_uid and reserved were added in
+ * 0.2.0: programs built against 0.1.0 pass a shorter struct and must be
  * rebuilt. */
 typedef struct
 {
