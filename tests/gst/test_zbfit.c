@@ -76,8 +76,10 @@ pipes_start (fit_pipes * f, const gchar * sink_props)
 {
   f->name = zbt_name ();
   f->rp = zbt_pipeline ("zbsrc buffer-name=%s payload-size=%d ! "
-      "fakesink name=out sync=false enable-last-sample=false signal-handoffs=true", f->name, RING);
-  f->wp = zbt_pipeline ("appsrc name=in format=bytes ! zbsink buffer-name=%s "
+      "fakesink name=out sync=false enable-last-sample=false signal-handoffs=true",
+      f->name, RING);
+  f->wp =
+      zbt_pipeline ("appsrc name=in format=bytes ! zbsink buffer-name=%s "
       "sync=false %s", f->name, sink_props);
   f->in = gst_bin_get_by_name (GST_BIN (f->wp), "in");
   f->out = gst_bin_get_by_name (GST_BIN (f->rp), "out");
