@@ -39,7 +39,7 @@ LLVMFuzzerTestOneInput (const uint8_t * data, size_t size)
       abort ();
     if (rec.payload_size != size - rec.header_size)
       abort ();
-    if (rec.type < ZB_GST_RECORD_BUFFER || rec.type > ZB_GST_RECORD_EOS)
+    if (rec.type < ZB_GST_RECORD_BUFFER || rec.type > ZB_GST_RECORD_PAD)
       abort ();
     if (rec.type == ZB_GST_RECORD_EOS && rec.payload_size != 0)
       abort ();

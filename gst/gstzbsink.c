@@ -162,6 +162,8 @@ struct _GstZbSink
   guint8 *ring_slot;            /* payload of the pending acquisition */
   gsize ring_size;
   GThread *render_thread;
+  gboolean no_fit_warned;       /* leaky raw: a frame that did not fit
+                                 * from the write position was dropped */
   gchar *noop_str;              /* sent_caps as a string, for a no-op */
   GstCaps *noop_for;            /* the caps noop_str was made of */
   gboolean zero_copy;           /* property; GST_OBJECT_LOCK */
@@ -1515,9 +1517,11 @@ write_frame (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
   const GstZbLayout *layout = NULL;
   gsize hdr = rec ? ZB_GST_HEADER_SIZE : 0;
   gsize payload = nbytes;
+  gsize want;
   gint64 start = 0;
   gint write_timeout;
-  gboolean leaky;
+  gboolean leaky, padding = FALSE;
+  guint pads = 0;
   gchar *name;
   void *dst;
   int ret;
@@ -1554,11 +1558,48 @@ write_frame (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
       goto ring_pending;
   }
 
+  want = hdr + payload;
   for (;;) {
-    ret = zb_writer_acquire (self->writer, hdr + payload, &dst);
+    ret = zb_writer_acquire (self->writer, want, &dst);
+    if (ret == 0 && padding) {
+      /* the ring up to its end is skipped by the reader */
+      zb_gst_record pad;
+
+      zb_gst_record_init (&pad, ZB_GST_RECORD_PAD);
+      pad.payload_size = want - ZB_GST_HEADER_SIZE;
+      zb_gst_record_encode (&pad, dst);
+      ret = zb_writer_commit (self->writer);
+      if (ret < 0)
+        goto write_failed;
+      GST_DEBUG_OBJECT (self, "frame of %" G_GSIZE_FORMAT " bytes does not "
+          "fit from the write position: pad record of %" G_GSIZE_FORMAT
+          " bytes", hdr + payload, want);
+      padding = FALSE;
+      want = hdr + payload;
+      continue;
+    }
     if (ret == 0)
       break;
     switch (ret) {
+      case -E2BIG:
+        /* The frame fits the ring, but not from the write position however
+         * empty the ring gets (docs/protocol.md §4). In the gst format we
+         * own both ends: a pad record up to the end of the ring (zbsrc
+         * skips it) takes the position to 0, where the frame fits once
+         * the reader has read on. From the last 95 bytes a pad record of
+         * the smallest size wraps first, the next one reaches the end.
+         * Raw frames (and duplex responses, one frame each) cannot do
+         * that: no_fit. */
+        if (rec == NULL || self->chan_mode || padding || ++pads > 2)
+          goto no_fit;
+        {
+          gsize to_end = zb_writer_space_to_end (self->writer);
+
+          want = to_end >= ZB_GST_MIN_FRAME ? to_end - ZB_FRAME_HEADER_SIZE :
+              ZB_GST_HEADER_SIZE;
+        }
+        padding = TRUE;
+        continue;
       case -ENOBUFS:
         /* only buffers are dropped; caps and EOS records must arrive */
         if (leaky && buf != NULL)
@@ -1642,6 +1683,48 @@ too_big:
             "buffer \"%s\" (%" G_GUINT64_FORMAT " bytes); raise payload-size "
             "on the reader.", hdr + payload, name, status.payload_size),
         ("%s", zb_strerror (ret)));
+    g_free (name);
+    return WRITE_ERROR;
+  }
+no_fit:
+  {
+    zb_status status;
+    gsize largest = zb_writer_max_size (self->writer);
+    gsize always;
+
+    memset (&status, 0, sizeof (status));
+    zb_writer_get_status (self->writer, &status);
+    always = zb_max_size_always (status.payload_size);
+    GST_OBJECT_LOCK (self);
+    name = g_strdup (self->buffer_name);
+    GST_OBJECT_UNLOCK (self);
+    /* raw: only a smaller frame moves the position on; leaky drops this
+     * one so that the next ones can */
+    if (leaky && buf != NULL && !padding) {
+      if (!self->no_fit_warned)
+        GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
+            ("Dropping frames of buffer \"%s\" that cannot be written at "
+                "the current position of its ring: this one has %"
+                G_GSIZE_FORMAT " bytes, from there at most %" G_GSIZE_FORMAT
+                " bytes fit; frames up to %" G_GSIZE_FORMAT " bytes always "
+                "fit.", name, want, largest, always),
+            ("%s (ring of %" G_GUINT64_FORMAT " bytes, write position %"
+                G_GUINT64_FORMAT ")", zb_strerror (ret), status.payload_size,
+                status.write_pos));
+      self->no_fit_warned = TRUE;
+      g_free (name);
+      return WRITE_DROPPED;
+    }
+    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+        ("A frame of %" G_GSIZE_FORMAT " bytes cannot be written at the "
+            "current position of the ring of buffer \"%s\" (%" G_GUINT64_FORMAT
+            " bytes): from there at most %" G_GSIZE_FORMAT " bytes fit, and "
+            "only a smaller frame moves the position on; frames up to %"
+            G_GSIZE_FORMAT " bytes always fit. Use frame-format=gst, smaller "
+            "frames or a larger payload-size on the reader.", want, name,
+            status.payload_size, largest, always),
+        ("%s (write position %" G_GUINT64_FORMAT ")", zb_strerror (ret),
+            status.write_pos));
     g_free (name);
     return WRITE_ERROR;
   }

@@ -1155,6 +1155,11 @@ gst_zb_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       payload_size = frame.size;
     }
 
+    if (self->gst_format && rec.type == ZB_GST_RECORD_PAD) {
+      /* the writer skipped the rest of the ring (docs/frame-format.md) */
+      zb_reader_release (ref->reader, &frame);
+      continue;
+    }
     if (self->gst_format && rec.type == ZB_GST_RECORD_CAPS) {
       gchar *str = g_strndup (payload, payload_size);
       GstCaps *caps = gst_caps_from_string (str);

@@ -132,7 +132,7 @@ zb_gst_record_decode (const void *data, size_t size, zb_gst_record * rec,
     return -EPROTONOSUPPORT;
 
   r.type = p[OFF_TYPE];
-  if (r.type < ZB_GST_RECORD_BUFFER || r.type > ZB_GST_RECORD_EOS)
+  if (r.type < ZB_GST_RECORD_BUFFER || r.type > ZB_GST_RECORD_PAD)
     return -EPROTO;
 
   r.header_size = get_u16 (p + OFF_HEADER_SIZE);

@@ -30,8 +30,15 @@ typedef enum
 {
   ZB_GST_RECORD_BUFFER = 1,
   ZB_GST_RECORD_CAPS = 2,
-  ZB_GST_RECORD_EOS = 3
+  ZB_GST_RECORD_EOS = 3,
+  ZB_GST_RECORD_PAD = 4         /* no-op: fills the ring up to its end so
+                                 * that the next record starts at offset 0;
+                                 * readers skip it, payload ignored */
 } zb_gst_record_type;
+
+/* The smallest ring frame that holds a record (with the 16-byte ZeroBuffer
+ * frame header): a pad record is at least this large. */
+#define ZB_GST_MIN_FRAME (16 + ZB_GST_HEADER_SIZE)
 
 /* ts_flags */
 #define ZB_GST_TS_CLOCK_VALID (1u << 0) /* pts_clock / dts_clock are

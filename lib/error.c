@@ -32,6 +32,11 @@ zb_strerror (int error)
       return "frame or metadata too large for the buffer";
     case -ENOBUFS:
       return "buffer full: no space within the write timeout";
+    case -E2BIG:
+      return "frame fits the ring but not from the current write position, "
+          "even once the ring is empty: only a smaller frame "
+          "(zb_writer_max_size) moves the position on; frames up to "
+          "zb_max_size_always bytes always fit";
     case -ETIMEDOUT:
       return "timed out waiting for a frame";
     case -EAGAIN:

@@ -443,6 +443,36 @@ wait_space (zb_writer * writer, uint64_t required)
   }
 }
 
+/* Where a frame of @total bytes (header included) goes from ring position
+ * @pos of a ring of @p bytes, once the reader has freed the space: 0 at
+ * @pos, 1 after a wrap to 0, or -1 nowhere. Our rule: never leave a tail of
+ * 1..15 bytes at the end of the ring (no reference reader survives one), so
+ * a frame goes at @pos only if it ends at the end of the ring or 16 bytes
+ * or more before it; and after a wrap (skipped tail and frame charged
+ * together) only if it fits in [0, pos). The caller has checked that
+ * total <= p and that p - total is not 1..15. */
+static int
+placement (uint64_t p, uint64_t pos, uint64_t total)
+{
+  uint64_t space_to_end = p - pos;
+
+  if (total <= space_to_end && (total == space_to_end
+          || space_to_end - total >= ZB_FRAME_HEADER_SIZE))
+    return 0;
+  if (pos != 0 && total <= pos)
+    return 1;
+  return -1;
+}
+
+/* A frame of @total bytes (header included) can never be written to a ring
+ * of @p bytes: larger than the ring, or leaving 1..15 bytes at its end even
+ * from offset 0. */
+static int
+never_fits (uint64_t p, uint64_t total)
+{
+  return total > p || (total < p && p - total < ZB_FRAME_HEADER_SIZE);
+}
+
 int
 zb_writer_acquire (zb_writer * writer, size_t size, void **data)
 {
@@ -456,7 +486,8 @@ zb_writer_acquire (zb_writer * writer, size_t size, void **data)
     return -EALREADY;
   seg = &writer->seg;
   p = seg->payload_size;
-  if (size > p - ZB_FRAME_HEADER_SIZE)
+  if (size > p - ZB_FRAME_HEADER_SIZE
+      || never_fits (p, ZB_FRAME_HEADER_SIZE + (uint64_t) size))
     return -EMSGSIZE;
   if (ZB_LOAD (seg->oieb->reader_pid) == 0)
     return -EPIPE;
@@ -469,32 +500,26 @@ zb_writer_acquire (zb_writer * writer, size_t size, void **data)
   pos = writer->write_pos;
   total = ZB_FRAME_HEADER_SIZE + size;
   space_to_end = p - pos;
-  if (space_to_end < total) {
-    wrap = 1;
-  } else {
-    uint64_t tail = space_to_end - total;
-
-    /* Our rule: never leave a tail of 1..15 bytes, no reference reader
-     * survives one. Wrap early instead, when the ring is big enough. */
-    wrap = tail > 0 && tail < ZB_FRAME_HEADER_SIZE && space_to_end + total <= p;
-    /* Large frames go back to the start of the ring when the reader has
-     * freed it (a wrap that needs no waiting): the ring then spans little
-     * more than what the reader holds, and the frames stay in the CPU
-     * caches instead of streaming through the whole ring. A marker is all
-     * it costs, but the tail stays charged until the reader has released
-     * every frame before it: keep room for one more frame of this size, so
-     * that a caller who gives up this frame (zbsink's zero copy fills it
-     * with a no-op) can still write the next one while the reader holds its
-     * newest frame until the next one arrives. */
-    if (!wrap && pos != 0 && total >= ZB_HOT_WRAP_MIN)
-      wrap = ZB_LOAD (seg->oieb->payload_free_bytes) >= space_to_end
-          + 2 * total;
-  }
+  wrap = placement (p, pos, total);
+  /* Not from here, however empty the ring gets: the frame neither fits
+   * before the end of the ring (without a short tail) nor, after a wrap,
+   * in front of the tail it skips, which stays charged until the reader
+   * steps over it, and it only does that on the way to a frame. Only a
+   * smaller frame moves the position. Tell the caller at once. */
+  if (wrap < 0)
+    return -E2BIG;
+  /* Large frames go back to the start of the ring when the reader has
+   * freed it (a wrap that needs no waiting): the ring then spans little
+   * more than what the reader holds, and the frames stay in the CPU
+   * caches instead of streaming through the whole ring. A marker is all
+   * it costs, but the tail stays charged until the reader has released
+   * every frame before it: keep room for one more frame of this size, so
+   * that a caller who gives up this frame (zbsink's zero copy fills it
+   * with a no-op) can still write the next one while the reader holds its
+   * newest frame until the next one arrives. */
+  if (!wrap && pos != 0 && total >= ZB_HOT_WRAP_MIN)
+    wrap = ZB_LOAD (seg->oieb->payload_free_bytes) >= space_to_end + 2 * total;
   required = wrap ? space_to_end + total : total;
-  /* A frame this large cannot follow a wrap from here however empty the
-   * ring gets: the skipped tail and the frame together exceed it. */
-  if (required > p)
-    return -ENOBUFS;
 
   ret = wait_space (writer, required);
   if (ret < 0)
@@ -524,6 +549,51 @@ zb_writer_acquire (zb_writer * writer, size_t size, void **data)
   writer->acquired_size = size;
   *data = seg->ring + pos + ZB_FRAME_HEADER_SIZE;
   return 0;
+}
+
+size_t
+zb_writer_max_size (zb_writer * writer)
+{
+  uint64_t p, pos, best = 0;
+
+  if (writer == NULL)
+    return 0;
+  p = writer->seg.payload_size;
+  pos = writer->write_pos;
+  if (pos == 0)
+    best = p;
+  else {
+    /* a frame up to the end of the ring, or one after a wrap; never one
+     * that would leave 1..15 bytes (a short tail left by another writer
+     * can put pos past p - 16) */
+    if (!never_fits (p, p - pos))
+      best = p - pos;
+    if (pos > best)
+      best = pos <= p - ZB_FRAME_HEADER_SIZE ? pos : p - ZB_FRAME_HEADER_SIZE;
+  }
+  return best > ZB_FRAME_HEADER_SIZE ? best - ZB_FRAME_HEADER_SIZE : 0;
+}
+
+size_t
+zb_writer_space_to_end (zb_writer * writer)
+{
+  if (writer == NULL)
+    return 0;
+  return writer->seg.payload_size - writer->write_pos;
+}
+
+size_t
+zb_max_size_always (size_t payload_size)
+{
+  /* A frame of T bytes with header goes at pos when pos + T = P or
+   * pos + T <= P - 16, else after a wrap when T <= pos. With 2T <= P - 15
+   * one of them holds at every pos: pos >= T wraps (pos > 0), and pos < T
+   * leaves P - pos - T > P - 2T >= 15 bytes, so at least 16. With
+   * 2T >= P - 14, pos = P - T - 15 (< T) leaves exactly 15 bytes and
+   * cannot wrap either. */
+  if (payload_size < 15 + 2 * (ZB_FRAME_HEADER_SIZE + 1))
+    return 0;
+  return (payload_size - 15) / 2 - ZB_FRAME_HEADER_SIZE;
 }
 
 int

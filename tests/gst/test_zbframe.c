@@ -106,9 +106,15 @@ GST_START_TEST (test_bad_fields_rejected)
   frame[5] = 0;
   fail_unless_equals_int (zb_gst_record_decode (frame, sizeof (frame), &rec,
           &payload), -EPROTO);
-  frame[5] = 4;
+  frame[5] = 5;
   fail_unless_equals_int (zb_gst_record_decode (frame, sizeof (frame), &rec,
           &payload), -EPROTO);
+  /* a pad record (4) is valid, with any payload */
+  frame[5] = ZB_GST_RECORD_PAD;
+  fail_unless_equals_int (zb_gst_record_decode (frame, sizeof (frame), &rec,
+          &payload), 0);
+  fail_unless_equals_int (rec.type, ZB_GST_RECORD_PAD);
+  fail_unless_equals_int (rec.payload_size, 5);
 
   /* header_size below the minimum, beyond the frame */
   make_frame (frame, ZB_GST_RECORD_BUFFER, "hello", 5);

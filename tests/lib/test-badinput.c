@@ -123,9 +123,9 @@ test_null (void)
   const void *md;
   size_t mdsize;
   static const int codes[] = { 0, -EINVAL, -ENAMETOOLONG, -ENOENT, -EEXIST,
-    -EBUSY, -EPROTO, -EBADMSG, -EILSEQ, -EMSGSIZE, -ENOBUFS, -ETIMEDOUT,
-    -EAGAIN, -EPIPE, -EOWNERDEAD, -EALREADY, -ENODATA, -EINTR, -ENOSPC,
-    -EACCES, -EPERM, -ENOLCK, 1, -9999, INT_MIN, INT_MAX
+    -EBUSY, -EPROTO, -EBADMSG, -EILSEQ, -EMSGSIZE, -E2BIG, -ENOBUFS,
+    -ETIMEDOUT, -EAGAIN, -EPIPE, -EOWNERDEAD, -EALREADY, -ENODATA, -EINTR,
+    -ENOSPC, -EACCES, -EPERM, -ENOLCK, 1, -9999, INT_MIN, INT_MAX
   };
   size_t i;
 
@@ -147,6 +147,10 @@ test_null (void)
   zb_writer_wakeup (NULL);
   ZBT_EQ (zb_reader_held_bytes (NULL), 0);
   ZBT_EQU (zb_writer_frames_written (NULL), 0);
+  ZBT_EQU (zb_writer_max_size (NULL), 0);
+  ZBT_EQU (zb_writer_space_to_end (NULL), 0);
+  ZBT_EQU (zb_max_size_always (0), 0);
+  ZBT_EQU (zb_max_size_always (64), 8);
   for (i = 0; i < sizeof codes / sizeof codes[0]; i++) {
     const char *s = zb_strerror (codes[i]);
 

@@ -97,7 +97,8 @@ typedef struct
   int ops[6];                   /* > 0: write a frame of this total;
                                  * -1: read + release the oldest; 0: end */
   uint64_t probe;               /* probe frame total */
-  int fits;                     /* 1 yes, 0 buffer full, -1 either */
+  int fits;                     /* 1 yes, 0 buffer full, -2 not from
+                                 * here (-E2BIG, at once) */
   uint64_t write_pos_after;
 } row_5_6;
 
@@ -105,15 +106,15 @@ static const row_5_6 table_5_6[] = {
   {"empty at 0: largest frame", {0}, 1024, 1, 0},
   {"empty at 500: frame to the end", {500, -1}, 524, 1, 0},
   {"empty at 500: leaves 24", {500, -1}, 500, 1, 1000},
-  /* Not covered by the protocol text: the early wrap is impossible, so
-   * either the frame is refused or the 14-byte tail is left (and then our
-   * reader must pass it). We accept both; see the report. */
+  /* The early wrap is impossible and a 14-byte tail is never left: the
+   * frame is refused at once (docs/protocol.md §4). */
   {"empty at 500: 510 would leave 14, cannot wrap (524 + 510 > 1024)",
-      {500, -1}, 510, -1, 1010},
+      {500, -1}, 510, -2, 0},
   {"empty at 1000: 24 fits exactly", {1000, -1}, 24, 1, 0},
   {"empty at 1000: 20 would leave 4, wraps", {1000, -1}, 20, 1, 20},
   {"500 held: fits before the end", {500}, 524, 1, 0},
-  {"500 held: one byte more", {500}, 525, 0, 0},
+  {"500 held: one byte more: not from 500 even once empty", {500}, 525, -2,
+      0},
   {"write 200 < read 700: gap of 500", {700, -1, 324, 200}, 500, 1, 700},
   {"write 200 < read 700: 501 wanted", {700, -1, 324, 200}, 501, 0, 0},
   {"write 1000 > read 500: 20 wraps to the front", {500, -1, 500}, 20, 1,
@@ -150,9 +151,10 @@ test_5_6 (void)
       }
     }
     ret = zbt_write (w, row->probe - 16, seq);
-    if (row->fits == -1 && ret == -ENOBUFS) {
-      zbt_diag ("%s: refused", row->what);
-    } else if (row->fits && ret != 0)
+    if (row->fits == -2 && ret != -E2BIG)
+      ZBT_FAIL ("%s: probe of %" PRIu64 " returned %d (%s), want -E2BIG",
+          row->what, row->probe, ret, zb_strerror (ret));
+    if (row->fits == 1 && ret != 0)
       ZBT_FAIL ("%s: probe of %" PRIu64 " failed: %d (%s)", row->what,
           row->probe, ret, zb_strerror (ret));
     if (!row->fits && ret != -ENOBUFS)
@@ -509,6 +511,7 @@ documented (int ret)
     case -EPROTO:
     case -ENODATA:
     case -EMSGSIZE:
+    case -E2BIG:
     case -ENOBUFS:
     case -EBUSY:
     case -EINVAL:

@@ -68,7 +68,11 @@ extern "C" {
  *   -EPROTO        invalid OIEB (size, version or layout out of bounds)
  *   -EBADMSG       invalid frame header (size 0 or past the ring)
  *   -EILSEQ        frame sequence number out of order
- *   -EMSGSIZE      frame or metadata larger than its block
+ *   -EMSGSIZE      frame or metadata larger than its block (a frame can
+ *                  never be written)
+ *   -E2BIG         frame that cannot be written from the current ring
+ *                  position, however empty the ring gets (see
+ *                  zb_writer_acquire()); not worth retrying
  *   -ENOBUFS       buffer full: no space within the write timeout
  *   -ETIMEDOUT     no frame within the read timeout
  *   -EAGAIN        no frame and the call was not allowed to block
@@ -221,15 +225,50 @@ int zb_writer_set_metadata (zb_writer * writer, const void *data,
 
 /* Copy @size bytes into the ring as one frame. Blocking: until the reader
  * frees enough space, up to the write timeout. Returns 0, or -EINVAL
- * (size 0), -EMSGSIZE (16 + size > payload size, at once), -ENOBUFS
- * (no space within the timeout), -EPIPE / -EOWNERDEAD (reader gone / dead),
- * -EINTR (zb_writer_wakeup()). */
+ * (size 0), -EMSGSIZE (never fits, at once: see below), -E2BIG (does not
+ * fit from the current position, at once: see below), -ENOBUFS (no space
+ * within the timeout), -EPIPE / -EOWNERDEAD (reader gone / dead), -EINTR
+ * (zb_writer_wakeup()).
+ *
+ * Where a frame fits. With P the ring size (zb_status.payload_size), T =
+ * 16 + @size and pos the write position, the writer never leaves 1..15
+ * bytes between the end of a frame and the end of the ring (no reference
+ * reader survives such a tail). So:
+ *   - T > P, or P - 15 <= T < P: -EMSGSIZE, at once; it never fits. The
+ *     largest frame is T == P (written at offset 0 only), the next
+ *     largest T == P - 16.
+ *   - the frame goes at pos if pos + T == P or pos + T <= P - 16; else
+ *     after a wrap to offset 0 if T <= pos (the skipped tail stays
+ *     charged until the reader steps over it, which it does on its way to
+ *     this frame); else -E2BIG, at once: the frame cannot be written from
+ *     here however empty the ring gets, and only a smaller frame moves the
+ *     position on (zb_writer_max_size() says how large one can be).
+ *   - a frame with T <= (P - 15) / 2, i.e. @size <= zb_max_size_always(P),
+ *     fits from every position: it never fails with -E2BIG.
+ * -ENOBUFS is only ever "the reader did not free the space in time". */
 int zb_writer_write (zb_writer * writer, const void *data, size_t size);
 
 /* Zero-copy write: reserve @size bytes in the ring and point *@data at
- * them; fill them, then zb_writer_commit(). Same blocking and returns as
- * zb_writer_write(); -EALREADY if an acquire is pending. */
+ * them; fill them, then zb_writer_commit(). Same blocking, rules and
+ * returns as zb_writer_write(); -EALREADY if an acquire is pending. */
 int zb_writer_acquire (zb_writer * writer, size_t size, void **data);
+
+/* The largest @size that zb_writer_acquire() can place from the writer's
+ * current position (it may still have to wait for space): max(P - pos,
+ * pos) - 16, or P - 16 at offset 0. Not every smaller size fits: one that
+ * would end 1..15 bytes before the end of the ring and is larger than pos
+ * - 16 does not (-E2BIG). 0 for NULL. */
+size_t zb_writer_max_size (zb_writer * writer);
+
+/* Bytes from the writer's current position to the end of the ring (P at
+ * offset 0): a frame of exactly this many bytes with its header ends at
+ * the end of the ring, and the next one starts at offset 0. 0 for NULL. */
+size_t zb_writer_space_to_end (zb_writer * writer);
+
+/* The largest @size that fits from every position of a ring of
+ * @payload_size bytes: (P - 15) / 2 - 16, rounded down (0 when none).
+ * Frames up to this size never fail with -E2BIG. */
+size_t zb_max_size_always (size_t payload_size);
 
 /* Publish the acquired frame. Returns 0 or -EINVAL (nothing acquired). */
 int zb_writer_commit (zb_writer * writer);
