@@ -204,7 +204,7 @@ static int
 client_lost (int ret)
 {
   return ret == -EPIPE || ret == -EOWNERDEAD || ret == -ENOENT
-      || ret == -ENOBUFS;
+      || ret == -ENOBUFS || ret == -E2BIG;
 }
 
 int
@@ -290,18 +290,16 @@ send_metadata (zb_duplex_server * server)
 }
 
 /* A full response ring is back-pressure from a slow client, not its loss:
- * after -ENOBUFS from a wait for room that timed out, keep waiting while
- * the client is still the live writer of the requests and we are not
- * stopped (stop() wakes the writer, which ends the wait at once; a dead
- * client ends it within a wait slice). -ENOBUFS without that wait (it came
- * back before the write timeout, from a call at @started) says that the
- * frame cannot be placed however much the client frees: returned as is.
- * Returns 1 to retry, else the result to return. */
+ * after -ENOBUFS (a wait for room that timed out), keep waiting while the
+ * client is still the live writer of the requests and we are not stopped
+ * (stop() wakes the writer, which ends the wait at once; a dead client
+ * ends it within a wait slice). -E2BIG (the response cannot be placed
+ * however much the client frees) is returned as is, and the client is
+ * dropped. Returns 1 to retry, else the result to return. */
 static int
-wait_again (zb_duplex_server * server, int ret, int64_t started)
+wait_again (zb_duplex_server * server, int ret)
 {
-  if (ret != -ENOBUFS || server->timeout_ms < 0
-      || zb_now_ms () - started < server->timeout_ms)
+  if (ret != -ENOBUFS)
     return ret;
   if (__atomic_load_n (&server->stopping, __ATOMIC_ACQUIRE))
     return -EINTR;
@@ -314,7 +312,6 @@ int
 zb_duplex_server_respond (zb_duplex_server * server, const void *data,
     size_t size)
 {
-  int64_t started;
   int ret;
 
   if (server == NULL || server->responses == NULL)
@@ -322,10 +319,9 @@ zb_duplex_server_respond (zb_duplex_server * server, const void *data,
   ret = send_metadata (server);
   if (ret < 0)
     return ret;
-  do {
-    started = zb_now_ms ();
+  do
     ret = zb_writer_write (server->responses, data, size);
-  } while ((ret = wait_again (server, ret, started)) == 1);
+  while ((ret = wait_again (server, ret)) == 1);
   if (ret == 0)
     server->answered = 1;
   return ret;
@@ -334,7 +330,6 @@ zb_duplex_server_respond (zb_duplex_server * server, const void *data,
 int
 zb_duplex_server_acquire (zb_duplex_server * server, size_t size, void **data)
 {
-  int64_t started;
   int ret;
 
   if (server == NULL || server->responses == NULL)
@@ -342,10 +337,9 @@ zb_duplex_server_acquire (zb_duplex_server * server, size_t size, void **data)
   ret = send_metadata (server);
   if (ret < 0)
     return ret;
-  do {
-    started = zb_now_ms ();
+  do
     ret = zb_writer_acquire (server->responses, size, data);
-  } while ((ret = wait_again (server, ret, started)) == 1);
+  while ((ret = wait_again (server, ret)) == 1);
   return ret;
 }
 
