@@ -17,7 +17,11 @@
  * capsfilter is needed. Output buffers wrap the frames in the ring
  * read-only, without copying; when downstream holds more than
  * #GstZbSrc:max-held-bytes of the ring, zbsrc copies instead so that held
- * buffers never stall the writer (see #GstZbSrc:copies).
+ * buffers never stall the writer (see #GstZbSrc:copies). Space returns to
+ * the writer in ring order, so even the one buffer a sink keeps as its last
+ * sample can leave the writer no room; when no frame has come for
+ * #GstZbSrc:stall-timeout while downstream holds buffers, zbsrc moves those
+ * that nobody has mapped out of the ring (see #GstZbSrc:migrations).
  *
  * When the writer stops or dies, #GstZbSrc:on-writer-lost decides: wait for
  * a new writer (the default: the pipeline stays PLAYING and resumes with the
