@@ -332,7 +332,8 @@ GST_START_TEST (test_unmapped_held_buffer_moves)
 
   g_object_set (s.h->element, "stall-timeout", 100, NULL);
   pull_and_check (&s, 3, 5000);
-  fail_unless_equals_uint64 (prop (&s, "migrations"), 1);
+  /* (and buffer 3 too if this thread was slow to pull it) */
+  fail_unless (prop (&s, "migrations") >= 1);
   /* nothing of the ring is held any more, yet the buffer lives */
   fail_unless_equals_uint64 (prop (&s, "held-bytes"), 0);
   fail_unless (check_buffer (held, size_of (0), 0));
@@ -386,7 +387,8 @@ GST_START_TEST (test_mapped_held_buffer_stays)
 
   /* nothing mapped: moved at the next stall */
   pull_and_check (&s, 3, 5000);
-  fail_unless_equals_uint64 (prop (&s, "migrations"), 1);
+  /* (and buffer 3 too if this thread was slow to pull it) */
+  fail_unless (prop (&s, "migrations") >= 1);
   fail_unless_equals_uint64 (prop (&s, "held-bytes"), 0);
   fail_unless (gst_buffer_map (held, &again, GST_MAP_READ));
   fail_unless (again.data != ptr);
