@@ -17,7 +17,11 @@
  * capsfilter is needed. Output buffers wrap the frames in the ring
  * read-only, without copying; when downstream holds more than
  * #GstZbSrc:max-held-bytes of the ring, zbsrc copies instead so that held
- * buffers never stall the writer (see #GstZbSrc:copies).
+ * buffers never stall the writer (see #GstZbSrc:copies). Space returns to
+ * the writer in ring order, so even the one buffer a sink keeps as its last
+ * sample can leave the writer no room; when no frame has come for
+ * #GstZbSrc:stall-timeout while downstream holds buffers, zbsrc moves those
+ * that nobody has mapped out of the ring (see #GstZbSrc:migrations).
  *
  * When the writer stops or dies, #GstZbSrc:on-writer-lost decides: wait for
  * a new writer (the default: the pipeline stays PLAYING and resumes with the
@@ -42,6 +46,7 @@
 #include "gstzbsrc.h"
 #include "gstzbchannel.h"
 #include "gstzbclock.h"
+#include "gstzbsrcmem.h"
 #include "zbframe.h"
 
 #include <errno.h>
@@ -62,6 +67,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_zb_src_debug);
 #define DEFAULT_ON_WRITER_LOST GST_ZB_WRITER_LOST_WAIT
 #define DEFAULT_TIMESTAMP_MODE GST_ZB_TIMESTAMP_CLOCK
 #define DEFAULT_MAX_HELD_BYTES 0
+#define DEFAULT_STALL_TIMEOUT 100
 
 /* How long one zb_reader_read() may block; between slices the element
  * checks the writer timeout. Unlock wakes a blocked read at once. */
@@ -86,16 +92,20 @@ enum
   PROP_WRITER_PID,
   PROP_CONNECTED,
   PROP_HELD_BYTES,
-  PROP_CHANNEL_NAME
+  PROP_CHANNEL_NAME,
+  PROP_STALL_TIMEOUT,
+  PROP_MIGRATIONS
 };
 
 /* The reader outlives every buffer that wraps one of its frames: the
- * element holds one reference from start() to stop(), every wrapped memory
- * one more, and the last unref destroys the reader. */
+ * element holds one reference from start() to stop(), every copied buffer
+ * one more; the ring allocator owns the reader and every wrapped memory
+ * holds the allocator, so the last of them destroys the reader. */
 typedef struct
 {
   gint refcount;                /* atomic */
-  zb_reader *reader;
+  zb_reader *reader;            /* owned by alloc */
+  GstAllocator *alloc;          /* gstzbsrcmem.h: wraps frames */
   gint outstanding_copies;      /* atomic: copied buffers not yet freed */
 } GstZbReaderRef;
 
@@ -104,12 +114,6 @@ typedef struct
   GstZbReaderRef *ref;
   gpointer data;
 } GstZbCopyRef;
-
-typedef struct
-{
-  GstZbReaderRef *ref;
-  zb_frame frame;
-} GstZbFrameRef;
 
 struct _GstZbSrc
 {
@@ -125,6 +129,7 @@ struct _GstZbSrc
   GstCaps *caps;
   GstZbTimestampMode timestamp_mode;
   guint64 max_held_bytes;
+  gint stall_timeout;
 
   /* set in start(), cleared in stop(); the pointer is read under
    * GST_OBJECT_LOCK by unlock() and the property getters */
@@ -145,6 +150,7 @@ struct _GstZbSrc
   guint64 frames;
   guint64 bytes;
   guint64 copies;
+  guint64 migrations;
   guint64 writer_pid;
   gboolean connected;
   GstClockTime frame_duration;
@@ -305,6 +311,13 @@ gst_zb_src_class_init (GstZbSrcClass * klass)
           "copies (a backlog in a queue)", 0,
           G_MAXUINT64, DEFAULT_MAX_HELD_BYTES,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_STALL_TIMEOUT,
+      g_param_spec_int ("stall-timeout", "Stall timeout",
+          "Milliseconds without a frame from a connected writer while "
+          "downstream holds buffers in the ring, after which those that "
+          "nobody has mapped are copied out of the ring so that the writer "
+          "can go on (0 = never; see migrations)", 0, G_MAXINT,
+          DEFAULT_STALL_TIMEOUT, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
 
   g_object_class_install_property (gobject_class, PROP_FRAMES_RECEIVED,
       g_param_spec_uint64 ("frames-received", "Frames received",
@@ -319,6 +332,11 @@ gst_zb_src_class_init (GstZbSrcClass * klass)
           "Buffers copied out of the ring because downstream held more than "
           "max-held-bytes", 0, G_MAXUINT64, 0,
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_MIGRATIONS,
+      g_param_spec_uint64 ("migrations", "Migrations",
+          "Buffers held downstream whose bytes were moved out of the ring "
+          "to let a stalled writer go on (see stall-timeout)", 0,
+          G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_WRITER_PID,
       g_param_spec_uint64 ("writer-pid", "Writer PID",
           "Process id of the connected writer (0 = none)", 0, G_MAXUINT64, 0,
@@ -364,6 +382,7 @@ gst_zb_src_init (GstZbSrc * self)
   self->on_writer_lost = DEFAULT_ON_WRITER_LOST;
   self->timestamp_mode = DEFAULT_TIMESTAMP_MODE;
   self->max_held_bytes = DEFAULT_MAX_HELD_BYTES;
+  self->stall_timeout = DEFAULT_STALL_TIMEOUT;
   self->frame_duration = GST_CLOCK_TIME_NONE;
 
   gst_base_src_set_live (GST_BASE_SRC (self), DEFAULT_IS_LIVE);
@@ -429,6 +448,9 @@ gst_zb_src_set_property (GObject * object, guint prop_id,
     case PROP_MAX_HELD_BYTES:
       self->max_held_bytes = g_value_get_uint64 (value);
       break;
+    case PROP_STALL_TIMEOUT:
+      self->stall_timeout = g_value_get_int (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -479,6 +501,12 @@ gst_zb_src_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_MAX_HELD_BYTES:
       g_value_set_uint64 (value, self->max_held_bytes);
       break;
+    case PROP_STALL_TIMEOUT:
+      g_value_set_int (value, self->stall_timeout);
+      break;
+    case PROP_MIGRATIONS:
+      g_value_set_uint64 (value, self->migrations);
+      break;
     case PROP_FRAMES_RECEIVED:
       g_value_set_uint64 (value, self->frames);
       break;
@@ -519,22 +547,10 @@ static void
 reader_unref (GstZbReaderRef * ref)
 {
   if (ref && g_atomic_int_dec_and_test (&ref->refcount)) {
-    zb_reader_destroy (ref->reader);
+    /* destroys the reader once no wrapped memory is left */
+    gst_object_unref (ref->alloc);
     g_free (ref);
   }
-}
-
-/* GDestroyNotify of a wrapped memory: runs in whatever thread frees the
- * last buffer. zb_reader_release() is thread-safe against the streaming
- * thread's zb_reader_read() and credits space in ring order. */
-static void
-frame_ref_free (gpointer data)
-{
-  GstZbFrameRef *fr = data;
-
-  zb_reader_release (fr->ref->reader, &fr->frame);
-  reader_unref (fr->ref);
-  g_free (fr);
 }
 
 static void
@@ -585,7 +601,7 @@ gst_zb_src_start (GstBaseSrc * bsrc)
   config.payload_size = self->payload_size;
   config.metadata_size = self->metadata_size;
   config.mode = self->perms ? self->perms : DEFAULT_PERMS;
-  self->frames = self->bytes = self->copies = 0;
+  self->frames = self->bytes = self->copies = self->migrations = 0;
   self->writer_pid = 0;
   self->connected = FALSE;
   GST_OBJECT_UNLOCK (self);
@@ -606,6 +622,7 @@ gst_zb_src_start (GstBaseSrc * bsrc)
   self->ref = g_new0 (GstZbReaderRef, 1);
   self->ref->refcount = 1;
   self->ref->reader = reader;
+  self->ref->alloc = gst_zb_src_allocator_new (reader);
   GST_OBJECT_UNLOCK (self);
 
   self->gst_format = FALSE;
@@ -684,9 +701,9 @@ gst_zb_src_stop (GstBaseSrc * bsrc)
   GST_OBJECT_UNLOCK (self);
 
   /* buffers still downstream keep the reader until they are freed */
-  if (ref && g_atomic_int_get (&ref->refcount) > 1)
-    GST_DEBUG_OBJECT (self, "%d buffers still hold the ring",
-        g_atomic_int_get (&ref->refcount) - 1);
+  if (ref && gst_zb_src_allocator_n_pinned (ref->alloc) > 0)
+    GST_DEBUG_OBJECT (self, "%u buffers still hold the ring",
+        gst_zb_src_allocator_n_pinned (ref->alloc));
   reader_unref (ref);
 
   gst_caps_replace (&self->writer_caps, NULL);
@@ -1072,16 +1089,40 @@ make_buffer (GstZbSrc * self, GstZbReaderRef * ref, zb_frame * frame,
     GST_LOG_OBJECT (self, "copied %" G_GSIZE_FORMAT " bytes: %" G_GSIZE_FORMAT
         " held > %" G_GUINT64_FORMAT, size, held, limit);
   } else {
-    GstZbFrameRef *fr = g_new (GstZbFrameRef, 1);
-
-    fr->ref = reader_ref (ref);
-    fr->frame = *frame;
+    /* the memory releases the frame when it is freed, or when a stalled
+     * writer makes unpin_held() move it to the heap */
     buf = gst_buffer_new ();
-    gst_buffer_append_memory (buf,
-        gst_memory_new_wrapped (GST_MEMORY_FLAG_READONLY, (gpointer) data,
-            size, 0, size, fr, frame_ref_free));
+    gst_buffer_append_memory (buf, gst_zb_src_allocator_wrap (ref->alloc,
+            frame, data, size));
   }
   return buf;
+}
+
+/* No frame for stall-timeout from a connected writer while downstream
+ * holds frames in the ring: the writer may be waiting for space that only
+ * those frames pin (space returns in ring order, and a sink keeps its
+ * newest buffer until the next one arrives, which the writer cannot
+ * write). Move the held frames that nobody has mapped to the heap. A
+ * writer that is merely idle costs one copy per held buffer. */
+static void
+unpin_held (GstZbSrc * self, GstZbReaderRef * ref, gint stall_timeout)
+{
+  zb_status status;
+  guint64 bytes = 0;
+  guint n;
+
+  if (zb_reader_held_bytes (ref->reader) == 0)
+    return;
+  if (zb_reader_get_status (ref->reader, &status) < 0 || status.writer_pid == 0)
+    return;
+  n = gst_zb_src_allocator_unpin (ref->alloc, &bytes);
+  if (n == 0)
+    return;
+  GST_OBJECT_LOCK (self);
+  self->migrations += n;
+  GST_OBJECT_UNLOCK (self);
+  GST_DEBUG_OBJECT (self, "no frame for %d ms: moved %u held buffers (%"
+      G_GUINT64_FORMAT " bytes) out of the ring", stall_timeout, n, bytes);
 }
 
 static GstFlowReturn
@@ -1096,13 +1137,14 @@ gst_zb_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
   zb_gst_record rec;
   const void *payload;
   size_t payload_size;
-  gint timeout;
+  gint timeout, stall_timeout, slice;
   gchar *name = NULL;
   int ret;
 
   GST_OBJECT_LOCK (self);
   ref = self->ref ? reader_ref (self->ref) : NULL;
   name = g_strdup (self->buffer_name);
+  stall_timeout = self->stall_timeout;
   GST_OBJECT_UNLOCK (self);
   if (ref == NULL) {
     g_free (name);
@@ -1110,12 +1152,18 @@ gst_zb_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
   }
 
   for (;;) {
-    ret = zb_reader_read (ref->reader, READ_SLICE_MS, &frame);
+    slice = stall_timeout > 0 ? MIN (stall_timeout, READ_SLICE_MS) :
+        READ_SLICE_MS;
+    ret = zb_reader_read (ref->reader, slice, &frame);
 
     if (ret == -ETIMEDOUT || ret == -EAGAIN) {
       GST_OBJECT_LOCK (self);
       timeout = self->timeout;
+      stall_timeout = self->stall_timeout;
       GST_OBJECT_UNLOCK (self);
+      if (stall_timeout > 0 && g_get_monotonic_time () - self->last_frame_us
+          >= (gint64) stall_timeout * 1000)
+        unpin_held (self, ref, stall_timeout);
       if (timeout > 0 && self->writer_present && !self->timeout_reported &&
           g_get_monotonic_time () - self->last_frame_us >
           (gint64) timeout * 1000) {

@@ -6,10 +6,11 @@
  *
  * The writer is appsrc ! zbsink, the reader zbsrc payload-size=2048 !
  * fakesink enable-last-sample=false (checking each buffer in its handoff),
- * both in this process. The reader must not keep its newest frame (appsink
+ * both in this process. The reader does not keep its newest frame (appsink
  * keeps the last pulled sample, fakesink its last sample by default): a
- * frame held in the ring can leave no room for the next one anywhere
- * (docs/elements.md "Known limits"), which no writer can help. */
+ * frame held in the ring can leave no room for the next one anywhere, which
+ * no writer can help and zbsrc only resolves after its stall-timeout
+ * (test_zbstall.c); here every frame must pass without that. */
 
 #include "zbtest.h"
 
