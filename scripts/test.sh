@@ -62,7 +62,7 @@ if [ -f build-asan/meson-info/intro-tests.json ]; then
   rm -f build-asan/meson-logs/others.json
   echo "== meson test -C build-asan (every suite but lib)"
   LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
-    ASAN_OPTIONS=detect_leaks=0 \
+    ASAN_OPTIONS=detect_leaks=0 ZBFAULT_TIME_SCALE=3 \
     meson test -C build-asan --no-rebuild --print-errorlogs --no-suite lib \
       --logbase others --timeout-multiplier 3 < /dev/null
   echo "== meson test -C build-asan (others): exit $?"
