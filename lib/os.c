@@ -63,32 +63,47 @@ zb_lock_path (char *out, size_t size, const char *name)
   snprintf (out, size, ZB_LOCK_DIR "/%s.lock", name);
 }
 
-/* Has @pid exited? A zombie (state Z) or a task being torn down (X) has
- * released its locks and mappings and will never post again, even though
- * kill(pid, 0) still succeeds until its parent reaps it. Without a readable
- * /proc the answer is "not known to be dead". */
+/* Does a /proc/PID/stat line say the process has exited? A zombie (state
+ * Z) or a task being torn down (X) has released its locks and mappings and
+ * will never post again, even though kill(pid, 0) still succeeds until its
+ * parent reaps it. */
 static int
-pid_exited (pid_t pid)
+stat_exited (char *buf, ssize_t n)
 {
-  char path[32], buf[512];
   const char *paren;
-  ssize_t n;
-  int fd;
 
-  snprintf (path, sizeof (path), "/proc/%d/stat", (int) pid);
-  fd = open (path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return errno == ENOENT;
-  n = read (fd, buf, sizeof (buf) - 1);
-  close (fd);
-  if (n <= 0)
-    return n < 0 && errno == ESRCH;
   buf[n] = '\0';
   /* "PID (COMM) S ...": COMM may itself contain ") ". */
   paren = strrchr (buf, ')');
   if (paren == NULL || paren[1] != ' ')
     return 0;
   return paren[2] == 'Z' || paren[2] == 'X' || paren[2] == 'x';
+}
+
+static int
+open_stat (uint64_t pid)
+{
+  char path[32];
+
+  snprintf (path, sizeof (path), "/proc/%d/stat", (int) pid);
+  return open (path, O_RDONLY | O_CLOEXEC);
+}
+
+/* Without a readable /proc the answer is "not known to be dead". */
+static int
+pid_exited (uint64_t pid)
+{
+  char buf[512];
+  ssize_t n;
+  int fd = open_stat (pid);
+
+  if (fd < 0)
+    return errno == ENOENT;
+  n = read (fd, buf, sizeof (buf) - 1);
+  close (fd);
+  if (n <= 0)
+    return n < 0 && errno == ESRCH;
+  return stat_exited (buf, n);
 }
 
 /* Liveness of a peer's pid: kill(pid, 0) (EPERM is a process of another
@@ -100,7 +115,42 @@ zb_pid_alive (uint64_t pid)
     return 0;
   if (kill ((pid_t) pid, 0) < 0 && errno != EPERM)
     return 0;
-  return !pid_exited ((pid_t) pid);
+  return !pid_exited (pid);
+}
+
+/* zb_pid_alive() for a peer checked often: /proc/PID/stat stays open, so a
+ * check is one pread(). The descriptor names that very process: once it
+ * is reaped, the read fails with ESRCH even if the pid is reused. */
+int
+zb_peer_alive (zb_peer * peer, uint64_t pid)
+{
+  char buf[512];
+  ssize_t n;
+
+  if (pid == 0 || pid > INT32_MAX)
+    return 0;
+  if (peer->fd < 0 || peer->pid != pid) {
+    zb_peer_close (peer);
+    peer->fd = open_stat (pid);
+    peer->pid = pid;
+    if (peer->fd < 0)
+      return zb_pid_alive (pid);
+  }
+  n = pread (peer->fd, buf, sizeof (buf) - 1, 0);
+  if (n < 0 && errno == ESRCH)
+    return 0;
+  if (n <= 0)
+    return zb_pid_alive (pid);
+  return !stat_exited (buf, n);
+}
+
+void
+zb_peer_close (zb_peer * peer)
+{
+  if (peer->fd >= 0)
+    close (peer->fd);
+  peer->fd = -1;
+  peer->pid = 0;
 }
 
 /* Descriptors whose flock says "this process is alive" (a reader's lock

@@ -43,6 +43,7 @@ struct zb_writer
   uint64_t acquired_size;
 
   zb_held_lock shm_lock;        /* segment, flock'ed for the connection */
+  zb_peer reader;               /* the reader's process */
   ino_t shm_ino;                /* identity of the mapped segment */
   dev_t shm_dev;
   int64_t reader_checked_ms;
@@ -144,7 +145,7 @@ reader_state (zb_writer * writer)
   writer->reader_checked_ms = zb_now_ms ();
   if (pid == 0)
     return -EPIPE;
-  if (zb_pid_alive (pid))
+  if (zb_peer_alive (&writer->reader, pid))
     return 0;
   /* The pid may belong to another PID namespace (a container): the reader
    * is also alive while it holds the lock of the segment we write to. */
@@ -332,6 +333,7 @@ zb_writer_connect (const char *name, const zb_writer_config * config,
   snprintf (writer->seg.name, sizeof (writer->seg.name), "%s", name);
   writer->pid = (uint64_t) getpid ();
   writer->shm_lock.fd = -1;
+  writer->reader.fd = -1;
   writer->write_timeout_ms = config && config->write_timeout_ms ?
       config->write_timeout_ms : ZB_DEFAULT_WRITE_TIMEOUT_MS;
   writer->allow_uid = config ? config->allow_uid : 0;
@@ -360,6 +362,7 @@ zb_writer_connect (const char *name, const zb_writer_config * config,
     nanosleep (&ts, NULL);
   }
   if (ret < 0) {
+    zb_peer_close (&writer->reader);
     free (writer);
     return ret;
   }
@@ -388,6 +391,7 @@ zb_writer_disconnect (zb_writer * writer)
    * removes objects no live process uses, so a new reader's are safe. */
   if (reader_lost)
     zb_cleanup (writer->seg.name);
+  zb_peer_close (&writer->reader);
   free (writer);
 }
 

@@ -110,6 +110,13 @@ typedef struct zb_held_lock
   struct zb_held_lock *prev, *next;
 } zb_held_lock;
 
+/* A peer process whose liveness is checked often (see zb_peer_alive). */
+typedef struct
+{
+  uint64_t pid;
+  int fd;                       /* /proc/PID/stat, or -1 */
+} zb_peer;
+
 /* Test-only fault injection (tests/fault/zbfault-steps): a build with
  * ZB_FAULT_INJECTION kills the process at the named step. */
 #ifdef ZB_FAULT_INJECTION
@@ -125,6 +132,8 @@ void zb_shm_name (char *out, size_t size, const char *name);
 void zb_sem_name (char *out, size_t size, char kind, const char *name);
 void zb_lock_path (char *out, size_t size, const char *name);
 int zb_pid_alive (uint64_t pid);
+int zb_peer_alive (zb_peer * peer, uint64_t pid);
+void zb_peer_close (zb_peer * peer);
 void zb_held_lock_add (zb_held_lock * lock, int fd);
 void zb_held_lock_close (zb_held_lock * lock);
 int64_t zb_now_ms (void);
