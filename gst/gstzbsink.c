@@ -526,7 +526,8 @@ static gboolean gst_zb_sink_stop (GstBaseSink * bsink);
 static gboolean gst_zb_sink_unlock (GstBaseSink * bsink);
 static gboolean gst_zb_sink_unlock_stop (GstBaseSink * bsink);
 static gboolean gst_zb_sink_set_caps (GstBaseSink * bsink, GstCaps * caps);
-static gboolean gst_zb_sink_event (GstBaseSink * bsink, GstEvent * event);
+static GstFlowReturn gst_zb_sink_wait_event (GstBaseSink * bsink,
+    GstEvent * event);
 static gboolean gst_zb_sink_propose_allocation (GstBaseSink * bsink,
     GstQuery * query);
 static GstFlowReturn gst_zb_sink_render (GstBaseSink * bsink,
@@ -650,7 +651,7 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
   basesink_class->unlock = GST_DEBUG_FUNCPTR (gst_zb_sink_unlock);
   basesink_class->unlock_stop = GST_DEBUG_FUNCPTR (gst_zb_sink_unlock_stop);
   basesink_class->set_caps = GST_DEBUG_FUNCPTR (gst_zb_sink_set_caps);
-  basesink_class->event = GST_DEBUG_FUNCPTR (gst_zb_sink_event);
+  basesink_class->wait_event = GST_DEBUG_FUNCPTR (gst_zb_sink_wait_event);
   basesink_class->propose_allocation =
       GST_DEBUG_FUNCPTR (gst_zb_sink_propose_allocation);
   basesink_class->render = GST_DEBUG_FUNCPTR (gst_zb_sink_render);
@@ -2041,46 +2042,93 @@ gst_zb_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
   return flow;
 }
 
-/* EOS is acknowledged when the reader has read every frame written. */
-static void
+/* How often the EOS wait looks at the reader's count: the library has no
+ * event for a read (the reader posts to the writer only when it frees
+ * space, which a reader holding frames downstream does later or never).
+ * unlock() ends the wait at once. */
+#define EOS_POLL_US 2000
+
+/* EOS is acknowledged when the reader has read every frame written. TRUE
+ * when it has (or is gone: nobody left to wait for), FALSE when unlock()
+ * interrupted the wait. Called with the PREROLL_LOCK held. */
+static gboolean
 wait_eos_read (GstZbSink * self)
 {
+  GstZbRingAllocator *ra = (GstZbRingAllocator *) self->ring_alloc;
   zb_status status;
+  gboolean interrupted;
 
-  while (self->writer && !is_unlocked (self)) {
+  for (;;) {
+    if (self->writer == NULL)
+      return TRUE;
     if (zb_writer_get_status (self->writer, &status) < 0)
-      return;
+      return TRUE;
     if (status.read_count >= status.written_count)
-      return;
+      return TRUE;
     if (zb_writer_check_reader (self->writer) < 0)
-      return;
-    g_usleep (2000);
+      return TRUE;
+    g_mutex_lock (&ra->lock);
+    if (!ra->interrupt)
+      g_cond_wait_until (&ra->unmapped, &ra->lock,
+          g_get_monotonic_time () + EOS_POLL_US);
+    interrupted = ra->interrupt;
+    g_mutex_unlock (&ra->lock);
+    if (interrupted)
+      return FALSE;
   }
 }
 
-static gboolean
-gst_zb_sink_event (GstBaseSink * bsink, GstEvent * event)
+/* Write the EOS record (gst format) and wait until the reader has read
+ * everything; raw: wait, then leave. Called from wait_event with the
+ * PREROLL_LOCK held, after basesink's own wait for the EOS time: OK when
+ * EOS was delivered (or there is nobody to deliver it to, per
+ * on-reader-lost), FLUSHING after a flush, so that basesink posts EOS only
+ * for an EOS that reached the reader. PLAYING -> PAUSED waits for PLAYING
+ * and goes on. */
+static GstFlowReturn
+send_eos (GstZbSink * self)
+{
+  GstFlowReturn flow;
+
+  if (self->chan_mode) {
+    /* the channel stays open for the client: nothing to send */
+    return GST_FLOW_OK;
+  }
+  if (self->format == GST_ZB_FRAME_FORMAT_GST) {
+    zb_gst_record rec;
+
+    zb_gst_record_init (&rec, ZB_GST_RECORD_EOS);
+    flow = send (self, &rec, NULL, TRUE);
+    if (flow != GST_FLOW_OK) {
+      GST_DEBUG_OBJECT (self, "EOS record not written: %s",
+          gst_flow_get_name (flow));
+      return flow;
+    }
+  } else if (self->writer == NULL) {
+    return GST_FLOW_OK;
+  }
+  while (!wait_eos_read (self)) {
+    flow = gst_base_sink_wait_preroll (GST_BASE_SINK (self));
+    if (flow != GST_FLOW_OK) {
+      GST_DEBUG_OBJECT (self, "EOS wait for the reader interrupted: %s",
+          gst_flow_get_name (flow));
+      return flow;
+    }
+  }
+  /* raw: EOS is the writer leaving, once everything was read */
+  if (self->format != GST_ZB_FRAME_FORMAT_GST)
+    disconnect (self);
+  return GST_FLOW_OK;
+}
+
+static GstFlowReturn
+gst_zb_sink_wait_event (GstBaseSink * bsink, GstEvent * event)
 {
   GstZbSink *self = GST_ZB_SINK (bsink);
+  GstFlowReturn flow;
 
-  switch (GST_EVENT_TYPE (event)) {
-    case GST_EVENT_EOS:
-      if (self->chan_mode) {
-        /* the channel stays open for the client: nothing to send */
-      } else if (self->format == GST_ZB_FRAME_FORMAT_GST) {
-        zb_gst_record rec;
-
-        zb_gst_record_init (&rec, ZB_GST_RECORD_EOS);
-        if (send (self, &rec, NULL, FALSE) == GST_FLOW_OK)
-          wait_eos_read (self);
-      } else if (self->writer) {
-        /* raw: EOS is the writer leaving, once everything was read */
-        wait_eos_read (self);
-        disconnect (self);
-      }
-      break;
-    default:
-      break;
-  }
-  return GST_BASE_SINK_CLASS (parent_class)->event (bsink, event);
+  flow = GST_BASE_SINK_CLASS (parent_class)->wait_event (bsink, event);
+  if (flow == GST_FLOW_OK && GST_EVENT_TYPE (event) == GST_EVENT_EOS)
+    flow = send_eos (self);
+  return flow;
 }
