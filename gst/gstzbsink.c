@@ -970,7 +970,6 @@ static gboolean
 gst_zb_sink_unlock (GstBaseSink * bsink)
 {
   GstZbSink *self = GST_ZB_SINK (bsink);
-
   GstZbRingAllocator *ra = (GstZbRingAllocator *) self->ring_alloc;
 
   GST_OBJECT_LOCK (self);
@@ -989,7 +988,6 @@ static gboolean
 gst_zb_sink_unlock_stop (GstBaseSink * bsink)
 {
   GstZbSink *self = GST_ZB_SINK (bsink);
-
   GstZbRingAllocator *ra = (GstZbRingAllocator *) self->ring_alloc;
 
   GST_OBJECT_LOCK (self);
