@@ -59,6 +59,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_zb_filter_debug);
 #define DEFAULT_FRAME_FORMAT GST_ZB_FRAME_FORMAT_GST
 #define DEFAULT_TIMEOUT 5000
 #define DEFAULT_MAX_IN_FLIGHT 1
+#define DEFAULT_LATENCY 20      /* ms */
 #define DEFAULT_ON_SERVER_LOST GST_ZB_SERVER_LOST_WAIT
 #define DEFAULT_PAYLOAD_SIZE ((guint64) ZB_DEFAULT_PAYLOAD_SIZE)
 
@@ -75,6 +76,7 @@ enum
   PROP_FRAME_FORMAT,
   PROP_TIMEOUT,
   PROP_MAX_IN_FLIGHT,
+  PROP_LATENCY,
   PROP_ON_SERVER_LOST,
   PROP_PAYLOAD_SIZE,
   PROP_REQUESTS,
@@ -105,6 +107,7 @@ struct _GstZbFilter
   GstZbFrameFormat frame_format;
   gint timeout;
   guint max_in_flight;
+  guint latency_ms;
   GstZbServerLost on_server_lost;
   guint64 payload_size;
 
@@ -139,7 +142,7 @@ struct _GstZbFilter
   guint64 n_passed;
   guint64 rtt_sum_us;
   guint64 rtt_max_us;
-  GstClockTime reported_rtt;
+  GstClockTime reported_rtt;    /* round trip the last LATENCY answer covers */
   GstClockTime frame_duration;
   gboolean connected;
 };
@@ -243,6 +246,22 @@ gst_zb_filter_class_init (GstZbFilterClass * klass)
           "round trip per buffer; more pipelines the round trip)", 1, 1024,
           DEFAULT_MAX_IN_FLIGHT, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
+  /**
+   * GstZbFilter:latency:
+   *
+   * The round trip the LATENCY query reports before the first response,
+   * and at least: a live pipeline's sinks wait this long for each response.
+   * Once a round trip takes longer, zbfilter reports the longest one seen
+   * plus a quarter and posts a LATENCY message.
+   */
+  g_object_class_install_property (gobject_class, PROP_LATENCY,
+      g_param_spec_uint ("latency", "Latency",
+          "Round trip in milliseconds that zbfilter reports as its latency "
+          "before the first response, and at least; longer round trips "
+          "raise it to the longest seen plus a quarter (with a LATENCY "
+          "message)", 0, G_MAXUINT / 2, DEFAULT_LATENCY,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_ON_SERVER_LOST,
       g_param_spec_enum ("on-server-lost", "On server lost",
           "What to do when the server stops, dies or times out",
@@ -326,6 +345,7 @@ gst_zb_filter_init (GstZbFilter * self)
   self->frame_format = DEFAULT_FRAME_FORMAT;
   self->timeout = DEFAULT_TIMEOUT;
   self->max_in_flight = DEFAULT_MAX_IN_FLIGHT;
+  self->latency_ms = DEFAULT_LATENCY;
   self->on_server_lost = DEFAULT_ON_SERVER_LOST;
   self->payload_size = DEFAULT_PAYLOAD_SIZE;
   self->frame_duration = GST_CLOCK_TIME_NONE;
@@ -351,6 +371,7 @@ gst_zb_filter_set_property (GObject * object, guint prop_id,
     const GValue * value, GParamSpec * pspec)
 {
   GstZbFilter *self = GST_ZB_FILTER (object);
+  gboolean latency_changed = FALSE;
 
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
@@ -363,6 +384,10 @@ gst_zb_filter_set_property (GObject * object, guint prop_id,
       break;
     case PROP_TIMEOUT:
       self->timeout = g_value_get_int (value);
+      break;
+    case PROP_LATENCY:
+      self->latency_ms = g_value_get_uint (value);
+      latency_changed = TRUE;
       break;
     case PROP_MAX_IN_FLIGHT:
       self->max_in_flight = g_value_get_uint (value);
@@ -378,6 +403,9 @@ gst_zb_filter_set_property (GObject * object, guint prop_id,
       break;
   }
   GST_OBJECT_UNLOCK (self);
+  if (latency_changed)
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_latency (GST_OBJECT (self)));
 }
 
 static void
@@ -396,6 +424,9 @@ gst_zb_filter_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_TIMEOUT:
       g_value_set_int (value, self->timeout);
+      break;
+    case PROP_LATENCY:
+      g_value_set_uint (value, self->latency_ms);
       break;
     case PROP_MAX_IN_FLIGHT:
       g_value_set_uint (value, self->max_in_flight);
@@ -529,7 +560,7 @@ gst_zb_filter_start (GstBaseTransform * trans)
   self->n_requests = self->n_responses = self->n_discarded = 0;
   self->n_dropped = self->n_passed = 0;
   self->rtt_sum_us = self->rtt_max_us = 0;
-  self->reported_rtt = 0;
+  self->reported_rtt = self->latency_ms * GST_MSECOND;
   GST_OBJECT_UNLOCK (self);
 
   if (name == NULL || *name == '\0')
@@ -1132,10 +1163,21 @@ send_failed:
 /* ------------------------------------------------------------------ */
 /* Responses */
 
+/* The round trip to report: the latency property, or the longest round
+ * trip seen plus a quarter when that is more, but no more than the
+ * timeout (a longer wait loses the server). GST_OBJECT_LOCK. */
+static GstClockTime
+round_trip_latency (GstZbFilter * self)
+{
+  GstClockTime seen = self->rtt_max_us * GST_USECOND;
+
+  seen = MIN (seen + seen / 4, (GstClockTime) self->timeout * GST_MSECOND);
+  return MAX (self->latency_ms * GST_MSECOND, seen);
+}
+
 static void
 account_round_trip (GstZbFilter * self, gint64 rtt_us)
 {
-  GstClockTime mean;
   gboolean post = FALSE;
 
   if (rtt_us < 0)
@@ -1144,12 +1186,10 @@ account_round_trip (GstZbFilter * self, gint64 rtt_us)
   self->n_responses++;
   self->rtt_sum_us += rtt_us;
   self->rtt_max_us = MAX (self->rtt_max_us, (guint64) rtt_us);
-  mean = (self->rtt_sum_us / self->n_responses) * GST_USECOND;
-  /* re-announce the latency when the mean drifts by more than a quarter
-   * (and a millisecond) from what the LATENCY query answered */
-  if (mean > self->reported_rtt + GST_MSECOND &&
-      mean > self->reported_rtt + self->reported_rtt / 4) {
-    self->reported_rtt = mean;
+  /* a response later than the reported latency allows: announce more
+   * (a quarter more than this one, so that this happens rarely) */
+  if ((guint64) rtt_us * GST_USECOND > self->reported_rtt) {
+    self->reported_rtt = round_trip_latency (self);
     post = TRUE;
   }
   GST_OBJECT_UNLOCK (self);
@@ -1454,8 +1494,7 @@ gst_zb_filter_query (GstBaseTransform * trans, GstPadDirection direction,
 
     gst_query_parse_latency (query, &live, &min, &max);
     GST_OBJECT_LOCK (self);
-    extra = self->n_responses ?
-        (self->rtt_sum_us / self->n_responses) * GST_USECOND : 0;
+    extra = round_trip_latency (self);
     self->reported_rtt = extra;
     /* with several requests out, a response may wait for the next input */
     if (self->max_in_flight > 1 && GST_CLOCK_TIME_IS_VALID

@@ -188,12 +188,21 @@ struct _GstZbSink
  * (frames are committed in ring order); any other allocation is plain
  * system memory that render() copies, as before.
  *
- * Whatever upstream does, nothing blocks on it: if a different buffer is
- * rendered first, or the memory is still referenced elsewhere when it is
- * rendered, its bytes are first moved to the heap (the memory keeps
- * working, from the heap) and the ring slot is used for the frame being
- * rendered. A committed memory is made read-only, so a buffer pool drops
- * it instead of handing it out again. */
+ * If a different buffer is rendered first, or the memory is still
+ * referenced elsewhere when it is rendered, its bytes are first moved to
+ * the heap (the memory keeps working, from the heap) and the ring slot is
+ * used for the frame being rendered. A committed memory is made read-only,
+ * so a buffer pool drops it instead of handing it out again.
+ *
+ * Maps are counted: a mapping points into the ring, so a mapped memory is
+ * never moved to the heap nor committed (its slot would go to the reader
+ * and come back for later frames under the mapping). The ring is written
+ * in order, so the frame that needs the slot waits for the unmap; unlock()
+ * (flush, PLAYING -> PAUSED, stop) ends the wait. Elements unmap before
+ * they push, so this only waits for a branch behind a tee that still reads
+ * the buffer. Disconnecting while it is mapped hands the connection to the
+ * memory: the segment stays mapped until the last unmap, which moves the
+ * bytes to the heap and disconnects. */
 
 /* Below this, a copy costs less than the bookkeeping. */
 #define RING_MEMORY_MIN_SIZE 4096
@@ -205,6 +214,9 @@ typedef struct _GstZbRingMemory
   gboolean heap;
   gboolean retry;               /* heap from the start: the ring could not
                                  * be used when it was allocated */
+  gint maps;                    /* outstanding maps; allocator's lock */
+  zb_writer *orphan;            /* connection kept for a mapping that
+                                 * outlived it; allocator's lock */
 } GstZbRingMemory;
 
 /* Memories hold a reference to their allocator, so they may outlive the
@@ -212,9 +224,12 @@ typedef struct _GstZbRingMemory
 typedef struct
 {
   GstAllocator parent;
-  GMutex lock;                  /* guards sink and pending */
+  GMutex lock;                  /* guards sink, pending, maps, interrupt */
+  GCond unmapped;               /* a map count fell to 0, or interrupt */
   GstZbSink *sink;              /* not a reference; NULL once disposed */
   GstZbRingMemory *pending;     /* handed out, not yet rendered */
+  gboolean interrupt;           /* between the sink's unlock and
+                                 * unlock_stop: do not wait for unmaps */
 } GstZbRingAllocator;
 
 typedef struct
@@ -225,13 +240,15 @@ typedef struct
 static GType gst_zb_ring_allocator_get_type (void);
 G_DEFINE_TYPE (GstZbRingAllocator, gst_zb_ring_allocator, GST_TYPE_ALLOCATOR);
 
-/* Move a memory's bytes out of the ring; with the allocator's lock held. */
+/* Move a memory's bytes out of the ring; with the allocator's lock held,
+ * never while it is mapped. */
 static void
 ring_memory_detach (GstZbRingMemory * rm)
 {
   guint8 *copy;
 
-  if (rm->heap)
+  g_assert (rm->maps == 0);
+  if (rm->heap || rm->data == NULL)
     return;
   copy = g_malloc (rm->mem.maxsize);
   memcpy (copy, rm->data, rm->mem.maxsize);
@@ -242,30 +259,40 @@ ring_memory_detach (GstZbRingMemory * rm)
 static gpointer
 ring_mem_map (GstMemory * mem, gsize maxsize, GstMapFlags flags)
 {
-  return ((GstZbRingMemory *) mem)->data;
+  GstZbRingAllocator *ra = (GstZbRingAllocator *) mem->allocator;
+  GstZbRingMemory *rm = (GstZbRingMemory *) mem;
+  gpointer data;
+
+  g_mutex_lock (&ra->lock);
+  /* NULL once committed in place: its bytes belong to the reader */
+  data = rm->data;
+  if (data)
+    rm->maps++;
+  g_mutex_unlock (&ra->lock);
+  return data;
 }
 
 static void
 ring_mem_unmap (GstMemory * mem)
 {
-}
+  GstZbRingAllocator *ra = (GstZbRingAllocator *) mem->allocator;
+  GstZbRingMemory *rm = (GstZbRingMemory *) mem;
+  zb_writer *orphan = NULL;
 
-static GstMemory *
-ring_mem_share (GstMemory * mem, gssize offset, gssize size)
-{
-  GstMemory *copy;
-  GstMapInfo info;
-
-  /* a share would outlive the frame: hand out a copy instead */
-  if (size == -1)
-    size = mem->size - offset;
-  copy = gst_allocator_alloc (NULL, size, NULL);
-  if (copy && gst_memory_map (copy, &info, GST_MAP_WRITE)) {
-    memcpy (info.data, ((GstZbRingMemory *) mem)->data + mem->offset + offset,
-        size);
-    gst_memory_unmap (copy, &info);
+  g_mutex_lock (&ra->lock);
+  g_assert (rm->maps > 0);
+  if (--rm->maps == 0) {
+    if (rm->orphan) {
+      /* the sink disconnected while we were mapped: keep the bytes, let
+       * the connection go */
+      ring_memory_detach (rm);
+      orphan = rm->orphan;
+      rm->orphan = NULL;
+    }
+    g_cond_broadcast (&ra->unmapped);
   }
-  return copy;
+  g_mutex_unlock (&ra->lock);
+  zb_writer_disconnect (orphan);
 }
 
 /* The caps the reader has, as a caps record's payload; NULL if none. */
@@ -370,6 +397,9 @@ ring_free (GstAllocator * allocator, GstMemory * mem)
   if (ra->pending == rm)
     ra->pending = NULL;
   g_mutex_unlock (&ra->lock);
+  /* freed while mapped (a bug upstream): the mapping dies with it */
+  if (rm->orphan)
+    zb_writer_disconnect (rm->orphan);
   if (rm->heap)
     g_free (rm->data);
   g_free (rm);
@@ -381,6 +411,7 @@ gst_zb_ring_allocator_finalize (GObject * object)
   GstZbRingAllocator *ra = (GstZbRingAllocator *) object;
 
   g_mutex_clear (&ra->lock);
+  g_cond_clear (&ra->unmapped);
   G_OBJECT_CLASS (gst_zb_ring_allocator_parent_class)->finalize (object);
 }
 
@@ -400,25 +431,51 @@ gst_zb_ring_allocator_init (GstZbRingAllocator * self)
   GstAllocator *allocator = GST_ALLOCATOR_CAST (self);
 
   g_mutex_init (&self->lock);
+  g_cond_init (&self->unmapped);
   allocator->mem_type = "ZbRingMemory";
   allocator->mem_map = ring_mem_map;
   allocator->mem_unmap = ring_mem_unmap;
-  allocator->mem_share = ring_mem_share;
   GST_OBJECT_FLAG_SET (self, GST_ALLOCATOR_FLAG_CUSTOM_ALLOC);
 }
 
-/* Give up the pending slot's memory (detach it if upstream still has it);
- * the slot stays acquired. */
-static void
+/* With the allocator's lock: wait until the pending memory is not mapped.
+ * FALSE if unlock() interrupted the wait. */
+static gboolean
+ring_wait_unmapped (GstZbSink * self, GstZbRingAllocator * ra)
+{
+  gboolean warned = FALSE;
+
+  while (ra->pending && ra->pending->maps > 0) {
+    if (ra->interrupt)
+      return FALSE;
+    if (!warned) {
+      GST_DEBUG_OBJECT (self, "a frame allocated in the ring is still "
+          "mapped: waiting for the unmap before its slot moves on");
+      warned = TRUE;
+    }
+    g_cond_wait (&ra->unmapped, &ra->lock);
+  }
+  return TRUE;
+}
+
+/* Give up the pending slot's memory (detach it if upstream still has it,
+ * once it is unmapped); the slot stays acquired. FALSE if unlock()
+ * interrupted the wait for an unmap. */
+static gboolean
 ring_release_memory (GstZbSink * self)
 {
   GstZbRingAllocator *ra = (GstZbRingAllocator *) self->ring_alloc;
 
   g_mutex_lock (&ra->lock);
+  if (!ring_wait_unmapped (self, ra)) {
+    g_mutex_unlock (&ra->lock);
+    return FALSE;
+  }
   if (ra->pending)
     ring_memory_detach (ra->pending);
   ra->pending = NULL;
   g_mutex_unlock (&ra->lock);
+  return TRUE;
 }
 
 /* A slot is pending: write @buf (@payload bytes, @layout) with @rec into
@@ -469,7 +526,8 @@ static gboolean gst_zb_sink_stop (GstBaseSink * bsink);
 static gboolean gst_zb_sink_unlock (GstBaseSink * bsink);
 static gboolean gst_zb_sink_unlock_stop (GstBaseSink * bsink);
 static gboolean gst_zb_sink_set_caps (GstBaseSink * bsink, GstCaps * caps);
-static gboolean gst_zb_sink_event (GstBaseSink * bsink, GstEvent * event);
+static GstFlowReturn gst_zb_sink_wait_event (GstBaseSink * bsink,
+    GstEvent * event);
 static gboolean gst_zb_sink_propose_allocation (GstBaseSink * bsink,
     GstQuery * query);
 static GstFlowReturn gst_zb_sink_render (GstBaseSink * bsink,
@@ -593,7 +651,7 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
   basesink_class->unlock = GST_DEBUG_FUNCPTR (gst_zb_sink_unlock);
   basesink_class->unlock_stop = GST_DEBUG_FUNCPTR (gst_zb_sink_unlock_stop);
   basesink_class->set_caps = GST_DEBUG_FUNCPTR (gst_zb_sink_set_caps);
-  basesink_class->event = GST_DEBUG_FUNCPTR (gst_zb_sink_event);
+  basesink_class->wait_event = GST_DEBUG_FUNCPTR (gst_zb_sink_wait_event);
   basesink_class->propose_allocation =
       GST_DEBUG_FUNCPTR (gst_zb_sink_propose_allocation);
   basesink_class->render = GST_DEBUG_FUNCPTR (gst_zb_sink_render);
@@ -632,7 +690,7 @@ gst_zb_sink_dispose (GObject * object)
    * already moved a pending one out of the ring */
   g_mutex_lock (&ra->lock);
   ra->sink = NULL;
-  if (ra->pending)
+  if (ra->pending && ra->pending->maps == 0)
     ring_memory_detach (ra->pending);
   ra->pending = NULL;
   g_mutex_unlock (&ra->lock);
@@ -856,6 +914,7 @@ bad_name:
 static void
 disconnect (GstZbSink * self)
 {
+  GstZbRingAllocator *ra = (GstZbRingAllocator *) self->ring_alloc;
   zb_writer *w;
 
   g_mutex_lock (&self->writer_lock);
@@ -866,8 +925,18 @@ disconnect (GstZbSink * self)
   self->reader_pid = 0;
   GST_OBJECT_UNLOCK (self);
 
-  /* the ring goes away: a memory still out moves to the heap */
-  ring_release_memory (self);
+  /* the ring goes away: a memory still out moves to the heap; a mapped
+   * one keeps the connection (and the ring) until its last unmap */
+  g_mutex_lock (&ra->lock);
+  if (ra->pending && ra->pending->maps > 0) {
+    GST_DEBUG_OBJECT (self, "a mapped ring frame keeps the connection");
+    ra->pending->orphan = w;
+    w = NULL;
+  } else if (ra->pending) {
+    ring_memory_detach (ra->pending);
+  }
+  ra->pending = NULL;
+  g_mutex_unlock (&ra->lock);
   self->ring_slot = NULL;
   zb_writer_disconnect (w);
   gst_caps_replace (&self->sent_caps, NULL);
@@ -901,12 +970,17 @@ static gboolean
 gst_zb_sink_unlock (GstBaseSink * bsink)
 {
   GstZbSink *self = GST_ZB_SINK (bsink);
+  GstZbRingAllocator *ra = (GstZbRingAllocator *) self->ring_alloc;
 
   GST_OBJECT_LOCK (self);
   self->unlocked = TRUE;
   if (self->writer)
     zb_writer_wakeup (self->writer);
   GST_OBJECT_UNLOCK (self);
+  g_mutex_lock (&ra->lock);
+  ra->interrupt = TRUE;
+  g_cond_broadcast (&ra->unmapped);
+  g_mutex_unlock (&ra->lock);
   return TRUE;
 }
 
@@ -914,12 +988,16 @@ static gboolean
 gst_zb_sink_unlock_stop (GstBaseSink * bsink)
 {
   GstZbSink *self = GST_ZB_SINK (bsink);
+  GstZbRingAllocator *ra = (GstZbRingAllocator *) self->ring_alloc;
 
   GST_OBJECT_LOCK (self);
   self->unlocked = FALSE;
   if (self->writer)
     zb_writer_wakeup_clear (self->writer);
   GST_OBJECT_UNLOCK (self);
+  g_mutex_lock (&ra->lock);
+  ra->interrupt = FALSE;
+  g_mutex_unlock (&ra->lock);
   return TRUE;
 }
 
@@ -1554,7 +1632,12 @@ write_frame (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
     if (rec && buf && ring_write_pending (self, rec, buf, layout, payload,
             err, &wr))
       return (WriteResult) wr;
-    if (ring_flush_noop (self) < 0)
+    ret = ring_flush_noop (self);
+    if (ret == -EINTR) {
+      *err = ret;
+      return WRITE_INTERRUPTED;
+    }
+    if (ret < 0)
       goto ring_pending;
   }
 
@@ -1755,6 +1838,13 @@ ring_write_pending (GstZbSink * self, const zb_gst_record * rec,
     return FALSE;
   mem = gst_buffer_n_memory (buf) == 1 ? gst_buffer_peek_memory (buf, 0) : NULL;
   g_mutex_lock (&ra->lock);
+  /* a mapping points into the slot: it may move on once unmapped */
+  if (!ring_wait_unmapped (self, ra)) {
+    g_mutex_unlock (&ra->lock);
+    *err = -EINTR;
+    *wr = WRITE_INTERRUPTED;
+    return TRUE;
+  }
   if (mem && (GstZbRingMemory *) mem == ra->pending && layout == NULL &&
       mem->offset == 0 && mem->size == payload) {
     rm = ra->pending;
@@ -1809,7 +1899,8 @@ ring_flush_noop (GstZbSink * self)
   len = strlen (str) + 1;
   if (len > self->ring_size)
     return -EMSGSIZE;
-  ring_release_memory (self);
+  if (!ring_release_memory (self))
+    return -EINTR;
   zb_gst_record_init (&r, ZB_GST_RECORD_CAPS);
   r.payload_size = self->ring_size;
   memcpy (self->ring_slot, str, len);
@@ -1930,7 +2021,9 @@ gst_zb_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
   if (gst_buffer_n_memory (buffer) == 1) {
     GstMemory *mem = gst_buffer_peek_memory (buffer, 0);
 
-    if (mem->allocator == self->ring_alloc && ((GstZbRingMemory *) mem)->retry)
+    /* not on a buffer others see too (a tee): its flags are theirs */
+    if (mem->allocator == self->ring_alloc && ((GstZbRingMemory *) mem)->retry
+        && gst_buffer_is_writable (buffer))
       GST_BUFFER_FLAG_SET (buffer, GST_BUFFER_FLAG_TAG_MEMORY);
   }
   if (G_UNLIKELY (self->render_thread != g_thread_self ())) {
@@ -1947,46 +2040,93 @@ gst_zb_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
   return flow;
 }
 
-/* EOS is acknowledged when the reader has read every frame written. */
-static void
+/* How often the EOS wait looks at the reader's count: the library has no
+ * event for a read (the reader posts to the writer only when it frees
+ * space, which a reader holding frames downstream does later or never).
+ * unlock() ends the wait at once. */
+#define EOS_POLL_US 2000
+
+/* EOS is acknowledged when the reader has read every frame written. TRUE
+ * when it has (or is gone: nobody left to wait for), FALSE when unlock()
+ * interrupted the wait. Called with the PREROLL_LOCK held. */
+static gboolean
 wait_eos_read (GstZbSink * self)
 {
+  GstZbRingAllocator *ra = (GstZbRingAllocator *) self->ring_alloc;
   zb_status status;
+  gboolean interrupted;
 
-  while (self->writer && !is_unlocked (self)) {
+  for (;;) {
+    if (self->writer == NULL)
+      return TRUE;
     if (zb_writer_get_status (self->writer, &status) < 0)
-      return;
+      return TRUE;
     if (status.read_count >= status.written_count)
-      return;
+      return TRUE;
     if (zb_writer_check_reader (self->writer) < 0)
-      return;
-    g_usleep (2000);
+      return TRUE;
+    g_mutex_lock (&ra->lock);
+    if (!ra->interrupt)
+      g_cond_wait_until (&ra->unmapped, &ra->lock,
+          g_get_monotonic_time () + EOS_POLL_US);
+    interrupted = ra->interrupt;
+    g_mutex_unlock (&ra->lock);
+    if (interrupted)
+      return FALSE;
   }
 }
 
-static gboolean
-gst_zb_sink_event (GstBaseSink * bsink, GstEvent * event)
+/* Write the EOS record (gst format) and wait until the reader has read
+ * everything; raw: wait, then leave. Called from wait_event with the
+ * PREROLL_LOCK held, after basesink's own wait for the EOS time: OK when
+ * EOS was delivered (or there is nobody to deliver it to, per
+ * on-reader-lost), FLUSHING after a flush, so that basesink posts EOS only
+ * for an EOS that reached the reader. PLAYING -> PAUSED waits for PLAYING
+ * and goes on. */
+static GstFlowReturn
+send_eos (GstZbSink * self)
+{
+  GstFlowReturn flow;
+
+  if (self->chan_mode) {
+    /* the channel stays open for the client: nothing to send */
+    return GST_FLOW_OK;
+  }
+  if (self->format == GST_ZB_FRAME_FORMAT_GST) {
+    zb_gst_record rec;
+
+    zb_gst_record_init (&rec, ZB_GST_RECORD_EOS);
+    flow = send (self, &rec, NULL, TRUE);
+    if (flow != GST_FLOW_OK) {
+      GST_DEBUG_OBJECT (self, "EOS record not written: %s",
+          gst_flow_get_name (flow));
+      return flow;
+    }
+  } else if (self->writer == NULL) {
+    return GST_FLOW_OK;
+  }
+  while (!wait_eos_read (self)) {
+    flow = gst_base_sink_wait_preroll (GST_BASE_SINK (self));
+    if (flow != GST_FLOW_OK) {
+      GST_DEBUG_OBJECT (self, "EOS wait for the reader interrupted: %s",
+          gst_flow_get_name (flow));
+      return flow;
+    }
+  }
+  /* raw: EOS is the writer leaving, once everything was read */
+  if (self->format != GST_ZB_FRAME_FORMAT_GST)
+    disconnect (self);
+  return GST_FLOW_OK;
+}
+
+static GstFlowReturn
+gst_zb_sink_wait_event (GstBaseSink * bsink, GstEvent * event)
 {
   GstZbSink *self = GST_ZB_SINK (bsink);
+  GstFlowReturn flow;
 
-  switch (GST_EVENT_TYPE (event)) {
-    case GST_EVENT_EOS:
-      if (self->chan_mode) {
-        /* the channel stays open for the client: nothing to send */
-      } else if (self->format == GST_ZB_FRAME_FORMAT_GST) {
-        zb_gst_record rec;
-
-        zb_gst_record_init (&rec, ZB_GST_RECORD_EOS);
-        if (send (self, &rec, NULL, FALSE) == GST_FLOW_OK)
-          wait_eos_read (self);
-      } else if (self->writer) {
-        /* raw: EOS is the writer leaving, once everything was read */
-        wait_eos_read (self);
-        disconnect (self);
-      }
-      break;
-    default:
-      break;
-  }
-  return GST_BASE_SINK_CLASS (parent_class)->event (bsink, event);
+  flow = GST_BASE_SINK_CLASS (parent_class)->wait_event (bsink, event);
+  if (flow == GST_FLOW_OK && GST_EVENT_TYPE (event) == GST_EVENT_EOS)
+    flow = send_eos (self);
+  return flow;
 }

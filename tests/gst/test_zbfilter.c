@@ -662,6 +662,150 @@ GST_START_TEST (test_names_exclusive)
 
 GST_END_TEST;
 
+/* ------------------------------------------------------------------ */
+/* LATENCY queries. */
+
+static void
+query_latency (GstPad * pad, gboolean peer, gboolean * live,
+    GstClockTime * min, GstClockTime * max)
+{
+  GstQuery *q = gst_query_new_latency ();
+
+  fail_unless (peer ? gst_pad_peer_query (pad, q) : gst_pad_query (pad, q));
+  gst_query_parse_latency (q, live, min, max);
+  gst_query_unref (q);
+}
+
+/* What zbfilter adds to upstream's latency; its answer is live. */
+static GstClockTime
+filter_latency (GstElement * p)
+{
+  GstElement *f = get (p, "f");
+  GstPad *sink = gst_element_get_static_pad (f, "sink");
+  GstPad *src = gst_element_get_static_pad (f, "src");
+  GstClockTime umin, umax, min, max;
+  gboolean ulive, live;
+
+  query_latency (sink, TRUE, &ulive, &umin, &umax);
+  query_latency (src, FALSE, &live, &min, &max);
+  fail_unless (ulive && live);
+  fail_unless (min >= umin);
+  gst_object_unref (sink);
+  gst_object_unref (src);
+  return min - umin;
+}
+
+/* zbfilter reports the latency property before the first response (not
+ * 0), exactly that while round trips stay below it, and the longest round
+ * trip plus a quarter once one is longer (not the mean, which half the
+ * responses exceed), with a LATENCY message. */
+GST_START_TEST (test_filter_latency)
+{
+  gchar *channel = zbt_name ();
+  gchar *log = log_path ();
+  GstElement *p;
+  GstBus *bus;
+  GstMessage *msg;
+  GPid server;
+  guint64 max_rtt;
+  GstClockTime extra;
+  gint i;
+
+  server = spawn_c_server (channel, "30", log);
+  p = client_pipeline (channel, "frame-format=raw max-in-flight=1");
+  bus = gst_element_get_bus (p);
+  fail_unless (zbt_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+
+  /* before any response: the default, 20 ms */
+  fail_unless_equals_uint64 (filter_latency (p), 20 * GST_MSECOND);
+  g_object_set (get (p, "f"), "latency", 1, NULL);
+  fail_unless_equals_uint64 (filter_latency (p), 1 * GST_MSECOND);
+  while ((msg = zbt_pop (bus, GST_MESSAGE_LATENCY, 0)))
+    gst_message_unref (msg);
+
+  /* round trips of 30 ms and more: the longest plus a quarter, announced
+   * when the first one exceeds what was reported */
+  for (i = 0; i < 6; i++) {
+    push (p, i);
+    check_output (get (p, "sink"), i, EXPECT_INVERTED);
+  }
+  msg = zbt_pop (bus, GST_MESSAGE_LATENCY, 1000);
+  fail_unless (msg != NULL, "no LATENCY message");
+  gst_message_unref (msg);
+  max_rtt = filter_stat (p, "max-round-trip");
+  fail_unless (max_rtt >= 30000, "max round trip %" G_GUINT64_FORMAT " us",
+      max_rtt);
+  extra = filter_latency (p);
+  fail_unless_equals_uint64 (extra, max_rtt * GST_USECOND * 5 / 4);
+
+  /* a property above them wins */
+  g_object_set (get (p, "f"), "latency", 2000, NULL);
+  fail_unless_equals_uint64 (filter_latency (p), 2 * GST_SECOND);
+
+  finish (p);
+  zbt_set_state (p, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (p);
+  stop_server (server);
+  assert_channel_clean (channel);
+  g_unlink (log);
+  g_free (log);
+  g_free (channel);
+}
+
+GST_END_TEST;
+
+/* zbsrc: live, min one frame of the writer's caps, max none; before caps
+ * are known, min 0. */
+GST_START_TEST (test_src_latency)
+{
+  gchar *name = zbt_name ();
+  GstElement *rp, *wp, *src;
+  GstPad *pad;
+  GstClockTime min, max;
+  gboolean live;
+  gint64 t0;
+
+  rp = zbt_pipeline ("zbsrc name=src buffer-name=%s ! fakesink sync=false",
+      name);
+  fail_unless (gst_element_set_state (rp, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  src = get (rp, "src");
+  pad = gst_element_get_static_pad (src, "src");
+  query_latency (pad, FALSE, &live, &min, &max);
+  fail_unless (live);
+  fail_unless_equals_uint64 (min, 0);
+  fail_unless_equals_uint64 (max, GST_CLOCK_TIME_NONE);
+
+  wp = zbt_pipeline ("videotestsrc is-live=true ! video/x-raw,format=GRAY8,"
+      "width=64,height=48,framerate=25/1 ! zbsink buffer-name=%s", name);
+  fail_unless (gst_element_set_state (wp, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  for (t0 = g_get_monotonic_time (); g_get_monotonic_time () - t0 <
+      10 * G_USEC_PER_SEC; g_usleep (10 * 1000)) {
+    query_latency (pad, FALSE, &live, &min, &max);
+    if (min != 0)
+      break;
+  }
+  fail_unless (live);
+  fail_unless_equals_uint64 (min, 40 * GST_MSECOND);
+  fail_unless_equals_uint64 (max, GST_CLOCK_TIME_NONE);
+
+  /* is-live=false: not live */
+  g_object_set (src, "is-live", FALSE, NULL);
+  query_latency (pad, FALSE, &live, &min, &max);
+  fail_if (live);
+
+  gst_object_unref (pad);
+  zbt_stop_and_free (wp);
+  zbt_stop_and_free (rp);
+  fail_unless (zbt_no_leftovers (name));
+  g_free (name);
+}
+
+GST_END_TEST;
+
 static Suite *
 zbfilter_suite (void)
 {
@@ -678,6 +822,8 @@ zbfilter_suite (void)
   tcase_add_test (tc, test_server_crash_wait);
   tcase_add_test (tc, test_server_crash_passthrough);
   tcase_add_test (tc, test_server_drop_duplicate);
+  tcase_add_test (tc, test_filter_latency);
+  tcase_add_test (tc, test_src_latency);
   suite_add_tcase (s, tc);
   return s;
 }

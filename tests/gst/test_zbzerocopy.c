@@ -704,6 +704,231 @@ GST_START_TEST (test_full_ring_shutdown)
 
 GST_END_TEST;
 
+/* ------------------------------------------------------------------ */
+/* The GstMemory contract: a mapping stays valid until it is unmapped.
+ * Upstream maps a ring frame, pushes it and keeps the map (as a branch
+ * behind a tee may). zbsink must neither hand the slot to the reader nor
+ * unmap the ring under the mapping: the writer is stopped while the map is
+ * out, then we write through the mapping (before the fix: into unmapped
+ * shared memory, a crash; or into a slot the reader owns) and unmap. The
+ * reader got only intact frames, none of ours past the mapped one. */
+
+typedef struct
+{
+  GstElement *appsrc;
+  GstAllocator *allocator;
+  guint next;
+  GstBuffer *kept;
+  GstMapInfo map;
+  gint kept_pushed;             /* atomic */
+} Keeper;
+
+static void
+keep_need_data (GstAppSrc * src, guint length, gpointer user_data)
+{
+  Keeper *k = user_data;
+  GstBuffer *buf;
+
+  if (k->kept)
+    return;                     /* the mapped one was the last */
+  if (k->allocator == NULL) {
+    Feeder f = { 0 };
+
+    f.appsrc = k->appsrc;
+    query_allocation (&f);
+    k->allocator = f.allocator;
+  }
+  buf = gst_buffer_new_allocate (k->allocator, FRAME_SIZE, NULL);
+  fill (buf, k->next++);
+  if (k->next == 6) {
+    fail_unless (gst_buffer_map (buf, &k->map, GST_MAP_READWRITE));
+    k->kept = gst_buffer_ref (buf);
+    g_atomic_int_set (&k->kept_pushed, 1);
+  }
+  fail_unless_equals_int (gst_app_src_push_buffer (src, buf), GST_FLOW_OK);
+}
+
+static GstPadProbeReturn
+check_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  gint *bad = user_data;
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
+  guint n = G_MAXUINT;
+
+  gst_buffer_extract (buf, 0, &n, sizeof (n));
+  if (n >= 5 || !check (buf, n))
+    g_atomic_int_inc (bad);
+  return GST_PAD_PROBE_OK;
+}
+
+GST_START_TEST (test_mapped_past_push)
+{
+  gchar *name = zbt_name ();
+  GstElement *rp, *wp, *out;
+  GstAppSrcCallbacks cb = { keep_need_data, NULL, NULL };
+  Keeper k = { 0 };
+  GstPad *pad;
+  gint bad = 0;
+  gint64 t0;
+  Log *log;
+
+  rp = reader_new (name, FALSE);
+  out = gst_bin_get_by_name (GST_BIN (rp), "out");
+  pad = gst_element_get_static_pad (out, "sink");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, check_probe, &bad, NULL);
+  gst_object_unref (pad);
+  gst_object_unref (out);
+  log = log_new (rp, "out");
+  wp = appsrc_writer (name);
+  k.appsrc = gst_bin_get_by_name (GST_BIN (wp), "in");
+  gst_app_src_set_callbacks (GST_APP_SRC (k.appsrc), &cb, &k, NULL);
+  start (rp, wp);
+
+  for (t0 = g_get_monotonic_time (); !g_atomic_int_get (&k.kept_pushed) &&
+      g_get_monotonic_time () - t0 < 10 * G_USEC_PER_SEC;)
+    g_usleep (10 * 1000);
+  fail_unless (g_atomic_int_get (&k.kept_pushed));
+  /* the reader gets frames 0..4; the mapped one is rendered meanwhile */
+  for (t0 = g_get_monotonic_time (); log_len (log) < 5 &&
+      g_get_monotonic_time () - t0 < 10 * G_USEC_PER_SEC;)
+    g_usleep (10 * 1000);
+  fail_unless_equals_int (log_len (log), 5);
+  g_usleep (200 * 1000);
+  fail_unless (in_place (wp) >= 2, "the ring was not used");
+
+  /* the writer goes away while the mapping is out; it must not hang */
+  t0 = g_get_monotonic_time ();
+  fail_unless_equals_int (zbt_set_state (wp, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  fail_unless (g_get_monotonic_time () - t0 < 5 * G_USEC_PER_SEC);
+  /* a write through the mapping: still ours, seen by nobody */
+  memset (k.map.data + sizeof (guint), 0xee, k.map.size - sizeof (guint));
+  gst_buffer_unmap (k.kept, &k.map);
+  /* the bytes stay with the buffer */
+  fail_unless (gst_buffer_map (k.kept, &k.map, GST_MAP_READ));
+  fail_unless (k.map.data[FRAME_SIZE - 1] == 0xee);
+  gst_buffer_unmap (k.kept, &k.map);
+  gst_buffer_unref (k.kept);
+
+  g_usleep (100 * 1000);
+  fail_unless_equals_int (g_atomic_int_get (&bad), 0);
+  fail_unless_equals_int (log_len (log), 5);
+  zbt_stop_and_free (wp);
+  zbt_stop_and_free (rp);
+  gst_object_unref (k.allocator);
+  gst_object_unref (k.appsrc);
+  log_free (log);
+  fail_unless (zbt_no_leftovers (name));
+  g_free (name);
+}
+
+GST_END_TEST;
+
+/* A tee in front of zbsink: the buffer zbsink renders is shared with the
+ * other branch, whose flags zbsink must not change (before: the first
+ * frames, allocated before zbsink knew its streaming thread, came back
+ * tagged); both branches get every frame intact. tee does not pass an
+ * allocator on, so appsrc asks zbsink itself and allocates from it. */
+typedef struct
+{
+  GstElement *zb;
+  GstAllocator *allocator;
+  guint next;
+  guint frames;
+} TeeFeeder;
+
+static void
+tee_need_data (GstAppSrc * src, guint length, gpointer user_data)
+{
+  TeeFeeder *t = user_data;
+  GstBuffer *buf;
+
+  if (t->next >= t->frames) {
+    gst_app_src_end_of_stream (src);
+    return;
+  }
+  if (t->allocator == NULL) {
+    GstPad *pad = gst_element_get_static_pad (t->zb, "sink");
+    GstCaps *caps = gst_caps_new_empty_simple ("application/x-zbtest");
+    GstQuery *q = gst_query_new_allocation (caps, TRUE);
+
+    fail_unless (gst_pad_query (pad, q));
+    fail_unless (gst_query_get_n_allocation_params (q) > 0);
+    gst_query_parse_nth_allocation_param (q, 0, &t->allocator, NULL);
+    fail_unless (t->allocator != NULL);
+    gst_query_unref (q);
+    gst_caps_unref (caps);
+    gst_object_unref (pad);
+  }
+  buf = gst_buffer_new_allocate (t->allocator, FRAME_SIZE, NULL);
+  fill (buf, t->next++);
+  fail_unless_equals_int (gst_app_src_push_buffer (src, buf), GST_FLOW_OK);
+}
+
+static GstPadProbeReturn
+tag_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  gint *tagged = user_data;
+
+  if (GST_BUFFER_FLAG_IS_SET (GST_PAD_PROBE_INFO_BUFFER (info),
+          GST_BUFFER_FLAG_TAG_MEMORY))
+    g_atomic_int_inc (tagged);
+  return GST_PAD_PROBE_OK;
+}
+
+GST_START_TEST (test_tee)
+{
+  gchar *name = zbt_name ();
+  GstElement *rp, *wp, *other, *appsrc;
+  GstAppSrcCallbacks cb = { tee_need_data, NULL, NULL };
+  TeeFeeder t = { 0 };
+  GstPad *pad;
+  gint tagged = 0;
+  Log *in, *out, *side;
+
+  rp = reader_new (name, FALSE);
+  /* zbsink first: tee pushes to it before the other branch */
+  wp = zbt_pipeline ("appsrc name=in caps=application/x-zbtest "
+      "format=bytes max-buffers=1 ! tee name=t "
+      "t. ! zbsink name=zb buffer-name=%s sync=false zero-copy=true "
+      "enable-last-sample=false t. ! queue ! fakesink name=other "
+      "async=false sync=false enable-last-sample=false", name);
+  t.zb = gst_bin_get_by_name (GST_BIN (wp), "zb");
+  t.frames = 30;
+  appsrc = gst_bin_get_by_name (GST_BIN (wp), "in");
+  gst_app_src_set_callbacks (GST_APP_SRC (appsrc), &cb, &t, NULL);
+  other = gst_bin_get_by_name (GST_BIN (wp), "other");
+  pad = gst_element_get_static_pad (other, "sink");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, tag_probe, &tagged, NULL);
+  gst_object_unref (pad);
+  gst_object_unref (other);
+  in = log_new (wp, "zb");
+  side = log_new (wp, "other");
+  out = log_new (rp, "out");
+  start (rp, wp);
+  zbt_wait_eos (wp, 30000);
+  zbt_wait_eos (rp, 30000);
+
+  assert_equal (in, out);
+  assert_equal (in, side);
+  fail_unless_equals_int (in->hashes->len, 30);
+  fail_unless (in->ring >= 25, "%u frames from zbsink's allocator", in->ring);
+  fail_unless_equals_int (g_atomic_int_get (&tagged), 0);
+
+  zbt_stop_and_free (wp);
+  zbt_stop_and_free (rp);
+  gst_object_unref (t.allocator);
+  gst_object_unref (t.zb);
+  gst_object_unref (appsrc);
+  log_free (in);
+  log_free (out);
+  log_free (side);
+  fail_unless (zbt_no_leftovers (name));
+  g_free (name);
+}
+
+GST_END_TEST;
+
 static Suite *
 zbzerocopy_suite (void)
 {
@@ -718,6 +943,8 @@ zbzerocopy_suite (void)
   tcase_add_test (tc, test_reader_lost);
   tcase_add_test (tc, test_state_cycling);
   tcase_add_test (tc, test_full_ring_shutdown);
+  tcase_add_test (tc, test_mapped_past_push);
+  tcase_add_test (tc, test_tee);
   return s;
 }
 
