@@ -44,6 +44,7 @@
 
 #include "gstzbfilter.h"
 #include "gstzbchannel.h"
+#include "gstzbvideo.h"
 #include "zbframe.h"
 
 #include <errno.h>
@@ -127,6 +128,12 @@ struct _GstZbFilter
   GstCaps *conn_caps;           /* caps in this connection's metadata */
   gboolean is_video;
   GstVideoInfo vinfo;           /* of in_caps when is_video */
+  GstZbLayout in_default;       /* layouts of vinfo (gstzbvideo.h) */
+  GstZbLayout in_packed;
+  GstCaps *resp_caps;           /* the caps resp_* are of */
+  gboolean resp_video;          /* responses are raw video */
+  GstZbLayout resp_default;
+  GstZbLayout resp_packed;
   gboolean have_server_meta;    /* response metadata read */
   gboolean server_gst;          /* responses are gst records */
   guint64 server_pid;
@@ -228,9 +235,10 @@ gst_zb_filter_class_init (GstZbFilterClass * klass)
   g_object_class_install_property (gobject_class, PROP_FRAME_FORMAT,
       g_param_spec_enum ("frame-format", "Frame format",
           "Layout of each request: gst = 80-byte header with timestamps and "
-          "flags, then the bytes; raw = bare bytes (raw video in GStreamer's "
-          "default layout for the caps). Responses are decoded per the "
-          "server's metadata", GST_TYPE_ZB_FRAME_FORMAT, DEFAULT_FRAME_FORMAT,
+          "flags, then the bytes; raw = bare bytes (raw video rows packed "
+          "tightly, as zbsink frame-format=raw writes them). Responses are "
+          "decoded per the server's metadata", GST_TYPE_ZB_FRAME_FORMAT,
+          DEFAULT_FRAME_FORMAT,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_TIMEOUT,
@@ -244,7 +252,8 @@ gst_zb_filter_class_init (GstZbFilterClass * klass)
       g_param_spec_uint ("max-in-flight", "Max in flight",
           "Requests sent before the oldest response is awaited (1 = one "
           "round trip per buffer; more pipelines the round trip)", 1, 1024,
-          DEFAULT_MAX_IN_FLIGHT, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          DEFAULT_MAX_IN_FLIGHT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
   /**
    * GstZbFilter:latency:
@@ -361,6 +370,7 @@ gst_zb_filter_finalize (GObject * object)
   g_free (self->channel);
   gst_caps_replace (&self->server_caps, NULL);
   gst_caps_replace (&self->in_caps, NULL);
+  gst_caps_replace (&self->resp_caps, NULL);
   gst_caps_replace (&self->conn_caps, NULL);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -603,6 +613,7 @@ gst_zb_filter_stop (GstBaseTransform * trans)
   clear_requests (self);
   disconnect (self);
   gst_caps_replace (&self->in_caps, NULL);
+  gst_caps_replace (&self->resp_caps, NULL);
   return TRUE;
 }
 
@@ -911,6 +922,8 @@ gst_zb_filter_set_caps (GstBaseTransform * trans, GstCaps * incaps,
   self->is_video = gst_structure_has_name (s, "video/x-raw") &&
       gst_video_info_from_caps (&self->vinfo, incaps) &&
       GST_VIDEO_INFO_FORMAT (&self->vinfo) != GST_VIDEO_FORMAT_ENCODED;
+  if (self->is_video)
+    gst_zb_video_layouts (&self->vinfo, &self->in_default, &self->in_packed);
   gst_caps_replace (&self->in_caps, incaps);
 
   if (gst_structure_get_fraction (s, "framerate", &n, &d) && n > 0 && d > 0)
@@ -990,37 +1003,35 @@ read_server_metadata (GstZbFilter * self)
 /* ------------------------------------------------------------------ */
 /* Requests */
 
-/* Copy @buf into @dst (@size bytes): raw video in the default layout of
- * the caps, anything else as its bytes. */
+/* Copy @buf into @dst (@size bytes): raw video in @layout (repacked
+ * when its planes are elsewhere), anything else as its bytes. */
 static void
-copy_payload (GstZbFilter * self, GstBuffer * buf, guint8 * dst, gsize size)
+copy_payload (GstZbFilter * self, GstBuffer * buf, const GstZbLayout * layout,
+    guint8 * dst, gsize size)
 {
   GstVideoMeta *vmeta = self->is_video ? gst_buffer_get_video_meta (buf) : NULL;
   gboolean repack = FALSE;
+  GstVideoFrame sf;
+  gsize n;
   guint p;
 
-  if (vmeta) {
-    for (p = 0; p < GST_VIDEO_INFO_N_PLANES (&self->vinfo); p++)
-      if (vmeta->offset[p] != GST_VIDEO_INFO_PLANE_OFFSET (&self->vinfo, p) ||
-          vmeta->stride[p] != GST_VIDEO_INFO_PLANE_STRIDE (&self->vinfo, p))
-        repack = TRUE;
-  }
-  if (repack) {
-    GstBuffer *wrap = gst_buffer_new_wrapped_full (0, dst, size, 0, size,
-        NULL, NULL);
-    GstVideoFrame sf, df;
+  if (self->is_video && size == layout->size) {
+    for (p = 0; p < layout->n_planes; p++) {
+      gsize off = vmeta ? vmeta->offset[p] : self->in_default.offset[p];
+      gint stride = vmeta ? vmeta->stride[p] : self->in_default.stride[p];
 
-    if (gst_video_frame_map (&sf, &self->vinfo, buf, GST_MAP_READ)) {
-      if (gst_video_frame_map (&df, &self->vinfo, wrap, GST_MAP_WRITE)) {
-        gst_video_frame_copy (&df, &sf);
-        gst_video_frame_unmap (&df);
-      }
-      gst_video_frame_unmap (&sf);
+      if (off != layout->offset[p] || stride != layout->stride[p])
+        repack = TRUE;
     }
-    gst_buffer_unref (wrap);
+  }
+  if (repack && gst_video_frame_map (&sf, &self->vinfo, buf, GST_MAP_READ)) {
+    gst_zb_video_pack (&sf, layout, dst);
+    gst_video_frame_unmap (&sf);
     return;
   }
-  gst_buffer_extract (buf, 0, dst, size);
+  n = gst_buffer_extract (buf, 0, dst, size);
+  if (n < size)
+    memset (dst + n, 0, size - n);
 }
 
 /* Write @buf as the next request. Returns 0, -EINTR (flushing), a
@@ -1029,14 +1040,16 @@ static int
 send_request (GstZbFilter * self, GstBuffer * buf, guint64 * sequence)
 {
   gsize hdr = self->format == GST_ZB_FRAME_FORMAT_GST ? ZB_GST_HEADER_SIZE : 0;
-  gsize payload = self->is_video ? GST_VIDEO_INFO_SIZE (&self->vinfo) :
-      gst_buffer_get_size (buf);
+  const GstZbLayout *layout = self->format == GST_ZB_FRAME_FORMAT_RAW ?
+      &self->in_packed : &self->in_default;
+  gsize payload = self->is_video ? layout->size : gst_buffer_get_size (buf);
   gint64 start = g_get_monotonic_time ();
   gint timeout = get_timeout (self);
   void *dst;
   int ret;
 
-  if (self->is_video && gst_buffer_get_size (buf) < payload)
+  if (self->is_video && gst_buffer_get_video_meta (buf) == NULL &&
+      gst_buffer_get_size (buf) < payload)
     payload = gst_buffer_get_size (buf);
 
   for (;;) {
@@ -1068,7 +1081,7 @@ send_request (GstZbFilter * self, GstBuffer * buf, guint64 * sequence)
     zb_gst_record_encode (&rec, dst);
   }
   if (payload)
-    copy_payload (self, buf, (guint8 *) dst + hdr, payload);
+    copy_payload (self, buf, layout, (guint8 *) dst + hdr, payload);
   return zb_duplex_client_commit (self->client, sequence);
 }
 
@@ -1198,6 +1211,36 @@ account_round_trip (GstZbFilter * self, gint64 rtt_us)
         gst_message_new_latency (GST_OBJECT (self)));
 }
 
+/* Is a raw response of @size bytes raw video in the packed layout
+ * (docs/frame-format.md) of the output caps? A response of another size
+ * (e.g. the default layout of a gst request, echoed) is taken as it is. */
+static gboolean
+response_is_packed (GstZbFilter * self, gsize size)
+{
+  GstCaps *caps = NULL;
+  GstVideoInfo info;
+  GstStructure *s;
+
+  GST_OBJECT_LOCK (self);
+  if (self->server_caps)
+    caps = gst_caps_ref (self->server_caps);
+  GST_OBJECT_UNLOCK (self);
+  if (caps == NULL && self->in_caps)
+    caps = gst_caps_ref (self->in_caps);
+  if (caps != self->resp_caps) {
+    gst_caps_replace (&self->resp_caps, caps);
+    s = caps && gst_caps_get_size (caps) == 1 ?
+        gst_caps_get_structure (caps, 0) : NULL;
+    self->resp_video = s && gst_structure_has_name (s, "video/x-raw") &&
+        gst_video_info_from_caps (&info, caps) &&
+        GST_VIDEO_INFO_FORMAT (&info) != GST_VIDEO_FORMAT_ENCODED &&
+        gst_zb_video_layouts (&info, &self->resp_default, &self->resp_packed);
+  }
+  if (caps)
+    gst_caps_unref (caps);
+  return self->resp_video && size == self->resp_packed.size;
+}
+
 /* The output buffer for @r from the response @f. */
 static GstBuffer *
 make_output (GstZbFilter * self, GstZbRequest * r, const zb_frame * f, int *err)
@@ -1205,6 +1248,7 @@ make_output (GstZbFilter * self, GstZbRequest * r, const zb_frame * f, int *err)
   const void *payload = f->data;
   gsize size = f->size;
   GstBuffer *out;
+  GstMapInfo map;
 
   if (self->server_gst) {
     zb_gst_record rec;
@@ -1218,10 +1262,19 @@ make_output (GstZbFilter * self, GstZbRequest * r, const zb_frame * f, int *err)
     }
     size = (gsize) rec.payload_size;
   }
-  /* one copy out of the ring: the frame goes back to the server at once */
-  out = gst_buffer_new_allocate (NULL, size, NULL);
-  if (size)
-    gst_buffer_fill (out, 0, payload, size);
+  /* one copy out of the ring: the frame goes back to the server at once;
+   * packed raw video into the default layout on the way */
+  if (!self->server_gst && size && response_is_packed (self, size)) {
+    out = gst_buffer_new_allocate (NULL, self->resp_default.size, NULL);
+    gst_buffer_map (out, &map, GST_MAP_WRITE);
+    gst_zb_video_repack (&self->resp_packed, payload, &self->resp_default,
+        map.data);
+    gst_buffer_unmap (out, &map);
+  } else {
+    out = gst_buffer_new_allocate (NULL, size, NULL);
+    if (size)
+      gst_buffer_fill (out, 0, payload, size);
+  }
   gst_buffer_copy_into (out, r->input, GST_BUFFER_COPY_FLAGS |
       GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
   return out;

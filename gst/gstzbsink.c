@@ -45,6 +45,7 @@
 #include "gstzbchannel.h"
 #include "gstzbclock.h"
 #include "gstzbcopy.h"
+#include "gstzbvideo.h"
 #include "zbframe.h"
 
 #include <errno.h>
@@ -97,16 +98,6 @@ enum
   PROP_ALLOW_UID
 };
 
-/* Where each plane goes in the frame. */
-typedef struct
-{
-  gsize offset[GST_VIDEO_MAX_PLANES];
-  gint stride[GST_VIDEO_MAX_PLANES];
-  gint row_bytes[GST_VIDEO_MAX_PLANES];
-  gint rows[GST_VIDEO_MAX_PLANES];
-  gsize size;
-} GstZbLayout;
-
 struct _GstZbSink
 {
   GstBaseSink parent;
@@ -134,7 +125,7 @@ struct _GstZbSink
   gboolean is_video;
   GstVideoInfo vinfo;
   GstZbLayout gst_layout;       /* default GstVideoInfo layout */
-  GstZbLayout raw_layout;       /* rows packed tightly */
+  GstZbLayout raw_layout;       /* rows packed tightly (gstzbvideo.h) */
 
   /* statistics; GST_OBJECT_LOCK */
   guint64 frames;
@@ -1349,51 +1340,6 @@ handle_reader_lost (GstZbSink * self, int ret)
 /* ------------------------------------------------------------------ */
 /* Caps and layouts */
 
-static void
-compute_layouts (GstZbSink * self)
-{
-  GstVideoInfo *info = &self->vinfo;
-  const GstVideoFormatInfo *finfo = info->finfo;
-  gint comps[GST_VIDEO_MAX_COMPONENTS];
-  gboolean tight_ok = TRUE;
-  gsize offset = 0;
-  guint p;
-
-  memset (&self->gst_layout, 0, sizeof (GstZbLayout));
-  memset (&self->raw_layout, 0, sizeof (GstZbLayout));
-
-  for (p = 0; p < GST_VIDEO_INFO_N_PLANES (info); p++) {
-    gint rows, tight = 0, c;
-
-    gst_video_format_info_component (finfo, p, comps);
-    c = comps[0];
-    rows = c >= 0 ? GST_VIDEO_INFO_COMP_HEIGHT (info, c) : 0;
-    if (c >= 0 && GST_VIDEO_INFO_COMP_PSTRIDE (info, c) > 0 &&
-        !GST_VIDEO_FORMAT_INFO_IS_TILED (finfo))
-      tight = GST_VIDEO_INFO_COMP_WIDTH (info, c) *
-          GST_VIDEO_INFO_COMP_PSTRIDE (info, c);
-    if (tight <= 0 || rows <= 0 || tight > GST_VIDEO_INFO_PLANE_STRIDE (info,
-            p))
-      tight_ok = FALSE;
-
-    self->gst_layout.offset[p] = GST_VIDEO_INFO_PLANE_OFFSET (info, p);
-    self->gst_layout.stride[p] = GST_VIDEO_INFO_PLANE_STRIDE (info, p);
-    self->gst_layout.rows[p] = rows;
-    self->gst_layout.row_bytes[p] = tight > 0 ? tight :
-        GST_VIDEO_INFO_PLANE_STRIDE (info, p);
-
-    self->raw_layout.offset[p] = offset;
-    self->raw_layout.stride[p] = tight;
-    self->raw_layout.rows[p] = rows;
-    self->raw_layout.row_bytes[p] = tight;
-    offset += (gsize) tight *(gsize) MAX (rows, 0);
-  }
-  self->gst_layout.size = GST_VIDEO_INFO_SIZE (info);
-  self->raw_layout.size = offset;
-  if (!tight_ok || GST_VIDEO_INFO_IS_INTERLACED (info))
-    self->raw_layout = self->gst_layout;
-}
-
 static gboolean
 gst_zb_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
 {
@@ -1414,7 +1360,7 @@ gst_zb_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
       gst_video_info_from_caps (&self->vinfo, caps) &&
       GST_VIDEO_INFO_FORMAT (&self->vinfo) != GST_VIDEO_FORMAT_ENCODED) {
     self->is_video = TRUE;
-    compute_layouts (self);
+    gst_zb_video_layouts (&self->vinfo, &self->gst_layout, &self->raw_layout);
   }
   gst_caps_replace (&self->caps, caps);
   return TRUE;

@@ -47,6 +47,7 @@
 #include "gstzbchannel.h"
 #include "gstzbclock.h"
 #include "gstzbsrcmem.h"
+#include "gstzbvideo.h"
 #include "zbframe.h"
 
 #include <errno.h>
@@ -146,6 +147,15 @@ struct _GstZbSrc
   gboolean timeout_reported;
   GstZbClockCache clock_cache;  /* cleared at stop */
 
+  /* raw frames of raw video (gstzbvideo.h); streaming thread, except
+   * video_meta_ok (atomic, set by decide_allocation) */
+  GstCaps *layout_caps;         /* the caps the layouts are of */
+  gboolean raw_video;           /* the packed layout is not the default */
+  GstVideoInfo raw_vinfo;
+  GstZbLayout raw_default;
+  GstZbLayout raw_packed;
+  gint video_meta_ok;           /* downstream reads GstVideoMeta */
+
   /* statistics; GST_OBJECT_LOCK */
   guint64 frames;
   guint64 bytes;
@@ -225,6 +235,8 @@ static gboolean gst_zb_src_unlock (GstBaseSrc * bsrc);
 static gboolean gst_zb_src_unlock_stop (GstBaseSrc * bsrc);
 static GstCaps *gst_zb_src_get_caps (GstBaseSrc * bsrc, GstCaps * filter);
 static gboolean gst_zb_src_negotiate (GstBaseSrc * bsrc);
+static gboolean gst_zb_src_decide_allocation (GstBaseSrc * bsrc,
+    GstQuery * query);
 static gboolean gst_zb_src_query (GstBaseSrc * bsrc, GstQuery * query);
 static GstFlowReturn gst_zb_src_create (GstPushSrc * psrc, GstBuffer ** outbuf);
 
@@ -362,6 +374,8 @@ gst_zb_src_class_init (GstZbSrcClass * klass)
   basesrc_class->unlock_stop = GST_DEBUG_FUNCPTR (gst_zb_src_unlock_stop);
   basesrc_class->get_caps = GST_DEBUG_FUNCPTR (gst_zb_src_get_caps);
   basesrc_class->negotiate = GST_DEBUG_FUNCPTR (gst_zb_src_negotiate);
+  basesrc_class->decide_allocation =
+      GST_DEBUG_FUNCPTR (gst_zb_src_decide_allocation);
   basesrc_class->query = GST_DEBUG_FUNCPTR (gst_zb_src_query);
   pushsrc_class->create = GST_DEBUG_FUNCPTR (gst_zb_src_create);
 
@@ -399,6 +413,7 @@ gst_zb_src_finalize (GObject * object)
   g_free (self->chan);
   gst_caps_replace (&self->caps, NULL);
   gst_caps_replace (&self->writer_caps, NULL);
+  gst_caps_replace (&self->layout_caps, NULL);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -707,6 +722,7 @@ gst_zb_src_stop (GstBaseSrc * bsrc)
   reader_unref (ref);
 
   gst_caps_replace (&self->writer_caps, NULL);
+  gst_caps_replace (&self->layout_caps, NULL);
   self->caps_pending = FALSE;
   gst_zb_clock_cache_clear (&self->clock_cache);
 
@@ -790,6 +806,21 @@ gst_zb_src_negotiate (GstBaseSrc * bsrc)
     gst_caps_unref (caps);
   }
   return ret;
+}
+
+/* Whether downstream reads GstVideoMeta decides how raw frames of raw
+ * video go out (raw_video_buffer()). */
+static gboolean
+gst_zb_src_decide_allocation (GstBaseSrc * bsrc, GstQuery * query)
+{
+  GstZbSrc *self = GST_ZB_SRC (bsrc);
+  gboolean meta = gst_query_find_allocation_meta (query,
+      GST_VIDEO_META_API_TYPE, NULL);
+
+  GST_DEBUG_OBJECT (self, "downstream %s GstVideoMeta",
+      meta ? "reads" : "does not read");
+  g_atomic_int_set (&self->video_meta_ok, meta);
+  return GST_BASE_SRC_CLASS (parent_class)->decide_allocation (bsrc, query);
 }
 
 static void
@@ -1098,6 +1129,67 @@ make_buffer (GstZbSrc * self, GstZbReaderRef * ref, zb_frame * frame,
   return buf;
 }
 
+/* A raw frame of raw video has its rows packed tightly
+ * (docs/frame-format.md): describe it with a GstVideoMeta, or, when
+ * downstream does not read the meta, repack it into GStreamer's default
+ * layout. A frame of another size goes out as it is. Returns @buf or its
+ * replacement. */
+static GstBuffer *
+raw_video_buffer (GstZbSrc * self, GstBuffer * buf)
+{
+  GstCaps *caps = self->writer_caps;
+  GstAllocator *alloc = NULL;
+  GstAllocationParams params;
+  GstMapInfo in, out;
+  GstBuffer *copy;
+
+  if (caps != self->layout_caps) {
+    GstStructure *s;
+
+    gst_caps_replace (&self->layout_caps, caps);
+    s = caps && gst_caps_get_size (caps) == 1 ?
+        gst_caps_get_structure (caps, 0) : NULL;
+    self->raw_video = s && gst_structure_has_name (s, "video/x-raw") &&
+        gst_video_info_from_caps (&self->raw_vinfo, caps) &&
+        GST_VIDEO_INFO_FORMAT (&self->raw_vinfo) != GST_VIDEO_FORMAT_ENCODED &&
+        gst_zb_video_layouts (&self->raw_vinfo, &self->raw_default,
+        &self->raw_packed);
+    /* the caps are on the pad now: ask downstream about the meta */
+    if (self->raw_video && !gst_base_src_negotiate (GST_BASE_SRC (self)))
+      GST_WARNING_OBJECT (self, "allocation query failed");
+  }
+  if (!self->raw_video || gst_buffer_get_size (buf) != self->raw_packed.size)
+    return buf;
+  if (g_atomic_int_get (&self->video_meta_ok)) {
+    gst_zb_video_add_meta (buf, &self->raw_vinfo, &self->raw_packed);
+    return buf;
+  }
+
+  gst_base_src_get_allocator (GST_BASE_SRC (self), &alloc, &params);
+  copy = gst_buffer_new_allocate (alloc, self->raw_default.size, &params);
+  if (alloc)
+    gst_object_unref (alloc);
+  if (copy == NULL)
+    return buf;
+  if (!gst_buffer_map (buf, &in, GST_MAP_READ)) {
+    gst_buffer_unref (copy);
+    return buf;
+  }
+  if (!gst_buffer_map (copy, &out, GST_MAP_WRITE)) {
+    gst_buffer_unmap (buf, &in);
+    gst_buffer_unref (copy);
+    return buf;
+  }
+  gst_zb_video_repack (&self->raw_packed, in.data, &self->raw_default,
+      out.data);
+  gst_buffer_unmap (copy, &out);
+  gst_buffer_unmap (buf, &in);
+  gst_buffer_copy_into (copy, buf, GST_BUFFER_COPY_METADATA, 0, -1);
+  gst_buffer_unref (buf);
+  GST_LOG_OBJECT (self, "repacked a raw frame into the default layout");
+  return copy;
+}
+
 /* No frame for stall-timeout from a connected writer while downstream
  * holds frames in the ring: the writer may be waiting for space that only
  * those frames pin (space returns in ring order, and a sink keeps its
@@ -1274,6 +1366,8 @@ gst_zb_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     gst_element_post_message (GST_ELEMENT (self),
         gst_message_new_latency (GST_OBJECT (self)));
   }
+  if (!self->gst_format)
+    buf = raw_video_buffer (self, buf);
 
   GST_OBJECT_LOCK (self);
   self->frames++;
