@@ -138,8 +138,19 @@ gray (const Server * s, const uint8_t * in, uint8_t * out, size_t n)
 
   for (k = 0; yuv[k]; k++) {
     if (strcmp (s->format, yuv[k]) == 0 && s->width > 0 && s->height > 0) {
-      /* GStreamer's default luma stride: the width rounded up to 4 */
-      luma = (size_t) ((s->width + 3) & ~3) * (size_t) s->height;
+      size_t w = (size_t) s->width, h = (size_t) s->height;
+      size_t cw = (w + 1) / 2, ch = (h + 1) / 2, packed = w * h;
+
+      /* Raw requests come packed (rows of exactly the width, planes back
+       * to back: docs/frame-format.md); gst ones in GStreamer's default
+       * layout, whose luma stride is the width rounded up to 4. */
+      if (k <= 3)
+        packed += 2 * cw * ch;  /* I420, YV12, NV12, NV21 */
+      else if (k == 4)
+        packed += 2 * cw * h;   /* Y42B */
+      else if (k == 5)
+        packed *= 3;            /* Y444 */
+      luma = n == packed ? w * h : ((w + 3) & ~(size_t) 3) * h;
       luma = luma < n ? luma : n;
       memcpy (out, in, luma);
       memset (out + luma, 128, n - luma);
