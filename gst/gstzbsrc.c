@@ -975,8 +975,8 @@ handle_writer_lost (GstZbSrc * self, const gchar * reason)
   }
 }
 
-/* Translate a CLOCK_MONOTONIC time into running time of this element;
- * times before the base time become 0. */
+/* Translate a CLOCK_MONOTONIC time into running time of this element:
+ * GST_CLOCK_TIME_NONE for none and for times before the base time. */
 static GstClockTime
 monotonic_to_running_time (GstZbSrc * self, GstClock * clock,
     GstClockTime base, guint64 mono)
@@ -988,58 +988,77 @@ monotonic_to_running_time (GstZbSrc * self, GstClock * clock,
   if (gst_zb_clock_is_monotonic (&self->clock_cache, clock)) {
     ctime = mono;
   } else {
+    /* the clock's time and CLOCK_MONOTONIC read together */
     gint64 diff = (gint64) (mono - gst_zb_monotonic_now ());
     GstClockTime now = gst_clock_get_time (clock);
 
     if (diff < 0 && (guint64) (-diff) > now)
-      ctime = 0;
-    else
-      ctime = now + diff;
+      return GST_CLOCK_TIME_NONE;
+    ctime = now + diff;
   }
-  return ctime > base ? ctime - base : 0;
+  return ctime >= base ? ctime - base : GST_CLOCK_TIME_NONE;
 }
 
-static void
-set_timestamps (GstZbSrc * self, GstBuffer * buf, const zb_gst_record * rec)
+/* The PTS and DTS of a frame with record @rec (NULL: a raw frame).
+ * Returns FALSE when a live source is to drop the frame: the writer
+ * presented it before this element's base time (it waited in the ring
+ * while the reader was PAUSED, or before the reader joined), so it has no
+ * running time here (tests/gst/test_zbtime.c:test_paused_live_reader,
+ * :test_late_joining_reader). */
+static gboolean
+get_timestamps (GstZbSrc * self, const zb_gst_record * rec,
+    GstClockTime * pts, GstClockTime * dts)
 {
   GstZbTimestampMode mode;
   GstClock *clock;
   GstClockTime base;
+  gboolean keep = TRUE;
 
   GST_OBJECT_LOCK (self);
   mode = self->timestamp_mode;
   GST_OBJECT_UNLOCK (self);
 
+  *pts = *dts = GST_CLOCK_TIME_NONE;
   if (rec && mode == GST_ZB_TIMESTAMP_PASSTHROUGH) {
-    GST_BUFFER_PTS (buf) = rec->pts;
-    GST_BUFFER_DTS (buf) = rec->dts;
-    return;
+    *pts = rec->pts;
+    *dts = rec->dts;
+    return TRUE;
   }
 
   clock = gst_element_get_clock (GST_ELEMENT (self));
   if (clock == NULL) {
     /* not running on a clock (non-live, PAUSED): the writer's own values */
     if (rec) {
-      GST_BUFFER_PTS (buf) = rec->pts;
-      GST_BUFFER_DTS (buf) = rec->dts;
+      *pts = rec->pts;
+      *dts = rec->dts;
     }
-    return;
+    return TRUE;
   }
   base = gst_element_get_base_time (GST_ELEMENT (self));
 
   if (rec && mode == GST_ZB_TIMESTAMP_CLOCK
       && (rec->ts_flags & ZB_GST_TS_CLOCK_VALID)) {
-    GST_BUFFER_PTS (buf) =
-        monotonic_to_running_time (self, clock, base, rec->pts_clock);
-    GST_BUFFER_DTS (buf) =
-        monotonic_to_running_time (self, clock, base, rec->dts_clock);
+    *pts = monotonic_to_running_time (self, clock, base, rec->pts_clock);
+    *dts = monotonic_to_running_time (self, clock, base, rec->dts_clock);
+    if (gst_base_src_is_live (GST_BASE_SRC (self))) {
+      /* stale: its PTS (or DTS, without a PTS) is before the base time */
+      if (rec->pts_clock != ZB_GST_NONE)
+        keep = GST_CLOCK_TIME_IS_VALID (*pts);
+      else if (rec->dts_clock != ZB_GST_NONE)
+        keep = GST_CLOCK_TIME_IS_VALID (*dts);
+    } else {
+      if (!GST_CLOCK_TIME_IS_VALID (*pts) && rec->pts_clock != ZB_GST_NONE)
+        *pts = 0;
+      if (!GST_CLOCK_TIME_IS_VALID (*dts) && rec->dts_clock != ZB_GST_NONE)
+        *dts = 0;
+    }
   } else if (mode != GST_ZB_TIMESTAMP_PASSTHROUGH) {
     GstClockTime now = gst_clock_get_time (clock);
 
-    GST_BUFFER_PTS (buf) = now > base ? now - base : 0;
-    GST_BUFFER_DTS (buf) = GST_CLOCK_TIME_NONE;
+    *pts = now > base ? now - base : 0;
   }
   gst_object_unref (clock);
+  return keep;
 }
 
 #define ALLOWED_BUFFER_FLAGS (GST_BUFFER_FLAG_LIVE | \
@@ -1135,6 +1154,7 @@ gst_zb_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
   GstBuffer *buf = NULL;
   zb_frame frame;
   zb_gst_record rec;
+  GstClockTime pts, dts;
   const void *payload;
   size_t payload_size;
   gint timeout, stall_timeout, slice;
@@ -1241,15 +1261,21 @@ gst_zb_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     }
 
     /* a buffer */
+    if (!get_timestamps (self, self->gst_format ? &rec : NULL, &pts, &dts)) {
+      GST_LOG_OBJECT (self, "dropped frame %" G_GUINT64_FORMAT ": presented "
+          "before the base time", frame.sequence);
+      zb_reader_release (ref->reader, &frame);
+      self->discont = TRUE;
+      continue;
+    }
     buf = make_buffer (self, ref, &frame, payload, payload_size);
+    GST_BUFFER_PTS (buf) = pts;
+    GST_BUFFER_DTS (buf) = dts;
     if (self->gst_format) {
       GST_BUFFER_FLAG_SET (buf, rec.buffer_flags & ALLOWED_BUFFER_FLAGS);
       GST_BUFFER_DURATION (buf) = rec.duration;
       GST_BUFFER_OFFSET (buf) = rec.offset;
       GST_BUFFER_OFFSET_END (buf) = rec.offset_end;
-      set_timestamps (self, buf, &rec);
-    } else {
-      set_timestamps (self, buf, NULL);
     }
     if (self->discont) {
       GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
