@@ -281,7 +281,9 @@ gst_zb_src_class_init (GstZbSrcClass * klass)
   g_object_class_install_property (gobject_class, PROP_IS_LIVE,
       g_param_spec_boolean ("is-live", "Is live",
           "Act as a live source (produce only in PLAYING, answer the latency "
-          "query)", DEFAULT_IS_LIVE,
+          "query, map timestamps through the clock, drop frames presented "
+          "before the base time); not live: the writer's timestamps",
+          DEFAULT_IS_LIVE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_TIMEOUT,
@@ -303,9 +305,10 @@ gst_zb_src_class_init (GstZbSrcClass * klass)
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_TIMESTAMP_MODE,
       g_param_spec_enum ("timestamp-mode", "Timestamp mode",
-          "How output timestamps are made: clock = the writer's running time "
-          "carried through CLOCK_MONOTONIC, passthrough = the writer's PTS/DTS "
-          "as they were, arrival = running time when the frame is read",
+          "How a live source makes output timestamps: clock = the writer's "
+          "running time carried through CLOCK_MONOTONIC, passthrough = the "
+          "writer's PTS/DTS as they were (a new segment per writer and when "
+          "they go backwards), arrival = running time when the frame is read",
           GST_TYPE_ZB_TIMESTAMP_MODE, DEFAULT_TIMESTAMP_MODE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_MAX_HELD_BYTES,
