@@ -15,7 +15,11 @@ gst_zb_clock_is_monotonic (GstZbClockCache * cache, GstClock * clock)
   if (clock == cache->clock)
     return cache->monotonic;
   gst_object_replace ((GstObject **) & cache->clock, GST_OBJECT (clock));
-  if (GST_IS_SYSTEM_CLOCK (clock))
+  /* Only GstSystemClock itself: its subclasses (GstNetClientClock,
+   * GstPtpClock) keep clock-type MONOTONIC but follow another clock; they
+   * are translated through their own time
+   * (tests/gst/test_zbtime.c:test_net_clock). */
+  if (G_OBJECT_TYPE (clock) == GST_TYPE_SYSTEM_CLOCK)
     g_object_get (clock, "clock-type", &type, NULL);
   cache->monotonic = type == GST_CLOCK_TYPE_MONOTONIC;
   return cache->monotonic;

@@ -23,8 +23,11 @@ typedef struct
   gboolean monotonic;
 } GstZbClockCache;
 
-/* Whether @clock is a system clock on CLOCK_MONOTONIC. A clock's type is
- * read once (a property lookup), not for every buffer. */
+/* Whether @clock's time is CLOCK_MONOTONIC: a GstSystemClock (that exact
+ * type, not a subclass such as GstNetClientClock) of clock-type MONOTONIC.
+ * Any other clock is translated through the offset between its time and
+ * CLOCK_MONOTONIC read together. A clock's type is read once (a property
+ * lookup), not for every buffer. */
 gboolean gst_zb_clock_is_monotonic (GstZbClockCache * cache, GstClock * clock);
 
 /* Drop the cached clock. */

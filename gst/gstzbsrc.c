@@ -146,6 +146,11 @@ struct _GstZbSrc
   gint64 last_frame_us;         /* g_get_monotonic_time() */
   gboolean timeout_reported;
   GstZbClockCache clock_cache;  /* cleared at stop */
+  /* the writer's timestamps in segments of our own (get_timestamps()) */
+  GstSegment out_segment;       /* the segment of the last buffer pushed */
+  gboolean segment_pending;     /* a new writer: start a new segment */
+  GstClockTime last_ts;         /* DTS, else PTS, of the last buffer */
+  GstClockTime end_rt;          /* running time reached so far */
 
   /* raw frames of raw video (gstzbvideo.h); streaming thread, except
    * video_meta_ok (atomic, set by decide_allocation) */
@@ -288,7 +293,9 @@ gst_zb_src_class_init (GstZbSrcClass * klass)
   g_object_class_install_property (gobject_class, PROP_IS_LIVE,
       g_param_spec_boolean ("is-live", "Is live",
           "Act as a live source (produce only in PLAYING, answer the latency "
-          "query)", DEFAULT_IS_LIVE,
+          "query, map timestamps through the clock, drop frames presented "
+          "before the base time); not live: the writer's timestamps",
+          DEFAULT_IS_LIVE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_TIMEOUT,
@@ -310,9 +317,10 @@ gst_zb_src_class_init (GstZbSrcClass * klass)
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_TIMESTAMP_MODE,
       g_param_spec_enum ("timestamp-mode", "Timestamp mode",
-          "How output timestamps are made: clock = the writer's running time "
-          "carried through CLOCK_MONOTONIC, passthrough = the writer's PTS/DTS "
-          "as they were, arrival = running time when the frame is read",
+          "How a live source makes output timestamps: clock = the writer's "
+          "running time carried through CLOCK_MONOTONIC, passthrough = the "
+          "writer's PTS/DTS as they were (a new segment per writer and when "
+          "they go backwards), arrival = running time when the frame is read",
           GST_TYPE_ZB_TIMESTAMP_MODE, DEFAULT_TIMESTAMP_MODE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_MAX_HELD_BYTES,
@@ -647,6 +655,10 @@ gst_zb_src_start (GstBaseSrc * bsrc)
   self->writer_present = FALSE;
   self->timeout_reported = FALSE;
   self->last_frame_us = g_get_monotonic_time ();
+  gst_segment_init (&self->out_segment, GST_FORMAT_TIME);
+  self->segment_pending = TRUE;
+  self->last_ts = GST_CLOCK_TIME_NONE;
+  self->end_rt = 0;
 
   if (self->chan)
     gst_zb_channel_publish (self->chan, 0);
@@ -945,6 +957,7 @@ handle_new_writer (GstZbSrc * self, zb_reader * reader)
 
   self->writer_present = TRUE;
   self->discont = TRUE;
+  self->segment_pending = TRUE;
   self->timeout_reported = FALSE;
   if (self->chan) {
     /* a new client: responses still in the pipeline for the previous one
@@ -1006,8 +1019,8 @@ handle_writer_lost (GstZbSrc * self, const gchar * reason)
   }
 }
 
-/* Translate a CLOCK_MONOTONIC time into running time of this element;
- * times before the base time become 0. */
+/* Translate a CLOCK_MONOTONIC time into running time of this element:
+ * GST_CLOCK_TIME_NONE for none and for times before the base time. */
 static GstClockTime
 monotonic_to_running_time (GstZbSrc * self, GstClock * clock,
     GstClockTime base, guint64 mono)
@@ -1019,58 +1032,148 @@ monotonic_to_running_time (GstZbSrc * self, GstClock * clock,
   if (gst_zb_clock_is_monotonic (&self->clock_cache, clock)) {
     ctime = mono;
   } else {
+    /* the clock's time and CLOCK_MONOTONIC read together */
     gint64 diff = (gint64) (mono - gst_zb_monotonic_now ());
     GstClockTime now = gst_clock_get_time (clock);
 
     if (diff < 0 && (guint64) (-diff) > now)
-      ctime = 0;
-    else
-      ctime = now + diff;
+      return GST_CLOCK_TIME_NONE;
+    ctime = now + diff;
   }
-  return ctime > base ? ctime - base : 0;
+  return ctime >= base ? ctime - base : GST_CLOCK_TIME_NONE;
 }
 
-static void
-set_timestamps (GstZbSrc * self, GstBuffer * buf, const zb_gst_record * rec)
+/* The PTS and DTS of a frame with record @rec (NULL: a raw frame);
+ * *@writer_ts: they are the writer's own (start_writer_segment()).
+ * Returns FALSE when a live source is to drop the frame: the writer
+ * presented it before this element's base time (it waited in the ring
+ * while the reader was PAUSED, or before the reader joined), so it has no
+ * running time here (tests/gst/test_zbtime.c:test_paused_live_reader,
+ * :test_late_joining_reader). */
+static gboolean
+get_timestamps (GstZbSrc * self, const zb_gst_record * rec,
+    GstClockTime * pts, GstClockTime * dts, gboolean * writer_ts)
 {
   GstZbTimestampMode mode;
   GstClock *clock;
   GstClockTime base;
+  gboolean keep = TRUE;
 
   GST_OBJECT_LOCK (self);
   mode = self->timestamp_mode;
   GST_OBJECT_UNLOCK (self);
 
-  if (rec && mode == GST_ZB_TIMESTAMP_PASSTHROUGH) {
-    GST_BUFFER_PTS (buf) = rec->pts;
-    GST_BUFFER_DTS (buf) = rec->dts;
-    return;
+  *pts = *dts = GST_CLOCK_TIME_NONE;
+  *writer_ts = FALSE;
+  if (mode == GST_ZB_TIMESTAMP_PASSTHROUGH
+      || !gst_base_src_is_live (GST_BASE_SRC (self))) {
+    /* the writer's own values, in segments of their own
+     * (start_writer_segment()); a non-live source runs before it has a
+     * clock (preroll), so it never maps through one */
+    if (rec) {
+      *pts = rec->pts;
+      *dts = rec->dts;
+      *writer_ts = TRUE;
+    }
+    return TRUE;
   }
 
   clock = gst_element_get_clock (GST_ELEMENT (self));
-  if (clock == NULL) {
-    /* not running on a clock (non-live, PAUSED): the writer's own values */
-    if (rec) {
-      GST_BUFFER_PTS (buf) = rec->pts;
-      GST_BUFFER_DTS (buf) = rec->dts;
-    }
-    return;
-  }
+  if (clock == NULL)
+    return TRUE;
   base = gst_element_get_base_time (GST_ELEMENT (self));
 
   if (rec && mode == GST_ZB_TIMESTAMP_CLOCK
       && (rec->ts_flags & ZB_GST_TS_CLOCK_VALID)) {
-    GST_BUFFER_PTS (buf) =
-        monotonic_to_running_time (self, clock, base, rec->pts_clock);
-    GST_BUFFER_DTS (buf) =
-        monotonic_to_running_time (self, clock, base, rec->dts_clock);
-  } else if (mode != GST_ZB_TIMESTAMP_PASSTHROUGH) {
+    *pts = monotonic_to_running_time (self, clock, base, rec->pts_clock);
+    *dts = monotonic_to_running_time (self, clock, base, rec->dts_clock);
+    /* stale: its PTS (or DTS, without a PTS) is before the base time */
+    if (rec->pts_clock != ZB_GST_NONE)
+      keep = GST_CLOCK_TIME_IS_VALID (*pts);
+    else if (rec->dts_clock != ZB_GST_NONE)
+      keep = GST_CLOCK_TIME_IS_VALID (*dts);
+  } else {
     GstClockTime now = gst_clock_get_time (clock);
 
-    GST_BUFFER_PTS (buf) = now > base ? now - base : 0;
-    GST_BUFFER_DTS (buf) = GST_CLOCK_TIME_NONE;
+    *pts = now > base ? now - base : 0;
   }
   gst_object_unref (clock);
+  return keep;
+}
+
+/* The writer's PTS and DTS are output unchanged (timestamp-mode=passthrough,
+ * or is-live=false): they are in the writer's segment, which the frames do
+ * not carry. Each run of them gets a segment of its own that starts at its
+ * first timestamp, from the running time reached so far (in a live source:
+ * at least the running time now), so running time never goes backwards:
+ * a new segment when a new writer connects and when the timestamps go
+ * backwards (the writer seeked or flushed; a stream whose PTS are
+ * reordered carries DTS). tests/gst/test_zbtime.c:test_not_live_reader,
+ * :test_writer_restart, :test_writer_seek. */
+static void
+start_writer_segment (GstZbSrc * self, GstBuffer * buf)
+{
+  GstClockTime ts = GST_BUFFER_DTS_OR_PTS (buf);
+  GstClockTime rt, end;
+
+  if (!GST_CLOCK_TIME_IS_VALID (ts))
+    return;
+  if (self->segment_pending || (GST_CLOCK_TIME_IS_VALID (self->last_ts)
+          && ts < self->last_ts)) {
+    GstSegment seg;
+    GstClockTime base = self->end_rt;
+
+    if (gst_base_src_is_live (GST_BASE_SRC (self))) {
+      GstClock *clock = gst_element_get_clock (GST_ELEMENT (self));
+
+      if (clock) {
+        GstClockTime now = gst_clock_get_time (clock);
+        GstClockTime btime = gst_element_get_base_time (GST_ELEMENT (self));
+
+        if (now > btime)
+          base = MAX (base, now - btime);
+        gst_object_unref (clock);
+      }
+    }
+    gst_segment_init (&seg, GST_FORMAT_TIME);
+    seg.start = seg.time = seg.position = ts;
+    seg.base = base;
+#if GST_CHECK_VERSION(1, 18, 0)
+    if (gst_base_src_new_segment (GST_BASE_SRC (self), &seg)) {
+      GST_DEBUG_OBJECT (self, "new segment %" GST_SEGMENT_FORMAT, &seg);
+      gst_segment_copy_into (&seg, &self->out_segment);
+    }
+#endif
+    self->segment_pending = FALSE;
+  }
+  self->last_ts = ts;
+
+  /* the running time this buffer reaches */
+  rt = gst_segment_to_running_time (&self->out_segment, GST_FORMAT_TIME,
+      GST_BUFFER_PTS_IS_VALID (buf) ? GST_BUFFER_PTS (buf) : ts);
+  if (GST_CLOCK_TIME_IS_VALID (rt)) {
+    end = rt + (GST_BUFFER_DURATION_IS_VALID (buf) ?
+        GST_BUFFER_DURATION (buf) : 0);
+    self->end_rt = MAX (self->end_rt, end);
+  }
+}
+
+/* Running time of this element's clock (timestamp-mode changed from
+ * passthrough while live): back to the [0, inf) segment. */
+static void
+reset_segment (GstZbSrc * self)
+{
+  GstSegment seg;
+
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  if (self->out_segment.start == seg.start && self->out_segment.base ==
+      seg.base)
+    return;
+#if GST_CHECK_VERSION(1, 18, 0)
+  gst_base_src_new_segment (GST_BASE_SRC (self), &seg);
+#endif
+  gst_segment_copy_into (&seg, &self->out_segment);
+  self->segment_pending = TRUE;
 }
 
 #define ALLOWED_BUFFER_FLAGS (GST_BUFFER_FLAG_LIVE | \
@@ -1227,6 +1330,8 @@ gst_zb_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
   GstBuffer *buf = NULL;
   zb_frame frame;
   zb_gst_record rec;
+  GstClockTime pts, dts;
+  gboolean writer_ts;
   const void *payload;
   size_t payload_size;
   gint timeout, stall_timeout, slice;
@@ -1333,16 +1438,27 @@ gst_zb_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     }
 
     /* a buffer */
+    if (!get_timestamps (self, self->gst_format ? &rec : NULL, &pts, &dts,
+            &writer_ts)) {
+      GST_LOG_OBJECT (self, "dropped frame %" G_GUINT64_FORMAT ": presented "
+          "before the base time", frame.sequence);
+      zb_reader_release (ref->reader, &frame);
+      self->discont = TRUE;
+      continue;
+    }
     buf = make_buffer (self, ref, &frame, payload, payload_size);
+    GST_BUFFER_PTS (buf) = pts;
+    GST_BUFFER_DTS (buf) = dts;
     if (self->gst_format) {
       GST_BUFFER_FLAG_SET (buf, rec.buffer_flags & ALLOWED_BUFFER_FLAGS);
       GST_BUFFER_DURATION (buf) = rec.duration;
       GST_BUFFER_OFFSET (buf) = rec.offset;
       GST_BUFFER_OFFSET_END (buf) = rec.offset_end;
-      set_timestamps (self, buf, &rec);
-    } else {
-      set_timestamps (self, buf, NULL);
+      if (writer_ts)
+        start_writer_segment (self, buf);
     }
+    if (!writer_ts)
+      reset_segment (self);
     if (self->discont) {
       GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
       self->discont = FALSE;
