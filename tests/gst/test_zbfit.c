@@ -118,25 +118,7 @@ expect_buffers (fit_pipes * f, const gsize * sizes, guint n, guint first)
 static void
 wait_buffers (void)
 {
-  gint last = -1;
-  gint64 since = g_get_monotonic_time ();
-
-  for (;;) {
-    gint got = g_atomic_int_get (&expect.got);
-
-    if (got != last) {
-      last = got;
-      since = g_get_monotonic_time ();
-    }
-    fail_unless (g_atomic_int_get (&expect.bad) == 0, "buffer %d is wrong",
-        g_atomic_int_get (&expect.bad) - 1);
-    if ((guint) got >= expect.n)
-      break;
-    fail_unless (g_get_monotonic_time () - since < 5 * G_USEC_PER_SEC,
-        "buffer %d of %u (%" G_GSIZE_FORMAT " bytes) did not arrive within "
-        "5 s", got, expect.n, expect.sizes[got]);
-    g_usleep (1000);
-  }
+  zbt_wait_progress (&expect.got, &expect.bad, expect.n, expect.sizes, 5000);
 }
 
 /* Push @n buffers of @sizes and check that each arrives. */

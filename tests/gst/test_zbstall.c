@@ -93,25 +93,12 @@ on_handoff (GstElement * sink, GstBuffer * buf, GstPad * pad, gpointer data)
 static void
 wait_all_seen (void)
 {
-  gint last = -1;
-  gint64 since = g_get_monotonic_time ();
+  gsize sizes[N_BUFFERS];
+  guint i;
 
-  for (;;) {
-    gint got = g_atomic_int_get (&seen.got);
-
-    if (got != last) {
-      last = got;
-      since = g_get_monotonic_time ();
-    }
-    fail_unless (g_atomic_int_get (&seen.bad) == 0, "buffer %d is wrong",
-        g_atomic_int_get (&seen.bad) - 1);
-    if (got >= N_BUFFERS)
-      break;
-    fail_unless (g_get_monotonic_time () - since < 5 * G_USEC_PER_SEC,
-        "buffer %d of %d (%" G_GSIZE_FORMAT " bytes) did not arrive within "
-        "5 s", got, N_BUFFERS, size_of (got));
-    g_usleep (1000);
-  }
+  for (i = 0; i < N_BUFFERS; i++)
+    sizes[i] = size_of (i);
+  zbt_wait_progress (&seen.got, &seen.bad, N_BUFFERS, sizes, 5000);
 }
 
 /* appsrc ! zbsink buffer-name=X (defaults) into zbsrc buffer-name=X

@@ -114,6 +114,31 @@ zbt_assert_no_error (GstBus * bus)
 }
 
 void
+zbt_wait_progress (gint * got, gint * bad, guint n, const gsize * sizes,
+    gint stall_ms)
+{
+  gint last = -1;
+  gint64 since = g_get_monotonic_time ();
+
+  for (;;) {
+    gint now = g_atomic_int_get (got);
+
+    if (now != last) {
+      last = now;
+      since = g_get_monotonic_time ();
+    }
+    fail_unless (g_atomic_int_get (bad) == 0, "buffer %d is wrong",
+        g_atomic_int_get (bad) - 1);
+    if ((guint) now >= n)
+      break;
+    fail_unless (g_get_monotonic_time () - since < stall_ms * (gint64) 1000,
+        "buffer %d of %u (%" G_GSIZE_FORMAT " bytes) did not arrive within "
+        "%d ms", now, n, sizes ? sizes[now] : 0, stall_ms);
+    g_usleep (1000);
+  }
+}
+
+void
 zbt_wait_eos (GstElement * pipeline, gint timeout_ms)
 {
   GstBus *bus = gst_element_get_bus (pipeline);

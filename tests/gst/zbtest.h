@@ -35,6 +35,13 @@ void zbt_assert_no_error (GstBus * bus);
 
 /* Wait up to @timeout_ms for EOS on @pipeline's bus; fail the test on
  * an ERROR message or a timeout. */
+/* Wait until *@got reaches @n, each step within @stall_ms of the one
+ * before (a stall fails the test, naming the buffer and its @sizes entry
+ * when @sizes is not NULL); fails at once when *@bad is set (1 + the index
+ * of a wrong buffer). @got and @bad are updated atomically by a streaming
+ * thread. */
+void zbt_wait_progress (gint * got, gint * bad, guint n, const gsize * sizes,
+    gint stall_ms);
 void zbt_wait_eos (GstElement * pipeline, gint timeout_ms);
 
 /* Set @pipeline to NULL, fail the test if that fails or an ERROR message
