@@ -30,6 +30,12 @@ trap 'exit 1' INT TERM
 
 timeout 60 "$reader" -n "$frames" -t 20000 "$name" > "$tmp/reader.log" 2>&1 &
 rpid=$!
+# Every frame counts: start the writer once the reader is PLAYING (a live
+# zbsrc drops what was presented before).
+for _ in $(seq 200); do
+  grep -q '^ready:' "$tmp/reader.log" 2> /dev/null && break
+  sleep 0.1
+done
 timeout 60 "$writer" -n "$frames" -W 320 -H 240 -t 20000 "$name" \
   > "$tmp/writer.log" 2>&1 &
 wpid=$!

@@ -57,7 +57,7 @@ main (int argc, char **argv)
   guint64 frames = 0, sum = 0, copies = 0;
   gboolean in_order = TRUE, eos;
   int expected = -1, timeout_ms = 10000;
-  int opt;
+  int opt, k;
 
   gst_init (&argc, &argv);
   while ((opt = getopt (argc, argv, "n:t:")) != -1) {
@@ -98,6 +98,17 @@ main (int argc, char **argv)
     gst_element_set_state (pipeline, GST_STATE_NULL);
     gst_object_unref (pipeline);
     return 1;
+  }
+  /* A live zbsrc drops frames the writer presented before it was PLAYING
+   * (they have no running time here): say "ready" once it is (the
+   * pipeline itself completes PLAYING only with the first buffer). */
+  for (k = 0; k < 5000; k++) {
+    GstState cur;
+
+    gst_element_get_state (src, &cur, NULL, 0);
+    if (cur == GST_STATE_PLAYING)
+      break;
+    g_usleep (1000);
   }
   printf ("ready: buffer %s\n", argv[optind]);
   fflush (stdout);

@@ -102,9 +102,11 @@ gst_demo() {
     ! pngenc compression-level=1 ! multifilesink location="$png" \
     > "$tmp/reader.log" 2>&1 &
   pids+=($!)
-  if ! wait_for test -e "/dev/shm/$name"; then
+  # The reader is live: it drops frames presented before it is PLAYING
+  # (docs/elements.md), so the writer starts once the reader has its clock.
+  if ! wait_for grep -q "New clock" "$tmp/reader.log"; then
     cat "$tmp/reader.log"
-    echo "demo: FAILED, zbsrc did not create the buffer"
+    echo "demo: FAILED, the reader did not start"
     return 1
   fi
   echo "writer: gst-launch-1.0 videotestsrc num-buffers=$frames ! $caps" \
