@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Most tokens take_token() drops in one call. */
+#define DROP_MAX 4096
+
 /* A stretch of the ring handed out and not yet credited back: a frame, or
  * the waste skipped at a wrap (released from the start). */
 typedef struct
@@ -382,14 +385,19 @@ bad:
 }
 
 /* Take a token for the next frame, dropping the late tokens of frames
- * already taken. Returns 0, or -ETIMEDOUT when none came by @deadline_ms
- * (or at once when !@wait). */
+ * already taken (and every token of a corrupt writer: at most
+ * DROP_MAX a call, so that one posting without pause cannot keep us
+ * here). Returns 0, or -ETIMEDOUT when none came by @deadline_ms (or at
+ * once when !@wait). */
 static int
 take_token (zb_reader * reader, int64_t deadline_ms, int wait)
 {
   sem_t *sem = reader->seg.sem_w;
+  int dropped;
 
-  for (;;) {
+  for (dropped = 0;; dropped++) {
+    if (dropped == DROP_MAX)
+      return -ETIMEDOUT;
     if (sem_trywait (sem) < 0
         && (!wait || zb_sem_wait_until (sem, deadline_ms) < 0))
       return -ETIMEDOUT;
