@@ -1,4 +1,4 @@
-/* zerobuffer GStreamer plugin - what zbsrc, zbsink and zbfilter share
+/* zerobuffer GStreamer plugin - the duplex channel on the GStreamer side
  *
  * SPDX-License-Identifier: MIT
  */
@@ -8,67 +8,6 @@
 #endif
 
 #include "gstzbchannel.h"
-#include "zbframe.h"
-
-#include <string.h>
-
-GType
-gst_zb_frame_format_get_type (void)
-{
-  static GType type = 0;
-  static const GEnumValue values[] = {
-    {GST_ZB_FRAME_FORMAT_GST,
-        "Header with timestamps and flags; caps and EOS in-band", "gst"},
-    {GST_ZB_FRAME_FORMAT_RAW, "Bare buffer bytes, video rows packed tightly",
-        "raw"},
-    {0, NULL, NULL}
-  };
-
-  if (g_once_init_enter (&type)) {
-    GType t = g_enum_register_static ("GstZbFrameFormat", values);
-    g_once_init_leave (&type, t);
-  }
-  return type;
-}
-
-gchar *
-gst_zb_make_metadata (const gchar * type, GstCaps * caps,
-    const gchar * element_name, GstZbFrameFormat format, gsize * len)
-{
-  gchar *caps_str = caps ? gst_caps_to_string (caps) : NULL;
-  gchar *version = gst_version_string ();
-  gsize cap, pos = 0;
-  gchar *out;
-  gchar tail[96];
-
-  cap = 256 + 6 * (strlen (type) + strlen (version) + strlen (element_name) +
-      (caps_str ? strlen (caps_str) : 0));
-  out = g_malloc (cap);
-
-#define LIT(s) G_STMT_START { memcpy (out + pos, s, strlen (s)); \
-    pos += strlen (s); } G_STMT_END
-  /* cap leaves room for the worst-case escaping of every string */
-  LIT ("{\"type\":");
-  zb_json_append_string (out, cap, &pos, type);
-  LIT (",\"version\":");
-  zb_json_append_string (out, cap, &pos, version);
-  if (caps_str) {
-    LIT (",\"caps\":");
-    zb_json_append_string (out, cap, &pos, caps_str);
-  }
-  LIT (",\"element_name\":");
-  zb_json_append_string (out, cap, &pos, element_name);
-  g_snprintf (tail, sizeof (tail), ",\"frame_format\":\"%s\","
-      "\"frame_format_version\":%d}",
-      format == GST_ZB_FRAME_FORMAT_GST ? "gst" : "raw", ZB_GST_VERSION);
-  LIT (tail);
-#undef LIT
-
-  g_free (caps_str);
-  g_free (version);
-  *len = pos;
-  return out;
-}
 
 /* ------------------------------------------------------------------ */
 /* Request meta */

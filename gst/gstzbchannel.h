@@ -1,4 +1,4 @@
-/* zerobuffer GStreamer plugin - what zbsrc, zbsink and zbfilter share
+/* zerobuffer GStreamer plugin - the duplex channel on the GStreamer side
  *
  * SPDX-License-Identifier: MIT
  */
@@ -8,19 +8,7 @@
 
 #include <gst/gst.h>
 
-#include "gstzbsink.h"          /* GstZbFrameFormat */
-
 G_BEGIN_DECLS
-
-/* The frame-format property of zbsink and zbfilter. */
-#define GST_TYPE_ZB_FRAME_FORMAT (gst_zb_frame_format_get_type ())
-GType gst_zb_frame_format_get_type (void);
-
-/* The metadata JSON object (docs/frame-format.md, "Metadata"): @type is
- * "gstreamer-sink" or "gstreamer-filter", @caps may be NULL. Exactly the
- * object's bytes, no NUL counted in *@len; g_free() the result. */
-gchar *gst_zb_make_metadata (const gchar * type, GstCaps * caps,
-    const gchar * element_name, GstZbFrameFormat format, gsize * len);
 
 /* Duplex channel, GStreamer side (docs/duplex.md): zbsrc channel-name=X
  * stamps every request it reads with this meta; zbsink channel-name=X

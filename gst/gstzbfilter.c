@@ -44,6 +44,7 @@
 
 #include "gstzbfilter.h"
 #include "gstzbchannel.h"
+#include "gstzbcommon.h"
 #include "gstzbvideo.h"
 #include "zbframe.h"
 
@@ -168,29 +169,6 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
 G_DEFINE_TYPE (GstZbFilter, gst_zb_filter, GST_TYPE_BASE_TRANSFORM);
 GST_ELEMENT_REGISTER_DEFINE (zbfilter, "zbfilter", GST_RANK_NONE,
     GST_TYPE_ZB_FILTER);
-
-#define GST_TYPE_ZB_SERVER_LOST (gst_zb_server_lost_get_type ())
-static GType
-gst_zb_server_lost_get_type (void)
-{
-  static GType type = 0;
-  static const GEnumValue values[] = {
-    {GST_ZB_SERVER_LOST_WAIT,
-          "Drop the requests in flight, wait for a new server, reconnect",
-        "wait"},
-    {GST_ZB_SERVER_LOST_ERROR, "Post an error", "error"},
-    {GST_ZB_SERVER_LOST_PASSTHROUGH,
-          "Push buffers unchanged until a new server appears, reconnect",
-        "passthrough"},
-    {0, NULL, NULL}
-  };
-
-  if (g_once_init_enter (&type)) {
-    GType t = g_enum_register_static ("GstZbServerLost", values);
-    g_once_init_leave (&type, t);
-  }
-  return type;
-}
 
 static void gst_zb_filter_set_property (GObject * object, guint prop_id,
     const GValue * value, GParamSpec * pspec);
@@ -525,15 +503,12 @@ static void
 post_message (GstZbFilter * self, const gchar * name, guint64 pid,
     const gchar * reason, guint in_flight)
 {
-  GstStructure *s;
-
-  s = gst_structure_new (name, "channel-name", G_TYPE_STRING, self->channel,
-      "pid", G_TYPE_UINT64, pid, NULL);
   if (reason)
-    gst_structure_set (s, "reason", G_TYPE_STRING, reason,
-        "in-flight", G_TYPE_UINT, in_flight, NULL);
-  gst_element_post_message (GST_ELEMENT (self),
-      gst_message_new_element (GST_OBJECT (self), s));
+    gst_zb_post_peer_message (GST_ELEMENT (self), name, "channel-name",
+        self->channel, pid, reason, "in-flight", G_TYPE_UINT, in_flight, NULL);
+  else
+    gst_zb_post_peer_message (GST_ELEMENT (self), name, "channel-name",
+        self->channel, pid, NULL, NULL);
 }
 
 static void
@@ -913,9 +888,8 @@ gst_zb_filter_set_caps (GstBaseTransform * trans, GstCaps * incaps,
     GstCaps * outcaps)
 {
   GstZbFilter *self = GST_ZB_FILTER (trans);
-  GstClockTime duration = GST_CLOCK_TIME_NONE;
+  GstClockTime duration = gst_zb_caps_frame_duration (incaps);
   GstStructure *s = gst_caps_get_structure (incaps, 0);
-  gint n, d;
 
   GST_DEBUG_OBJECT (self, "in %" GST_PTR_FORMAT " out %" GST_PTR_FORMAT,
       incaps, outcaps);
@@ -926,8 +900,6 @@ gst_zb_filter_set_caps (GstBaseTransform * trans, GstCaps * incaps,
     gst_zb_video_layouts (&self->vinfo, &self->in_default, &self->in_packed);
   gst_caps_replace (&self->in_caps, incaps);
 
-  if (gst_structure_get_fraction (s, "framerate", &n, &d) && n > 0 && d > 0)
-    duration = gst_util_uint64_scale_int (GST_SECOND, d, n);
   GST_OBJECT_LOCK (self);
   self->frame_duration = duration;
   GST_OBJECT_UNLOCK (self);
@@ -972,23 +944,13 @@ read_server_metadata (GstZbFilter * self)
 {
   const void *meta = NULL;
   size_t size = 0;
-  char *format = NULL, *caps_str = NULL;
-  GstCaps *caps = NULL;
+  GstCaps *caps;
 
   self->have_server_meta = TRUE;
-  self->server_gst = FALSE;
-  if (zb_duplex_client_get_metadata (self->client, &meta, &size) == 0 && size) {
-    format = zb_json_get_string (meta, size, "frame_format");
-    caps_str = zb_json_get_string (meta, size, "caps");
-    self->server_gst = format && strcmp (format, "gst") == 0;
-    if (caps_str && *caps_str) {
-      caps = gst_caps_from_string (caps_str);
-      if (caps && !gst_caps_is_fixed (caps)) {
-        GST_WARNING_OBJECT (self, "server caps not fixed: %s", caps_str);
-        gst_caps_replace (&caps, NULL);
-      }
-    }
-  }
+  if (zb_duplex_client_get_metadata (self->client, &meta, &size) < 0)
+    size = 0;
+  caps = gst_zb_parse_metadata (GST_OBJECT (self), meta, size,
+      &self->server_gst);
   GST_INFO_OBJECT (self, "server responses: format %s, caps %" GST_PTR_FORMAT,
       self->server_gst ? "gst" : "raw", caps);
   GST_OBJECT_LOCK (self);
@@ -996,8 +958,6 @@ read_server_metadata (GstZbFilter * self)
   GST_OBJECT_UNLOCK (self);
   if (caps)
     gst_caps_unref (caps);
-  free (format);
-  free (caps_str);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1070,13 +1030,7 @@ send_request (GstZbFilter * self, GstBuffer * buf, guint64 * sequence)
   if (hdr) {
     zb_gst_record rec;
 
-    zb_gst_record_init (&rec, ZB_GST_RECORD_BUFFER);
-    rec.buffer_flags = GST_BUFFER_FLAGS (buf) & ~GST_BUFFER_FLAG_TAG_MEMORY;
-    rec.pts = GST_BUFFER_PTS (buf);
-    rec.dts = GST_BUFFER_DTS (buf);
-    rec.duration = GST_BUFFER_DURATION (buf);
-    rec.offset = GST_BUFFER_OFFSET (buf);
-    rec.offset_end = GST_BUFFER_OFFSET_END (buf);
+    gst_zb_record_from_buffer (&rec, buf);
     rec.payload_size = payload;
     zb_gst_record_encode (&rec, dst);
   }

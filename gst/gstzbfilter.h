@@ -15,13 +15,6 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (GstZbFilter, gst_zb_filter, GST, ZB_FILTER,
     GstBaseTransform)
 
-typedef enum
-{
-  GST_ZB_SERVER_LOST_WAIT,
-  GST_ZB_SERVER_LOST_ERROR,
-  GST_ZB_SERVER_LOST_PASSTHROUGH
-} GstZbServerLost;
-
 GST_ELEMENT_REGISTER_DECLARE (zbfilter);
 
 G_END_DECLS

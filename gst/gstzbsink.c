@@ -43,6 +43,7 @@
 
 #include "gstzbsink.h"
 #include "gstzbchannel.h"
+#include "gstzbcommon.h"
 #include "gstzbclock.h"
 #include "gstzbcopy.h"
 #include "gstzbvideo.h"
@@ -484,27 +485,6 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
 #define gst_zb_sink_parent_class parent_class
 G_DEFINE_TYPE (GstZbSink, gst_zb_sink, GST_TYPE_BASE_SINK);
 GST_ELEMENT_REGISTER_DEFINE (zbsink, "zbsink", GST_RANK_NONE, GST_TYPE_ZB_SINK);
-
-#define GST_TYPE_ZB_READER_LOST (gst_zb_reader_lost_get_type ())
-static GType
-gst_zb_reader_lost_get_type (void)
-{
-  static GType type = 0;
-  static const GEnumValue values[] = {
-    {GST_ZB_READER_LOST_WAIT, "Block until a new reader appears, reconnect",
-        "wait"},
-    {GST_ZB_READER_LOST_DROP,
-        "Drop buffers until a new reader appears, reconnect", "drop"},
-    {GST_ZB_READER_LOST_ERROR, "Post an error", "error"},
-    {0, NULL, NULL}
-  };
-
-  if (g_once_init_enter (&type)) {
-    GType t = g_enum_register_static ("GstZbReaderLost", values);
-    g_once_init_leave (&type, t);
-  }
-  return type;
-}
 
 static void gst_zb_sink_set_property (GObject * object, guint prop_id,
     const GValue * value, GParamSpec * pspec);
@@ -1007,20 +987,14 @@ static void
 post_message (GstZbSink * self, const gchar * name, guint64 pid,
     const gchar * reason)
 {
-  GstStructure *s;
   gchar *buffer_name;
 
   GST_OBJECT_LOCK (self);
   buffer_name = g_strdup (self->buffer_name);
   GST_OBJECT_UNLOCK (self);
-
-  s = gst_structure_new (name, "buffer-name", G_TYPE_STRING, buffer_name,
-      "pid", G_TYPE_UINT64, pid, NULL);
-  if (reason)
-    gst_structure_set (s, "reason", G_TYPE_STRING, reason, NULL);
+  gst_zb_post_peer_message (GST_ELEMENT (self), name, "buffer-name",
+      buffer_name, pid, reason, NULL);
   g_free (buffer_name);
-  gst_element_post_message (GST_ELEMENT (self),
-      gst_message_new_element (GST_OBJECT (self), s));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1436,13 +1410,7 @@ fill_record (GstZbSink * self, GstBuffer * buf, zb_gst_record * rec)
 {
   GstClock *clock;
 
-  zb_gst_record_init (rec, ZB_GST_RECORD_BUFFER);
-  rec->buffer_flags = GST_BUFFER_FLAGS (buf) & ~GST_BUFFER_FLAG_TAG_MEMORY;
-  rec->pts = GST_BUFFER_PTS (buf);
-  rec->dts = GST_BUFFER_DTS (buf);
-  rec->duration = GST_BUFFER_DURATION (buf);
-  rec->offset = GST_BUFFER_OFFSET (buf);
-  rec->offset_end = GST_BUFFER_OFFSET_END (buf);
+  gst_zb_record_from_buffer (rec, buf);
 
   clock = gst_element_get_clock (GST_ELEMENT (self));
   if (clock) {

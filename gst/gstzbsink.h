@@ -14,19 +14,6 @@ G_BEGIN_DECLS
 #define GST_TYPE_ZB_SINK (gst_zb_sink_get_type ())
 G_DECLARE_FINAL_TYPE (GstZbSink, gst_zb_sink, GST, ZB_SINK, GstBaseSink)
 
-typedef enum
-{
-  GST_ZB_FRAME_FORMAT_GST,
-  GST_ZB_FRAME_FORMAT_RAW
-} GstZbFrameFormat;
-
-typedef enum
-{
-  GST_ZB_READER_LOST_WAIT,
-  GST_ZB_READER_LOST_DROP,
-  GST_ZB_READER_LOST_ERROR
-} GstZbReaderLost;
-
 GST_ELEMENT_REGISTER_DECLARE (zbsink);
 
 G_END_DECLS

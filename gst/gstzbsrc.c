@@ -45,6 +45,7 @@
 
 #include "gstzbsrc.h"
 #include "gstzbchannel.h"
+#include "gstzbcommon.h"
 #include "gstzbclock.h"
 #include "gstzbsrcmem.h"
 #include "gstzbvideo.h"
@@ -186,48 +187,6 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
 #define gst_zb_src_parent_class parent_class
 G_DEFINE_TYPE (GstZbSrc, gst_zb_src, GST_TYPE_PUSH_SRC);
 GST_ELEMENT_REGISTER_DEFINE (zbsrc, "zbsrc", GST_RANK_NONE, GST_TYPE_ZB_SRC);
-
-#define GST_TYPE_ZB_WRITER_LOST (gst_zb_writer_lost_get_type ())
-static GType
-gst_zb_writer_lost_get_type (void)
-{
-  static GType type = 0;
-  static const GEnumValue values[] = {
-    {GST_ZB_WRITER_LOST_WAIT, "Keep running and wait for a new writer",
-        "wait"},
-    {GST_ZB_WRITER_LOST_EOS, "Push EOS", "eos"},
-    {GST_ZB_WRITER_LOST_ERROR, "Post an error", "error"},
-    {0, NULL, NULL}
-  };
-
-  if (g_once_init_enter (&type)) {
-    GType t = g_enum_register_static ("GstZbWriterLost", values);
-    g_once_init_leave (&type, t);
-  }
-  return type;
-}
-
-#define GST_TYPE_ZB_TIMESTAMP_MODE (gst_zb_timestamp_mode_get_type ())
-static GType
-gst_zb_timestamp_mode_get_type (void)
-{
-  static GType type = 0;
-  static const GEnumValue values[] = {
-    {GST_ZB_TIMESTAMP_CLOCK,
-          "Reproduce the writer's running time through CLOCK_MONOTONIC",
-        "clock"},
-    {GST_ZB_TIMESTAMP_PASSTHROUGH, "The writer's PTS and DTS unchanged",
-        "passthrough"},
-    {GST_ZB_TIMESTAMP_ARRIVAL, "Running time at arrival", "arrival"},
-    {0, NULL, NULL}
-  };
-
-  if (g_once_init_enter (&type)) {
-    GType t = g_enum_register_static ("GstZbTimestampMode", values);
-    g_once_init_leave (&type, t);
-  }
-  return type;
-}
 
 static void gst_zb_src_set_property (GObject * object, guint prop_id,
     const GValue * value, GParamSpec * pspec);
@@ -838,15 +797,8 @@ gst_zb_src_decide_allocation (GstBaseSrc * bsrc, GstQuery * query)
 static void
 update_frame_duration (GstZbSrc * self, GstCaps * caps)
 {
-  GstClockTime duration = GST_CLOCK_TIME_NONE;
-  GstStructure *s;
-  gint n, d;
+  GstClockTime duration = gst_zb_caps_frame_duration (caps);
 
-  if (caps && gst_caps_get_size (caps) > 0) {
-    s = gst_caps_get_structure (caps, 0);
-    if (gst_structure_get_fraction (s, "framerate", &n, &d) && n > 0 && d > 0)
-      duration = gst_util_uint64_scale_int (GST_SECOND, d, n);
-  }
   GST_OBJECT_LOCK (self);
   self->frame_duration = duration;
   GST_OBJECT_UNLOCK (self);
@@ -884,20 +836,14 @@ static void
 post_message (GstZbSrc * self, const gchar * name, guint64 pid,
     const gchar * reason)
 {
-  GstStructure *s;
   gchar *buffer_name;
 
   GST_OBJECT_LOCK (self);
   buffer_name = g_strdup (self->buffer_name);
   GST_OBJECT_UNLOCK (self);
-
-  s = gst_structure_new (name, "buffer-name", G_TYPE_STRING, buffer_name,
-      "pid", G_TYPE_UINT64, pid, NULL);
-  if (reason)
-    gst_structure_set (s, "reason", G_TYPE_STRING, reason, NULL);
+  gst_zb_post_peer_message (GST_ELEMENT (self), name, "buffer-name",
+      buffer_name, pid, reason, NULL);
   g_free (buffer_name);
-  gst_element_post_message (GST_ELEMENT (self),
-      gst_message_new_element (GST_OBJECT (self), s));
 }
 
 /* Take the caps and the frame format of a new writer from its metadata. */
@@ -906,9 +852,7 @@ handle_new_writer (GstZbSrc * self, zb_reader * reader)
 {
   const void *meta = NULL;
   size_t meta_size = 0;
-  char *caps_str = NULL;
-  char *format = NULL;
-  GstCaps *caps = NULL;
+  GstCaps *caps;
   zb_status status;
   guint64 pid = 0;
   gboolean replaced = self->writer_present;
@@ -916,24 +860,10 @@ handle_new_writer (GstZbSrc * self, zb_reader * reader)
   if (zb_reader_get_status (reader, &status) == 0)
     pid = status.writer_pid;
 
-  if (zb_reader_get_metadata (reader, &meta, &meta_size) == 0 && meta_size) {
-    caps_str = zb_json_get_string (meta, meta_size, "caps");
-    format = zb_json_get_string (meta, meta_size, "frame_format");
-    if (caps_str && *caps_str)
-      caps = gst_caps_from_string (caps_str);
-    else if (caps_str == NULL && format == NULL) {
-      /* not our JSON: a foreign writer may store a bare caps string */
-      gchar *text = g_strndup (meta, meta_size);
-      caps = gst_caps_from_string (text);
-      g_free (text);
-    }
-    if (caps && !gst_caps_is_fixed (caps)) {
-      GST_WARNING_OBJECT (self, "writer caps are not fixed: %" GST_PTR_FORMAT,
-          caps);
-      gst_caps_replace (&caps, NULL);
-    }
-  }
-  self->gst_format = format && strcmp (format, "gst") == 0;
+  if (zb_reader_get_metadata (reader, &meta, &meta_size) < 0)
+    meta_size = 0;
+  caps = gst_zb_parse_metadata (GST_OBJECT (self), meta, meta_size,
+      &self->gst_format);
 
   if (caps == NULL) {
     GST_OBJECT_LOCK (self);
@@ -952,8 +882,6 @@ handle_new_writer (GstZbSrc * self, zb_reader * reader)
     self->caps_pending = TRUE;
   }
   gst_caps_unref (caps);
-  free (caps_str);
-  free (format);
 
   self->writer_present = TRUE;
   self->discont = TRUE;

@@ -14,20 +14,6 @@ G_BEGIN_DECLS
 #define GST_TYPE_ZB_SRC (gst_zb_src_get_type ())
 G_DECLARE_FINAL_TYPE (GstZbSrc, gst_zb_src, GST, ZB_SRC, GstPushSrc)
 
-typedef enum
-{
-  GST_ZB_WRITER_LOST_WAIT,
-  GST_ZB_WRITER_LOST_EOS,
-  GST_ZB_WRITER_LOST_ERROR
-} GstZbWriterLost;
-
-typedef enum
-{
-  GST_ZB_TIMESTAMP_CLOCK,
-  GST_ZB_TIMESTAMP_PASSTHROUGH,
-  GST_ZB_TIMESTAMP_ARRIVAL
-} GstZbTimestampMode;
-
 GST_ELEMENT_REGISTER_DECLARE (zbsrc);
 
 G_END_DECLS

@@ -1,0 +1,231 @@
+/* zerobuffer GStreamer plugin - what zbsink, zbsrc and zbfilter share
+ *
+ * SPDX-License-Identifier: MIT
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstzbcommon.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* Enums */
+
+static GType
+register_enum (gsize * type, const gchar * name, const GEnumValue * values)
+{
+  if (g_once_init_enter (type)) {
+    GType t = g_enum_register_static (name, values);
+    g_once_init_leave (type, t);
+  }
+  return *type;
+}
+
+GType
+gst_zb_frame_format_get_type (void)
+{
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+    {GST_ZB_FRAME_FORMAT_GST,
+        "Header with timestamps and flags; caps and EOS in-band", "gst"},
+    {GST_ZB_FRAME_FORMAT_RAW, "Bare buffer bytes, video rows packed tightly",
+        "raw"},
+    {0, NULL, NULL}
+  };
+
+  return register_enum (&type, "GstZbFrameFormat", values);
+}
+
+GType
+gst_zb_reader_lost_get_type (void)
+{
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+    {GST_ZB_READER_LOST_WAIT, "Block until a new reader appears, reconnect",
+        "wait"},
+    {GST_ZB_READER_LOST_DROP,
+        "Drop buffers until a new reader appears, reconnect", "drop"},
+    {GST_ZB_READER_LOST_ERROR, "Post an error", "error"},
+    {0, NULL, NULL}
+  };
+
+  return register_enum (&type, "GstZbReaderLost", values);
+}
+
+GType
+gst_zb_writer_lost_get_type (void)
+{
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+    {GST_ZB_WRITER_LOST_WAIT, "Keep running and wait for a new writer",
+        "wait"},
+    {GST_ZB_WRITER_LOST_EOS, "Push EOS", "eos"},
+    {GST_ZB_WRITER_LOST_ERROR, "Post an error", "error"},
+    {0, NULL, NULL}
+  };
+
+  return register_enum (&type, "GstZbWriterLost", values);
+}
+
+GType
+gst_zb_timestamp_mode_get_type (void)
+{
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+    {GST_ZB_TIMESTAMP_CLOCK,
+          "Reproduce the writer's running time through CLOCK_MONOTONIC",
+        "clock"},
+    {GST_ZB_TIMESTAMP_PASSTHROUGH, "The writer's PTS and DTS unchanged",
+        "passthrough"},
+    {GST_ZB_TIMESTAMP_ARRIVAL, "Running time at arrival", "arrival"},
+    {0, NULL, NULL}
+  };
+
+  return register_enum (&type, "GstZbTimestampMode", values);
+}
+
+GType
+gst_zb_server_lost_get_type (void)
+{
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+    {GST_ZB_SERVER_LOST_WAIT,
+          "Drop the requests in flight, wait for a new server, reconnect",
+        "wait"},
+    {GST_ZB_SERVER_LOST_ERROR, "Post an error", "error"},
+    {GST_ZB_SERVER_LOST_PASSTHROUGH,
+          "Push buffers unchanged until a new server appears, reconnect",
+        "passthrough"},
+    {0, NULL, NULL}
+  };
+
+  return register_enum (&type, "GstZbServerLost", values);
+}
+
+/* ------------------------------------------------------------------ */
+/* Metadata */
+
+gchar *
+gst_zb_make_metadata (const gchar * type, GstCaps * caps,
+    const gchar * element_name, GstZbFrameFormat format, gsize * len)
+{
+  gchar *caps_str = caps ? gst_caps_to_string (caps) : NULL;
+  gchar *version = gst_version_string ();
+  gsize cap, pos = 0;
+  gchar *out;
+  gchar tail[96];
+
+  cap = 256 + 6 * (strlen (type) + strlen (version) + strlen (element_name) +
+      (caps_str ? strlen (caps_str) : 0));
+  out = g_malloc (cap);
+
+#define LIT(s) G_STMT_START { memcpy (out + pos, s, strlen (s)); \
+    pos += strlen (s); } G_STMT_END
+  /* cap leaves room for the worst-case escaping of every string */
+  LIT ("{\"type\":");
+  zb_json_append_string (out, cap, &pos, type);
+  LIT (",\"version\":");
+  zb_json_append_string (out, cap, &pos, version);
+  if (caps_str) {
+    LIT (",\"caps\":");
+    zb_json_append_string (out, cap, &pos, caps_str);
+  }
+  LIT (",\"element_name\":");
+  zb_json_append_string (out, cap, &pos, element_name);
+  g_snprintf (tail, sizeof (tail), ",\"frame_format\":\"%s\","
+      "\"frame_format_version\":%d}",
+      format == GST_ZB_FRAME_FORMAT_GST ? "gst" : "raw", ZB_GST_VERSION);
+  LIT (tail);
+#undef LIT
+
+  g_free (caps_str);
+  g_free (version);
+  *len = pos;
+  return out;
+}
+
+GstCaps *
+gst_zb_parse_metadata (GstObject * self, const void *meta, gsize size,
+    gboolean * gst_format)
+{
+  char *caps_str = NULL, *format = NULL;
+  GstCaps *caps = NULL;
+
+  *gst_format = FALSE;
+  if (meta == NULL || size == 0)
+    return NULL;
+  caps_str = zb_json_get_string (meta, size, "caps");
+  format = zb_json_get_string (meta, size, "frame_format");
+  *gst_format = format && strcmp (format, "gst") == 0;
+  if (caps_str && *caps_str) {
+    caps = gst_caps_from_string (caps_str);
+  } else if (caps_str == NULL && format == NULL) {
+    /* not our JSON: a foreign writer may store a bare caps string */
+    gchar *text = g_strndup (meta, size);
+
+    caps = gst_caps_from_string (text);
+    g_free (text);
+  }
+  if (caps && !gst_caps_is_fixed (caps)) {
+    GST_WARNING_OBJECT (self, "peer caps are not fixed: %" GST_PTR_FORMAT,
+        caps);
+    gst_caps_replace (&caps, NULL);
+  }
+  free (caps_str);
+  free (format);
+  return caps;
+}
+
+/* ------------------------------------------------------------------ */
+/* Buffers and messages */
+
+GstClockTime
+gst_zb_caps_frame_duration (GstCaps * caps)
+{
+  GstStructure *s;
+  gint n, d;
+
+  if (caps == NULL || gst_caps_get_size (caps) == 0)
+    return GST_CLOCK_TIME_NONE;
+  s = gst_caps_get_structure (caps, 0);
+  if (!gst_structure_get_fraction (s, "framerate", &n, &d) || n <= 0 || d <= 0)
+    return GST_CLOCK_TIME_NONE;
+  return gst_util_uint64_scale_int (GST_SECOND, d, n);
+}
+
+void
+gst_zb_record_from_buffer (zb_gst_record * rec, GstBuffer * buf)
+{
+  zb_gst_record_init (rec, ZB_GST_RECORD_BUFFER);
+  rec->buffer_flags = GST_BUFFER_FLAGS (buf) & ~GST_BUFFER_FLAG_TAG_MEMORY;
+  rec->pts = GST_BUFFER_PTS (buf);
+  rec->dts = GST_BUFFER_DTS (buf);
+  rec->duration = GST_BUFFER_DURATION (buf);
+  rec->offset = GST_BUFFER_OFFSET (buf);
+  rec->offset_end = GST_BUFFER_OFFSET_END (buf);
+}
+
+void
+gst_zb_post_peer_message (GstElement * element, const gchar * name,
+    const gchar * key, const gchar * value, guint64 pid,
+    const gchar * reason, const gchar * firstfield, ...)
+{
+  GstStructure *s;
+  va_list args;
+
+  s = gst_structure_new (name, key, G_TYPE_STRING, value,
+      "pid", G_TYPE_UINT64, pid, NULL);
+  if (reason)
+    gst_structure_set (s, "reason", G_TYPE_STRING, reason, NULL);
+  if (firstfield) {
+    va_start (args, firstfield);
+    gst_structure_set_valist (s, firstfield, args);
+    va_end (args);
+  }
+  gst_element_post_message (element,
+      gst_message_new_element (GST_OBJECT (element), s));
+}
