@@ -16,6 +16,10 @@
 
 G_BEGIN_DECLS
 
+/* The author field of the elements' metadata. */
+#define GST_ZB_AUTHOR \
+    "zerobuffer maintainers <maintainers@users.noreply.b-seed-962542cd.example>"
+
 /**
  * GstZbFrameFormat:
  * @GST_ZB_FRAME_FORMAT_GST: an 80-byte header with timestamps and flags
