@@ -1,0 +1,174 @@
+/* zerobuffer GStreamer plugin - zbsink's parts
+ *
+ * SPDX-License-Identifier: MIT
+ *
+ * zbsink is split by job: gstzbsink.c (the element: properties, states,
+ * caps, timestamps, render, EOS), gstzbsinkwrite.c (connecting to the
+ * reader, writing frames, the duplex channel checks) and gstzbsinkalloc.c
+ * (the allocator whose memory lies in the ring). They share the instance
+ * struct and these functions.
+ */
+
+#ifndef __GST_ZB_SINK_PRIV_H__
+#define __GST_ZB_SINK_PRIV_H__
+
+#include "gstzbsink.h"
+#include "gstzbclock.h"
+#include "gstzbcommon.h"
+#include "gstzbcopy.h"
+#include "gstzbvideo.h"
+
+#include <gst/video/video.h>
+#include <zerobuffer/zerobuffer.h>
+
+G_BEGIN_DECLS
+
+GST_DEBUG_CATEGORY_EXTERN (gst_zb_sink_debug);
+
+struct _GstZbSink
+{
+  GstBaseSink parent;
+
+  /* properties; GST_OBJECT_LOCK */
+  gchar *buffer_name;
+  GstZbFrameFormat frame_format;
+  gint connect_timeout;
+  GstZbReaderLost on_reader_lost;
+  gboolean leaky;
+  gint write_timeout;
+  gint allow_uid;
+
+  /* GST_OBJECT_LOCK: unlock() reads writer and sets unlocked from another
+   * thread; only the streaming thread (or start/stop) changes writer */
+  zb_writer *writer;
+  gboolean unlocked;
+
+  /* streaming thread only */
+  GstZbFrameFormat format;      /* frame_format latched at start() */
+  GstCaps *caps;                /* current caps from upstream */
+  GstCaps *sent_caps;           /* caps the reader knows on this connection */
+  gboolean reader_lost;         /* lost and not yet reconnected */
+  gboolean ever_connected;
+  gboolean is_video;
+  GstVideoInfo vinfo;
+  GstZbLayout gst_layout;       /* default GstVideoInfo layout */
+  GstZbLayout raw_layout;       /* rows packed tightly (gstzbvideo.h) */
+
+  /* statistics; GST_OBJECT_LOCK */
+  guint64 frames;
+  guint64 bytes;
+  guint64 drops;
+  guint64 in_place;
+  guint64 reader_pid;
+  gboolean connected;
+
+  /* duplex channel (docs/duplex.md); channel_name and name_from_channel:
+   * GST_OBJECT_LOCK, the rest: streaming thread */
+  gchar *channel_name;
+  gboolean name_from_channel;   /* buffer_name was made by start() */
+  gboolean chan_mode;           /* channel_name latched at start() */
+  guint64 chan_generation;      /* client whose responses we write */
+  guint64 chan_expected;        /* next request sequence to answer */
+  guint64 chan_sending;         /* generation of the buffer being sent */
+
+  /* writer-side zero copy (see "Ring memory"). writer_lock: held by an
+   * allocation in the ring and by disconnect(), which may run at the same
+   * time (upstream allocates outside our stream lock). render_thread: set
+   * under the allocator's lock. The rest belongs to the streaming thread. */
+  GMutex writer_lock;
+  GstAllocator *ring_alloc;
+  guint8 *ring_slot;            /* payload of the pending acquisition */
+  gsize ring_size;
+  GThread *render_thread;
+  gboolean no_fit_warned;       /* leaky raw: a frame that did not fit
+                                 * from the write position was dropped */
+  gchar *noop_str;              /* sent_caps as a string, for a no-op */
+  GstCaps *noop_for;            /* the caps noop_str was made of */
+  gboolean zero_copy;           /* property; GST_OBJECT_LOCK */
+
+  /* copies of large frames (gstzbcopy.h); copy_threads: GST_OBJECT_LOCK,
+   * copier: made by start(), used by the streaming thread */
+  guint copy_threads;
+  GstZbCopier *copier;
+
+  /* streaming thread; cleared at stop */
+  GstZbClockCache clock_cache;
+};
+
+typedef enum
+{
+  WRITE_OK,
+  WRITE_DROPPED,
+  WRITE_LOST,                   /* reader lost; *err says how */
+  WRITE_INTERRUPTED,
+  WRITE_ERROR
+} GstZbWriteResult;
+
+/* gstzbsinkwrite.c */
+
+/* Connect if needed, send a caps record if the caps changed, write the
+ * frame; reconnect on reader loss per on-reader-lost. @in_render: called
+ * from render() with the PREROLL_LOCK held, so an interrupted wait may
+ * wait for PLAYING and retry. */
+GstFlowReturn gst_zb_sink_send (GstZbSink * self, const zb_gst_record * rec,
+    GstBuffer * buf, gboolean in_render);
+
+/* Leave the reader's buffer (the ring allocator keeps a mapped frame's
+ * connection). */
+void gst_zb_sink_disconnect (GstZbSink * self);
+
+/* Duplex channel: @buffer must answer the next request of the current
+ * client. GST_FLOW_OK to send it, GST_FLOW_CUSTOM_SUCCESS to drop it
+ * (its client is gone) or GST_FLOW_ERROR. */
+GstFlowReturn gst_zb_sink_channel_check (GstZbSink * self,
+    GstBuffer * buffer);
+
+/* Copy @buf into @dst (@size bytes): video planes row by row into
+ * @layout (NULL: as its bytes); large frames with the copier's threads. */
+void gst_zb_sink_copy_payload (GstZbSink * self, GstBuffer * buf,
+    const GstZbLayout * layout, guint8 * dst, gsize size);
+
+/* gstzbsinkalloc.c */
+
+/* The allocator zbsink proposes with zero-copy=true; its memories may
+ * outlive @sink. */
+GstAllocator *gst_zb_ring_allocator_new (GstZbSink * sink);
+
+/* The sink is being disposed: memories still out no longer reach it. */
+void gst_zb_ring_allocator_forget_sink (GstAllocator * allocator);
+
+/* The connection @writer goes away: returns it to be disconnected, or
+ * NULL when a mapped memory keeps it until its last unmap. */
+zb_writer *gst_zb_ring_allocator_release (GstAllocator * allocator,
+    zb_writer * writer);
+
+/* Between unlock() and unlock_stop(): waits for an unmap end at once. */
+void gst_zb_ring_allocator_set_interrupt (GstAllocator * allocator,
+    gboolean interrupt);
+
+/* The thread that renders (NULL at stop): only it allocates in the ring. */
+void gst_zb_ring_allocator_set_render_thread (GstAllocator * allocator,
+    GThread * thread);
+
+/* Wait until @end_time (g_get_monotonic_time()) or an interrupt; FALSE
+ * if interrupted. */
+gboolean gst_zb_ring_allocator_sleep (GstAllocator * allocator,
+    gint64 end_time);
+
+/* Is @mem heap memory of ours that render() tags so that a pool drops it
+ * (see "Ring memory" in gstzbsinkalloc.c)? */
+gboolean gst_zb_ring_memory_is_retry (GstAllocator * allocator,
+    GstMemory * mem);
+
+/* A slot is pending: write @buf (@payload bytes, @layout) with @rec into
+ * it. TRUE when done (*@wr says how), FALSE when it cannot be used. */
+gboolean gst_zb_sink_ring_write_pending (GstZbSink * self,
+    const zb_gst_record * rec, GstBuffer * buf, const GstZbLayout * layout,
+    gsize payload, int *err, GstZbWriteResult * wr);
+
+/* The pending slot cannot take this frame: fill it with a no-op caps
+ * record. 0 or a negative errno (-EINTR: interrupted). */
+int gst_zb_sink_ring_flush_noop (GstZbSink * self);
+
+G_END_DECLS
+#endif /* __GST_ZB_SINK_PRIV_H__ */

@@ -1,0 +1,781 @@
+/* zerobuffer GStreamer plugin - zbsink: connecting and writing frames
+ *
+ * SPDX-License-Identifier: MIT
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstzbsinkpriv.h"
+#include "gstzbchannel.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define GST_CAT_DEFAULT gst_zb_sink_debug
+
+/* One blocking library call waits at most this long; in between the
+ * element checks its own timeouts and the reader's liveness. unlock wakes
+ * a blocked call at once. */
+#define CONNECT_SLICE_MS 100
+#define WRITE_SLICE_MS 100
+#define LEAKY_WRITE_TIMEOUT_MS 1
+
+void
+gst_zb_sink_disconnect (GstZbSink * self)
+{
+  zb_writer *w;
+
+  g_mutex_lock (&self->writer_lock);
+  GST_OBJECT_LOCK (self);
+  w = self->writer;
+  self->writer = NULL;
+  self->connected = FALSE;
+  self->reader_pid = 0;
+  GST_OBJECT_UNLOCK (self);
+
+  /* the ring goes away: a memory still out moves to the heap; a mapped
+   * one keeps the connection (and the ring) until its last unmap */
+  w = gst_zb_ring_allocator_release (self->ring_alloc, w);
+  self->ring_slot = NULL;
+  zb_writer_disconnect (w);
+  gst_caps_replace (&self->sent_caps, NULL);
+  g_mutex_unlock (&self->writer_lock);
+}
+
+
+static gboolean
+is_unlocked (GstZbSink * self)
+{
+  gboolean ret;
+
+  GST_OBJECT_LOCK (self);
+  ret = self->unlocked;
+  GST_OBJECT_UNLOCK (self);
+  return ret;
+}
+
+static void
+post_message (GstZbSink * self, const gchar * name, guint64 pid,
+    const gchar * reason)
+{
+  gchar *buffer_name;
+
+  GST_OBJECT_LOCK (self);
+  buffer_name = g_strdup (self->buffer_name);
+  GST_OBJECT_UNLOCK (self);
+  gst_zb_post_peer_message (GST_ELEMENT (self), name, "buffer-name",
+      buffer_name, pid, reason, NULL);
+  g_free (buffer_name);
+}
+
+/* ------------------------------------------------------------------ */
+/* Metadata */
+
+/* The JSON object of section 7 of the protocol notes, exactly these bytes
+ * (no NUL). Returns a g_malloc()ed string. */
+static gchar *
+make_metadata (GstZbSink * self, gsize * len)
+{
+  gchar *name = gst_object_get_name (GST_OBJECT (self));
+  gchar *out = gst_zb_make_metadata ("gstreamer-sink", self->caps, name,
+      self->format, len);
+
+  g_free (name);
+  return out;
+}
+
+/* ------------------------------------------------------------------ */
+/* Duplex channel */
+
+/* Is the response being sent for a client that zbsrc no longer serves? */
+static gboolean
+channel_stale (GstZbSink * self)
+{
+  guint64 current = 0;
+  gboolean known;
+  gchar *channel;
+
+  if (!self->chan_mode || self->chan_sending == 0 ||
+      self->chan_sending == G_MAXUINT64)
+    return FALSE;
+  GST_OBJECT_LOCK (self);
+  channel = g_strdup (self->channel_name);
+  GST_OBJECT_UNLOCK (self);
+  known = gst_zb_channel_lookup (channel, &current);
+  g_free (channel);
+  return known && current != self->chan_sending;
+}
+
+/* @buffer must answer the next request of the current client (zbsrc
+ * stamped the request with a GstZbRequestMeta). Returns GST_FLOW_OK to send
+ * it, GST_FLOW_CUSTOM_SUCCESS to drop it (its client is gone) or
+ * GST_FLOW_ERROR. */
+GstFlowReturn
+gst_zb_sink_channel_check (GstZbSink * self, GstBuffer * buffer)
+{
+  GstZbRequestMeta *meta = gst_buffer_get_zb_request_meta (buffer);
+  guint64 seq;
+  gchar *channel;
+
+  if (meta == NULL) {
+    if (self->chan_sending != G_MAXUINT64)
+      GST_ELEMENT_WARNING (self, STREAM, FORMAT,
+          ("Buffers reach zbsink without the request stamp of zbsrc: an "
+              "element in between drops buffer metadata, so dropped or "
+              "merged buffers cannot be detected."), (NULL));
+    /* answer in order, unchecked */
+    self->chan_sending = G_MAXUINT64;
+    return GST_FLOW_OK;
+  }
+
+  self->chan_sending = meta->generation;
+  if (channel_stale (self)) {
+    GST_DEBUG_OBJECT (self, "dropping the response to request %"
+        G_GUINT64_FORMAT " of client %" G_GUINT64_FORMAT ": client gone",
+        meta->sequence, meta->generation);
+    GST_OBJECT_LOCK (self);
+    self->drops++;
+    GST_OBJECT_UNLOCK (self);
+    return GST_FLOW_CUSTOM_SUCCESS;
+  }
+  if (meta->generation != self->chan_generation) {
+    /* a new client, with a new response buffer */
+    if (self->writer)
+      gst_zb_sink_disconnect (self);
+    self->chan_generation = meta->generation;
+    self->chan_expected = 1;
+  }
+  seq = meta->sequence;
+  if (seq != self->chan_expected)
+    goto out_of_order;
+  if (self->writer && self->sent_caps && self->caps &&
+      !gst_caps_is_equal (self->caps, self->sent_caps))
+    goto caps_changed;
+  return GST_FLOW_OK;
+
+  /* ERRORS */
+out_of_order:
+  {
+    GST_OBJECT_LOCK (self);
+    channel = g_strdup (self->channel_name);
+    GST_OBJECT_UNLOCK (self);
+    if (seq > self->chan_expected)
+      GST_ELEMENT_ERROR (self, STREAM, FAILED,
+          ("Duplex channel \"%s\": request %" G_GUINT64_FORMAT " got no "
+              "response; an element between zbsrc and zbsink dropped or "
+              "merged buffers (one buffer out per buffer in is required).",
+              channel, self->chan_expected),
+          ("next buffer answers request %" G_GUINT64_FORMAT, seq));
+    else
+      GST_ELEMENT_ERROR (self, STREAM, FAILED,
+          ("Duplex channel \"%s\": request %" G_GUINT64_FORMAT " got a "
+              "second response; an element between zbsrc and zbsink "
+              "duplicated buffers (one buffer out per buffer in is "
+              "required).", channel, seq),
+          ("request %" G_GUINT64_FORMAT " was due", self->chan_expected));
+    g_free (channel);
+    return GST_FLOW_ERROR;
+  }
+caps_changed:
+  {
+    GST_OBJECT_LOCK (self);
+    channel = g_strdup (self->channel_name);
+    GST_OBJECT_UNLOCK (self);
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("Duplex channel \"%s\": the response caps changed while the "
+            "client's caps did not; a client learns the response caps only "
+            "when it connects.", channel), ("%" GST_PTR_FORMAT " -> %"
+            GST_PTR_FORMAT, self->sent_caps, self->caps));
+    g_free (channel);
+    return GST_FLOW_ERROR;
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Connection */
+
+typedef enum
+{
+  CONNECT_OK,
+  CONNECT_NONE,                 /* no reader, not allowed to wait */
+  CONNECT_INTERRUPTED,
+  CONNECT_ERROR
+} ConnectResult;
+
+/* Connect to the reader's buffer unless connected. @block: wait for the
+ * buffer to appear (per connect-timeout), else try once. */
+static ConnectResult
+ensure_connected (GstZbSink * self, gboolean block)
+{
+  zb_writer_config config;
+  zb_writer *w = NULL;
+  zb_status status;
+  gchar *name, *meta;
+  gsize meta_len;
+  gint connect_timeout;
+  gint allow_uid;
+  gint64 start = g_get_monotonic_time ();
+  guint64 pid = 0;
+  gboolean leaky;
+  int ret;
+
+  if (self->writer)
+    return CONNECT_OK;
+
+  GST_OBJECT_LOCK (self);
+  name = g_strdup (self->buffer_name);
+  connect_timeout = self->connect_timeout;
+  leaky = self->leaky;
+  allow_uid = self->allow_uid;
+  GST_OBJECT_UNLOCK (self);
+
+  memset (&config, 0, sizeof (config));
+  config.write_timeout_ms = leaky ? LEAKY_WRITE_TIMEOUT_MS : WRITE_SLICE_MS;
+  config.allow_uid = allow_uid >= 0 ? (uid_t) allow_uid : 0;
+
+  for (;;) {
+    if (is_unlocked (self)) {
+      g_free (name);
+      return CONNECT_INTERRUPTED;
+    }
+    if (channel_stale (self)) {
+      /* the client that sent the request is gone: drop its response */
+      g_free (name);
+      return CONNECT_NONE;
+    }
+    config.connect_timeout_ms = block ? CONNECT_SLICE_MS : 0;
+    if (block && connect_timeout >= 0) {
+      gint64 left = connect_timeout - (g_get_monotonic_time () - start) / 1000;
+
+      config.connect_timeout_ms = (int) CLAMP (left, 0, CONNECT_SLICE_MS);
+    }
+    ret = zb_writer_connect (name, &config, &w);
+    if (ret == 0)
+      break;
+    if (ret != -ENOENT)
+      goto connect_failed;
+    if (!block) {
+      g_free (name);
+      return CONNECT_NONE;
+    }
+    if (connect_timeout >= 0 &&
+        g_get_monotonic_time () - start >= (gint64) connect_timeout * 1000)
+      goto connect_timed_out;
+    /* zb_writer_connect() returns -ENOENT at once when a dead reader's
+     * buffer is still there; do not spin */
+    if (g_get_monotonic_time () - start < 1000 * CONNECT_SLICE_MS / 2)
+      g_usleep (10 * 1000);
+  }
+
+  if (zb_writer_get_status (w, &status) == 0)
+    pid = status.reader_pid;
+
+  meta = make_metadata (self, &meta_len);
+  ret = zb_writer_set_metadata (w, meta, meta_len);
+  g_free (meta);
+  if (ret < 0)
+    goto metadata_failed;
+
+  GST_OBJECT_LOCK (self);
+  self->writer = w;
+  self->connected = TRUE;
+  self->reader_pid = pid;
+  /* an unlock() that ran while we connected saw no writer to wake */
+  if (self->unlocked)
+    zb_writer_wakeup (w);
+  GST_OBJECT_UNLOCK (self);
+
+  gst_caps_replace (&self->sent_caps, self->caps);
+  GST_INFO_OBJECT (self, "connected to buffer \"%s\", reader pid %"
+      G_GUINT64_FORMAT, name, pid);
+  post_message (self, "zbsink-reader-connected", pid,
+      self->ever_connected ? "replaced" : NULL);
+  self->ever_connected = TRUE;
+  self->reader_lost = FALSE;
+  g_free (name);
+  return CONNECT_OK;
+
+  /* ERRORS */
+connect_failed:
+  {
+    if (ret == -EBUSY)
+      GST_ELEMENT_ERROR (self, RESOURCE, BUSY,
+          ("Buffer \"%s\" already has a live writer.", name),
+          ("zb_writer_connect: %s", zb_strerror (ret)));
+    else if (ret == -EACCES)
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
+          ("Permission denied opening buffer \"%s\" in /dev/shm.", name),
+          ("zb_writer_connect: %s", zb_strerror (ret)));
+    else if (ret == -EPERM)
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
+          ("Buffer \"%s\" belongs to another user; set allow-uid to that "
+              "user's uid to write to it.", name),
+          ("zb_writer_connect: %s", zb_strerror (ret)));
+    else if (ret == -ENOLCK)
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
+          ("No reader holds the lock file of buffer \"%s\" "
+              "(/tmp/zerobuffer/%s.lock): not writing to it.", name, name),
+          ("zb_writer_connect: %s", zb_strerror (ret)));
+    else
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
+          ("Could not connect to buffer \"%s\".", name),
+          ("zb_writer_connect: %s", zb_strerror (ret)));
+    g_free (name);
+    return CONNECT_ERROR;
+  }
+connect_timed_out:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("No reader created buffer \"%s\" within %d ms.", name,
+            connect_timeout), ("zb_writer_connect: %s", zb_strerror (ret)));
+    g_free (name);
+    return CONNECT_ERROR;
+  }
+metadata_failed:
+  {
+    zb_writer_disconnect (w);
+    if (ret == -EMSGSIZE)
+      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+          ("The caps do not fit in the metadata block of buffer \"%s\"; "
+              "raise metadata-size on the reader.", name),
+          ("%" G_GSIZE_FORMAT " bytes of metadata", meta_len));
+    else
+      GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+          ("Could not write the metadata of buffer \"%s\".", name),
+          ("zb_writer_set_metadata: %s", zb_strerror (ret)));
+    g_free (name);
+    return CONNECT_ERROR;
+  }
+}
+
+/* The reader went away (@ret is -EPIPE or -EOWNERDEAD). Returns
+ * GST_FLOW_OK when the caller may reconnect, GST_FLOW_ERROR otherwise. */
+static GstFlowReturn
+handle_reader_lost (GstZbSink * self, int ret)
+{
+  GstZbReaderLost action;
+  gchar *name;
+  guint64 pid;
+
+  GST_OBJECT_LOCK (self);
+  action = self->on_reader_lost;
+  name = g_strdup (self->buffer_name);
+  pid = self->reader_pid;
+  GST_OBJECT_UNLOCK (self);
+
+  GST_INFO_OBJECT (self, "reader %" G_GUINT64_FORMAT " of \"%s\" lost: %s",
+      pid, name, zb_strerror (ret));
+  gst_zb_sink_disconnect (self);
+  self->reader_lost = TRUE;
+  post_message (self, "zbsink-reader-lost", pid,
+      ret == -EOWNERDEAD ? "died" : "disconnected");
+
+  if (action == GST_ZB_READER_LOST_ERROR) {
+    GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+        ("The reader of buffer \"%s\" is gone (%s).", name,
+            ret == -EOWNERDEAD ? "died" : "disconnected"),
+        ("reader pid %" G_GUINT64_FORMAT ", on-reader-lost=error", pid));
+    g_free (name);
+    return GST_FLOW_ERROR;
+  }
+  g_free (name);
+  return GST_FLOW_OK;
+}
+
+
+/* ------------------------------------------------------------------ */
+/* Writing */
+
+/* Copy @buf into @dst (@size bytes): video planes row by row into
+ * @layout, anything else as its bytes; large frames with the copier's
+ * threads. */
+void
+gst_zb_sink_copy_payload (GstZbSink * self, GstBuffer * buf,
+    const GstZbLayout * layout, guint8 * dst, gsize size)
+{
+  GstZbCopyPlane planes[GST_ZB_COPY_MAX_PLANES];
+  GstVideoFrame vf;
+  GstMapInfo map;
+  guint p;
+
+  if (layout && gst_video_frame_map (&vf, &self->vinfo, buf, GST_MAP_READ)) {
+    for (p = 0; p < GST_VIDEO_FRAME_N_PLANES (&vf); p++) {
+      gint sstride = GST_VIDEO_FRAME_PLANE_STRIDE (&vf, p);
+
+      planes[p].dst = dst + layout->offset[p];
+      planes[p].src = GST_VIDEO_FRAME_PLANE_DATA (&vf, p);
+      planes[p].dst_stride = layout->stride[p];
+      planes[p].src_stride = sstride;
+      planes[p].row_bytes = MIN (layout->row_bytes[p], ABS (sstride));
+      planes[p].rows = layout->rows[p];
+    }
+    gst_zb_copier_run (self->copier, planes, p);
+    gst_video_frame_unmap (&vf);
+    return;
+  }
+  /* one memory: mapped as it is; more: gst_buffer_map() would merge
+   * them into a copy first */
+  if (gst_buffer_n_memory (buf) == 1 && gst_buffer_map (buf, &map,
+          GST_MAP_READ)) {
+    gst_zb_copier_copy (self->copier, dst, map.data, MIN (size, map.size));
+    gst_buffer_unmap (buf, &map);
+    return;
+  }
+  gst_buffer_extract (buf, 0, dst, size);
+}
+
+/* Does @buf need repacking into @layout, or are its bytes already laid out
+ * that way? */
+static gboolean
+needs_repack (GstZbSink * self, GstBuffer * buf, const GstZbLayout * layout)
+{
+  GstVideoMeta *meta;
+  guint p;
+
+  if (!self->is_video)
+    return FALSE;
+  meta = gst_buffer_get_video_meta (buf);
+  for (p = 0; p < GST_VIDEO_INFO_N_PLANES (&self->vinfo); p++) {
+    gsize off = meta ? meta->offset[p] : GST_VIDEO_INFO_PLANE_OFFSET
+        (&self->vinfo, p);
+    gint stride = meta ? meta->stride[p] : GST_VIDEO_INFO_PLANE_STRIDE
+        (&self->vinfo, p);
+
+    if (off != layout->offset[p] || stride != layout->stride[p])
+      return TRUE;
+  }
+  return gst_buffer_get_size (buf) < layout->size;
+}
+
+/* Write one frame: an optional gst record header, then @buf (or nothing).
+ * Blocks while the ring is full unless leaky. */
+static GstZbWriteResult
+write_frame (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
+    const void *bytes, gsize nbytes, int *err)
+{
+  const GstZbLayout *layout = NULL;
+  gsize hdr = rec ? ZB_GST_HEADER_SIZE : 0;
+  gsize payload = nbytes;
+  gsize want;
+  gint64 start = 0;
+  gint write_timeout;
+  gboolean leaky, padding = FALSE;
+  guint pads = 0;
+  gchar *name;
+  void *dst;
+  int ret;
+
+  if (buf) {
+    const GstZbLayout *l = self->format == GST_ZB_FRAME_FORMAT_RAW ?
+        &self->raw_layout : &self->gst_layout;
+
+    if (needs_repack (self, buf, l)) {
+      layout = l;
+      payload = l->size;
+    } else {
+      payload = gst_buffer_get_size (buf);
+    }
+  }
+
+  GST_OBJECT_LOCK (self);
+  write_timeout = self->write_timeout;
+  leaky = self->leaky;
+  GST_OBJECT_UNLOCK (self);
+  if (write_timeout > 0)
+    start = g_get_monotonic_time ();    /* no clock read per buffer else */
+
+  if (hdr + payload == 0)
+    return WRITE_OK;            /* an empty raw buffer: nothing to send */
+
+  if (self->ring_slot != NULL) {
+    GstZbWriteResult wr;
+
+    if (rec && buf && gst_zb_sink_ring_write_pending (self, rec, buf, layout,
+            payload, err, &wr))
+      return wr;
+    ret = gst_zb_sink_ring_flush_noop (self);
+    if (ret == -EINTR) {
+      *err = ret;
+      return WRITE_INTERRUPTED;
+    }
+    if (ret < 0)
+      goto ring_pending;
+  }
+
+  want = hdr + payload;
+  for (;;) {
+    ret = zb_writer_acquire (self->writer, want, &dst);
+    if (ret == 0 && padding) {
+      /* the ring up to its end is skipped by the reader */
+      zb_gst_record pad;
+
+      zb_gst_record_init (&pad, ZB_GST_RECORD_PAD);
+      pad.payload_size = want - ZB_GST_HEADER_SIZE;
+      zb_gst_record_encode (&pad, dst);
+      ret = zb_writer_commit (self->writer);
+      if (ret < 0)
+        goto write_failed;
+      GST_DEBUG_OBJECT (self, "frame of %" G_GSIZE_FORMAT " bytes does not "
+          "fit from the write position: pad record of %" G_GSIZE_FORMAT
+          " bytes", hdr + payload, want);
+      padding = FALSE;
+      want = hdr + payload;
+      continue;
+    }
+    if (ret == 0)
+      break;
+    switch (ret) {
+      case -E2BIG:
+        /* The frame fits the ring, but not from the write position however
+         * empty the ring gets (docs/protocol.md §4). In the gst format we
+         * own both ends: a pad record up to the end of the ring (zbsrc
+         * skips it) takes the position to 0, where the frame fits once
+         * the reader has read on. From the last 95 bytes a pad record of
+         * the smallest size wraps first, the next one reaches the end.
+         * Raw frames (and duplex responses, one frame each) cannot do
+         * that: no_fit. */
+        if (rec == NULL || self->chan_mode || padding || ++pads > 2)
+          goto no_fit;
+        {
+          gsize to_end = zb_writer_space_to_end (self->writer);
+
+          want = to_end >= ZB_GST_MIN_FRAME ? to_end - ZB_FRAME_HEADER_SIZE :
+              ZB_GST_HEADER_SIZE;
+        }
+        padding = TRUE;
+        continue;
+      case -ENOBUFS:
+        /* only buffers are dropped; caps and EOS records must arrive */
+        if (leaky && buf != NULL)
+          return WRITE_DROPPED;
+        ret = zb_writer_check_reader (self->writer);
+        if (ret < 0) {
+          *err = ret;
+          return WRITE_LOST;
+        }
+        if (write_timeout > 0 && g_get_monotonic_time () - start >=
+            (gint64) write_timeout * 1000)
+          goto write_timed_out;
+        if (is_unlocked (self))
+          return WRITE_INTERRUPTED;
+        continue;
+      case -EINTR:
+        return WRITE_INTERRUPTED;
+      case -EPIPE:
+      case -EOWNERDEAD:
+        *err = ret;
+        return WRITE_LOST;
+      case -EMSGSIZE:
+        goto too_big;
+      default:
+        goto write_failed;
+    }
+  }
+
+  if (rec) {
+    zb_gst_record r = *rec;
+
+    r.payload_size = payload;
+    zb_gst_record_encode (&r, dst);
+  }
+  if (buf)
+    gst_zb_sink_copy_payload (self, buf, layout, (guint8 *) dst + hdr, payload);
+  else if (nbytes)
+    memcpy ((guint8 *) dst + hdr, bytes, nbytes);
+  ret = zb_writer_commit (self->writer);
+  if (ret < 0)
+    goto write_failed;
+  return WRITE_OK;
+
+  /* ERRORS */
+ring_pending:
+  {
+    GST_OBJECT_LOCK (self);
+    name = g_strdup (self->buffer_name);
+    GST_OBJECT_UNLOCK (self);
+    GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+        ("Could not write to buffer \"%s\": upstream holds a frame "
+            "allocated in the ring and sent something else first.", name),
+        ("pending frame of %" G_GSIZE_FORMAT " bytes, this one %"
+            G_GSIZE_FORMAT, self->ring_size, payload));
+    g_free (name);
+    return WRITE_ERROR;
+  }
+write_timed_out:
+  {
+    GST_OBJECT_LOCK (self);
+    name = g_strdup (self->buffer_name);
+    GST_OBJECT_UNLOCK (self);
+    GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+        ("The reader of buffer \"%s\" freed no space within %d ms.", name,
+            write_timeout), ("frame of %" G_GSIZE_FORMAT " bytes",
+            hdr + payload));
+    g_free (name);
+    return WRITE_ERROR;
+  }
+too_big:
+  {
+    zb_status status;
+
+    memset (&status, 0, sizeof (status));
+    zb_writer_get_status (self->writer, &status);
+    GST_OBJECT_LOCK (self);
+    name = g_strdup (self->buffer_name);
+    GST_OBJECT_UNLOCK (self);
+    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+        ("A frame of %" G_GSIZE_FORMAT " bytes does not fit in the ring of "
+            "buffer \"%s\" (%" G_GUINT64_FORMAT " bytes); raise payload-size "
+            "on the reader.", hdr + payload, name, status.payload_size),
+        ("%s", zb_strerror (ret)));
+    g_free (name);
+    return WRITE_ERROR;
+  }
+no_fit:
+  {
+    zb_status status;
+    gsize largest = zb_writer_max_size (self->writer);
+    gsize always;
+
+    memset (&status, 0, sizeof (status));
+    zb_writer_get_status (self->writer, &status);
+    always = zb_max_size_always (status.payload_size);
+    GST_OBJECT_LOCK (self);
+    name = g_strdup (self->buffer_name);
+    GST_OBJECT_UNLOCK (self);
+    /* raw: only a smaller frame moves the position on; leaky drops this
+     * one so that the next ones can */
+    if (leaky && buf != NULL && !padding) {
+      if (!self->no_fit_warned)
+        GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
+            ("Dropping frames of buffer \"%s\" that cannot be written at "
+                "the current position of its ring: this one has %"
+                G_GSIZE_FORMAT " bytes, from there at most %" G_GSIZE_FORMAT
+                " bytes fit; frames up to %" G_GSIZE_FORMAT " bytes always "
+                "fit.", name, want, largest, always),
+            ("%s (ring of %" G_GUINT64_FORMAT " bytes, write position %"
+                G_GUINT64_FORMAT ")", zb_strerror (ret), status.payload_size,
+                status.write_pos));
+      self->no_fit_warned = TRUE;
+      g_free (name);
+      return WRITE_DROPPED;
+    }
+    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+        ("A frame of %" G_GSIZE_FORMAT " bytes cannot be written at the "
+            "current position of the ring of buffer \"%s\" (%" G_GUINT64_FORMAT
+            " bytes): from there at most %" G_GSIZE_FORMAT " bytes fit, and "
+            "only a smaller frame moves the position on; frames up to %"
+            G_GSIZE_FORMAT " bytes always fit. Use frame-format=gst, smaller "
+            "frames or a larger payload-size on the reader.", want, name,
+            status.payload_size, largest, always),
+        ("%s (write position %" G_GUINT64_FORMAT ")", zb_strerror (ret),
+            status.write_pos));
+    g_free (name);
+    return WRITE_ERROR;
+  }
+write_failed:
+  {
+    GST_OBJECT_LOCK (self);
+    name = g_strdup (self->buffer_name);
+    GST_OBJECT_UNLOCK (self);
+    GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+        ("Could not write to buffer \"%s\".", name), ("%s", zb_strerror (ret)));
+    g_free (name);
+    return WRITE_ERROR;
+  }
+}
+
+
+
+/* Connect if needed, send a caps record if the caps changed, write the
+ * frame; reconnect on reader loss per on-reader-lost. @in_render: called
+ * from render() with the PREROLL_LOCK held, so an interrupted wait may
+ * wait for PLAYING and retry. */
+GstFlowReturn
+gst_zb_sink_send (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
+    gboolean in_render)
+{
+  GstZbReaderLost action;
+  GstFlowReturn flow;
+  ConnectResult cr;
+  GstZbWriteResult wr;
+  int err = 0;
+
+  for (;;) {
+    GST_OBJECT_LOCK (self);
+    action = self->on_reader_lost;
+    GST_OBJECT_UNLOCK (self);
+
+    cr = ensure_connected (self, !(self->reader_lost &&
+            action == GST_ZB_READER_LOST_DROP));
+    if (cr == CONNECT_ERROR)
+      return GST_FLOW_ERROR;
+    if (cr == CONNECT_NONE)
+      goto dropped;
+    if (cr == CONNECT_INTERRUPTED)
+      goto interrupted;
+
+    /* caps changed since the metadata or the last caps record */
+    wr = WRITE_OK;
+    /* a duplex channel has exactly one frame per response: its caps
+     * travel only in the metadata */
+    if (!self->chan_mode && self->format == GST_ZB_FRAME_FORMAT_GST &&
+        self->caps &&
+        (self->sent_caps == NULL || !gst_caps_is_equal (self->caps,
+                self->sent_caps))) {
+      zb_gst_record crec;
+      gchar *str = gst_caps_to_string (self->caps);
+
+      zb_gst_record_init (&crec, ZB_GST_RECORD_CAPS);
+      wr = write_frame (self, &crec, NULL, str, strlen (str), &err);
+      g_free (str);
+      if (wr == WRITE_OK)
+        gst_caps_replace (&self->sent_caps, self->caps);
+    }
+    if (wr == WRITE_OK)
+      wr = write_frame (self, self->format == GST_ZB_FRAME_FORMAT_GST ? rec :
+          NULL, buf, NULL, 0, &err);
+
+    switch (wr) {
+      case WRITE_OK:
+        if (buf) {
+          GST_OBJECT_LOCK (self);
+          self->frames++;
+          self->bytes += gst_buffer_get_size (buf);
+          GST_OBJECT_UNLOCK (self);
+        }
+        return GST_FLOW_OK;
+      case WRITE_DROPPED:
+        goto dropped;
+      case WRITE_ERROR:
+        return GST_FLOW_ERROR;
+      case WRITE_INTERRUPTED:
+        goto interrupted;
+      case WRITE_LOST:
+        flow = handle_reader_lost (self, err);
+        if (flow != GST_FLOW_OK)
+          return flow;
+        continue;
+    }
+    continue;
+
+  interrupted:
+    if (!in_render)
+      return GST_FLOW_FLUSHING;
+    /* PLAYING -> PAUSED or a flush: wait until PLAYING again (OK) or
+     * flushing (FLUSHING) */
+    flow = gst_base_sink_wait_preroll (GST_BASE_SINK (self));
+    if (flow != GST_FLOW_OK)
+      return flow;
+    continue;
+
+  dropped:
+    if (buf) {
+      GST_OBJECT_LOCK (self);
+      self->drops++;
+      GST_OBJECT_UNLOCK (self);
+    }
+    return GST_FLOW_OK;
+  }
+}
