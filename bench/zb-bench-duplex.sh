@@ -55,7 +55,7 @@ case $server in
     ;;
   gst)
     gst-launch-1.0 -q zbsrc channel-name="$chan" payload-size="$ring" \
-        ! videoflip video-direction=180 ! zbsink channel-name="$chan" \
+        ! videoflip video-direction=180 ! zbsink channel-name="$chan" sync=false \
         > /dev/null 2>&1 &
     ;;
   *) echo "unknown server $server" >&2; exit 2 ;;

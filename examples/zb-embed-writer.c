@@ -136,7 +136,14 @@ main (int argc, char **argv)
   }
   gst_object_unref (bus);
 
-  g_object_get (sink, "frames-sent", &sent, "drops", &drops, NULL);
+  {
+    GstStructure *stats;
+
+    g_object_get (sink, "stats", &stats, NULL);
+    gst_structure_get_uint64 (stats, "frames-sent", &sent);
+    gst_structure_get_uint64 (stats, "drops", &drops);
+    gst_structure_free (stats);
+  }
   gst_element_set_state (pipeline, GST_STATE_NULL);
   gst_object_unref (pipeline);
 

@@ -26,7 +26,7 @@
  *
  * ## Example launch lines
  * |[
- * gst-launch-1.0 videotestsrc is-live=true ! video/x-raw,width=1280,height=720 ! zbsink buffer-name=cam
+ * gst-launch-1.0 videotestsrc is-live=true ! video/x-raw,format=I420,width=1280,height=720 ! zbsink buffer-name=cam
  * ]| Writer: waits for the reader's buffer, then streams 720p video.
  * |[
  * gst-launch-1.0 zbsrc buffer-name=cam ! videoconvert ! autovideosink
@@ -71,17 +71,11 @@ enum
   PROP_ON_READER_LOST,
   PROP_LEAKY,
   PROP_WRITE_TIMEOUT,
-  PROP_FRAMES_SENT,
-  PROP_BYTES_SENT,
-  PROP_DROPS,
-  PROP_UTILISATION,
-  PROP_READER_PID,
-  PROP_CONNECTED,
   PROP_CHANNEL_NAME,
   PROP_ZERO_COPY,
-  PROP_ZERO_COPY_FRAMES,
   PROP_COPY_THREADS,
-  PROP_ALLOW_UID
+  PROP_ALLOW_UID,
+  PROP_STATS
 };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
@@ -130,10 +124,11 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_CHANNEL_NAME,
       g_param_spec_string ("channel-name", "Channel name",
-          "Duplex channel to answer (docs/duplex.md): write the responses "
-          "of a zbsrc channel-name=NAME of this pipeline to NAME_response, "
-          "one per request, in order; excludes buffer-name and turns sync "
-          "off", NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          "Duplex channel to answer: write the responses of a zbsrc "
+          "channel-name=NAME of this pipeline to NAME_response, one per "
+          "request, in order; excludes buffer-name (set sync=false too, so "
+          "that responses go out as soon as they are ready)", NULL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_ZERO_COPY,
       g_param_spec_boolean ("zero-copy", "Zero copy",
@@ -142,12 +137,8 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
           "and more; anything else is copied); not for upstreams that keep "
           "buffers mapped after pushing them; set enable-last-sample=false "
           "too, or every frame is copied anyway",
-          DEFAULT_ZERO_COPY, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
-  g_object_class_install_property (gobject_class, PROP_ZERO_COPY_FRAMES,
-      g_param_spec_uint64 ("zero-copy-frames", "Zero-copy frames",
-          "Buffers since start that upstream filled in place in the ring "
-          "(allocated from what zbsink proposed; sent without a copy)", 0,
-          G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+          DEFAULT_ZERO_COPY, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_COPY_THREADS,
       g_param_spec_uint ("copy-threads", "Copy threads",
           "Threads that copy a frame of a megabyte or more into the ring "
@@ -168,22 +159,26 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
           "Milliseconds to wait for the reader's buffer to appear before "
           "posting an error (-1 = wait indefinitely; the wait is always "
           "interrupted by flushing or a state change)", -1, G_MAXINT,
-          DEFAULT_CONNECT_TIMEOUT, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+          DEFAULT_CONNECT_TIMEOUT, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_ON_READER_LOST,
       g_param_spec_enum ("on-reader-lost", "On reader lost",
           "What to do when the reader stops or dies",
           GST_TYPE_ZB_READER_LOST, DEFAULT_ON_READER_LOST,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_LEAKY,
       g_param_spec_boolean ("leaky", "Leaky",
           "Drop the buffer when the ring is full instead of blocking until "
           "the reader frees space", DEFAULT_LEAKY,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_WRITE_TIMEOUT,
       g_param_spec_int ("write-timeout", "Write timeout",
           "Milliseconds to block on a full ring before posting an error "
           "(0 = block as long as the reader is alive)", 0, G_MAXINT,
-          DEFAULT_WRITE_TIMEOUT, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+          DEFAULT_WRITE_TIMEOUT, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_ALLOW_UID,
       g_param_spec_int ("allow-uid", "Allow uid",
           "Also write to a buffer created by this user (uid); -1 = only "
@@ -192,37 +187,29 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
           DEFAULT_ALLOW_UID, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
 
-  g_object_class_install_property (gobject_class, PROP_FRAMES_SENT,
-      g_param_spec_uint64 ("frames-sent", "Frames sent",
-          "Buffers written since start", 0, G_MAXUINT64, 0,
-          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
-  g_object_class_install_property (gobject_class, PROP_BYTES_SENT,
-      g_param_spec_uint64 ("bytes-sent", "Bytes sent",
-          "Buffer bytes written since start (headers excluded)", 0,
-          G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
-  g_object_class_install_property (gobject_class, PROP_DROPS,
-      g_param_spec_uint64 ("drops", "Drops",
-          "Buffers dropped (leaky with a full ring, or no reader with "
-          "on-reader-lost=drop)", 0, G_MAXUINT64, 0,
-          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
-  g_object_class_install_property (gobject_class, PROP_UTILISATION,
-      g_param_spec_double ("utilisation", "Utilisation",
-          "Fraction of the ring in use, 0..1 (0 when not connected)", 0.0,
-          1.0, 0.0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
-  g_object_class_install_property (gobject_class, PROP_READER_PID,
-      g_param_spec_uint64 ("reader-pid", "Reader PID",
-          "Process id of the reader (0 = not connected)", 0, G_MAXUINT64, 0,
-          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
-  g_object_class_install_property (gobject_class, PROP_CONNECTED,
-      g_param_spec_boolean ("connected", "Connected",
-          "Whether the sink is connected to a reader's buffer", FALSE,
-          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  /**
+   * GstZbSink:stats:
+   *
+   * Counters since start, as a "zbsink-stats" structure: frames-sent and
+   * bytes-sent (buffers written, bytes without headers), drops (leaky with
+   * a full ring, or no reader with on-reader-lost=drop), zero-copy-frames
+   * (buffers upstream filled in place in the ring), and the connection:
+   * connected, reader-pid (0 when not connected), utilisation (fraction
+   * of the ring in use, 0..1).
+   *
+   * Since: 0.2
+   */
+  g_object_class_install_property (gobject_class, PROP_STATS,
+      g_param_spec_boxed ("stats", "Statistics",
+          "Counters since start: frames-sent, bytes-sent, drops, "
+          "zero-copy-frames, connected, reader-pid, utilisation",
+          GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_set_static_metadata (element_class,
       "ZeroBuffer sink", "Sink",
       "Send buffers, caps, timestamps and EOS to a zbsrc in another process "
-      "through shared memory", "zerobuffer developers");
+      "through shared memory", GST_ZB_AUTHOR);
 
   basesink_class->start = GST_DEBUG_FUNCPTR (gst_zb_sink_start);
   basesink_class->stop = GST_DEBUG_FUNCPTR (gst_zb_sink_stop);
@@ -272,6 +259,7 @@ gst_zb_sink_finalize (GObject * object)
 
   g_free (self->buffer_name);
   g_free (self->channel_name);
+  g_free (self->conn_name);
   gst_caps_replace (&self->caps, NULL);
   gst_caps_replace (&self->sent_caps, NULL);
   gst_object_unref (self->ring_alloc);
@@ -297,12 +285,6 @@ gst_zb_sink_set_property (GObject * object, guint prop_id,
     case PROP_CHANNEL_NAME:
       g_free (self->channel_name);
       self->channel_name = g_value_dup_string (value);
-      if (self->channel_name) {
-        /* responses go out as soon as they are ready */
-        GST_OBJECT_UNLOCK (self);
-        gst_base_sink_set_sync (GST_BASE_SINK (self), FALSE);
-        GST_OBJECT_LOCK (self);
-      }
       break;
     case PROP_FRAME_FORMAT:
       self->frame_format = g_value_get_enum (value);
@@ -374,30 +356,20 @@ gst_zb_sink_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_ALLOW_UID:
       g_value_set_int (value, self->allow_uid);
       break;
-    case PROP_FRAMES_SENT:
-      g_value_set_uint64 (value, self->frames);
-      break;
-    case PROP_BYTES_SENT:
-      g_value_set_uint64 (value, self->bytes);
-      break;
-    case PROP_DROPS:
-      g_value_set_uint64 (value, self->drops);
-      break;
-    case PROP_ZERO_COPY_FRAMES:
-      g_value_set_uint64 (value, self->in_place);
-      break;
-    case PROP_UTILISATION:
+    case PROP_STATS:
       /* zb_writer_get_status() is a lock-free snapshot */
-      if (self->writer && zb_writer_get_status (self->writer, &status) == 0)
-        g_value_set_double (value, CLAMP (status.utilisation, 0.0, 1.0));
-      else
-        g_value_set_double (value, 0.0);
-      break;
-    case PROP_READER_PID:
-      g_value_set_uint64 (value, self->reader_pid);
-      break;
-    case PROP_CONNECTED:
-      g_value_set_boolean (value, self->connected);
+      if (self->writer == NULL || zb_writer_get_status (self->writer,
+              &status) < 0)
+        status.utilisation = 0.0;
+      g_value_take_boxed (value, gst_structure_new ("zbsink-stats",
+              "frames-sent", G_TYPE_UINT64, self->frames,
+              "bytes-sent", G_TYPE_UINT64, self->bytes,
+              "drops", G_TYPE_UINT64, self->drops,
+              "zero-copy-frames", G_TYPE_UINT64, self->in_place,
+              "connected", G_TYPE_BOOLEAN, self->connected,
+              "reader-pid", G_TYPE_UINT64, self->reader_pid,
+              "utilisation", G_TYPE_DOUBLE,
+              CLAMP (status.utilisation, 0.0, 1.0), NULL));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -417,21 +389,19 @@ gst_zb_sink_start (GstBaseSink * bsink)
   int ret;
 
   GST_OBJECT_LOCK (self);
-  if (self->channel_name && self->buffer_name && !self->name_from_channel) {
+  if (self->channel_name && self->buffer_name) {
     GST_OBJECT_UNLOCK (self);
     goto both_names;
-  }
-  if (self->channel_name) {
-    /* the duplex channel's response buffer, created by the client */
-    g_free (self->buffer_name);
-    self->buffer_name = g_strdup_printf ("%s_response", self->channel_name);
-    self->name_from_channel = TRUE;
   }
   self->chan_mode = self->channel_name != NULL;
   self->chan_generation = 0;
   self->chan_expected = 1;
   self->chan_sending = 0;
-  name = g_strdup (self->buffer_name);
+  /* a duplex channel's response buffer is created by the client */
+  if (self->channel_name)
+    name = g_strdup_printf ("%s_response", self->channel_name);
+  else
+    name = g_strdup (self->buffer_name);
   self->format = self->frame_format;
   self->frames = self->bytes = self->drops = self->in_place = 0;
   self->reader_pid = 0;
@@ -452,7 +422,8 @@ gst_zb_sink_start (GstBaseSink * bsink)
   if (threads == 0)
     threads = MIN (g_get_num_processors (), AUTO_COPY_THREADS_MAX);
   self->copier = gst_zb_copier_new (threads);
-  g_free (name);
+  g_free (self->conn_name);
+  self->conn_name = name;
   return TRUE;
 
   /* ERRORS */
@@ -490,13 +461,6 @@ gst_zb_sink_stop (GstBaseSink * bsink)
   gst_zb_clock_cache_clear (&self->clock_cache);
   gst_caps_replace (&self->caps, NULL);
   gst_zb_ring_allocator_set_render_thread (self->ring_alloc, NULL);
-  GST_OBJECT_LOCK (self);
-  if (self->name_from_channel) {
-    g_free (self->buffer_name);
-    self->buffer_name = NULL;
-    self->name_from_channel = FALSE;
-  }
-  GST_OBJECT_UNLOCK (self);
   return TRUE;
 }
 
@@ -560,18 +524,13 @@ raw_caps_change:
   {
     gchar *old = gst_caps_to_string (self->sent_caps);
     gchar *new = gst_caps_to_string (caps);
-    gchar *name;
 
-    GST_OBJECT_LOCK (self);
-    name = g_strdup (self->buffer_name);
-    GST_OBJECT_UNLOCK (self);
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
         ("Caps changed on buffer \"%s\", but frame-format=raw cannot carry "
-            "a caps change; use frame-format=gst.", name),
+            "a caps change; use frame-format=gst.", self->conn_name),
         ("old caps %s, new caps %s", old, new));
     g_free (old);
     g_free (new);
-    g_free (name);
     return FALSE;
   }
 }

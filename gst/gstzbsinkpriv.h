@@ -44,6 +44,8 @@ struct _GstZbSink
   gboolean unlocked;
 
   /* streaming thread only */
+  gchar *conn_name;             /* the buffer we write: buffer-name, or
+                                 * CHANNEL_response; set by start() */
   GstZbFrameFormat format;      /* frame_format latched at start() */
   GstCaps *caps;                /* current caps from upstream */
   GstCaps *sent_caps;           /* caps the reader knows on this connection */
@@ -62,10 +64,9 @@ struct _GstZbSink
   guint64 reader_pid;
   gboolean connected;
 
-  /* duplex channel (docs/duplex.md); channel_name and name_from_channel:
-   * GST_OBJECT_LOCK, the rest: streaming thread */
+  /* duplex channel (docs/duplex.md); channel_name: GST_OBJECT_LOCK, the
+   * rest: streaming thread */
   gchar *channel_name;
-  gboolean name_from_channel;   /* buffer_name was made by start() */
   gboolean chan_mode;           /* channel_name latched at start() */
   guint64 chan_generation;      /* client whose responses we write */
   guint64 chan_expected;        /* next request sequence to answer */

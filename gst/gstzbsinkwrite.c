@@ -60,14 +60,8 @@ static void
 post_message (GstZbSink * self, const gchar * name, guint64 pid,
     const gchar * reason)
 {
-  gchar *buffer_name;
-
-  GST_OBJECT_LOCK (self);
-  buffer_name = g_strdup (self->buffer_name);
-  GST_OBJECT_UNLOCK (self);
   gst_zb_post_peer_message (GST_ELEMENT (self), name, "buffer-name",
-      buffer_name, pid, reason, NULL);
-  g_free (buffer_name);
+      self->conn_name, pid, reason, NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -225,7 +219,7 @@ ensure_connected (GstZbSink * self, gboolean block)
     return CONNECT_OK;
 
   GST_OBJECT_LOCK (self);
-  name = g_strdup (self->buffer_name);
+  name = g_strdup (self->conn_name);
   connect_timeout = self->connect_timeout;
   leaky = self->leaky;
   allow_uid = self->allow_uid;
@@ -361,7 +355,7 @@ handle_reader_lost (GstZbSink * self, int ret)
 
   GST_OBJECT_LOCK (self);
   action = self->on_reader_lost;
-  name = g_strdup (self->buffer_name);
+  name = g_strdup (self->conn_name);
   pid = self->reader_pid;
   GST_OBJECT_UNLOCK (self);
 
@@ -480,11 +474,13 @@ write_frame (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
   }
 
   GST_OBJECT_LOCK (self);
-  write_timeout = self->write_timeout;
   leaky = self->leaky;
   GST_OBJECT_UNLOCK (self);
-  if (write_timeout > 0)
-    start = g_get_monotonic_time ();    /* no clock read per buffer else */
+  /* leaky may change while PLAYING: it decides how long a full ring
+   * blocks */
+  zb_writer_set_write_timeout (self->writer,
+      leaky ? LEAKY_WRITE_TIMEOUT_MS : WRITE_SLICE_MS);
+  start = g_get_monotonic_time ();
 
   if (hdr + payload == 0)
     return WRITE_OK;            /* an empty raw buffer: nothing to send */
@@ -547,9 +543,16 @@ write_frame (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
         padding = TRUE;
         continue;
       case -ENOBUFS:
+        GST_OBJECT_LOCK (self);
+        leaky = self->leaky;
+        write_timeout = self->write_timeout;
+        GST_OBJECT_UNLOCK (self);
         /* only buffers are dropped; caps and EOS records must arrive */
         if (leaky && buf != NULL)
           return WRITE_DROPPED;
+        zb_writer_set_write_timeout (self->writer,
+            leaky ? LEAKY_WRITE_TIMEOUT_MS : WRITE_SLICE_MS);
+
         ret = zb_writer_check_reader (self->writer);
         if (ret < 0) {
           *err = ret;
@@ -592,9 +595,7 @@ write_frame (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
   /* ERRORS */
 ring_pending:
   {
-    GST_OBJECT_LOCK (self);
-    name = g_strdup (self->buffer_name);
-    GST_OBJECT_UNLOCK (self);
+    name = g_strdup (self->conn_name);
     GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
         ("Could not write to buffer \"%s\": upstream holds a frame "
             "allocated in the ring and sent something else first.", name),
@@ -605,9 +606,7 @@ ring_pending:
   }
 write_timed_out:
   {
-    GST_OBJECT_LOCK (self);
-    name = g_strdup (self->buffer_name);
-    GST_OBJECT_UNLOCK (self);
+    name = g_strdup (self->conn_name);
     GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
         ("The reader of buffer \"%s\" freed no space within %d ms.", name,
             write_timeout), ("frame of %" G_GSIZE_FORMAT " bytes",
@@ -621,9 +620,7 @@ too_big:
 
     memset (&status, 0, sizeof (status));
     zb_writer_get_status (self->writer, &status);
-    GST_OBJECT_LOCK (self);
-    name = g_strdup (self->buffer_name);
-    GST_OBJECT_UNLOCK (self);
+    name = g_strdup (self->conn_name);
     GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
         ("A frame of %" G_GSIZE_FORMAT " bytes does not fit in the ring of "
             "buffer \"%s\" (%" G_GUINT64_FORMAT " bytes); raise payload-size "
@@ -641,9 +638,7 @@ no_fit:
     memset (&status, 0, sizeof (status));
     zb_writer_get_status (self->writer, &status);
     always = zb_max_size_always (status.payload_size);
-    GST_OBJECT_LOCK (self);
-    name = g_strdup (self->buffer_name);
-    GST_OBJECT_UNLOCK (self);
+    name = g_strdup (self->conn_name);
     /* raw: only a smaller frame moves the position on; leaky drops this
      * one so that the next ones can */
     if (leaky && buf != NULL && !padding) {
@@ -676,9 +671,7 @@ no_fit:
   }
 write_failed:
   {
-    GST_OBJECT_LOCK (self);
-    name = g_strdup (self->buffer_name);
-    GST_OBJECT_UNLOCK (self);
+    name = g_strdup (self->conn_name);
     GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
         ("Could not write to buffer \"%s\".", name), ("%s", zb_strerror (ret)));
     g_free (name);

@@ -662,6 +662,16 @@ zb_writer_write (zb_writer * writer, const void *data, size_t size)
   return zb_writer_commit (writer);
 }
 
+int
+zb_writer_set_write_timeout (zb_writer * writer, int timeout_ms)
+{
+  if (writer == NULL || timeout_ms < 0)
+    return -EINVAL;
+  writer->write_timeout_ms = timeout_ms ? timeout_ms :
+      ZB_DEFAULT_WRITE_TIMEOUT_MS;
+  return 0;
+}
+
 void
 zb_writer_wakeup (zb_writer * writer)
 {

@@ -353,7 +353,8 @@ GST_START_TEST (test_gst_server_rotate)
   gchar *channel = zbt_name ();
   gchar *log = log_path ();
   gchar *desc = g_strdup_printf ("zbsrc channel-name=%s payload-size=1000000 "
-      "! videoflip video-direction=180 ! zbsink channel-name=%s", channel,
+      "! videoflip video-direction=180 ! zbsink channel-name=%s sync=false",
+      channel,
       channel);
   const gchar *props[] = { "max-in-flight=1", "max-in-flight=4" };
   const gint counts[] = { 10, 60 };
@@ -395,7 +396,7 @@ GST_START_TEST (test_gst_server_caps)
   gchar *channel = zbt_name ();
   gchar *log = log_path ();
   gchar *desc = g_strdup_printf ("zbsrc channel-name=%s payload-size=1000000 "
-      "! videoconvert ! video/x-raw,format=RGBx ! zbsink channel-name=%s",
+      "! videoconvert ! video/x-raw,format=RGBx ! zbsink channel-name=%s sync=false",
       channel, channel);
   GstElement *p;
   GstSample *s;
@@ -596,7 +597,8 @@ GST_START_TEST (test_server_drop_duplicate)
     gchar *channel = zbt_name ();
     gchar *log = log_path ();
     gchar *desc = g_strdup_printf ("zbsrc channel-name=%s "
-        "payload-size=1000000 ! %s ! zbsink channel-name=%s", channel,
+        "payload-size=1000000 ! %s ! zbsink channel-name=%s sync=false",
+        channel,
         middles[m], channel);
     GstElement *p;
     GPid server;

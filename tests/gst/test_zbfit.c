@@ -250,7 +250,7 @@ GST_START_TEST (test_raw_no_fit_leaky_drops)
   fail_unless (msg != NULL, "no warning");
   gst_message_unref (msg);
   sink = gst_bin_get_by_name (GST_BIN (f.wp), "sink");
-  g_object_get (sink, "drops", &drops, NULL);
+  drops = zbt_stat_u64 (sink, "drops");
   fail_unless_equals_int (drops, 1);
   gst_object_unref (sink);
   pipes_stop (&f);

@@ -78,8 +78,11 @@ write_frames (zb_writer * w, gint frames, gint gap_ms)
   }
 }
 
-/* zbsink leaky=true never blocks on a full ring: it drops, and counts. */
-GST_START_TEST (test_sink_leaky_drops)
+/* zbsink leaky=true never blocks on a full ring: it drops, and counts.
+ * @in_playing: start with leaky=false, blocked on the full ring, and set
+ * leaky=true while PLAYING. */
+static void
+leaky_drops (gboolean in_playing)
 {
   gchar *name = zbt_name ();
   zb_reader_config rc = { 4096, 64 * 1024, 0 };
@@ -93,7 +96,7 @@ GST_START_TEST (test_sink_leaky_drops)
   fail_unless_equals_int (zb_reader_create (name, &rc, &r), 0);
   p = zbt_pipeline ("appsrc name=src format=time "
       "caps=application/x-zbtest ! zbsink name=sink buffer-name=%s "
-      "leaky=true sync=false", name);
+      "leaky=%d sync=false", name, !in_playing);
   src = gst_bin_get_by_name (GST_BIN (p), "src");
   sink = gst_bin_get_by_name (GST_BIN (p), "sink");
   play (p);
@@ -106,14 +109,24 @@ GST_START_TEST (test_sink_leaky_drops)
     fail_unless_equals_int (gst_app_src_push_buffer (GST_APP_SRC (src), b),
         GST_FLOW_OK);
   }
+  if (in_playing) {
+    /* blocked on the full ring: nothing dropped */
+    g_usleep (500 * 1000);
+    fail_unless_equals_uint64 (zbt_stat_u64 (sink, "drops"), 0);
+    fail_unless (zbt_stat_u64 (sink, "frames-sent") <= 15);
+    g_object_set (sink, "leaky", TRUE, NULL);
+    t0 = g_get_monotonic_time ();
+  }
   /* Wait until the sink has taken all 100 (pushes only queue them). */
   while (g_get_monotonic_time () - t0 < 10 * G_USEC_PER_SEC) {
-    g_object_get (sink, "frames-sent", &sent, "drops", &drops, NULL);
+    sent = zbt_stat_u64 (sink, "frames-sent");
+    drops = zbt_stat_u64 (sink, "drops");
     if (sent + drops == 100)
       break;
     g_usleep (10 * 1000);
   }
-  g_object_get (sink, "frames-sent", &sent, "drops", &drops, NULL);
+  sent = zbt_stat_u64 (sink, "frames-sent");
+  drops = zbt_stat_u64 (sink, "drops");
   fail_unless_equals_int (sent + drops, 100);
   /* 64 KiB hold at most 15 frames of 4 KiB + 96: the rest were dropped. */
   fail_unless (drops >= 80, "only %" G_GUINT64_FORMAT " drops", drops);
@@ -127,6 +140,46 @@ GST_START_TEST (test_sink_leaky_drops)
   gst_object_unref (sink);
   shutdown (p);
   zb_reader_destroy (r);
+  fail_unless (zbt_no_leftovers (name));
+  g_free (name);
+}
+
+GST_START_TEST (test_sink_leaky_drops)
+{
+  leaky_drops (FALSE);
+}
+
+GST_END_TEST;
+
+/* leaky is GST_PARAM_MUTABLE_PLAYING: set on a sink blocked on a full ring,
+ * it drops from the next slice on. */
+GST_START_TEST (test_sink_leaky_set_while_playing)
+{
+  leaky_drops (TRUE);
+}
+
+GST_END_TEST;
+
+/* channel-name leaves the other properties as the user set them: sync
+ * stays on, buffer-name stays unset (the response buffer's name is the
+ * sink's own business). */
+GST_START_TEST (test_sink_channel_name_keeps_properties)
+{
+  gchar *name = zbt_name ();
+  GstElement *p, *sink;
+  gchar *buffer_name = NULL;
+  gboolean sync = FALSE;
+
+  p = zbt_pipeline ("appsrc name=src format=time caps=application/x-zbtest "
+      "! zbsink name=sink channel-name=%s connect-timeout=100", name);
+  sink = gst_bin_get_by_name (GST_BIN (p), "sink");
+  fail_unless_equals_int (zbt_set_state (p, GST_STATE_PAUSED),
+      GST_STATE_CHANGE_ASYNC);
+  g_object_get (sink, "buffer-name", &buffer_name, "sync", &sync, NULL);
+  fail_unless (buffer_name == NULL, "buffer-name became %s", buffer_name);
+  fail_unless (sync);
+  gst_object_unref (sink);
+  shutdown (p);
   fail_unless (zbt_no_leftovers (name));
   g_free (name);
 }
@@ -368,6 +421,8 @@ zbpolicies_suite (void)
   tcase_set_timeout (tc, 60);
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_sink_leaky_drops);
+  tcase_add_test (tc, test_sink_leaky_set_while_playing);
+  tcase_add_test (tc, test_sink_channel_name_keeps_properties);
   tcase_add_test (tc, test_sink_write_timeout);
   tcase_add_test (tc, test_src_timeout_eos);
   tcase_add_test (tc, test_src_timeout_error);

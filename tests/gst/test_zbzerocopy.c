@@ -147,9 +147,8 @@ static guint64
 in_place (GstElement * pipeline)
 {
   GstElement *zb = gst_bin_get_by_name (GST_BIN (pipeline), "zb");
-  guint64 n = 0;
+  guint64 n = zbt_stat_u64 (zb, "zero-copy-frames");
 
-  g_object_get (zb, "zero-copy-frames", &n, NULL);
   gst_object_unref (zb);
   return n;
 }
@@ -686,7 +685,7 @@ GST_START_TEST (test_full_ring_shutdown)
     guint64 now;
 
     g_usleep (100 * 1000);
-    g_object_get (zb, "frames-sent", &now, NULL);
+    now = zbt_stat_u64 (zb, "frames-sent");
     if (now > 0 && now == frames)
       break;
     frames = now;

@@ -98,6 +98,20 @@ zbt_pop_element (GstBus * bus, const gchar * name, gint timeout_ms)
   }
 }
 
+guint64
+zbt_stat_u64 (GstElement * element, const gchar * field)
+{
+  GstStructure *stats = NULL;
+  guint64 v = 0;
+
+  g_object_get (element, "stats", &stats, NULL);
+  fail_unless (stats != NULL, "%s has no stats", GST_OBJECT_NAME (element));
+  fail_unless (gst_structure_get_uint64 (stats, field, &v),
+      "no %s in %" GST_PTR_FORMAT, field, stats);
+  gst_structure_free (stats);
+  return v;
+}
+
 void
 zbt_assert_no_error (GstBus * bus)
 {

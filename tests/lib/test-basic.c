@@ -78,6 +78,26 @@ test_1_3 (void)
     ZBT_FAIL ("write after a release took %d ms", (int) t0);
   for (i = 2; i <= 10; i++)
     zbt_read_release (r, 0, i, 1024);
+  /* the timeout changed while connected applies from the next write */
+  for (i = 11; i <= 19; i++)
+    ZBT_OK (zbt_write (w, 1024, i));
+  ZBT_ERR (zb_writer_set_write_timeout (w, -1), -EINVAL);
+  ZBT_OK (zb_writer_set_write_timeout (w, 1200));
+  t0 = zbt_now_ms ();
+  ZBT_ERR (zbt_write (w, 1024, 20), -ENOBUFS);
+  t0 = zbt_now_ms () - t0;
+  if (t0 < 1100 || t0 > 3000)
+    ZBT_FAIL ("buffer full reported after %d ms, write timeout set to "
+        "1200 ms", (int) t0);
+  ZBT_OK (zb_writer_set_write_timeout (w, 20));
+  t0 = zbt_now_ms ();
+  ZBT_ERR (zbt_write (w, 1024, 20), -ENOBUFS);
+  t0 = zbt_now_ms () - t0;
+  if (t0 > 250)
+    ZBT_FAIL ("buffer full reported after %d ms, write timeout set to "
+        "20 ms", (int) t0);
+  for (i = 11; i <= 19; i++)
+    zbt_read_release (r, 0, i, 1024);
   zb_writer_disconnect (w);
   zb_reader_destroy (r);
 }
@@ -830,8 +850,8 @@ test_foreign_short_tail (void)
 static const zbt_case cases[] = {
   {"1.1 simple write-read cycle", test_1_1, 20},
   {"1.2 three frames in order", test_1_2, 20},
-  {"1.3 buffer full after the write timeout, then space at once", test_1_3,
-      20},
+  {"1.3 buffer full after the write timeout, then space at once; "
+        "zb_writer_set_write_timeout", test_1_3, 20},
   {"1.4 zero-copy acquire and commit", test_1_4, 20},
   {"1.5 mixed sizes 100, 1024, 10240, 1", test_1_5, 20},
   {"1.6 slow reader, fast writer, 20 frames", test_1_6, 20},

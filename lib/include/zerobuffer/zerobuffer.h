@@ -248,6 +248,11 @@ int zb_writer_set_metadata (zb_writer * writer, const void *data,
  * -ENOBUFS is only ever "the reader did not free the space in time". */
 int zb_writer_write (zb_writer * writer, const void *data, size_t size);
 
+/* How long the next zb_writer_write() or zb_writer_acquire() blocks on a
+ * full ring, as write_timeout_ms of zb_writer_config (0: the default).
+ * 0, or -EINVAL for a negative @timeout_ms. */
+int zb_writer_set_write_timeout (zb_writer * writer, int timeout_ms);
+
 /* Zero-copy write: reserve @size bytes in the ring and point *@data at
  * them; fill them, then zb_writer_commit(). Same blocking, rules and
  * returns as zb_writer_write(); -EALREADY if an acquire is pending. */
