@@ -9,8 +9,11 @@
 
 #include "gstzbcommon.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------ */
 /* Enums */
@@ -228,4 +231,127 @@ gst_zb_post_peer_message (GstElement * element, const gchar * name,
   }
   gst_element_post_message (element,
       gst_message_new_element (GST_OBJECT (element), s));
+}
+
+/* ------------------------------------------------------------------ */
+/* Waiting for a buffer to appear */
+
+/* Without inotify: how often to look */
+#define NO_WATCH_INTERVAL (100 * GST_MSECOND)
+
+struct _GstZbShmWatch
+{
+  GstPoll *poll;
+  GstPollFD pfd;                /* the inotify instance; fd -1 if none */
+  gchar *name;
+  gint64 last_change;           /* g_get_monotonic_time(), last TRUE of
+                                 * gst_zb_shm_watch_changed() */
+};
+
+GstZbShmWatch *
+gst_zb_shm_watch_new (const gchar * name)
+{
+  GstZbShmWatch *w = g_new0 (GstZbShmWatch, 1);
+  gint fd;
+
+  w->poll = gst_poll_new (TRUE);
+  w->name = g_strdup (name);
+  gst_poll_fd_init (&w->pfd);
+  /* shm_open() creates NAME, sem_open() links sem.sem-w-NAME and
+   * sem.sem-r-NAME into place: each is an IN_CREATE */
+  fd = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
+  if (fd >= 0 && inotify_add_watch (fd, "/dev/shm",
+          IN_CREATE | IN_MOVED_TO) < 0) {
+    close (fd);
+    fd = -1;
+  }
+  if (fd < 0) {
+    GST_WARNING ("no inotify watch on /dev/shm (%s): looking for buffer "
+        "\"%s\" every 100 ms", g_strerror (errno), name);
+    return w;
+  }
+  w->pfd.fd = fd;
+  gst_poll_add_fd (w->poll, &w->pfd);
+  gst_poll_fd_ctl_read (w->poll, &w->pfd, TRUE);
+  return w;
+}
+
+void
+gst_zb_shm_watch_free (GstZbShmWatch * watch)
+{
+  if (watch == NULL)
+    return;
+  if (watch->pfd.fd >= 0)
+    close (watch->pfd.fd);
+  gst_poll_free (watch->poll);
+  g_free (watch->name);
+  g_free (watch);
+}
+
+void
+gst_zb_shm_watch_set_flushing (GstZbShmWatch * watch, gboolean flushing)
+{
+  gst_poll_set_flushing (watch->poll, flushing);
+}
+
+/* Read the pending events: TRUE if one may concern our buffer. */
+static gboolean
+shm_watch_drain (GstZbShmWatch * w)
+{
+  union
+  {
+    struct inotify_event ev;
+    gchar bytes[4096];
+  } buf;
+  gboolean hit = FALSE;
+  gssize n, off;
+
+  while ((n = read (w->pfd.fd, &buf, sizeof (buf))) > 0) {
+    for (off = 0; off < n;) {
+      const struct inotify_event *ev =
+          (const struct inotify_event *) (buf.bytes + off);
+
+      if ((ev->mask & IN_Q_OVERFLOW) || (ev->len > 0 &&
+              strstr (ev->name, w->name) != NULL))
+        hit = TRUE;
+      off += sizeof (struct inotify_event) + ev->len;
+    }
+  }
+  return hit;
+}
+
+gint
+gst_zb_shm_watch_wait (GstZbShmWatch * watch, GstClockTime timeout)
+{
+  gint64 end;
+  gint ret;
+
+  if (watch->pfd.fd < 0)
+    timeout = MIN (timeout, NO_WATCH_INTERVAL);
+  end = g_get_monotonic_time () + timeout / GST_USECOND;
+  for (;;) {
+    gint64 left;
+
+    if (watch->pfd.fd >= 0 && shm_watch_drain (watch))
+      return 1;
+    left = end - g_get_monotonic_time ();
+    if (left <= 0)
+      return watch->pfd.fd < 0 ? 1 : 0;
+    ret = gst_poll_wait (watch->poll, left * GST_USECOND);
+    if (ret < 0 && errno == EBUSY)
+      return -1;
+  }
+}
+
+gboolean
+gst_zb_shm_watch_changed (GstZbShmWatch * watch, GstClockTime recheck)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  if ((watch->pfd.fd >= 0 && shm_watch_drain (watch)) ||
+      now - watch->last_change >= (gint64) (recheck / GST_USECOND)) {
+    watch->last_change = now;
+    return TRUE;
+  }
+  return FALSE;
 }

@@ -149,5 +149,26 @@ void gst_zb_post_peer_message (GstElement * element, const gchar * name,
     const gchar * key, const gchar * value, guint64 pid,
     const gchar * reason, const gchar * firstfield, ...);
 
+/* Waiting for a peer's buffer to appear without polling: an inotify watch
+ * on /dev/shm for the objects of one buffer name, and a GstPoll that
+ * set_flushing() wakes (an element's unlock). Without inotify (no
+ * instance left) it degrades to checking every 100 ms. One waiting thread
+ * at a time; set_flushing() from any thread. */
+typedef struct _GstZbShmWatch GstZbShmWatch;
+
+GstZbShmWatch *gst_zb_shm_watch_new (const gchar * name);
+void gst_zb_shm_watch_free (GstZbShmWatch * watch);
+void gst_zb_shm_watch_set_flushing (GstZbShmWatch * watch, gboolean flushing);
+
+/* Wait up to @timeout for an object of the buffer to be created: 1 when
+ * one was (or may have been), 0 on timeout, -1 when flushing. */
+gint gst_zb_shm_watch_wait (GstZbShmWatch * watch, GstClockTime timeout);
+
+/* Without blocking: TRUE when an object of the buffer was created since
+ * the last TRUE, or @recheck has passed since then (a change the watch
+ * cannot see, such as a dead reader's objects that stay). */
+gboolean gst_zb_shm_watch_changed (GstZbShmWatch * watch,
+    GstClockTime recheck);
+
 G_END_DECLS
 #endif /* __GST_ZB_COMMON_H__ */

@@ -384,6 +384,7 @@ static gboolean
 gst_zb_sink_start (GstBaseSink * bsink)
 {
   GstZbSink *self = GST_ZB_SINK (bsink);
+  GstZbShmWatch *watch;
   gchar *name = NULL;
   guint threads;
   int ret;
@@ -424,6 +425,11 @@ gst_zb_sink_start (GstBaseSink * bsink)
   self->copier = gst_zb_copier_new (threads);
   g_free (self->conn_name);
   self->conn_name = name;
+  watch = gst_zb_shm_watch_new (name);
+  GST_OBJECT_LOCK (self);
+  self->watch = watch;
+  gst_zb_shm_watch_set_flushing (watch, self->unlocked);
+  GST_OBJECT_UNLOCK (self);
   return TRUE;
 
   /* ERRORS */
@@ -454,6 +460,7 @@ static gboolean
 gst_zb_sink_stop (GstBaseSink * bsink)
 {
   GstZbSink *self = GST_ZB_SINK (bsink);
+  GstZbShmWatch *watch;
 
   gst_zb_sink_disconnect (self);
   gst_zb_copier_free (self->copier);
@@ -461,6 +468,11 @@ gst_zb_sink_stop (GstBaseSink * bsink)
   gst_zb_clock_cache_clear (&self->clock_cache);
   gst_caps_replace (&self->caps, NULL);
   gst_zb_ring_allocator_set_render_thread (self->ring_alloc, NULL);
+  GST_OBJECT_LOCK (self);
+  watch = self->watch;
+  self->watch = NULL;
+  GST_OBJECT_UNLOCK (self);
+  gst_zb_shm_watch_free (watch);
   return TRUE;
 }
 
@@ -472,6 +484,8 @@ gst_zb_sink_unlock (GstBaseSink * bsink)
   self->unlocked = TRUE;
   if (self->writer)
     zb_writer_wakeup (self->writer);
+  if (self->watch)
+    gst_zb_shm_watch_set_flushing (self->watch, TRUE);
   GST_OBJECT_UNLOCK (self);
   gst_zb_ring_allocator_set_interrupt (self->ring_alloc, TRUE);
   return TRUE;
@@ -485,6 +499,8 @@ gst_zb_sink_unlock_stop (GstBaseSink * bsink)
   self->unlocked = FALSE;
   if (self->writer)
     zb_writer_wakeup_clear (self->writer);
+  if (self->watch)
+    gst_zb_shm_watch_set_flushing (self->watch, FALSE);
   GST_OBJECT_UNLOCK (self);
   gst_zb_ring_allocator_set_interrupt (self->ring_alloc, FALSE);
   return TRUE;

@@ -42,6 +42,8 @@ struct _GstZbSink
    * thread; only the streaming thread (or start/stop) changes writer */
   zb_writer *writer;
   gboolean unlocked;
+  GstZbShmWatch *watch;         /* the reader's buffer appearing; made by
+                                 * start(), woken by unlock() */
 
   /* streaming thread only */
   gchar *conn_name;             /* the buffer we write: buffer-name, or

@@ -15,12 +15,16 @@
 
 #define GST_CAT_DEFAULT gst_zb_sink_debug
 
-/* One blocking library call waits at most this long; in between the
- * element checks its own timeouts and the reader's liveness. unlock wakes
- * a blocked call at once. */
-#define CONNECT_SLICE_MS 100
+/* One blocking write waits at most this long; in between the element
+ * checks its own timeouts and the reader's liveness. unlock wakes a
+ * blocked call at once. */
 #define WRITE_SLICE_MS 100
 #define LEAKY_WRITE_TIMEOUT_MS 1
+/* The wait for the reader's buffer is woken by its creation (an inotify
+ * watch) and by unlock; it looks again after this long in any case (a
+ * duplex client that left is noticed sooner). */
+#define CONNECT_RECHECK (1 * GST_SECOND)
+#define CHANNEL_RECHECK (100 * GST_MSECOND)
 
 void
 gst_zb_sink_disconnect (GstZbSink * self)
@@ -211,6 +215,7 @@ ensure_connected (GstZbSink * self, gboolean block)
   gint connect_timeout;
   gint allow_uid;
   gint64 start = g_get_monotonic_time ();
+  GstClockTime wait;
   guint64 pid = 0;
   gboolean leaky;
   int ret;
@@ -239,11 +244,11 @@ ensure_connected (GstZbSink * self, gboolean block)
       g_free (name);
       return CONNECT_NONE;
     }
-    config.connect_timeout_ms = block ? CONNECT_SLICE_MS : 0;
-    if (block && connect_timeout >= 0) {
-      gint64 left = connect_timeout - (g_get_monotonic_time () - start) / 1000;
-
-      config.connect_timeout_ms = (int) CLAMP (left, 0, CONNECT_SLICE_MS);
+    /* on-reader-lost=drop: not a connect per buffer, only once the
+     * reader's objects appear (or after a while) */
+    if (!block && !gst_zb_shm_watch_changed (self->watch, CONNECT_RECHECK)) {
+      g_free (name);
+      return CONNECT_NONE;
     }
     ret = zb_writer_connect (name, &config, &w);
     if (ret == 0)
@@ -254,13 +259,20 @@ ensure_connected (GstZbSink * self, gboolean block)
       g_free (name);
       return CONNECT_NONE;
     }
-    if (connect_timeout >= 0 &&
-        g_get_monotonic_time () - start >= (gint64) connect_timeout * 1000)
-      goto connect_timed_out;
-    /* zb_writer_connect() returns -ENOENT at once when a dead reader's
-     * buffer is still there; do not spin */
-    if (g_get_monotonic_time () - start < 1000 * CONNECT_SLICE_MS / 2)
-      g_usleep (10 * 1000);
+    wait = self->chan_mode ? CHANNEL_RECHECK : CONNECT_RECHECK;
+    if (connect_timeout >= 0) {
+      gint64 left = (gint64) connect_timeout * 1000 -
+          (g_get_monotonic_time () - start);
+
+      if (left <= 0)
+        goto connect_timed_out;
+      wait = MIN (wait, (GstClockTime) left * GST_USECOND);
+    }
+    /* no polling: the reader's shm_open() and sem_open() wake us */
+    if (gst_zb_shm_watch_wait (self->watch, wait) < 0) {
+      g_free (name);
+      return CONNECT_INTERRUPTED;
+    }
   }
 
   if (zb_writer_get_status (w, &status) == 0)

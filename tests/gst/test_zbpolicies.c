@@ -186,6 +186,59 @@ GST_START_TEST (test_sink_channel_name_keeps_properties)
 
 GST_END_TEST;
 
+/* A zbsink waiting for its reader's buffer sleeps on an inotify watch that
+ * unlock() wakes: leaving PLAYING takes milliseconds (it polled in 100 ms
+ * slices before), and a reader that appears is found at once. */
+GST_START_TEST (test_sink_connect_wait_is_event_driven)
+{
+  gchar *name = zbt_name ();
+  zb_reader_config rc = { 4096, 64 * 1024, 0 };
+  GstElement *p, *src;
+  GstBus *bus;
+  GstMessage *msg;
+  zb_reader *r;
+  gint64 t0, total = 0;
+  gint i;
+
+  p = zbt_pipeline ("appsrc name=src format=time caps=application/x-zbtest "
+      "! zbsink name=sink buffer-name=%s async=false", name);
+  src = gst_bin_get_by_name (GST_BIN (p), "src");
+  for (i = 0; i < 10; i++) {
+    play (p);
+    /* render() waits for the reader from the first buffer on */
+    fail_unless_equals_int (gst_app_src_push_buffer (GST_APP_SRC (src),
+            gst_buffer_new_allocate (NULL, 16, NULL)), GST_FLOW_OK);
+    g_usleep (20 * 1000 + g_random_int_range (0, 80 * 1000));
+    t0 = g_get_monotonic_time ();
+    fail_unless_equals_int (zbt_set_state (p, GST_STATE_NULL),
+        GST_STATE_CHANGE_SUCCESS);
+    total += g_get_monotonic_time () - t0;
+  }
+  fail_unless (total / 10 < 25 * 1000, "leaving PLAYING took %"
+      G_GINT64_FORMAT " us on average", total / 10);
+
+  /* the reader appears while the sink waits: connected within 100 ms */
+  bus = gst_element_get_bus (p);
+  play (p);
+  fail_unless_equals_int (gst_app_src_push_buffer (GST_APP_SRC (src),
+          gst_buffer_new_allocate (NULL, 16, NULL)), GST_FLOW_OK);
+  g_usleep (300 * 1000);
+  t0 = g_get_monotonic_time ();
+  fail_unless_equals_int (zb_reader_create (name, &rc, &r), 0);
+  msg = zbt_pop_element (bus, "zbsink-reader-connected", 5000);
+  fail_unless (msg != NULL);
+  fail_unless (g_get_monotonic_time () - t0 < 100 * 1000);
+  gst_message_unref (msg);
+  gst_object_unref (bus);
+  gst_object_unref (src);
+  shutdown (p);
+  zb_reader_destroy (r);
+  fail_unless (zbt_no_leftovers (name));
+  g_free (name);
+}
+
+GST_END_TEST;
+
 /* zbsink write-timeout: a reader that frees nothing gives an error. */
 GST_START_TEST (test_sink_write_timeout)
 {
@@ -423,6 +476,7 @@ zbpolicies_suite (void)
   tcase_add_test (tc, test_sink_leaky_drops);
   tcase_add_test (tc, test_sink_leaky_set_while_playing);
   tcase_add_test (tc, test_sink_channel_name_keeps_properties);
+  tcase_add_test (tc, test_sink_connect_wait_is_event_driven);
   tcase_add_test (tc, test_sink_write_timeout);
   tcase_add_test (tc, test_src_timeout_eos);
   tcase_add_test (tc, test_src_timeout_error);
