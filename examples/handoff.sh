@@ -1,6 +1,6 @@
 #!/bin/bash
 # Test of the capture -> processing hand-off: a GStreamer producer
-# (gst-launch-1.0 videotestsrc ! zbsink) and the Python consumer
+# (gst-launch-1.0 videotestsrc ! video/x-raw,format=RGB ! zbsink) and the Python consumer
 # (zb-numpy-consumer.py, numpy arrays straight on the shared ring, shaped
 # from the caps in the metadata). A solid colour source lets the consumer
 # check every pixel; width 322 makes GStreamer's row padding visible
