@@ -308,3 +308,18 @@ zbt_env_cleanup (void)
   g_free (tmp_dir);
   tmp_dir = NULL;
 }
+
+guint64
+zbt_filter_stat (GstElement * filter, const gchar * field)
+{
+  GstStructure *stats = NULL;
+  guint64 v = 0;
+
+  g_object_get (filter, "stats", &stats, NULL);
+  fail_unless (stats != NULL);
+  fail_unless (gst_structure_has_name (stats, "zbfilter-stats"));
+  fail_unless (gst_structure_get_uint64 (stats, field, &v), "no %s in %"
+      GST_PTR_FORMAT, field, stats);
+  gst_structure_free (stats);
+  return v;
+}

@@ -68,6 +68,9 @@ gint zbt_kill (GPid pid, gint sig, gint timeout_ms);
  * on timeout (the process is then left running). */
 gint zbt_wait_pid (GPid pid, gint timeout_ms);
 
+/* The field @field (guint64) of zbfilter @filter's "stats" structure. */
+guint64 zbt_filter_stat (GstElement * filter, const gchar * field);
+
 /* Test binaries call these around srunner_run_all(): a private registry
  * in a fresh temporary directory (GST_REGISTRY) per binary. */
 void zbt_env_init (void);
