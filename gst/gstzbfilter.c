@@ -112,6 +112,8 @@ static GstFlowReturn gst_zb_filter_submit_input_buffer (GstBaseTransform *
     trans, gboolean is_discont, GstBuffer * input);
 static GstFlowReturn gst_zb_filter_generate_output (GstBaseTransform * trans,
     GstBuffer ** outbuf);
+static GstFlowReturn gst_zb_filter_transform (GstBaseTransform * trans,
+    GstBuffer * inbuf, GstBuffer * outbuf);
 
 static void
 gst_zb_filter_class_init (GstZbFilterClass * klass)
@@ -233,6 +235,7 @@ gst_zb_filter_class_init (GstZbFilterClass * klass)
       GST_DEBUG_FUNCPTR (gst_zb_filter_submit_input_buffer);
   trans_class->generate_output =
       GST_DEBUG_FUNCPTR (gst_zb_filter_generate_output);
+  trans_class->transform = GST_DEBUG_FUNCPTR (gst_zb_filter_transform);
 
   gst_type_mark_as_plugin_api (GST_TYPE_ZB_FRAME_FORMAT, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_ZB_SERVER_LOST, 0);
@@ -658,6 +661,17 @@ gst_zb_filter_generate_output (GstBaseTransform * trans, GstBuffer ** outbuf)
         return flow;
     }
   }
+}
+
+/* Never called (generate_output is ours). Without a transform function
+ * GstBaseTransform stays in passthrough and always-in-place mode: it would
+ * run no ALLOCATION query, decide no pool or allocator for the output, and
+ * hand upstream's ALLOCATION query to downstream. */
+static GstFlowReturn
+gst_zb_filter_transform (GstBaseTransform * trans, GstBuffer * inbuf,
+    GstBuffer * outbuf)
+{
+  g_return_val_if_reached (GST_FLOW_NOT_SUPPORTED);
 }
 
 /* Before a serialized event (EOS, a caps change, ...): every response

@@ -312,7 +312,10 @@ alloc_output (GstZbFilter * self, gsize size)
 
     gst_buffer_pool_config_get_params (config, NULL, &pool_size, NULL, NULL);
     gst_structure_free (config);
-    if (pool_size == size && gst_buffer_pool_is_active (pool) &&
+    /* the base class activates its pool in its own output path only,
+     * which generate_output replaces; it deactivates it when replaced */
+    if (pool_size == size && (gst_buffer_pool_is_active (pool) ||
+            gst_buffer_pool_set_active (pool, TRUE)) &&
         gst_buffer_pool_acquire_buffer (pool, &out, NULL) != GST_FLOW_OK)
       out = NULL;
     gst_object_unref (pool);
