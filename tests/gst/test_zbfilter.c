@@ -266,12 +266,9 @@ get (GstElement * p, const gchar * name)
 }
 
 static guint64
-filter_stat (GstElement * p, const gchar * prop)
+filter_stat (GstElement * p, const gchar * field)
 {
-  guint64 v = 0;
-
-  g_object_get (get (p, "f"), prop, &v, NULL);
-  return v;
+  return zbt_stat_u64 (get (p, "f"), field);
 }
 
 static void

@@ -299,7 +299,7 @@ GST_START_TEST (test_second_client_busy)
     guint64 n = 0;
 
     while (n == 0 && g_get_monotonic_time () < end) {
-      g_object_get (f, "responses", &n, NULL);
+      n = zbt_stat_u64 (f, "responses");
       g_usleep (10 * 1000);
     }
     gst_object_unref (f);
@@ -374,7 +374,7 @@ responses (GstElement * p)
   GstElement *f = gst_bin_get_by_name (GST_BIN (p), "f");
   guint64 n;
 
-  g_object_get (f, "responses", &n, NULL);
+  n = zbt_stat_u64 (f, "responses");
   gst_object_unref (f);
   return n;
 }

@@ -101,11 +101,16 @@ zbt_pop_element (GstBus * bus, const gchar * name, gint timeout_ms)
 guint64
 zbt_stat_u64 (GstElement * element, const gchar * field)
 {
+  GstElementFactory *f = gst_element_get_factory (element);
+  gchar *want = g_strdup_printf ("%s-stats", f ? GST_OBJECT_NAME (f) : "?");
   GstStructure *stats = NULL;
   guint64 v = 0;
 
   g_object_get (element, "stats", &stats, NULL);
   fail_unless (stats != NULL, "%s has no stats", GST_OBJECT_NAME (element));
+  fail_unless (gst_structure_has_name (stats, want), "stats %"
+      GST_PTR_FORMAT " not named %s", stats, want);
+  g_free (want);
   fail_unless (gst_structure_get_uint64 (stats, field, &v),
       "no %s in %" GST_PTR_FORMAT, field, stats);
   gst_structure_free (stats);
@@ -322,3 +327,4 @@ zbt_env_cleanup (void)
   g_free (tmp_dir);
   tmp_dir = NULL;
 }
+

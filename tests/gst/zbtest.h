@@ -30,8 +30,9 @@ GstMessage *zbt_pop (GstBus * bus, GstMessageType types, gint timeout_ms);
 GstMessage *zbt_pop_element (GstBus * bus, const gchar * name,
     gint timeout_ms);
 
-/* The unsigned 64-bit field @field of @element's "stats" structure; fails
- * the test when there is no such field. */
+/* The unsigned 64-bit field @field of @element's "stats" structure (named
+ * FACTORY-stats, e.g. zbsink-stats); fails the test when there is no such
+ * field. */
 guint64 zbt_stat_u64 (GstElement * element, const gchar * field);
 
 /* Assert that no ERROR message is queued on @bus. */

@@ -1,0 +1,530 @@
+/* zerobuffer GStreamer plugin - zbfilter: requests and responses
+ *
+ * SPDX-License-Identifier: MIT
+ *
+ * Writing an input buffer into the request ring (gst record or bare
+ * bytes; raw video in the layout of the frame format), and turning the
+ * oldest response into an output buffer: decoded, copied out of the ring
+ * into a buffer of the pool or allocator that the ALLOCATION query
+ * decided, with the request's timestamps and flags, under the output caps.
+ * Streaming thread only.
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstzbfilterpriv.h"
+#include "zbframe.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define GST_CAT_DEFAULT gst_zb_filter_debug
+
+/* ------------------------------------------------------------------ */
+/* Requests */
+
+/* An input buffer mapped for reading before any room in the ring is
+ * taken: a buffer that cannot be mapped fails before a request exists,
+ * and no request ever carries bytes that were not written. */
+typedef struct
+{
+  gboolean is_frame;            /* frame: repacked into the layout */
+  GstVideoFrame frame;
+  guint n_maps;                 /* else its memories, in order */
+  GstMapInfo maps[16];          /* gst_buffer_get_max_memory () */
+} InputMap;
+
+/* Do @buf's planes (its video meta, or the default layout) lie elsewhere
+ * than @layout puts them? */
+static gboolean
+needs_repack (GstZbFilter * self, GstBuffer * buf, const GstZbLayout * layout,
+    gsize size)
+{
+  GstVideoMeta *vmeta;
+  guint p;
+
+  if (!self->is_video || size != layout->size)
+    return FALSE;
+  vmeta = gst_buffer_get_video_meta (buf);
+  for (p = 0; p < layout->n_planes; p++) {
+    gsize off = vmeta ? vmeta->offset[p] : self->in_default.offset[p];
+    gint stride = vmeta ? vmeta->stride[p] : self->in_default.stride[p];
+
+    if (off != layout->offset[p] || stride != layout->stride[p])
+      return TRUE;
+  }
+  return FALSE;
+}
+
+static void
+unmap_input (GstBuffer * buf, InputMap * m)
+{
+  guint i;
+
+  if (m->is_frame)
+    gst_video_frame_unmap (&m->frame);
+  for (i = 0; i < m->n_maps; i++)
+    gst_memory_unmap (gst_buffer_peek_memory (buf, i), &m->maps[i]);
+  m->is_frame = FALSE;
+  m->n_maps = 0;
+}
+
+static gboolean
+map_input (GstZbFilter * self, GstBuffer * buf, gboolean repack, InputMap * m)
+{
+  guint i, n = gst_buffer_n_memory (buf);
+
+  m->is_frame = FALSE;
+  m->n_maps = 0;
+  if (repack)
+    return (m->is_frame = gst_video_frame_map (&m->frame, &self->vinfo, buf,
+            GST_MAP_READ));
+  g_return_val_if_fail (n <= G_N_ELEMENTS (m->maps), FALSE);
+  for (i = 0; i < n; i++) {
+    if (!gst_memory_map (gst_buffer_peek_memory (buf, i), &m->maps[i],
+            GST_MAP_READ)) {
+      unmap_input (buf, m);
+      return FALSE;
+    }
+    m->n_maps++;
+  }
+  return TRUE;
+}
+
+/* Fill @dst (@size bytes) from the mapped input: a frame in @layout, or
+ * the bytes, zeros after the last one. */
+static void
+copy_input (const InputMap * m, const GstZbLayout * layout, guint8 * dst,
+    gsize size)
+{
+  gsize done = 0;
+  guint i;
+
+  if (m->is_frame) {
+    gst_zb_video_pack (&m->frame, layout, dst);
+    return;
+  }
+  for (i = 0; i < m->n_maps && done < size; i++) {
+    gsize n = MIN (m->maps[i].size, size - done);
+
+    memcpy (dst + done, m->maps[i].data, n);
+    done += n;
+  }
+  if (done < size)
+    memset (dst + done, 0, size - done);
+}
+
+/* Write @buf as the next request. Returns 0, -EINTR (flushing), -EFAULT
+ * (@buf cannot be mapped; nothing sent), a server-lost error, or another
+ * negative errno. */
+int
+gst_zb_filter_send_request (GstZbFilter * self, GstBuffer * buf,
+    guint64 * sequence)
+{
+  gsize hdr = self->format == GST_ZB_FRAME_FORMAT_GST ? ZB_GST_HEADER_SIZE : 0;
+  const GstZbLayout *layout = self->format == GST_ZB_FRAME_FORMAT_RAW ?
+      &self->in_packed : &self->in_default;
+  gsize payload = self->is_video ? layout->size : gst_buffer_get_size (buf);
+  gint64 start = g_get_monotonic_time ();
+  InputMap m;
+  void *dst;
+  int ret;
+
+  if (self->is_video && gst_buffer_get_video_meta (buf) == NULL &&
+      gst_buffer_get_size (buf) < payload)
+    payload = gst_buffer_get_size (buf);
+  if (!map_input (self, buf, needs_repack (self, buf, layout, payload), &m))
+    return -EFAULT;
+
+  for (;;) {
+    ret = zb_duplex_client_acquire (self->client, hdr + payload, &dst);
+    /* -ENOBUFS: the ring is full: the server is slow, stuck or gone */
+    if (ret != -ENOBUFS || (ret = gst_zb_filter_slice_over (self, start,
+                ret)) != 0)
+      break;
+  }
+  if (ret < 0) {
+    unmap_input (buf, &m);
+    return ret;
+  }
+
+  if (hdr) {
+    zb_gst_record rec;
+
+    gst_zb_record_from_buffer (&rec, buf);
+    rec.payload_size = payload;
+    zb_gst_record_encode (&rec, dst);
+  }
+  if (payload)
+    copy_input (&m, layout, (guint8 *) dst + hdr, payload);
+  unmap_input (buf, &m);
+  return zb_duplex_client_commit (self->client, sequence);
+}
+
+/* ------------------------------------------------------------------ */
+/* Responses */
+
+/* The server's metadata, once per connection: the response frame format
+ * and the response caps. */
+static void
+read_server_metadata (GstZbFilter * self)
+{
+  const void *meta = NULL;
+  size_t size = 0;
+  GstCaps *caps;
+
+  self->have_server_meta = TRUE;
+  if (zb_duplex_client_get_metadata (self->client, &meta, &size) < 0)
+    size = 0;
+  caps = gst_zb_parse_metadata (GST_OBJECT (self), meta, size,
+      &self->server_gst);
+  GST_INFO_OBJECT (self, "server responses: format %s, caps %" GST_PTR_FORMAT,
+      self->server_gst ? "gst" : "raw", caps);
+  GST_OBJECT_LOCK (self);
+  gst_caps_replace (&self->server_caps, caps);
+  GST_OBJECT_UNLOCK (self);
+  if (caps)
+    gst_caps_unref (caps);
+}
+
+/* The caps of the responses: the server's, else the input's. */
+static GstCaps *
+response_caps (GstZbFilter * self)
+{
+  GstCaps *caps = NULL;
+
+  GST_OBJECT_LOCK (self);
+  if (self->server_caps)
+    caps = gst_caps_ref (self->server_caps);
+  GST_OBJECT_UNLOCK (self);
+  if (caps == NULL && self->in_caps)
+    caps = gst_caps_ref (self->in_caps);
+  return caps;
+}
+
+/* Output caps for the next buffer: @caps (the server's or the input's). */
+static gboolean
+ensure_src_caps (GstZbFilter * self, GstCaps * caps)
+{
+  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
+  GstCaps *cur;
+  gboolean ok = TRUE;
+
+  if (caps == NULL)
+    return TRUE;
+  cur = gst_pad_get_current_caps (GST_BASE_TRANSFORM_SRC_PAD (trans));
+  if (cur == NULL || !gst_caps_is_equal (cur, caps)) {
+    GST_INFO_OBJECT (self, "output caps %" GST_PTR_FORMAT, caps);
+    /* a refused caps event still returns TRUE (it is sticky) and only
+     * shows as not-negotiated at the next push: ask first */
+    ok = gst_pad_peer_query_accept_caps (GST_BASE_TRANSFORM_SRC_PAD (trans),
+        caps) && gst_base_transform_update_src_caps (trans, caps);
+  }
+  if (cur)
+    gst_caps_unref (cur);
+  if (!ok) {
+    gchar *str = gst_caps_to_string (caps);
+
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("Downstream cannot use the caps of the responses of channel "
+            "\"%s\".", self->channel), ("caps %s", str));
+    g_free (str);
+  }
+  return ok;
+}
+
+/* The round trip to report: the latency property, or the longest round
+ * trip seen plus a quarter when that is more, but no more than the
+ * timeout (a longer wait loses the server). GST_OBJECT_LOCK. */
+GstClockTime
+gst_zb_filter_round_trip_latency (GstZbFilter * self)
+{
+  GstClockTime seen = self->rtt_max_us * GST_USECOND;
+
+  seen = MIN (seen + seen / 4, (GstClockTime) self->timeout * GST_MSECOND);
+  return MAX (self->latency_ms * GST_MSECOND, seen);
+}
+
+static void
+account_round_trip (GstZbFilter * self, gint64 rtt_us)
+{
+  gboolean post = FALSE;
+
+  if (rtt_us < 0)
+    rtt_us = 0;
+  GST_OBJECT_LOCK (self);
+  self->n_responses++;
+  self->rtt_sum_us += rtt_us;
+  self->rtt_max_us = MAX (self->rtt_max_us, (guint64) rtt_us);
+  /* a response later than the reported latency allows: announce more
+   * (a quarter more than this one, so that this happens rarely) */
+  if ((guint64) rtt_us * GST_USECOND > self->reported_rtt) {
+    self->reported_rtt = gst_zb_filter_round_trip_latency (self);
+    post = TRUE;
+  }
+  GST_OBJECT_UNLOCK (self);
+  if (post)
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_latency (GST_OBJECT (self)));
+}
+
+/* Is a raw response of @size bytes raw video in the packed layout of the
+ * output caps (the raw frame format's)? A response of another size (e.g.
+ * the default layout of a gst request, echoed) is taken as it is. */
+static gboolean
+response_is_packed (GstZbFilter * self, gsize size)
+{
+  GstCaps *caps = response_caps (self);
+  GstStructure *s;
+
+  if (caps != self->resp_caps) {
+    gst_caps_replace (&self->resp_caps, caps);
+    s = caps && gst_caps_get_size (caps) == 1 ?
+        gst_caps_get_structure (caps, 0) : NULL;
+    self->resp_video = s && gst_structure_has_name (s, "video/x-raw") &&
+        gst_video_info_from_caps (&self->resp_info, caps) &&
+        GST_VIDEO_INFO_FORMAT (&self->resp_info) != GST_VIDEO_FORMAT_ENCODED
+        && gst_zb_video_layouts (&self->resp_info, &self->resp_default,
+        &self->resp_packed);
+  }
+  if (caps)
+    gst_caps_unref (caps);
+  return self->resp_video && size == self->resp_packed.size;
+}
+
+/* A buffer of @size bytes as GstBaseTransform's contract has it: from the
+ * pool the ALLOCATION query decided when its buffers have this size, else
+ * from the decided allocator with its parameters. */
+static GstBuffer *
+alloc_output (GstZbFilter * self, gsize size)
+{
+  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
+  GstBufferPool *pool = gst_base_transform_get_buffer_pool (trans);
+  GstAllocator *allocator = NULL;
+  GstAllocationParams params;
+  GstBuffer *out = NULL;
+
+  if (pool) {
+    GstStructure *config = gst_buffer_pool_get_config (pool);
+    guint pool_size = 0;
+
+    gst_buffer_pool_config_get_params (config, NULL, &pool_size, NULL, NULL);
+    gst_structure_free (config);
+    /* the base class activates its pool in its own output path only,
+     * which generate_output replaces; it deactivates it when replaced */
+    if (pool_size == size && (gst_buffer_pool_is_active (pool) ||
+            gst_buffer_pool_set_active (pool, TRUE)) &&
+        gst_buffer_pool_acquire_buffer (pool, &out, NULL) != GST_FLOW_OK)
+      out = NULL;
+    gst_object_unref (pool);
+    if (out)
+      return out;
+  }
+  gst_base_transform_get_allocator (trans, &allocator, &params);
+  out = gst_buffer_new_allocate (allocator, size, &params);
+  if (allocator)
+    gst_object_unref (allocator);
+  return out;
+}
+
+/* The output buffer for @r from the response @f: one copy out of the
+ * ring (the frame goes back to the server at once), packed raw video into
+ * the default layout on the way. NULL with *@err: -EPROTO and the like
+ * (invalid response), -ENOMEM / -EFAULT (no buffer, or it cannot be
+ * mapped: nothing uninitialised goes downstream). */
+static GstBuffer *
+make_output (GstZbFilter * self, GstZbRequest * r, const zb_frame * f, int *err)
+{
+  const void *payload = f->data;
+  gsize size = f->size;
+  gboolean repack;
+  GstBuffer *out;
+  GstMapInfo map;
+
+  if (self->server_gst) {
+    zb_gst_record rec;
+
+    *err = zb_gst_record_decode (f->data, f->size, &rec, &payload);
+    if (*err < 0)
+      return NULL;
+    if (rec.type != ZB_GST_RECORD_BUFFER) {
+      *err = -EPROTO;
+      return NULL;
+    }
+    size = (gsize) rec.payload_size;
+  }
+  repack = !self->server_gst && size && response_is_packed (self, size);
+  out = alloc_output (self, repack ? self->resp_default.size : size);
+  if (out == NULL) {
+    *err = -ENOMEM;
+    return NULL;
+  }
+  if (gst_buffer_get_size (out) > 0) {
+    if (!gst_buffer_map (out, &map, GST_MAP_WRITE)) {
+      gst_buffer_unref (out);
+      *err = -EFAULT;
+      return NULL;
+    }
+    if (repack)
+      gst_zb_video_repack (&self->resp_packed, payload, &self->resp_default,
+          map.data);
+    else
+      memcpy (map.data, payload, size);
+    gst_buffer_unmap (out, &map);
+  }
+  gst_buffer_copy_into (out, r->input, GST_BUFFER_COPY_FLAGS |
+      GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
+  return out;
+}
+
+/* Pop the oldest entry, a passthrough input: the input goes out. */
+static GstZbNextResult
+next_passthrough (GstZbFilter * self, GstBuffer ** out, GstFlowReturn * flow)
+{
+  GstZbRequest *r = g_queue_pop_head (&self->requests);
+
+  *out = r->input;
+  r->input = NULL;
+  gst_zb_filter_request_free (r);
+  if (!ensure_src_caps (self, self->in_caps)) {
+    gst_buffer_unref (*out);
+    *out = NULL;
+    *flow = GST_FLOW_NOT_NEGOTIATED;
+    return GST_ZB_NEXT_FLOW;
+  }
+  GST_OBJECT_LOCK (self);
+  self->n_passed++;
+  GST_OBJECT_UNLOCK (self);
+  return GST_ZB_NEXT_OUTPUT;
+}
+
+/* Wait for the response to the oldest request (@block: up to the
+ * timeout, else not at all). 0 or GST_ZB_NEXT_*. */
+static int
+receive (GstZbFilter * self, gboolean block, zb_frame * f,
+    GstZbNextResult * res, GstFlowReturn * flow)
+{
+  gint64 start = g_get_monotonic_time ();
+  int ret;
+
+  for (;;) {
+    ret = zb_duplex_client_receive (self->client,
+        block ? GST_ZB_FILTER_SLICE_MS : 0, f);
+    if (ret == 0)
+      return 0;
+    if (!block && (ret == -EAGAIN || ret == -ETIMEDOUT)) {
+      *res = GST_ZB_NEXT_NONE;
+      return -1;
+    }
+    if (ret != -ETIMEDOUT || (ret = gst_zb_filter_slice_over (self, start,
+                ret)) != 0)
+      break;
+  }
+  *res = GST_ZB_NEXT_FLOW;
+  if (ret == -EINTR) {
+    *flow = GST_FLOW_FLUSHING;
+  } else if (gst_zb_filter_is_lost_error (ret)) {
+    *flow = gst_zb_filter_server_lost (self, ret);
+    if (*flow == GST_FLOW_OK)
+      *res = GST_ZB_NEXT_AGAIN;
+  } else {
+    GST_ELEMENT_ERROR (self, RESOURCE, READ,
+        ("Could not receive a response on channel \"%s\".", self->channel),
+        ("%s", zb_strerror (ret)));
+    *flow = GST_FLOW_ERROR;
+  }
+  return -1;
+}
+
+/* Take the oldest entry if it is ready: a passthrough input at once, a
+ * response when it arrived (@block: wait for it, up to the timeout). */
+GstZbNextResult
+gst_zb_filter_next_output (GstZbFilter * self, gboolean block,
+    GstBuffer ** out, GstFlowReturn * flow)
+{
+  GstZbRequest *r = g_queue_peek_head (&self->requests);
+  GstZbNextResult res;
+  GstCaps *want;
+  gboolean ok;
+  zb_frame f;
+  int err = 0;
+
+  *out = NULL;
+  if (r == NULL)
+    return GST_ZB_NEXT_NONE;
+  if (r->sequence == 0)
+    return next_passthrough (self, out, flow);
+
+  /* a discarded request (sent before a flush) is always due */
+  if (receive (self, block || r->input == NULL, &f, &res, flow) < 0)
+    return res;
+
+  if (!self->have_server_meta || (f.flags & ZB_FRAME_NEW_WRITER))
+    read_server_metadata (self);
+  if (f.sequence != r->sequence)
+    goto out_of_order;
+
+  g_queue_pop_head (&self->requests);
+  if (r->input == NULL) {
+    zb_duplex_client_release (self->client, &f);
+    gst_zb_filter_request_free (r);
+    GST_OBJECT_LOCK (self);
+    self->n_discarded++;
+    GST_OBJECT_UNLOCK (self);
+    GST_DEBUG_OBJECT (self, "discarded response %" G_GUINT64_FORMAT,
+        f.sequence);
+    return GST_ZB_NEXT_AGAIN;
+  }
+
+  *out = make_output (self, r, &f, &err);
+  zb_duplex_client_release (self->client, &f);
+  account_round_trip (self, g_get_monotonic_time () - r->sent_us);
+  gst_zb_filter_request_free (r);
+  if (*out == NULL)
+    goto no_output;
+  if (self->discont) {
+    GST_BUFFER_FLAG_SET (*out, GST_BUFFER_FLAG_DISCONT);
+    self->discont = FALSE;
+  }
+
+  want = response_caps (self);
+  ok = ensure_src_caps (self, want);
+  gst_caps_replace (&want, NULL);
+  if (!ok) {
+    gst_buffer_unref (*out);
+    *out = NULL;
+    *flow = GST_FLOW_NOT_NEGOTIATED;
+    return GST_ZB_NEXT_FLOW;
+  }
+  return GST_ZB_NEXT_OUTPUT;
+
+  /* ERRORS */
+out_of_order:
+  {
+    zb_duplex_client_release (self->client, &f);
+    GST_ELEMENT_ERROR (self, STREAM, FAILED,
+        ("The server of channel \"%s\" answered out of order.",
+            self->channel), ("response %" G_GUINT64_FORMAT " while request %"
+            G_GUINT64_FORMAT " was due", f.sequence, r->sequence));
+    *flow = GST_FLOW_ERROR;
+    return GST_ZB_NEXT_FLOW;
+  }
+no_output:
+  {
+    if (err == -ENOMEM || err == -EFAULT)
+      GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+          ("Could not get a writable output buffer for a response of "
+              "channel \"%s\".", self->channel),
+          ("%s", err == -ENOMEM ? "allocation failed" :
+              "mapping the output buffer failed"));
+    else
+      GST_ELEMENT_ERROR (self, STREAM, DECODE,
+          ("Invalid response on channel \"%s\".", self->channel),
+          ("response of %" G_GSIZE_FORMAT " bytes: %s", f.size,
+              zb_strerror (err)));
+    *flow = GST_FLOW_ERROR;
+    return GST_ZB_NEXT_FLOW;
+  }
+}

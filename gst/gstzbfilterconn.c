@@ -1,0 +1,356 @@
+/* zerobuffer GStreamer plugin - zbfilter: the connection to the server
+ *
+ * SPDX-License-Identifier: MIT
+ *
+ * Connecting (once a live server owns NAME_request), waiting for a server
+ * per on-server-lost, and what happens when the server stops, dies or
+ * times out. Runs in the streaming thread (and start/stop); a flush or a
+ * state change ends every wait here at once through wake_cond or
+ * zb_duplex_client_wakeup().
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstzbfilterpriv.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define GST_CAT_DEFAULT gst_zb_filter_debug
+
+void
+gst_zb_filter_request_free (GstZbRequest * r)
+{
+  if (r->input)
+    gst_buffer_unref (r->input);
+  g_free (r);
+}
+
+void
+gst_zb_filter_clear_requests (GstZbFilter * self)
+{
+  GstZbRequest *r;
+
+  while ((r = g_queue_pop_head (&self->requests)))
+    gst_zb_filter_request_free (r);
+}
+
+gboolean
+gst_zb_filter_is_flushing (GstZbFilter * self)
+{
+  gboolean ret;
+
+  GST_OBJECT_LOCK (self);
+  ret = self->flushing;
+  GST_OBJECT_UNLOCK (self);
+  return ret || GST_PAD_IS_FLUSHING (GST_BASE_TRANSFORM_SINK_PAD (self));
+}
+
+gint
+gst_zb_filter_get_timeout (GstZbFilter * self)
+{
+  gint ret;
+
+  GST_OBJECT_LOCK (self);
+  ret = self->timeout;
+  GST_OBJECT_UNLOCK (self);
+  return ret;
+}
+
+/* A slice of a wait that began at @start_us (g_get_monotonic_time ())
+ * ended with @err (-ETIMEDOUT, -ENOBUFS). Returns 0 to wait on, -EINTR
+ * when flushing, -EOWNERDEAD when the server is gone, or @err once the
+ * timeout property (read now: it may change in PLAYING) has passed. */
+int
+gst_zb_filter_slice_over (GstZbFilter * self, gint64 start_us, int err)
+{
+  if (gst_zb_filter_is_flushing (self))
+    return -EINTR;
+  if (!gst_zb_filter_server_alive (self))
+    return -EOWNERDEAD;
+  if (g_get_monotonic_time () - start_us <
+      (gint64) gst_zb_filter_get_timeout (self) * 1000)
+    return 0;
+  return err;
+}
+
+static void
+post_message (GstZbFilter * self, const gchar * name, guint64 pid,
+    const gchar * reason, guint in_flight)
+{
+  if (reason)
+    gst_zb_post_peer_message (GST_ELEMENT (self), name, "channel-name",
+        self->channel, pid, reason, "in-flight", G_TYPE_UINT, in_flight, NULL);
+  else
+    gst_zb_post_peer_message (GST_ELEMENT (self), name, "channel-name",
+        self->channel, pid, NULL, NULL);
+}
+
+void
+gst_zb_filter_disconnect (GstZbFilter * self)
+{
+  zb_duplex_client *c;
+
+  GST_OBJECT_LOCK (self);
+  c = self->client;
+  self->client = NULL;
+  self->connected = FALSE;
+  gst_caps_replace (&self->server_caps, NULL);
+  GST_OBJECT_UNLOCK (self);
+
+  /* removes NAME_response: a server still answering sees us gone */
+  zb_duplex_client_destroy (c);
+  gst_caps_replace (&self->conn_caps, NULL);
+  self->have_server_meta = FALSE;
+  self->server_gst = FALSE;
+  self->server_pid = 0;
+}
+
+/* Is the server we talk to still the live owner of NAME_request? Cheap:
+ * maps the segment read-only, joins nothing. */
+gboolean
+gst_zb_filter_server_alive (GstZbFilter * self)
+{
+  gchar *request = g_strdup_printf ("%s_request", self->channel);
+  zb_status st;
+  int ret;
+
+  ret = zb_inspect (request, &st, NULL, 0, NULL);
+  g_free (request);
+  if (ret < 0)
+    return FALSE;
+  return st.reader_alive && (self->server_pid == 0 ||
+      st.reader_pid == self->server_pid);
+}
+
+gboolean
+gst_zb_filter_is_lost_error (int ret)
+{
+  return ret == -EPIPE || ret == -EOWNERDEAD || ret == -ETIMEDOUT ||
+      ret == -ENOBUFS;
+}
+
+/* One attempt to connect. Returns 0, -ENOENT (no live server) or another
+ * negative errno. */
+static int
+try_connect (GstZbFilter * self)
+{
+  gchar *request = g_strdup_printf ("%s_request", self->channel);
+  zb_duplex_config config;
+  zb_duplex_client *c = NULL;
+  gchar *meta, *name;
+  gsize meta_len;
+  zb_status st;
+  int ret;
+
+  /* no server (or a dead one's leftovers): skip creating our buffer */
+  ret = zb_inspect (request, &st, NULL, 0, NULL);
+  g_free (request);
+  if (ret == -ENOENT || ret == -EPROTO || (ret == 0 && !st.reader_alive))
+    return -ENOENT;
+  if (ret < 0)
+    return ret;
+
+  memset (&config, 0, sizeof (config));
+  GST_OBJECT_LOCK (self);
+  config.payload_size = self->payload_size;
+  GST_OBJECT_UNLOCK (self);
+  /* also the write timeout: a wait for room is cut into slices as long */
+  config.timeout_ms = GST_ZB_FILTER_CONNECT_MS;
+  ret = zb_duplex_client_connect (self->channel, &config, &c);
+  if (ret < 0)
+    return ret;
+
+  name = gst_object_get_name (GST_OBJECT (self));
+  meta = gst_zb_make_metadata ("gstreamer-filter", self->in_caps, name,
+      self->format, &meta_len);
+  g_free (name);
+  ret = zb_duplex_client_set_metadata (c, meta, meta_len);
+  g_free (meta);
+  if (ret < 0) {
+    zb_duplex_client_destroy (c);
+    return ret;
+  }
+
+  GST_OBJECT_LOCK (self);
+  self->client = c;
+  self->connected = TRUE;
+  /* a flush that began while we connected saw no client to wake */
+  if (self->flushing)
+    zb_duplex_client_wakeup (c);
+  GST_OBJECT_UNLOCK (self);
+
+  gst_caps_replace (&self->conn_caps, self->in_caps);
+  self->server_pid = st.reader_pid;
+  self->have_server_meta = FALSE;
+  self->lost = FALSE;
+  self->discont = TRUE;
+  GST_INFO_OBJECT (self, "connected to channel \"%s\", server pid %"
+      G_GUINT64_FORMAT, self->channel, self->server_pid);
+  post_message (self, "zbfilter-server-connected", self->server_pid, NULL, 0);
+  return 0;
+}
+
+/* Sleep until the next look for a server, or until a flush or a state
+ * change (which signal wake_cond). Returns FALSE when flushing. */
+static gboolean
+wait_for_probe (GstZbFilter * self)
+{
+  gint64 end = g_get_monotonic_time () + GST_ZB_FILTER_PROBE_MS * 1000;
+  gboolean flushing;
+
+  GST_OBJECT_LOCK (self);
+  while (!self->flushing && g_cond_wait_until (&self->wake_cond,
+          GST_OBJECT_GET_LOCK (self), end));
+  flushing = self->flushing;
+  GST_OBJECT_UNLOCK (self);
+  return !flushing;
+}
+
+/* Connect unless connected, per on-server-lost: wait (block until a server
+ * appears), error (block up to the timeout), passthrough (one attempt
+ * every GST_ZB_FILTER_PASSTHROUGH_PROBE_MS). */
+GstZbConnectResult
+gst_zb_filter_ensure_connected (GstZbFilter * self)
+{
+  GstZbServerLost action;
+  gint64 start = g_get_monotonic_time ();
+  gint timeout;
+  int ret;
+
+  /* new caps travel in a new connection's metadata; every response of the
+   * old one was received when the caps event arrived */
+  if (self->client && self->in_caps && self->conn_caps &&
+      !gst_caps_is_equal (self->in_caps, self->conn_caps)) {
+    GST_INFO_OBJECT (self, "caps changed: reconnecting");
+    gst_zb_filter_clear_requests (self);
+    gst_zb_filter_disconnect (self);
+  }
+  if (self->client)
+    return GST_ZB_CONNECT_OK;
+
+  GST_OBJECT_LOCK (self);
+  action = self->on_server_lost;
+  timeout = self->timeout;
+  GST_OBJECT_UNLOCK (self);
+
+  if (action == GST_ZB_SERVER_LOST_PASSTHROUGH) {
+    if (g_get_monotonic_time () < self->next_probe_us)
+      return GST_ZB_CONNECT_NONE;
+    self->next_probe_us = g_get_monotonic_time () +
+        GST_ZB_FILTER_PASSTHROUGH_PROBE_MS * 1000;
+  }
+
+  for (;;) {
+    if (gst_zb_filter_is_flushing (self))
+      return GST_ZB_CONNECT_FLUSHING;
+    ret = try_connect (self);
+    if (ret == 0)
+      return GST_ZB_CONNECT_OK;
+    if (ret != -ENOENT)
+      goto connect_failed;
+    if (action == GST_ZB_SERVER_LOST_PASSTHROUGH)
+      return GST_ZB_CONNECT_NONE;
+    if (action == GST_ZB_SERVER_LOST_ERROR &&
+        g_get_monotonic_time () - start >= (gint64) timeout * 1000)
+      goto no_server;
+    if (!wait_for_probe (self))
+      return GST_ZB_CONNECT_FLUSHING;
+  }
+
+  /* ERRORS */
+connect_failed:
+  {
+    if (ret == -EBUSY || ret == -EEXIST)
+      GST_ELEMENT_ERROR (self, RESOURCE, BUSY,
+          ("Duplex channel \"%s\" already has a live client.", self->channel),
+          ("zb_duplex_client_connect: %s", zb_strerror (ret)));
+    else if (ret == -EMSGSIZE)
+      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+          ("The caps do not fit in the metadata block of channel \"%s\".",
+              self->channel), ("%s", zb_strerror (ret)));
+    else
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE,
+          ("Could not connect to duplex channel \"%s\".", self->channel),
+          ("zb_duplex_client_connect: %s", zb_strerror (ret)));
+    return GST_ZB_CONNECT_ERROR;
+  }
+no_server:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("No server for duplex channel \"%s\" within %d ms.", self->channel,
+            timeout), ("no live reader of %s_request", self->channel));
+    return GST_ZB_CONNECT_ERROR;
+  }
+}
+
+/* The server stopped (-EPIPE), died (-EOWNERDEAD) or did not answer
+ * (-ETIMEDOUT, -ENOBUFS). Returns GST_FLOW_OK when the element goes on per
+ * on-server-lost. */
+GstFlowReturn
+gst_zb_filter_server_lost (GstZbFilter * self, int err)
+{
+  GstZbServerLost action;
+  const gchar *reason;
+  guint in_flight = 0;
+  guint64 pid = self->server_pid;
+  GList *l;
+
+  switch (err) {
+    case -EOWNERDEAD:
+      reason = "died";
+      break;
+    case -EPIPE:
+      reason = "stopped";
+      break;
+    default:
+      reason = "timed out";
+      break;
+  }
+  for (l = self->requests.head; l; l = l->next)
+    if (((GstZbRequest *) l->data)->sequence != 0)
+      in_flight++;
+
+  GST_OBJECT_LOCK (self);
+  action = self->on_server_lost;
+  GST_OBJECT_UNLOCK (self);
+
+  GST_WARNING_OBJECT (self, "server %" G_GUINT64_FORMAT " of channel \"%s\" "
+      "%s (%s) with %u requests in flight", pid, self->channel, reason,
+      zb_strerror (err), in_flight);
+  gst_zb_filter_disconnect (self);
+  self->lost = TRUE;
+  self->discont = TRUE;
+  self->next_probe_us = 0;
+  /* the statistics first: who gets the message may read them */
+  if (action == GST_ZB_SERVER_LOST_WAIT) {
+    GST_OBJECT_LOCK (self);
+    self->n_dropped += in_flight;
+    GST_OBJECT_UNLOCK (self);
+  }
+  post_message (self, "zbfilter-server-lost", pid, reason, in_flight);
+
+  switch (action) {
+    case GST_ZB_SERVER_LOST_ERROR:
+      GST_ELEMENT_ERROR (self, RESOURCE, READ,
+          ("The server of duplex channel \"%s\" %s.", self->channel, reason),
+          ("server pid %" G_GUINT64_FORMAT ", %u requests in flight, %s, "
+              "on-server-lost=error", pid, in_flight, zb_strerror (err)));
+      gst_zb_filter_clear_requests (self);
+      return GST_FLOW_ERROR;
+    case GST_ZB_SERVER_LOST_PASSTHROUGH:
+      /* the inputs in flight go out unchanged, in order */
+      for (l = self->requests.head; l; l = l->next) {
+        GstZbRequest *r = l->data;
+
+        r->sequence = 0;
+      }
+      return GST_FLOW_OK;
+    case GST_ZB_SERVER_LOST_WAIT:
+    default:
+      gst_zb_filter_clear_requests (self);
+      return GST_FLOW_OK;
+  }
+}
