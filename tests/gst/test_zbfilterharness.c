@@ -528,8 +528,7 @@ GST_START_TEST (test_state_cycles)
 
     fail_unless (zbt_set_state (p, GST_STATE_PLAYING) !=
         GST_STATE_CHANGE_FAILURE);
-    while (zbt_stat_u64 (f, "responses") < 2 &&
-        g_get_monotonic_time () < end)
+    while (zbt_stat_u64 (f, "responses") < 2 && g_get_monotonic_time () < end)
       g_usleep (5 * 1000);
     fail_unless (zbt_stat_u64 (f, "responses") >= 2, "cycle %d", cycle);
     fail_unless (zbt_set_state (p, GST_STATE_NULL) == GST_STATE_CHANGE_SUCCESS);

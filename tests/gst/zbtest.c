@@ -327,4 +327,3 @@ zbt_env_cleanup (void)
   g_free (tmp_dir);
   tmp_dir = NULL;
 }
-
