@@ -142,7 +142,16 @@ main (int argc, char **argv)
   eos = gst_app_sink_is_eos (GST_APP_SINK (sink));
   if (!eos)
     bus_error (pipeline);
-  g_object_get (src, "copies", &copies, NULL);
+  {
+    /* zbsrc's counters are fields of its stats structure */
+    GstStructure *stats = NULL;
+
+    g_object_get (src, "stats", &stats, NULL);
+    if (stats) {
+      gst_structure_get_uint64 (stats, "copies", &copies);
+      gst_structure_free (stats);
+    }
+  }
   gst_element_set_state (pipeline, GST_STATE_NULL);
   gst_object_unref (pipeline);
 

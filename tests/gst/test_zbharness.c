@@ -309,7 +309,7 @@ GST_START_TEST (test_src_reads_records)
     gst_event_unref (ev);
   } while (TRUE);
 
-  g_object_get (h->element, "frames-received", &frames, NULL);
+  frames = zbt_stat_u64 (h->element, "frames-received");
   fail_unless_equals_uint64 (frames, 2);
   zb_writer_disconnect (w);
   gst_harness_teardown (h);
@@ -408,17 +408,18 @@ GST_START_TEST (test_src_zero_copy_and_release_order)
     fail_unless (GST_MEMORY_FLAG_IS_SET (gst_buffer_peek_memory (b[i], 0),
             GST_MEMORY_FLAG_READONLY));
   }
-  g_object_get (h->element, "held-bytes", &held, "copies", &copies, NULL);
+  held = zbt_stat_u64 (h->element, "held-bytes");
+  copies = zbt_stat_u64 (h->element, "copies");
   fail_unless (held >= 3 * sizeof (data), "held %" G_GUINT64_FORMAT, held);
   fail_unless_equals_uint64 (copies, 0);
 
   /* free out of order: space returns once the oldest is freed */
   gst_buffer_unref (b[1]);
   gst_buffer_unref (b[2]);
-  g_object_get (h->element, "held-bytes", &held, NULL);
+  held = zbt_stat_u64 (h->element, "held-bytes");
   fail_unless (held >= sizeof (data));
   gst_buffer_unref (b[0]);
-  g_object_get (h->element, "held-bytes", &held, NULL);
+  held = zbt_stat_u64 (h->element, "held-bytes");
   fail_unless_equals_uint64 (held, 0);
 
   /* above max-held-bytes, frames are copied and released at once */
@@ -427,11 +428,11 @@ GST_START_TEST (test_src_zero_copy_and_release_order)
     fail_unless_equals_int (zb_writer_write (w, data, sizeof (data)), 0);
   for (i = 0; i < 3; i++)
     b[i] = gst_harness_pull (h);
-  g_object_get (h->element, "copies", &copies, "held-bytes", &held, NULL);
+  copies = zbt_stat_u64 (h->element, "copies");
   fail_unless (copies >= 1, "copies %" G_GUINT64_FORMAT, copies);
   for (i = 0; i < 3; i++)
     gst_buffer_unref (b[i]);
-  g_object_get (h->element, "held-bytes", &held, NULL);
+  held = zbt_stat_u64 (h->element, "held-bytes");
   fail_unless_equals_uint64 (held, 0);
 
   zb_writer_disconnect (w);

@@ -422,7 +422,8 @@ GST_START_TEST (test_holding_downstream_never_stalls_writer)
       " us", took);
 
   src = gst_bin_get_by_name (GST_BIN (rp), "src");
-  g_object_get (src, "copies", &copies, "frames-received", &frames, NULL);
+  copies = zbt_stat_u64 (src, "copies");
+  frames = zbt_stat_u64 (src, "frames-received");
   fail_unless_equals_uint64 (frames, 150);
   fail_unless (copies > 100, "only %" G_GUINT64_FORMAT " copies", copies);
   gst_object_unref (src);
@@ -439,9 +440,8 @@ static guint64
 frames_of (GstElement * pipeline, const gchar * element, const gchar * prop)
 {
   GstElement *e = gst_bin_get_by_name (GST_BIN (pipeline), element);
-  guint64 v = 0;
+  guint64 v = zbt_stat_u64 (e, prop);
 
-  g_object_get (e, prop, &v, NULL);
   gst_object_unref (e);
   return v;
 }

@@ -340,7 +340,7 @@ GST_START_TEST (test_src_writer_disconnect_eos)
   msg = expect_message (p, GST_MESSAGE_EOS, 5000);
   gst_message_unref (msg);
   /* Every frame written before the disconnect arrived before EOS. */
-  g_object_get (src, "frames-received", &frames, NULL);
+  frames = zbt_stat_u64 (src, "frames-received");
   fail_unless_equals_int (frames, 5);
   gst_object_unref (src);
   shutdown (p);

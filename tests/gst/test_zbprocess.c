@@ -13,12 +13,8 @@ static guint64
 prop_u64 (GstElement * pipeline, const gchar * element, const gchar * prop)
 {
   GstElement *e = gst_bin_get_by_name (GST_BIN (pipeline), element);
-  guint64 v = 0;
+  guint64 v = zbt_stat_u64 (e, prop);
 
-  if (g_object_class_find_property (G_OBJECT_GET_CLASS (e), "stats"))
-    v = zbt_stat_u64 (e, prop);
-  else
-    g_object_get (e, prop, &v, NULL);
   gst_object_unref (e);
   return v;
 }

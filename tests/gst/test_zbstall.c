@@ -131,7 +131,7 @@ GST_START_TEST (test_last_sample_reader_gets_every_buffer)
             make_buffer (size_of (i), i)), GST_FLOW_OK);
   wait_all_seen ();
 
-  g_object_get (src, "migrations", &migrations, NULL);
+  migrations = zbt_stat_u64 (src, "migrations");
   GST_INFO ("migrations: %" G_GUINT64_FORMAT, migrations);
   fail_unless (migrations >= 1);
   zbt_assert_no_error (GST_ELEMENT_BUS (wp));
@@ -264,10 +264,7 @@ pull_within (Stall * s, gint ms)
 static guint64
 prop (Stall * s, const gchar * name)
 {
-  guint64 v = 0;
-
-  g_object_get (s->h->element, name, &v, NULL);
-  return v;
+  return zbt_stat_u64 (s->h->element, name);
 }
 
 /* Buffers 0 (held), 1 and 2 (freed) are read; buffer 3 (800 bytes) is

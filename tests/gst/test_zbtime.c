@@ -323,9 +323,7 @@ static guint64
 frames_received (GstElement * pipeline)
 {
   GstElement *src = gst_bin_get_by_name (GST_BIN (pipeline), "src");
-  guint64 n = 0;
-
-  g_object_get (src, "frames-received", &n, NULL);
+  guint64 n = zbt_stat_u64 (src, "frames-received");
   gst_object_unref (src);
   return n;
 }

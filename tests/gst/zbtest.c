@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -240,6 +241,8 @@ zbt_spawn_launch (const gchar * desc)
   /* fork + exec by hand: the child's output goes to the log file */
   pid = fork ();
   if (pid == 0) {
+    /* a test that fails exits at once: take the launcher with it */
+    prctl (PR_SET_PDEATHSIG, SIGKILL);
     if (fd >= 0) {
       dup2 (fd, 1);
       dup2 (fd, 2);

@@ -1,0 +1,90 @@
+/* zerobuffer GStreamer plugin - zbsrc's instance, shared by its files
+ *
+ * SPDX-License-Identifier: MIT
+ *
+ * gstzbsrc.c is the element (properties, states, caps, queries, create());
+ * gstzbsrcwriter.c waits for frames and follows the writer (a new writer,
+ * a lost one, the timeout, the stall breaker); gstzbsrctime.c is the
+ * timestamp model; gstzbsrcbuf.c makes the output buffers over
+ * gstzbsrcmem.c's ring memories.
+ */
+
+#ifndef __GST_ZB_SRC_PRIV_H__
+#define __GST_ZB_SRC_PRIV_H__
+
+#include "gstzbsrc.h"
+#include "gstzbcommon.h"
+#include "gstzbsrcbuf.h"
+#include "gstzbsrctime.h"
+
+#include <zerobuffer/zerobuffer.h>
+
+G_BEGIN_DECLS
+
+GST_DEBUG_CATEGORY_EXTERN (gst_zb_src_debug);
+
+struct _GstZbSrc
+{
+  GstPushSrc parent;
+
+  /* properties; GST_OBJECT_LOCK */
+  gchar *buffer_name;
+  gchar *channel_name;
+  guint64 payload_size;
+  guint64 metadata_size;
+  guint perms;
+  gint timeout;
+  GstZbWriterLost on_writer_lost;
+  GstCaps *caps;
+  GstZbTimestampMode timestamp_mode;
+  guint64 max_held_bytes;
+  gint stall_timeout;
+
+  /* set in start(); GST_OBJECT_LOCK. ref is cleared in stop() and read by
+   * unlock() and the stats; name is the buffer's name: buffer-name, or the
+   * request buffer of channel-name */
+  GstZbReaderRef *ref;
+  gchar *name;
+
+  /* streaming thread only (and start/stop, and seeks, which hold the
+   * stream lock) */
+  guint64 ring_size;
+  gboolean gst_format;          /* frames carry zbframe.h records */
+  GstCaps *writer_caps;         /* caps of the current stream */
+  gboolean caps_pending;        /* writer_caps not yet set on the pad */
+  gboolean discont;
+  gboolean writer_present;
+  gint64 last_frame_us;         /* g_get_monotonic_time() */
+  gboolean timeout_reported;
+  GstZbSrcTime time;
+  GstZbSrcRawVideo raw;         /* raw frames of raw video */
+  gchar *chan;                  /* channel_name latched at start() */
+  guint64 chan_generation;      /* the current client, 0: none */
+
+  /* statistics (the stats property); GST_OBJECT_LOCK */
+  guint64 frames;
+  guint64 bytes;
+  guint64 copies;
+  guint64 migrations;
+  guint64 dropped;
+  guint64 writer_pid;
+  gboolean connected;
+  GstClockTime frame_duration;
+};
+
+/* gstzbsrcwriter.c: the writer's next buffer from @ref's ring, following
+ * the writer on the way (a new writer: its caps and frame format; caps
+ * records; a lost writer or the timeout: on-writer-lost; a stall: held
+ * buffers move out of the ring), timestamped. GST_FLOW_OK with *@outbuf
+ * set; FLUSHING when unlocked; EOS from the writer or on-writer-lost; an
+ * ERROR is posted. Streaming thread. */
+GstFlowReturn gst_zb_src_next_buffer (GstZbSrc * self, GstZbReaderRef * ref,
+    GstBuffer ** outbuf);
+
+/* gstzbsrcwriter.c: the buffer's name (a copy), the caps property (a
+ * reference or NULL); any thread, take GST_OBJECT_LOCK. */
+gchar *gst_zb_src_dup_name (GstZbSrc * self);
+GstCaps *gst_zb_src_user_caps (GstZbSrc * self);
+
+G_END_DECLS
+#endif /* __GST_ZB_SRC_PRIV_H__ */
