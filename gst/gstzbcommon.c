@@ -238,6 +238,10 @@ gst_zb_post_peer_message (GstElement * element, const gchar * name,
 
 /* Without inotify: how often to look */
 #define NO_WATCH_INTERVAL (100 * GST_MSECOND)
+/* A reader's last step (its pid in the OIEB) makes no event: for a while
+ * after the buffer's objects appeared, look again this often */
+#define SETTLE_TIME (200 * G_TIME_SPAN_MILLISECOND)
+#define SETTLE_INTERVAL (5 * GST_MSECOND)
 
 struct _GstZbShmWatch
 {
@@ -246,6 +250,7 @@ struct _GstZbShmWatch
   gchar *name;
   gint64 last_change;           /* g_get_monotonic_time(), last TRUE of
                                  * gst_zb_shm_watch_changed() */
+  gint64 last_hit;              /* and of the last event for our buffer */
 };
 
 GstZbShmWatch *
@@ -317,17 +322,23 @@ shm_watch_drain (GstZbShmWatch * w)
       off += sizeof (struct inotify_event) + ev->len;
     }
   }
+  if (hit)
+    w->last_hit = g_get_monotonic_time ();
   return hit;
 }
 
 gint
 gst_zb_shm_watch_wait (GstZbShmWatch * watch, GstClockTime timeout)
 {
+  gboolean settling;
   gint64 end;
   gint ret;
 
   if (watch->pfd.fd < 0)
     timeout = MIN (timeout, NO_WATCH_INTERVAL);
+  settling = g_get_monotonic_time () - watch->last_hit < SETTLE_TIME;
+  if (settling)
+    timeout = MIN (timeout, SETTLE_INTERVAL);
   end = g_get_monotonic_time () + timeout / GST_USECOND;
   for (;;) {
     gint64 left;
@@ -336,7 +347,7 @@ gst_zb_shm_watch_wait (GstZbShmWatch * watch, GstClockTime timeout)
       return 1;
     left = end - g_get_monotonic_time ();
     if (left <= 0)
-      return watch->pfd.fd < 0 ? 1 : 0;
+      return watch->pfd.fd < 0 || settling ? 1 : 0;
     ret = gst_poll_wait (watch->poll, left * GST_USECOND);
     if (ret < 0 && errno == EBUSY)
       return -1;
@@ -349,6 +360,7 @@ gst_zb_shm_watch_changed (GstZbShmWatch * watch, GstClockTime recheck)
   gint64 now = g_get_monotonic_time ();
 
   if ((watch->pfd.fd >= 0 && shm_watch_drain (watch)) ||
+      now - watch->last_hit < SETTLE_TIME ||
       now - watch->last_change >= (gint64) (recheck / GST_USECOND)) {
     watch->last_change = now;
     return TRUE;

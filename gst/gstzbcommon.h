@@ -161,7 +161,9 @@ void gst_zb_shm_watch_free (GstZbShmWatch * watch);
 void gst_zb_shm_watch_set_flushing (GstZbShmWatch * watch, gboolean flushing);
 
 /* Wait up to @timeout for an object of the buffer to be created: 1 when
- * one was (or may have been), 0 on timeout, -1 when flushing. */
+ * one was (or may have been), 0 on timeout, -1 when flushing. For 200 ms
+ * after such an event it returns 1 every 5 ms: a buffer is ready only
+ * after its last object appeared (the reader then stores its pid). */
 gint gst_zb_shm_watch_wait (GstZbShmWatch * watch, GstClockTime timeout);
 
 /* Without blocking: TRUE when an object of the buffer was created since
