@@ -1,0 +1,229 @@
+/* zerobuffer command-line tool - clean: remove stale buffers */
+
+#include "zb-admin.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void
+clean_usage (FILE * out)
+{
+  fputs ("Usage: zerobuffer clean NAME...\n"
+      "       zerobuffer clean --stale\n"
+      "\n"
+      "Remove the objects of stale buffers (segment, semaphores, lock file) "
+      "and\norphaned semaphores or lock files. A buffer that a live process "
+      "still\nuses is never touched.\n"
+      "\n"
+      "Options:\n"
+      "      --stale    remove every stale buffer and orphaned object found "
+      "by\n"
+      "                 'zerobuffer list'\n"
+      "  -h, --help     show this help\n"
+      "\n"
+      "Exit status: 0 success, 1 a named buffer is in use, does not exist or "
+      "could\nnot be removed, 2 invalid arguments.\n", out);
+}
+
+/* Semaphores and lock file without a segment. We take the lock ourselves
+ * (creating the file if needed) so that no reader starts on this name while
+ * we unlink; a held lock means a reader is being created right now. */
+static int
+remove_orphans (const char *name)
+{
+  char lock[PATH_MAX], path[PATH_MAX];
+  struct stat st;
+  int fd = -1;
+  Entry e;
+
+  snprintf (lock, sizeof (lock), ZB_CLI_LOCK_DIR "/%s" LOCK_SUFFIX, name);
+  if (lstat (ZB_CLI_LOCK_DIR, &st) == 0 && S_ISDIR (st.st_mode)) {
+    fd = open (lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != ENOENT)
+      return -errno;
+    if (fd >= 0) {
+      if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)) {
+        close (fd);
+        return -EINVAL;
+      }
+      if (flock (fd, LOCK_EX | LOCK_NB) < 0) {
+        close (fd);
+        return -EBUSY;
+      }
+    }
+  }
+  memset (&e, 0, sizeof (e));
+  zb_admin_read_segment (name, &e);
+  if (e.valid) {
+    /* a reader created the buffer meanwhile: not an orphan any more */
+    if (fd >= 0)
+      close (fd);
+    return -EBUSY;
+  }
+  snprintf (path, sizeof (path), ZB_CLI_SHM_DIR "/" SEM_W_PREFIX "%s", name);
+  unlink (path);
+  snprintf (path, sizeof (path), ZB_CLI_SHM_DIR "/" SEM_R_PREFIX "%s", name);
+  unlink (path);
+  if (fd >= 0) {
+    /* unlink while holding the lock, as the library's stale cleanup does */
+    unlink (lock);
+    close (fd);
+  }
+  return 0;
+}
+
+static int
+describe_busy (const Entry * e, char *buf, size_t size)
+{
+  if (e->reader_alive)
+    return snprintf (buf, size, "reader pid %" PRIu64 " is alive",
+        e->oieb.reader_pid);
+  if (e->writer_alive)
+    return snprintf (buf, size, "writer pid %" PRIu64 " is alive",
+        e->oieb.writer_pid);
+  if (e->lock_held)
+    return snprintf (buf, size, "its lock is held by pid %ld", e->lock_pid);
+  return snprintf (buf, size, "a live process uses it");
+}
+
+/* 0 removed, -EBUSY in use, -ENOENT nothing there, other < 0 failure. */
+static int
+clean_one (const char *cmd, const char *name, int quiet_busy)
+{
+  Entry e;
+  char why[128];
+  int ret;
+
+  memset (&e, 0, sizeof (e));
+  zb_admin_probe (name, &e);
+  switch (zb_admin_state (&e)) {
+    case STATE_NONE:
+      if (e.has_shm) {
+        zb_cli_error (cmd, "'%s' is not a ZeroBuffer buffer; not removed",
+            name);
+        return -EPROTO;
+      }
+      zb_cli_error (cmd, "no buffer named '%s'", name);
+      return -ENOENT;
+    case STATE_ACTIVE:
+      describe_busy (&e, why, sizeof (why));
+      if (!quiet_busy)
+        zb_cli_error (cmd, "buffer '%s' is in use (%s); not removed", name,
+            why);
+      return -EBUSY;
+    case STATE_STALE:
+      ret = zb_cleanup (name);
+      if (ret == -EBUSY) {
+        if (!quiet_busy)
+          zb_cli_error (cmd, "buffer '%s' is in use; not removed", name);
+        return -EBUSY;
+      }
+      if (ret < 0 && ret != -ENOENT) {
+        zb_cli_error (cmd, "cannot remove buffer '%s': %s", name,
+            zb_strerror (ret));
+        return ret;
+      }
+      break;
+    case STATE_ORPHANED:
+      break;
+  }
+  /* whatever is left without a segment: orphaned semaphores, lock file */
+  zb_admin_probe (name, &e);
+  if (zb_admin_state (&e) == STATE_ORPHANED) {
+    ret = remove_orphans (name);
+    if (ret == -EBUSY) {
+      if (!quiet_busy)
+        zb_cli_error (cmd, "objects of '%s' are in use; not removed", name);
+      return ret;
+    }
+    if (ret < 0) {
+      zb_cli_error (cmd, "cannot remove objects of '%s': %s", name,
+          strerror (-ret));
+      return ret;
+    }
+    zb_admin_probe (name, &e);
+  }
+  if (zb_admin_state (&e) != STATE_NONE) {
+    zb_cli_error (cmd, "objects of '%s' remain after cleaning (state %s)",
+        name, zb_admin_state_names[zb_admin_state (&e)]);
+    return -EIO;
+  }
+  printf ("removed %s\n", name);
+  return 0;
+}
+
+int
+zb_cmd_clean (int argc, char **argv)
+{
+  static const struct option longopts[] = {
+    {"stale", no_argument, NULL, 's'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0}
+  };
+  const char *cmd = "clean";
+  int stale = 0, c, i, status = 0;
+
+  opterr = 0;
+  while ((c = getopt_long (argc, argv, "h", longopts, NULL)) != -1) {
+    switch (c) {
+      case 's':
+        stale = 1;
+        break;
+      case 'h':
+        clean_usage (stdout);
+        return 0;
+      default:
+        return zb_cli_bad_option (cmd, argv, EXIT_USAGE);
+    }
+  }
+  if (stale && optind < argc) {
+    zb_cli_error (cmd, "give either buffer names or --stale, not both");
+    return EXIT_USAGE;
+  }
+  if (!stale && optind >= argc) {
+    zb_cli_error (cmd, "missing buffer name or --stale (try 'zerobuffer "
+        "clean --help')");
+    return EXIT_USAGE;
+  }
+  for (i = optind; i < argc; i++) {
+    if (zb_cli_check_name (cmd, argv[i]) < 0)
+      return EXIT_USAGE;
+  }
+
+  if (stale) {
+    EntryList l = { NULL, 0, 0 };
+    size_t k, removed = 0;
+    int ret;
+
+    if (zb_admin_scan (cmd, &l) < 0)
+      return EXIT_FAIL;
+    for (k = 0; k < l.n; k++) {
+      State s = zb_admin_state (&l.items[k]);
+
+      if (s != STATE_STALE && s != STATE_ORPHANED)
+        continue;
+      /* a buffer that became live since the scan is skipped silently */
+      ret = clean_one (cmd, l.items[k].name, 1);
+      if (ret == 0)
+        removed++;
+      else if (ret != -EBUSY && ret != -ENOENT)
+        status = EXIT_FAIL;
+    }
+    printf ("%zu stale buffer%s removed\n", removed, removed == 1 ? "" : "s");
+    zb_admin_free (&l);
+    return status;
+  }
+
+  for (i = optind; i < argc; i++) {
+    if (clean_one (cmd, argv[i], 0) < 0)
+      status = EXIT_FAIL;
+  }
+  return status;
+}
