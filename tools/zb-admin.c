@@ -17,6 +17,28 @@ const char *const zb_admin_state_names[] = {
   "none", "active", "stale", "orphaned"
 };
 
+int
+zb_admin_lock_dir (const char *cmd, const char *consequence)
+{
+  int fd = zb_lock_dir_open ();
+
+  if (fd < 0 && fd != -ENOENT && consequence != NULL)
+    zb_cli_error (cmd, "lock directory " ZB_CLI_LOCK_DIR " refused: %s%s; %s",
+        zb_strerror (fd), fd == -EACCES ? " (it must be a directory, not a "
+        "symlink, owned by root or by us, and sticky if others may write to "
+        "it)" : "", consequence);
+  return fd;
+}
+
+void
+zb_admin_lock_bad (const char *cmd, const char *name, const Entry * e,
+    const char *consequence)
+{
+  zb_cli_error (cmd, ZB_CLI_LOCK_DIR "/%s" LOCK_SUFFIX " is %s, never "
+      "followed: %s", name, S_ISLNK (e->lock_bad) ? "a symlink" :
+      "not a regular file", consequence);
+}
+
 static uint64_t
 le64 (const uint8_t * p)
 {
@@ -65,8 +87,9 @@ oieb_valid (const RawOieb * o, uint64_t file_size)
   return 1;
 }
 
-int
-zb_admin_read_segment (const char *name, Entry * e)
+/* Read the OIEB of /dev/shm/@name without mapping or locking anything. */
+static void
+read_segment (const char *name, Entry * e)
 {
   char path[PATH_MAX];
   uint8_t buf[ZB_CLI_OIEB_SIZE];
@@ -77,10 +100,10 @@ zb_admin_read_segment (const char *name, Entry * e)
   snprintf (path, sizeof (path), ZB_CLI_SHM_DIR "/%s", name);
   fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
-    return -errno;
+    return;
   if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)) {
     close (fd);
-    return -EINVAL;
+    return;
   }
   e->has_shm = 1;
   e->file_size = (uint64_t) st.st_size;
@@ -92,22 +115,28 @@ zb_admin_read_segment (const char *name, Entry * e)
     }
   }
   close (fd);
-  return 0;
 }
 
-/* Is the lock file held? /proc/locks lists every flock() with the device
- * and inode it locks; reading it takes no lock itself, so a reader that
- * starts now is never disturbed. */
+/* Is there a lock file, and is it held? Only ever relative to the trusted
+ * @lock_dir, never followed. /proc/locks lists every flock() with the
+ * device and inode it locks; reading it takes no lock itself, so a reader
+ * that starts now is never disturbed. */
 static void
-check_lock (const char *name, Entry * e)
+check_lock (int lock_dir, const char *name, Entry * e)
 {
-  char path[PATH_MAX], line[512];
+  char file[NAME_MAX + 1], line[512];
   struct stat st;
   FILE *f;
 
-  snprintf (path, sizeof (path), ZB_CLI_LOCK_DIR "/%s" LOCK_SUFFIX, name);
-  if (lstat (path, &st) < 0 || !S_ISREG (st.st_mode))
+  if (lock_dir < 0)
     return;
+  snprintf (file, sizeof (file), "%s" LOCK_SUFFIX, name);
+  if (fstatat (lock_dir, file, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return;
+  if (!S_ISREG (st.st_mode)) {
+    e->lock_bad = st.st_mode & S_IFMT;
+    return;
+  }
   e->has_lock = 1;
   f = fopen ("/proc/locks", "re");
   if (f == NULL)
@@ -145,16 +174,16 @@ file_exists (const char *dir, const char *prefix, const char *name)
 }
 
 void
-zb_admin_probe (const char *name, Entry * e)
+zb_admin_probe (int lock_dir, const char *name, Entry * e)
 {
   char *keep = e->name;
 
   memset (e, 0, sizeof (*e));
   e->name = keep;
-  zb_admin_read_segment (name, e);
+  read_segment (name, e);
   e->has_sem_w = file_exists (ZB_CLI_SHM_DIR, SEM_W_PREFIX, name);
   e->has_sem_r = file_exists (ZB_CLI_SHM_DIR, SEM_R_PREFIX, name);
-  check_lock (name, e);
+  check_lock (lock_dir, name, e);
   /* The library's liveness: a zombie is dead. */
   if (e->valid) {
     zb_status st;
@@ -242,10 +271,39 @@ zb_admin_free (EntryList * l)
   memset (l, 0, sizeof (*l));
 }
 
+/* The names of the lock files in @lock_dir, into @all. */
+static void
+scan_lock_dir (int lock_dir, EntryList * all)
+{
+  int fd = dup (lock_dir);
+  DIR *d = fd >= 0 ? fdopendir (fd) : NULL;
+  struct dirent *de;
+
+  if (d == NULL) {
+    if (fd >= 0)
+      close (fd);
+    return;
+  }
+  rewinddir (d);
+  while ((de = readdir (d)) != NULL) {
+    size_t len = strlen (de->d_name);
+    size_t sl = strlen (LOCK_SUFFIX);
+    char buf[NAME_MAX + 1];
+
+    if (de->d_name[0] == '.' || len <= sl
+        || strcmp (de->d_name + len - sl, LOCK_SUFFIX) != 0)
+      continue;
+    memcpy (buf, de->d_name, len - sl);
+    buf[len - sl] = '\0';
+    entry_get (all, buf);
+  }
+  closedir (d);
+}
+
 /* Collect every name with a segment, a semaphore or a lock file, then
  * probe each; only names that are ZeroBuffer objects stay. */
 int
-zb_admin_scan (const char *cmd, EntryList * l)
+zb_admin_scan (const char *cmd, int lock_dir, EntryList * l)
 {
   DIR *d;
   struct dirent *de;
@@ -271,28 +329,16 @@ zb_admin_scan (const char *cmd, EntryList * l)
   }
   closedir (d);
 
-  d = opendir (ZB_CLI_LOCK_DIR);
-  if (d) {
-    while ((de = readdir (d)) != NULL) {
-      size_t len = strlen (de->d_name);
-      size_t sl = strlen (LOCK_SUFFIX);
-      char buf[NAME_MAX + 1];
-
-      if (de->d_name[0] == '.' || len <= sl
-          || strcmp (de->d_name + len - sl, LOCK_SUFFIX) != 0)
-        continue;
-      memcpy (buf, de->d_name, len - sl);
-      buf[len - sl] = '\0';
-      entry_get (&all, buf);
-    }
-    closedir (d);
-  }
+  if (lock_dir >= 0)
+    scan_lock_dir (lock_dir, &all);
 
   for (i = 0; i < all.n; i++) {
     Entry *e = &all.items[i];
     Entry *kept;
 
-    zb_admin_probe (e->name, e);
+    zb_admin_probe (lock_dir, e->name, e);
+    if (e->lock_bad)
+      zb_admin_lock_bad (cmd, e->name, e, "skipped");
     if (zb_admin_state (e) == STATE_NONE)
       continue;
     kept = entry_get (l, e->name);

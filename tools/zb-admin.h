@@ -11,6 +11,8 @@
 
 #include "zb-cli.h"
 
+#include <sys/types.h>
+
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
 
@@ -48,7 +50,10 @@ typedef struct
   RawOieb oieb;
   int has_sem_w;
   int has_sem_r;
-  int has_lock;
+  int has_lock;                 /* NAME.lock is a regular file */
+  mode_t lock_bad;              /* else the type (S_IFMT) of a NAME.lock that
+                                 * is not one, a planted symlink say: never
+                                 * followed, its buffer never cleaned */
   int lock_held;
   long lock_pid;
   int reader_alive;
@@ -73,15 +78,25 @@ typedef struct
   size_t n, cap;
 } EntryList;
 
-/* Read the OIEB of /dev/shm/@name without mapping or locking anything. */
-int zb_admin_read_segment (const char *name, Entry * e);
-/* Fill @e for @name (keeping e->name): segment, semaphores, lock file,
- * liveness. */
-void zb_admin_probe (const char *name, Entry * e);
+/* The lock directory, from zb_lock_dir_open(): a descriptor to close(),
+ * or a negative errno: -ENOENT (none) quietly, anything else (an untrusted
+ * directory: a symlink, another owner, writable by others without the
+ * sticky bit) after an error message that ends in @consequence, unless
+ * @consequence is NULL. Lock files are only ever looked at through it. */
+int zb_admin_lock_dir (const char *cmd, const char *consequence);
+
+/* Fill @e for @name (keeping e->name): segment, semaphores, lock file in
+ * @lock_dir (none when < 0), liveness. */
+void zb_admin_probe (int lock_dir, const char *name, Entry * e);
 State zb_admin_state (const Entry * e);
-/* 0, or -1 after an error message when /dev/shm cannot be read. */
-int zb_admin_scan (const char *cmd, EntryList * l);
+/* 0, or -1 after an error message when /dev/shm cannot be read. Says
+ * which lock files it skips (e->lock_bad). */
+int zb_admin_scan (const char *cmd, int lock_dir, EntryList * l);
 void zb_admin_free (EntryList * l);
+/* The error message for e->lock_bad of buffer @name, ending in
+ * @consequence. */
+void zb_admin_lock_bad (const char *cmd, const char *name, const Entry * e,
+    const char *consequence);
 
 /* Used payload bytes / payload size, 0..1. */
 double zb_admin_utilisation (uint64_t size, uint64_t free_bytes);

@@ -3,13 +3,9 @@
 #include "zb-admin.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 static void
@@ -29,54 +25,8 @@ clean_usage (FILE * out)
       "  -h, --help     show this help\n"
       "\n"
       "Exit status: 0 success, 1 a named buffer is in use, does not exist or "
-      "could\nnot be removed, 2 invalid arguments.\n", out);
-}
-
-/* Semaphores and lock file without a segment. We take the lock ourselves
- * (creating the file if needed) so that no reader starts on this name while
- * we unlink; a held lock means a reader is being created right now. */
-static int
-remove_orphans (const char *name)
-{
-  char lock[PATH_MAX], path[PATH_MAX];
-  struct stat st;
-  int fd = -1;
-  Entry e;
-
-  snprintf (lock, sizeof (lock), ZB_CLI_LOCK_DIR "/%s" LOCK_SUFFIX, name);
-  if (lstat (ZB_CLI_LOCK_DIR, &st) == 0 && S_ISDIR (st.st_mode)) {
-    fd = open (lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0 && errno != ENOENT)
-      return -errno;
-    if (fd >= 0) {
-      if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)) {
-        close (fd);
-        return -EINVAL;
-      }
-      if (flock (fd, LOCK_EX | LOCK_NB) < 0) {
-        close (fd);
-        return -EBUSY;
-      }
-    }
-  }
-  memset (&e, 0, sizeof (e));
-  zb_admin_read_segment (name, &e);
-  if (e.valid) {
-    /* a reader created the buffer meanwhile: not an orphan any more */
-    if (fd >= 0)
-      close (fd);
-    return -EBUSY;
-  }
-  snprintf (path, sizeof (path), ZB_CLI_SHM_DIR "/" SEM_W_PREFIX "%s", name);
-  unlink (path);
-  snprintf (path, sizeof (path), ZB_CLI_SHM_DIR "/" SEM_R_PREFIX "%s", name);
-  unlink (path);
-  if (fd >= 0) {
-    /* unlink while holding the lock, as the library's stale cleanup does */
-    unlink (lock);
-    close (fd);
-  }
-  return 0;
+      "could\nnot be removed, or the lock directory " ZB_CLI_LOCK_DIR
+      " is refused, 2 invalid\narguments.\n", out);
 }
 
 static int
@@ -93,16 +43,22 @@ describe_busy (const Entry * e, char *buf, size_t size)
   return snprintf (buf, size, "a live process uses it");
 }
 
-/* 0 removed, -EBUSY in use, -ENOENT nothing there, other < 0 failure. */
+/* 0 removed, -EBUSY in use, -ENOENT nothing there, other < 0 failure.
+ * Everything is removed by zb_cleanup(), under the buffer's lock file in
+ * the trusted lock directory. */
 static int
-clean_one (const char *cmd, const char *name, int quiet_busy)
+clean_one (const char *cmd, int lock_dir, const char *name, int quiet_busy)
 {
   Entry e;
   char why[128];
   int ret;
 
   memset (&e, 0, sizeof (e));
-  zb_admin_probe (name, &e);
+  zb_admin_probe (lock_dir, name, &e);
+  if (e.lock_bad) {
+    zb_admin_lock_bad (cmd, name, &e, "not removed");
+    return -EACCES;
+  }
   switch (zb_admin_state (&e)) {
     case STATE_NONE:
       if (e.has_shm) {
@@ -119,37 +75,26 @@ clean_one (const char *cmd, const char *name, int quiet_busy)
             why);
       return -EBUSY;
     case STATE_STALE:
-      ret = zb_cleanup (name);
-      if (ret == -EBUSY) {
-        if (!quiet_busy)
-          zb_cli_error (cmd, "buffer '%s' is in use; not removed", name);
-        return -EBUSY;
-      }
-      if (ret < 0 && ret != -ENOENT) {
-        zb_cli_error (cmd, "cannot remove buffer '%s': %s", name,
-            zb_strerror (ret));
-        return ret;
-      }
-      break;
     case STATE_ORPHANED:
       break;
   }
-  /* whatever is left without a segment: orphaned semaphores, lock file */
-  zb_admin_probe (name, &e);
-  if (zb_admin_state (&e) == STATE_ORPHANED) {
-    ret = remove_orphans (name);
-    if (ret == -EBUSY) {
-      if (!quiet_busy)
-        zb_cli_error (cmd, "objects of '%s' are in use; not removed", name);
-      return ret;
-    }
-    if (ret < 0) {
-      zb_cli_error (cmd, "cannot remove objects of '%s': %s", name,
-          strerror (-ret));
-      return ret;
-    }
-    zb_admin_probe (name, &e);
+  ret = zb_cleanup (name);
+  if (ret == -EBUSY) {
+    if (!quiet_busy)
+      zb_cli_error (cmd, "buffer '%s' is in use; not removed", name);
+    return -EBUSY;
   }
+  if (ret == -EPROTO) {
+    zb_cli_error (cmd, ZB_CLI_SHM_DIR "/%s is not a ZeroBuffer segment; "
+        "nothing of '%s' removed", name, name);
+    return ret;
+  }
+  if (ret < 0 && ret != -ENOENT) {
+    zb_cli_error (cmd, "cannot remove buffer '%s': %s", name,
+        zb_strerror (ret));
+    return ret;
+  }
+  zb_admin_probe (lock_dir, name, &e);
   if (zb_admin_state (&e) != STATE_NONE) {
     zb_cli_error (cmd, "objects of '%s' remain after cleaning (state %s)",
         name, zb_admin_state_names[zb_admin_state (&e)]);
@@ -157,6 +102,34 @@ clean_one (const char *cmd, const char *name, int quiet_busy)
   }
   printf ("removed %s\n", name);
   return 0;
+}
+
+/* --stale: every stale buffer and orphaned object that list finds. */
+static int
+clean_stale (const char *cmd, int lock_dir)
+{
+  EntryList l = { NULL, 0, 0 };
+  size_t k, removed = 0;
+  int ret, status = 0;
+
+  if (zb_admin_scan (cmd, lock_dir, &l) < 0)
+    return EXIT_FAIL;
+  for (k = 0; k < l.n; k++) {
+    State s = zb_admin_state (&l.items[k]);
+
+    /* the scan said why it skips a buffer with a bad lock file */
+    if ((s != STATE_STALE && s != STATE_ORPHANED) || l.items[k].lock_bad)
+      continue;
+    /* a buffer that became live since the scan is skipped silently */
+    ret = clean_one (cmd, lock_dir, l.items[k].name, 1);
+    if (ret == 0)
+      removed++;
+    else if (ret != -EBUSY && ret != -ENOENT)
+      status = EXIT_FAIL;
+  }
+  printf ("%zu stale buffer%s removed\n", removed, removed == 1 ? "" : "s");
+  zb_admin_free (&l);
+  return status;
 }
 
 int
@@ -168,7 +141,7 @@ zb_cmd_clean (int argc, char **argv)
     {NULL, 0, NULL, 0}
   };
   const char *cmd = "clean";
-  int stale = 0, c, i, status = 0;
+  int stale = 0, c, i, status = 0, lock_dir;
 
   opterr = 0;
   while ((c = getopt_long (argc, argv, "h", longopts, NULL)) != -1) {
@@ -197,33 +170,20 @@ zb_cmd_clean (int argc, char **argv)
       return EXIT_USAGE;
   }
 
+  /* Everything goes through the lock directory: refuse an untrusted one */
+  lock_dir = zb_admin_lock_dir (cmd, "nothing removed");
+  if (lock_dir < 0 && lock_dir != -ENOENT)
+    return EXIT_FAIL;
+
   if (stale) {
-    EntryList l = { NULL, 0, 0 };
-    size_t k, removed = 0;
-    int ret;
-
-    if (zb_admin_scan (cmd, &l) < 0)
-      return EXIT_FAIL;
-    for (k = 0; k < l.n; k++) {
-      State s = zb_admin_state (&l.items[k]);
-
-      if (s != STATE_STALE && s != STATE_ORPHANED)
-        continue;
-      /* a buffer that became live since the scan is skipped silently */
-      ret = clean_one (cmd, l.items[k].name, 1);
-      if (ret == 0)
-        removed++;
-      else if (ret != -EBUSY && ret != -ENOENT)
+    status = clean_stale (cmd, lock_dir);
+  } else {
+    for (i = optind; i < argc; i++) {
+      if (clean_one (cmd, lock_dir, argv[i], 0) < 0)
         status = EXIT_FAIL;
     }
-    printf ("%zu stale buffer%s removed\n", removed, removed == 1 ? "" : "s");
-    zb_admin_free (&l);
-    return status;
   }
-
-  for (i = optind; i < argc; i++) {
-    if (clean_one (cmd, argv[i], 0) < 0)
-      status = EXIT_FAIL;
-  }
+  if (lock_dir >= 0)
+    close (lock_dir);
   return status;
 }

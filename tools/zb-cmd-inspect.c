@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PREVIEW_MAX 4096
 #define METADATA_CAP (64 * 1024)
@@ -155,7 +156,7 @@ zb_cmd_inspect (int argc, char **argv)
     {NULL, 0, NULL, 0}
   };
   const char *cmd = "inspect", *name;
-  int json = 0, c, ret, samples = 0;
+  int json = 0, c, ret, samples = 0, lock_dir;
   double interval = 0;
   long long count = 0;
   uint8_t *meta;
@@ -219,7 +220,13 @@ zb_cmd_inspect (int argc, char **argv)
       break;
     }
     memset (&e, 0, sizeof (e));
-    zb_admin_probe (name, &e);
+    lock_dir = zb_admin_lock_dir (cmd, samples == 0 ?
+        "its lock file is not looked at" : NULL);
+    zb_admin_probe (lock_dir, name, &e);
+    if (lock_dir >= 0)
+      close (lock_dir);
+    if (e.lock_bad && samples == 0)
+      zb_admin_lock_bad (cmd, name, &e, "shown as missing");
     if (e.valid && e.oieb.payload_size != st.payload_size)
       e.valid = 0;              /* replaced in between: trust zb_inspect */
     if (samples > 0 && !json)

@@ -2,10 +2,12 @@
 
 #include "zb-admin.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The paths of the objects of @e that exist. */
 static void
@@ -42,8 +44,9 @@ list_usage (FILE * out)
       "      --json     print JSON\n"
       "  -h, --help     show this help\n"
       "\n"
-      "Exit status: 0 success, 1 " ZB_CLI_SHM_DIR " unreadable, 2 invalid "
-      "arguments.\n", out);
+      "Exit status: 0 success, 1 " ZB_CLI_SHM_DIR " unreadable or the "
+      "lock directory\n" ZB_CLI_LOCK_DIR " refused (then the list has no "
+      "lock files), 2 invalid arguments.\n", out);
 }
 
 int
@@ -56,7 +59,7 @@ zb_cmd_list (int argc, char **argv)
   };
   const char *cmd = "list";
   EntryList l = { NULL, 0, 0 };
-  int json = 0, c;
+  int json = 0, c, ret, lock_dir, status = 0;
   size_t i;
 
   opterr = 0;
@@ -76,7 +79,13 @@ zb_cmd_list (int argc, char **argv)
     zb_cli_error (cmd, "unexpected argument '%s'", argv[optind]);
     return EXIT_USAGE;
   }
-  if (zb_admin_scan (cmd, &l) < 0)
+  lock_dir = zb_admin_lock_dir (cmd, "its lock files are not listed");
+  if (lock_dir < 0 && lock_dir != -ENOENT)
+    status = EXIT_FAIL;
+  ret = zb_admin_scan (cmd, lock_dir, &l);
+  if (lock_dir >= 0)
+    close (lock_dir);
+  if (ret < 0)
     return EXIT_FAIL;
 
   if (json) {
@@ -157,5 +166,5 @@ zb_cmd_list (int argc, char **argv)
       printf ("(a pid followed by + is dead)\n");
   }
   zb_admin_free (&l);
-  return 0;
+  return status;
 }
