@@ -462,7 +462,9 @@ zb_lock_probe (const char *name, struct stat *st)
   if (dirfd < 0)
     return dirfd;
   lock_file_name (file, sizeof (file), name);
-  fd = openat (dirfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO planted as the lock file must not keep us waiting
+   * for a writer; it is refused below */
+  fd = openat (dirfd, file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   close (dirfd);
   if (fd < 0)
     return errno == ELOOP ? -EACCES : -errno;
@@ -727,7 +729,8 @@ cleanup_at (int dirfd, const char *name, int wait)
     struct stat st;
     int fd, created = 0, found;
 
-    fd = openat (dirfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* O_NONBLOCK: see zb_lock_probe() */
+    fd = openat (dirfd, file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) {
       fd = openat (dirfd, file, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
           O_CLOEXEC, 0600);
