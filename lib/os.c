@@ -310,8 +310,8 @@ zb_sem_wait_until (sem_t * sem, int64_t deadline_ms)
  * relative to the returned descriptor, so that nobody can redirect it by
  * swapping the directory for a symlink between our checks. Returns the
  * descriptor or -EACCES / another negative errno. */
-int
-zb_lock_dir_open (int create)
+static int
+lock_dir_open (int create)
 {
   struct stat st;
   int made = 0, fd;
@@ -337,6 +337,19 @@ zb_lock_dir_open (int create)
     return -EACCES;
   }
   return fd;
+}
+
+int
+zb_lock_dir_open (void)
+{
+  return lock_dir_open (0);
+}
+
+/* zb_lock_dir_open(), making the directory (01777) first when missing. */
+int
+zb_lock_dir_create (void)
+{
+  return lock_dir_open (1);
 }
 
 static void
@@ -445,11 +458,13 @@ zb_lock_probe (const char *name, struct stat *st)
   struct stat st_fd;
   int dirfd, fd, held;
 
-  dirfd = zb_lock_dir_open (0);
+  dirfd = zb_lock_dir_open ();
   if (dirfd < 0)
     return dirfd;
   lock_file_name (file, sizeof (file), name);
-  fd = openat (dirfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO planted as the lock file must not keep us waiting
+   * for a writer; it is refused below */
+  fd = openat (dirfd, file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   close (dirfd);
   if (fd < 0)
     return errno == ELOOP ? -EACCES : -errno;
@@ -714,7 +729,8 @@ cleanup_at (int dirfd, const char *name, int wait)
     struct stat st;
     int fd, created = 0, found;
 
-    fd = openat (dirfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* O_NONBLOCK: see zb_lock_probe() */
+    fd = openat (dirfd, file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) {
       fd = openat (dirfd, file, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
           O_CLOEXEC, 0600);
@@ -758,7 +774,7 @@ zb_cleanup (const char *name)
   ret = zb_name_check (name);
   if (ret < 0)
     return ret;
-  dirfd = zb_lock_dir_open (0);
+  dirfd = zb_lock_dir_open ();
   if (dirfd == -ENOENT) {
     /* No lock directory: no reader of ours exists or is being created. */
     if (!shm_objects_exist (name))

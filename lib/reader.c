@@ -618,7 +618,7 @@ zb_reader_create (const char *name, const zb_reader_config * config,
   pthread_mutex_init (&reader->lock, NULL);
   snprintf (reader->seg.name, sizeof (reader->seg.name), "%s", name);
 
-  ret = zb_lock_dir_open (1);
+  ret = zb_lock_dir_create ();
   if (ret < 0)
     goto no_lock;
   reader->lock_dir_fd = ret;

@@ -139,7 +139,7 @@ void zb_held_lock_close (zb_held_lock * lock);
 int64_t zb_now_ms (void);
 int64_t zb_deadline (int timeout_ms);
 int zb_sem_wait_until (sem_t * sem, int64_t deadline_ms);
-int zb_lock_dir_open (int create);
+int zb_lock_dir_create (void);
 int zb_lock_acquire (int dirfd, const char *name, mode_t mode, int *fd_out);
 int zb_lock_probe (const char *name, struct stat *st);
 int zb_lock_held (const char *name);

@@ -1,9 +1,11 @@
-/* zerobuffer command-line tool - argument parsing, JSON, signals, time */
+/* zerobuffer command-line tool - errors, argument parsing, JSON, signals,
+ * time */
 
 #include "zb-cli.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -35,19 +37,79 @@ zb_cli_catch_signals (void)
 }
 
 void
-zb_cli_error (const char *cmd, const char *format, ...)
+zb_cli_error_va (const char *cmd, const char *format, va_list args)
 {
-  va_list args;
-
   fflush (stdout);
   if (cmd)
     fprintf (stderr, "zerobuffer %s: ", cmd);
   else
     fprintf (stderr, "zerobuffer: ");
-  va_start (args, format);
   vfprintf (stderr, format, args);
-  va_end (args);
   fputc ('\n', stderr);
+}
+
+void
+zb_cli_error (const char *cmd, const char *format, ...)
+{
+  va_list args;
+
+  va_start (args, format);
+  zb_cli_error_va (cmd, format, args);
+  va_end (args);
+}
+
+int
+zb_cli_bad_option (const char *cmd, char **argv, int exit_code)
+{
+  int bad = optind - 1;
+
+  if (bad < 1 || argv[bad] == NULL)
+    bad = 1;
+  if (optopt && optopt < 256)
+    zb_cli_error (cmd, "invalid option or missing value for '-%c' (try "
+        "'zerobuffer %s --help')", optopt, cmd);
+  else
+    zb_cli_error (cmd, "invalid option or missing value: '%s' (try "
+        "'zerobuffer %s --help')", argv[bad], cmd);
+  return exit_code;
+}
+
+const char *
+zb_cli_one_name (const char *cmd, int argc, char **argv)
+{
+  if (optind >= argc) {
+    zb_cli_error (cmd, "missing buffer name (try 'zerobuffer %s --help')", cmd);
+    return NULL;
+  }
+  if (optind + 1 < argc) {
+    zb_cli_error (cmd, "unexpected argument '%s'", argv[optind + 1]);
+    return NULL;
+  }
+  return argv[optind];
+}
+
+int
+zb_cli_check_name (const char *cmd, const char *name)
+{
+  int ret = zb_name_check (name);
+
+  if (ret < 0) {
+    zb_cli_error (cmd, "invalid buffer name '%s': %s", name, zb_strerror (ret));
+    return -1;
+  }
+  return 0;
+}
+
+int
+zb_cli_opt_count (const char *cmd, const char *opt, const char *arg,
+    long long min, long long *out)
+{
+  if (zb_cli_parse_int (arg, min, INT64_MAX, out) < 0) {
+    zb_cli_error (cmd, "invalid value '%s' for %s (expected an integer >= "
+        "%lld)", arg, opt, min);
+    return -1;
+  }
+  return 0;
 }
 
 int

@@ -4,6 +4,7 @@
 #define ZB_CLI_H
 
 #include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +24,20 @@ void zb_cli_catch_signals (void);
 /* "zerobuffer CMD: message" on stderr, one line. */
 void zb_cli_error (const char *cmd, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
+void zb_cli_error_va (const char *cmd, const char *format, va_list args)
+    __attribute__ ((format (printf, 2, 0)));
+
+/* After getopt_long() (with opterr = 0) returned '?' or ':': the error
+ * message for the option it refused; returns @exit_code. */
+int zb_cli_bad_option (const char *cmd, char **argv, int exit_code);
+/* After the options: the one buffer name, or NULL after an error message
+ * when it is missing or followed by another argument. */
+const char *zb_cli_one_name (const char *cmd, int argc, char **argv);
+/* zb_name_check() with an error message: 0, or -1. */
+int zb_cli_check_name (const char *cmd, const char *name);
+/* Integer option @opt >= @min: 0, or -1 after an error message. */
+int zb_cli_opt_count (const char *cmd, const char *opt, const char *arg,
+    long long min, long long *out);
 
 /* Strict number parsing; 0 on success, -1 when @s is not a valid value. */
 int zb_cli_parse_int (const char *s, long long min, long long max,

@@ -2,7 +2,8 @@
  * squatted buffers, a live buffer another create must not delete, names
  * that alias our own objects, oversized segments, a peer flooding the
  * "space freed" semaphore, lock files held by processes we cannot see, a
- * cleanup racing a reader's creation, a frame of another reader.
+ * cleanup racing a reader's creation, a FIFO planted as a lock file, a
+ * frame of another reader.
  *
  * The cases that need another user run as root and drop a forked child to
  * "nobody"; they skip with a reason otherwise. */
@@ -655,6 +656,49 @@ test_cleanup_vs_create (void)
 #endif
 
 /* ------------------------------------------------------------------ */
+/* 9. A FIFO planted as a lock file */
+
+/* Anyone may create NAME.lock in the shared /tmp/zerobuffer. A FIFO there
+ * must neither block the start-up sweep of every reader nor zb_cleanup
+ * (opening it for reading would wait for a writer forever): lock files are
+ * opened without waiting, and anything but a regular file is refused. In
+ * a private mount namespace with its own /dev/shm and /tmp. */
+static void
+planted_fifo (void *arg)
+{
+  const char *fifo_name = arg;
+  zb_reader_config cfg = { 0, 4096, 0 };
+  zb_reader *r = NULL;
+  char path[512];
+  struct stat st;
+  int64_t t0;
+
+  if (mount ("tmpfs", "/tmp", "tmpfs", 0, "mode=1777") < 0)
+    ZBT_SKIP ("mount tmpfs on /tmp: %s", strerror (errno));
+  ZBT_ASSERT (mkdir (ZBT_LOCK_DIR, 0700) == 0);
+  ZBT_ASSERT (chmod (ZBT_LOCK_DIR, 01777) == 0);
+  zbt_lock_path (path, sizeof path, fifo_name);
+  ZBT_ASSERT (mkfifo (path, 0600) == 0);
+  /* a blocking open would hang here: SIGALRM ends the child */
+  alarm (5);
+  t0 = zbt_now_us ();
+  ZBT_OK (zb_reader_create (zbt_name (), &cfg, &r));
+  zbt_diag ("zb_reader_create beside a FIFO lock file: %.1f ms",
+      (zbt_now_us () - t0) / 1000.0);
+  ZBT_ASSERT (zbt_now_us () - t0 < 1000000);
+  zb_reader_destroy (r);
+  ZBT_ERR (zb_cleanup (fifo_name), -EACCES);
+  ZBT_ERR (zb_reader_create (fifo_name, &cfg, &r), -EACCES);
+  ZBT_ASSERT (lstat (path, &st) == 0 && S_ISFIFO (st.st_mode));
+}
+
+static void
+test_planted_fifo (void)
+{
+  zbt_with_tiny_shm ("1m", planted_fifo, (void *) zbt_name ());
+}
+
+/* ------------------------------------------------------------------ */
 /* 10. A frame of another reader */
 
 static void
@@ -708,6 +752,7 @@ static const zbt_case cases[] = {
   {"create: no waiting for locks held out of sight", test_create_latency,
       15},
   {"cleanup racing a reader's creation", test_cleanup_vs_create, 15},
+  {"FIFO planted as a lock file: no hang, refused", test_planted_fifo, 15},
   {"release of another reader's frame refused", test_release_foreign_frame,
       10},
 };

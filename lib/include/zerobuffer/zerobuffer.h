@@ -447,10 +447,24 @@ int zb_inspect (const char *name, zb_status * status, void *metadata,
 /* Remove the objects of buffer @name if no live process uses it (no reader
  * holds its lock and neither recorded pid is alive). Returns 0 when removed,
  * -EBUSY when in use, -ENOENT when nothing of it exists, -EPROTO when
- * /dev/shm/NAME is not a ZeroBuffer segment (then nothing is removed).
+ * /dev/shm/NAME is not a ZeroBuffer segment (then nothing is removed),
+ * -EACCES when the lock directory is not trusted (see zb_lock_dir_open)
+ * or the lock file is not a regular file (nothing is removed).
  * It takes the buffer's lock file first (creating it if missing), so a
  * reader still creating the buffer is never taken for a stale one. */
 int zb_cleanup (const char *name);
+
+/* Open the lock directory /tmp/zerobuffer, which holds the lock file
+ * NAME.lock of every reader, to look into it. It is trusted only when it
+ * is a real directory (not a symlink), owned by root or by our euid, and
+ * sticky when group or others may write to it: anyone else could swap
+ * what is in it between two calls. Look at lock files relative to the
+ * returned descriptor only, never by path: fstatat() with
+ * AT_SYMLINK_NOFOLLOW, fdopendir() on a dup() of it; remove buffers with
+ * zb_cleanup(). close() it when done. Returns the descriptor, or -ENOENT
+ * (no lock directory: no reader has run), -EACCES (not trusted) or
+ * another negative errno. */
+int zb_lock_dir_open (void);
 
 /* Check a buffer name: 1 to ZB_NAME_MAX bytes, no '/', not "." or "..",
  * and not starting with "sem." (the files of POSIX semaphores, ours among
