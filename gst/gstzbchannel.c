@@ -30,9 +30,19 @@ request_meta_init (GstMeta * meta, gpointer params, GstBuffer * buffer)
 {
   GstZbRequestMeta *m = (GstZbRequestMeta *) meta;
 
+  m->channel = NULL;
   m->generation = 0;
   m->sequence = 0;
   return TRUE;
+}
+
+static void
+request_meta_free (GstMeta * meta, GstBuffer * buffer)
+{
+  GstZbRequestMeta *m = (GstZbRequestMeta *) meta;
+
+  if (m->channel)
+    gst_zb_channel_unref (m->channel);
 }
 
 /* Every transform (copy, scale, conversion) answers the same request. */
@@ -42,7 +52,7 @@ request_meta_transform (GstBuffer * dest, GstMeta * meta, GstBuffer * buffer,
 {
   GstZbRequestMeta *m = (GstZbRequestMeta *) meta;
 
-  return gst_buffer_add_zb_request_meta (dest, m->generation,
+  return gst_buffer_add_zb_request_meta (dest, m->channel, m->generation,
       m->sequence) != NULL;
 }
 
@@ -54,15 +64,15 @@ gst_zb_request_meta_get_info (void)
   if (g_once_init_enter ((GstMetaInfo **) & info)) {
     const GstMetaInfo *i = gst_meta_register (GST_ZB_REQUEST_META_API_TYPE,
         "GstZbRequestMeta", sizeof (GstZbRequestMeta), request_meta_init,
-        NULL, request_meta_transform);
+        request_meta_free, request_meta_transform);
     g_once_init_leave ((GstMetaInfo **) & info, (GstMetaInfo *) i);
   }
   return info;
 }
 
 GstZbRequestMeta *
-gst_buffer_add_zb_request_meta (GstBuffer * buffer, guint64 generation,
-    guint64 sequence)
+gst_buffer_add_zb_request_meta (GstBuffer * buffer, GstZbChannel * channel,
+    guint64 generation, guint64 sequence)
 {
   GstZbRequestMeta *m;
 
@@ -70,6 +80,7 @@ gst_buffer_add_zb_request_meta (GstBuffer * buffer, guint64 generation,
   m = (GstZbRequestMeta *) gst_buffer_add_meta (buffer,
       GST_ZB_REQUEST_META_INFO, NULL);
   if (m) {
+    m->channel = channel ? gst_zb_channel_ref (channel) : NULL;
     m->generation = generation;
     m->sequence = sequence;
   }
@@ -77,50 +88,47 @@ gst_buffer_add_zb_request_meta (GstBuffer * buffer, guint64 generation,
 }
 
 /* ------------------------------------------------------------------ */
-/* Channel table */
+/* Channel */
 
-static GMutex channel_lock;
-static GHashTable *channels;    /* channel name -> guint64 *, channel_lock */
+struct _GstZbChannel
+{
+  guint64 client;               /* atomic */
+};
+
 static guint64 last_generation; /* atomic */
+
+GstZbChannel *
+gst_zb_channel_new (void)
+{
+  return g_atomic_rc_box_new0 (GstZbChannel);
+}
+
+GstZbChannel *
+gst_zb_channel_ref (GstZbChannel * channel)
+{
+  return g_atomic_rc_box_acquire (channel);
+}
+
+void
+gst_zb_channel_unref (GstZbChannel * channel)
+{
+  g_atomic_rc_box_release (channel);
+}
+
+void
+gst_zb_channel_set_client (GstZbChannel * channel, guint64 generation)
+{
+  __atomic_store_n (&channel->client, generation, __ATOMIC_RELEASE);
+}
+
+guint64
+gst_zb_channel_get_client (GstZbChannel * channel)
+{
+  return __atomic_load_n (&channel->client, __ATOMIC_ACQUIRE);
+}
 
 guint64
 gst_zb_channel_next_generation (void)
 {
   return __atomic_add_fetch (&last_generation, 1, __ATOMIC_RELAXED);
-}
-
-void
-gst_zb_channel_publish (const gchar * channel, guint64 generation)
-{
-  guint64 *g = g_new (guint64, 1);
-
-  *g = generation;
-  g_mutex_lock (&channel_lock);
-  if (channels == NULL)
-    channels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  g_hash_table_replace (channels, g_strdup (channel), g);
-  g_mutex_unlock (&channel_lock);
-}
-
-void
-gst_zb_channel_unpublish (const gchar * channel)
-{
-  g_mutex_lock (&channel_lock);
-  if (channels)
-    g_hash_table_remove (channels, channel);
-  g_mutex_unlock (&channel_lock);
-}
-
-gboolean
-gst_zb_channel_lookup (const gchar * channel, guint64 * generation)
-{
-  guint64 *g = NULL;
-
-  g_mutex_lock (&channel_lock);
-  if (channels)
-    g = g_hash_table_lookup (channels, channel);
-  if (g)
-    *generation = *g;
-  g_mutex_unlock (&channel_lock);
-  return g != NULL;
 }

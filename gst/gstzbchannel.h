@@ -11,13 +11,35 @@
 G_BEGIN_DECLS
 
 /* Duplex channel, GStreamer side (docs/duplex.md): zbsrc channel-name=X
- * stamps every request it reads with this meta; zbsink channel-name=X
- * checks that each buffer answers the next request of the current client.
- * The meta has no tags, so transforms copy it to their output buffers. */
+ * stamps every request it reads with a GstZbRequestMeta; zbsink
+ * channel-name=X checks that each buffer answers the next request of the
+ * current client. The meta has no tags, so transforms copy it to their
+ * output buffers. */
+
+/* What a zbsrc channel-name=X knows about its client, shared with every
+ * request it stamps: which client it serves now. A zbsink learns from the
+ * meta of the buffers it answers whether their client is still there; no
+ * table keyed by name links unrelated pipelines. Thread-safe,
+ * reference-counted. */
+typedef struct _GstZbChannel GstZbChannel;
+
+GstZbChannel *gst_zb_channel_new (void);
+GstZbChannel *gst_zb_channel_ref (GstZbChannel * channel);
+void gst_zb_channel_unref (GstZbChannel * channel);
+
+/* The generation of the client served now; 0: none (it left, or zbsrc
+ * stopped). */
+void gst_zb_channel_set_client (GstZbChannel * channel, guint64 generation);
+guint64 gst_zb_channel_get_client (GstZbChannel * channel);
+
+/* A new generation number, never returned before in this process. */
+guint64 gst_zb_channel_next_generation (void);
+
 typedef struct
 {
   GstMeta meta;
 
+  GstZbChannel *channel;        /* a reference: the zbsrc's channel */
   guint64 generation;           /* client connection, unique in the process */
   guint64 sequence;             /* request sequence on it, from 1 */
 } GstZbRequestMeta;
@@ -28,23 +50,10 @@ GType gst_zb_request_meta_api_get_type (void);
 const GstMetaInfo *gst_zb_request_meta_get_info (void);
 
 GstZbRequestMeta *gst_buffer_add_zb_request_meta (GstBuffer * buffer,
-    guint64 generation, guint64 sequence);
+    GstZbChannel * channel, guint64 generation, guint64 sequence);
 #define gst_buffer_get_zb_request_meta(b) \
     ((GstZbRequestMeta *) gst_buffer_get_meta ((b), \
         GST_ZB_REQUEST_META_API_TYPE))
-
-/* A new generation number, never returned before in this process. */
-guint64 gst_zb_channel_next_generation (void);
-
-/* Process-wide table: the generation of the client that zbsrc
- * channel-name=@channel currently serves (0: none, the client left).
- * Thread-safe. */
-void gst_zb_channel_publish (const gchar * channel, guint64 generation);
-void gst_zb_channel_unpublish (const gchar * channel);
-
-/* TRUE and *@generation set when a zbsrc of this process serves
- * @channel; FALSE when none does (it may run in another process). */
-gboolean gst_zb_channel_lookup (const gchar * channel, guint64 * generation);
 
 G_END_DECLS
 #endif /* __GST_ZB_CHANNEL_H__ */

@@ -468,6 +468,10 @@ gst_zb_sink_stop (GstBaseSink * bsink)
   gst_zb_clock_cache_clear (&self->clock_cache);
   gst_caps_replace (&self->caps, NULL);
   gst_zb_ring_allocator_set_render_thread (self->ring_alloc, NULL);
+  if (self->channel) {
+    gst_zb_channel_unref (self->channel);
+    self->channel = NULL;
+  }
   GST_OBJECT_LOCK (self);
   watch = self->watch;
   self->watch = NULL;

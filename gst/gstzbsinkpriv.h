@@ -13,6 +13,7 @@
 #define __GST_ZB_SINK_PRIV_H__
 
 #include "gstzbsink.h"
+#include "gstzbchannel.h"
 #include "gstzbclock.h"
 #include "gstzbcommon.h"
 #include "gstzbcopy.h"
@@ -73,6 +74,8 @@ struct _GstZbSink
   guint64 chan_generation;      /* client whose responses we write */
   guint64 chan_expected;        /* next request sequence to answer */
   guint64 chan_sending;         /* generation of the buffer being sent */
+  GstZbChannel *channel;        /* of the last request answered: whether
+                                 * its client is still served */
 
   /* writer-side zero copy (see "Ring memory"). writer_lock: held by an
    * allocation in the ring and by disconnect(), which may run at the same

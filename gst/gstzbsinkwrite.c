@@ -91,19 +91,10 @@ make_metadata (GstZbSink * self, gsize * len)
 static gboolean
 channel_stale (GstZbSink * self)
 {
-  guint64 current = 0;
-  gboolean known;
-  gchar *channel;
-
   if (!self->chan_mode || self->chan_sending == 0 ||
-      self->chan_sending == G_MAXUINT64)
+      self->chan_sending == G_MAXUINT64 || self->channel == NULL)
     return FALSE;
-  GST_OBJECT_LOCK (self);
-  channel = g_strdup (self->channel_name);
-  GST_OBJECT_UNLOCK (self);
-  known = gst_zb_channel_lookup (channel, &current);
-  g_free (channel);
-  return known && current != self->chan_sending;
+  return gst_zb_channel_get_client (self->channel) != self->chan_sending;
 }
 
 /* @buffer must answer the next request of the current client (zbsrc
@@ -129,6 +120,11 @@ gst_zb_sink_channel_check (GstZbSink * self, GstBuffer * buffer)
   }
 
   self->chan_sending = meta->generation;
+  if (meta->channel != self->channel) {
+    if (self->channel)
+      gst_zb_channel_unref (self->channel);
+    self->channel = meta->channel ? gst_zb_channel_ref (meta->channel) : NULL;
+  }
   if (channel_stale (self)) {
     GST_DEBUG_OBJECT (self, "dropping the response to request %"
         G_GUINT64_FORMAT " of client %" G_GUINT64_FORMAT ": client gone",

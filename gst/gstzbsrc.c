@@ -491,7 +491,7 @@ gst_zb_src_start (GstBaseSrc * bsrc)
   gst_zb_src_time_init (&self->time);
 
   if (self->chan)
-    gst_zb_channel_publish (self->chan, 0);
+    self->channel = gst_zb_channel_new ();
   GST_INFO_OBJECT (self, "created buffer \"%s\": ring %" G_GUINT64_FORMAT
       " bytes", name, self->ring_size);
   g_free (name);
@@ -568,8 +568,12 @@ gst_zb_src_stop (GstBaseSrc * bsrc)
   self->caps_pending = FALSE;
   gst_zb_src_time_clear (&self->time);
 
-  if (self->chan)
-    gst_zb_channel_unpublish (self->chan);
+  if (self->channel) {
+    /* responses still on their way are for nobody now */
+    gst_zb_channel_set_client (self->channel, 0);
+    gst_zb_channel_unref (self->channel);
+    self->channel = NULL;
+  }
   return TRUE;
 }
 

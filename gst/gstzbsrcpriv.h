@@ -13,6 +13,7 @@
 #define __GST_ZB_SRC_PRIV_H__
 
 #include "gstzbsrc.h"
+#include "gstzbchannel.h"
 #include "gstzbcommon.h"
 #include "gstzbsrcbuf.h"
 #include "gstzbsrctime.h"
@@ -59,6 +60,7 @@ struct _GstZbSrc
   GstZbSrcTime time;
   GstZbSrcRawVideo raw;         /* raw frames of raw video */
   gchar *chan;                  /* channel_name latched at start() */
+  GstZbChannel *channel;        /* with chan: shared with the requests */
   guint64 chan_generation;      /* the current client, 0: none */
 
   /* statistics (the stats property); GST_OBJECT_LOCK */

@@ -100,7 +100,7 @@ handle_new_writer (GstZbSrc * self, zb_reader * reader)
     /* a new client: responses still in the pipeline for the previous one
      * are dropped by zbsink */
     self->chan_generation = gst_zb_channel_next_generation ();
-    gst_zb_channel_publish (self->chan, self->chan_generation);
+    gst_zb_channel_set_client (self->channel, self->chan_generation);
   }
   GST_OBJECT_LOCK (self);
   self->writer_pid = pid;
@@ -135,7 +135,7 @@ handle_writer_lost (GstZbSrc * self, const gchar * reason)
     self->writer_present = FALSE;
     if (self->chan) {
       self->chan_generation = 0;
-      gst_zb_channel_publish (self->chan, 0);
+      gst_zb_channel_set_client (self->channel, 0);
     }
   }
   post_message (self, "zbsrc-writer-lost", pid, reason);
@@ -373,7 +373,8 @@ gst_zb_src_next_buffer (GstZbSrc * self, GstZbReaderRef * ref,
     self->discont = FALSE;
   }
   if (self->chan)
-    gst_buffer_add_zb_request_meta (buf, self->chan_generation, frame.sequence);
+    gst_buffer_add_zb_request_meta (buf, self->channel,
+        self->chan_generation, frame.sequence);
   if (copied) {
     GST_OBJECT_LOCK (self);
     self->copies++;
