@@ -47,7 +47,8 @@
 #define PAYLOAD_SIZE (256 * 1024)
 
 static int stopping;
-static zb_duplex_server *the_server;
+static zb_duplex_server *the_server;    /* server_lock */
+static pthread_mutex_t server_lock = PTHREAD_MUTEX_INITIALIZER;
 static double last_tick;
 static uint64_t n_frames, n_bad, n_peers;
 
@@ -96,8 +97,11 @@ signal_thread (void *data)
 
   sigwait (set, &sig);
   __atomic_store_n (&stopping, 1, __ATOMIC_RELEASE);
+  /* not while main destroys it (stop wakes its semaphores) */
+  pthread_mutex_lock (&server_lock);
   if (the_server)
     zb_duplex_server_stop (the_server);
+  pthread_mutex_unlock (&server_lock);
   return NULL;
 }
 
@@ -404,7 +408,10 @@ main (int argc, char **argv)
       n_bad++;
       event ("bad", zb_strerror (ret));
     }
+    pthread_mutex_lock (&server_lock);
     zb_duplex_server_destroy (the_server);
+    the_server = NULL;
+    pthread_mutex_unlock (&server_lock);
     ret = 0;
   } else if (strcmp (argv[1], "client") == 0)
     ret = run_client (argv[2]);
