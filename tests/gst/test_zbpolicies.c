@@ -214,8 +214,10 @@ GST_START_TEST (test_sink_connect_wait_is_event_driven)
         GST_STATE_CHANGE_SUCCESS);
     total += g_get_monotonic_time () - t0;
   }
-  fail_unless (total / 10 < 25 * 1000, "leaving PLAYING took %"
-      G_GINT64_FORMAT " us on average", total / 10);
+  /* under valgrind (ZBT_VALGRIND) everything is tens of times slower */
+  if (g_getenv ("ZBT_VALGRIND") == NULL)
+    fail_unless (total / 10 < 25 * 1000, "leaving PLAYING took %"
+        G_GINT64_FORMAT " us on average", total / 10);
 
   /* the reader appears while the sink waits: connected within 100 ms */
   bus = gst_element_get_bus (p);
@@ -227,7 +229,8 @@ GST_START_TEST (test_sink_connect_wait_is_event_driven)
   fail_unless_equals_int (zb_reader_create (name, &rc, &r), 0);
   msg = zbt_pop_element (bus, "zbsink-reader-connected", 5000);
   fail_unless (msg != NULL);
-  fail_unless (g_get_monotonic_time () - t0 < 100 * 1000);
+  if (g_getenv ("ZBT_VALGRIND") == NULL)
+    fail_unless (g_get_monotonic_time () - t0 < 100 * 1000);
   gst_message_unref (msg);
   gst_object_unref (bus);
   gst_object_unref (src);
