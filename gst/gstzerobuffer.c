@@ -29,4 +29,4 @@ GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, zerobuffer,
     "ZeroBuffer shared-memory IPC: zbsink and zbsrc carry buffers, caps, "
     "timestamps and EOS between processes; zbfilter hands each buffer to "
     "another process and pushes back its answer", plugin_init, VERSION, "MIT",
-    "zerobuffer", "https://github.com/modelingevolution/zerobuffer")
+    "gstreamer1.0-zerobuffer", "Unknown package origin")

@@ -20,12 +20,12 @@ Frame.payload the buffer's bytes after the header, Frame.pts its timestamp,
 and Frame.ndarray() shapes the payload with the current caps (caps records
 mid-stream included). frame-format=raw frames are all payload.
 
-The library is found through $ZEROBUFFER_LIBRARY, then the system's
-library path (libzerobuffer.so.0).
+The library is found through $ZEROBUFFER_LIBRARY, then by its soname
+libzerobuffer.so.0 on the system's library path (where Debian's
+libzerobuffer0 package or `meson install` puts it; LD_LIBRARY_PATH counts).
 """
 
 import ctypes
-import ctypes.util
 import errno
 import json
 import os
@@ -41,9 +41,16 @@ __all__ = [
 
 def _load():
     path = os.environ.get("ZEROBUFFER_LIBRARY")
-    if not path:
-        path = ctypes.util.find_library("zerobuffer") or "libzerobuffer.so.0"
-    return ctypes.CDLL(path, use_errno=False)
+    if path:
+        return ctypes.CDLL(path, use_errno=False)
+    # By soname, not ctypes.util.find_library(): the soname names the ABI
+    # this module is written for (find_library would take any version),
+    # and the dynamic loader finds it without ldconfig, gcc or objdump.
+    try:
+        return ctypes.CDLL("libzerobuffer.so.0", use_errno=False)
+    except OSError as e:
+        raise OSError("zerobuffer: %s (install libzerobuffer0, or set "
+                      "ZEROBUFFER_LIBRARY to the library's path)" % e) from e
 
 
 _lib = _load()

@@ -2,8 +2,9 @@
 # The whole test job (./run test, .ci/run):
 #   1. build/       all meson test suites
 #   2. build-asan/  ASan + UBSan build: suite 'lib' with leak detection,
-#      then every other suite (runtimes preloaded for gst-launch-1.0 and
-#      python3)
+#      then every other suite but 'packages' (runtimes preloaded for
+#      gst-launch-1.0 and python3; 'packages' builds its own binaries and
+#      runs in build/ only)
 #   3. build-tsan/  ThreadSanitizer build, suite 'threads'
 #   4. build/       suite 'gst' again under valgrind memcheck: any memory
 #      error or definite leak fails (tests/fault/valgrind.supp holds the
@@ -60,11 +61,11 @@ run_suite build-asan --suite lib --timeout-multiplier 3 -- \
 # purpose.
 if [ -f build-asan/meson-info/intro-tests.json ]; then
   rm -f build-asan/meson-logs/others.json
-  echo "== meson test -C build-asan (every suite but lib)"
+  echo "== meson test -C build-asan (every suite but lib and packages)"
   LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
     ASAN_OPTIONS=detect_leaks=0 ZBFAULT_TIME_SCALE=3 \
     meson test -C build-asan --no-rebuild --print-errorlogs --no-suite lib \
-      --logbase others --timeout-multiplier 3 < /dev/null
+      --no-suite packages --logbase others --timeout-multiplier 3 < /dev/null
   echo "== meson test -C build-asan (others): exit $?"
   logs+=("build-asan/meson-logs/others.json")
 fi
