@@ -4,11 +4,13 @@
  *
  * A frame copied into the ring is the largest cost of zbsink: 100-170 us
  * for a 1080p I420 frame on one core here; at full rate two threads copy
- * 20-60 % more frames than one (docs/elements.md). The copy is cut into
- * chunks of rows; the calling thread and the helper threads claim chunks
- * one at a time until none is left, so the caller never waits for a
- * helper that is slow to wake up, only for the chunk a helper is copying
- * when the last one is claimed.
+ * 18-71 % more frames than one on 2 cores, with no clear gain in latency,
+ * so zbsink starts helpers only when asked (copy-threads other than 1;
+ * docs/benchmarks.md, "zbsink copy threads"). The copy is cut into chunks
+ * of rows; the calling thread and the helper threads claim chunks one at
+ * a time until none is left, so the caller never waits for a helper that
+ * is slow to wake up, only for the chunk a helper is copying when the
+ * last one is claimed.
  */
 
 #include "gstzbcopy.h"
