@@ -9,7 +9,13 @@ both processes at those two moments. The median of the repetitions is
 reported.
 
   bench-gst.py --helper BUILD/bench/zb-bench-gst --json OUT [--quick]
-               [--reps N] [--cases 1,2,3,4,5,6]
+               [--reps N] [--cases 1,2,3,4,5,6] [--paths A,B]
+
+--paths names the two sides compared (default zb,shm): "zb" is zbsink ->
+zbsrc with zbsink's default properties, "shm" shmsink -> shmsrc, "zb-ctN"
+zbsink with copy-threads=N (e.g. --paths zb-ct0,zb-ct1 compares one copy
+thread per processor with the streaming thread alone). The first path of
+each repetition alternates, so that neither side always runs first.
 """
 
 import argparse
@@ -30,6 +36,17 @@ CAPS_4K = "video/x-raw,format=I420,width=3840,height=2160,framerate=0/1"
 CAPS_BYTES = "application/x-zb-bench"
 
 
+def path_props(path):
+    """(kind, extra zbsink properties) of a --paths name."""
+    if path == "shm":
+        return "shm", ""
+    if path == "zb":
+        return "zb", ""
+    if path.startswith("zb-ct") and path[5:].isdigit():
+        return "zb", " copy-threads=%d" % int(path[5:])
+    raise ValueError("unknown path %r (zb, shm or zb-ctN)" % path)
+
+
 def cpu_seconds(pid):
     """utime + stime of @pid (also readable while it is a zombie)."""
     try:
@@ -46,7 +63,7 @@ class Run:
     def __init__(self, helper, path, caps, size, count, mem, rate, warmup,
                  latency, tag):
         self.helper = helper
-        self.path = path
+        self.path, self.sink_props = path_props(path)
         self.caps = caps
         self.size = size
         self.count = count
@@ -72,8 +89,9 @@ class Run:
             src = ("zbsrc buffer-name=%s is-live=false payload-size=%d "
                    "on-writer-lost=eos" % (self.name, ring))
             sink = ("zbsink buffer-name=%s sync=false connect-timeout=10000 "
-                    "zero-copy=%s enable-last-sample=false"
-                    % (self.name, "true" if self.mem == "sink" else "false"))
+                    "zero-copy=%s enable-last-sample=false%s"
+                    % (self.name, "true" if self.mem == "sink" else "false",
+                       self.sink_props))
             self.cons = self._spawn(["consume", src, str(self.count),
                                      str(self.warmup), str(int(self.latency))])
             self.prod = self._spawn(["produce", sink, self.caps,
@@ -220,21 +238,29 @@ def main():
     a = ap.parse_args()
     cases = set(int(c) for c in a.cases.split(","))
     paths = a.paths.split(",")
+    for p in paths:
+        path_props(p)
+    if len(paths) != 2 or paths[0] == paths[1]:
+        ap.error("--paths: two different paths")
     reps = a.reps or (3 if a.quick else 5)
     q = 0.2 if a.quick else 1.0
-    out = {"reps": reps, "quick": a.quick, "cases": {}}
+    out = {"reps": reps, "quick": a.quick, "paths": paths, "cases": {}}
     n = [0]
 
     def tag():
         n[0] += 1
         return str(n[0])
 
+    def order(rep):
+        """the paths in the order of repetition @rep: alternating"""
+        return paths if rep % 2 == 0 else paths[::-1]
+
     def throughput(key, title, caps, size, count, mem, warmup):
         print("case %s: %s, %d buffers x %d reps" % (key, title, count, reps),
               file=sys.stderr, flush=True)
         per = {p: [] for p in paths}
-        for _ in range(reps):
-            for p in paths:
+        for i in range(reps):
+            for p in order(i):
                 per[p].append(run_once(a.helper, p, caps, size, count, mem, 0,
                                        warmup, False, tag()))
         entry = {"title": title, "buffer_bytes": size, "buffers": count}
@@ -247,10 +273,14 @@ def main():
                 "stalled_runs": sum(1 for x in per[p] if x.get("stalled")),
                 "runs": per[p],
             }
-        if entry.get("zb", {}).get("buffers_per_s") and \
-                entry.get("shm", {}).get("buffers_per_s"):
-            entry["ratio"] = entry["zb"]["buffers_per_s"] / \
-                entry["shm"]["buffers_per_s"]
+        # first path / second: of the medians, and each repetition's pair
+        a_, b_ = paths
+        if entry[a_]["buffers_per_s"] and entry[b_]["buffers_per_s"]:
+            entry["ratio"] = entry[a_]["buffers_per_s"] / \
+                entry[b_]["buffers_per_s"]
+        entry["pair_ratios"] = [x["rate"] / y["rate"]
+                                for x, y in zip(per[a_], per[b_])
+                                if x.get("rate") and y.get("rate")]
         out["cases"][key] = entry
 
     if 1 in cases or 6 in cases:
@@ -273,7 +303,11 @@ def main():
                 ("5b", "latency 1 KiB at 1 kHz", CAPS_BYTES, 1024, "own",
                  1000, 5),
                 ("5c", "latency 1080p I420 at 240 fps, allocated from the "
-                 "sink's proposal", CAPS_1080P, I420_1080P, "sink", 240, 5)):
+                 "sink's proposal", CAPS_1080P, I420_1080P, "sink", 240, 5),
+                # frames under 1 ms apart: zbsink shares their copies with
+                # its copy threads (gst/gstzbcopy.c), unlike at 240 fps
+                ("5d", "latency 1080p I420 at 1000 fps", CAPS_1080P,
+                 I420_1080P, "own", 1000, 5)):
             secs = secs * (0.4 if a.quick else 1)
             count = int(rate * secs)
             print("case %s: %s, %d buffers x %d reps" % (key, title, count,
@@ -282,8 +316,8 @@ def main():
             entry = {"title": title, "buffer_bytes": size, "buffers": count,
                      "rate": rate}
             per = {p: [] for p in paths}
-            for _ in range(reps):
-                for p in paths:
+            for i in range(reps):
+                for p in order(i):
                     per[p].append(run_once(a.helper, p, caps, size, count,
                                            mem, rate, count // 10, True,
                                            tag()))
@@ -295,6 +329,11 @@ def main():
                     if lat else {}
                 entry[p]["received"] = min(r["received"] for r in per[p])
                 entry[p]["runs"] = [r.get("latency_us", {}) for r in per[p]]
+            a_, b_ = paths
+            entry["pair_ratios"] = {
+                k: [x[k] / y[k] for x, y in zip(entry[a_]["runs"],
+                                                entry[b_]["runs"])
+                    if x.get(k) and y.get(k)] for k in ("p50", "p99")}
             out["cases"][key] = entry
     if 6 in cases:
         secs = 2 if a.quick else 5

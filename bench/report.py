@@ -45,37 +45,45 @@ def fmt(v, spec="%.0f"):
     return "-" if v is None else spec % v
 
 
+def spread(v, spec="%.2f"):
+    return "%s..%s" % (spec % min(v), spec % max(v)) if v else "-"
+
+
 def print_table(lib, gst):
     cases = gst.get("cases", {}) if gst else {}
+    # the two sides compared (bench-gst.py --paths), first / second
+    a, b = gst.get("paths", ["zb", "shm"]) if gst else ("zb", "shm")
+    w = max(10, len(a) + 8, len(b) + 8)
     if cases:
         print("GStreamer, separate processes (median of %d runs, warm-up "
               "discarded)" % gst["reps"])
-        print("%-46s %14s %14s %7s %10s %10s" % (
-            "case", "zb buf/s", "shm buf/s", "zb/shm", "zb cpu/buf",
-            "shm cpu/buf"))
+        print("%-46s %14s %14s %7s %*s %*s" % (
+            "case", a + " buf/s", b + " buf/s", "%s/%s" % (a, b)
+            if len(a) + len(b) < 7 else "ratio", w, a + " cpu/buf", w,
+            b + " cpu/buf"))
         for key in ("1", "2", "3", "4"):
             e = cases.get(key)
             if not e:
                 continue
-            zb, shm = e.get("zb", {}), e.get("shm", {})
+            sa, sb = e.get(a, {}), e.get(b, {})
             title = "%s. %s" % (key, e["title"])
             extra = ""
-            for name, side in (("zb", zb), ("shm", shm)):
+            for name, side in ((a, sa), (b, sb)):
                 if side.get("received_min", e["buffers"]) < e["buffers"]:
                     extra += "  [%s: %d of %d arrived, stalled]" % (
                         name, side["received_min"], e["buffers"])
-            print("%-46s %14s %14s %7s %8s us %8s us%s" % (
-                title, fmt(zb.get("buffers_per_s")),
-                fmt(shm.get("buffers_per_s")), fmt(e.get("ratio"), "%.2f"),
-                fmt(zb.get("cpu_per_buffer_us"), "%.2f"),
-                fmt(shm.get("cpu_per_buffer_us"), "%.2f"), extra))
-        for key in ("5a", "5b", "5c"):
+            print("%-46s %14s %14s %7s %*s us %*s us%s" % (
+                title, fmt(sa.get("buffers_per_s")),
+                fmt(sb.get("buffers_per_s")), fmt(e.get("ratio"), "%.2f"),
+                w - 3, fmt(sa.get("cpu_per_buffer_us"), "%.2f"),
+                w - 3, fmt(sb.get("cpu_per_buffer_us"), "%.2f"), extra))
+        for key in ("5a", "5b", "5c", "5d"):
             e = cases.get(key)
             if not e:
                 continue
             print("%s. %s (%d buffers; each percentile the median of the "
                   "runs)" % (key, e["title"], e["buffers"]))
-            for name in ("zb", "shm"):
+            for name in (a, b):
                 s = e.get(name, {})
                 print("    %-4s p50 %8s us  p90 %8s us  p99 %8s us  max %8s us"
                       "  (%s received)" % (
@@ -84,12 +92,37 @@ def print_table(lib, gst):
                           fmt(s.get("max"), "%.1f"), s.get("received", "-")))
         e = cases.get("6")
         if e:
-            print("6. CPU of an idle blocked pair over %s s: zb %s %% of a "
-                  "core, shm %s %%" % (
-                      e["seconds"],
-                      fmt(e.get("zb", {}).get("cpu_percent_of_core"), "%.2f"),
-                      fmt(e.get("shm", {}).get("cpu_percent_of_core"),
-                          "%.2f")))
+            print("6. CPU of an idle blocked pair over %s s: %s %s %% of a "
+                  "core, %s %s %%" % (
+                      e["seconds"], a,
+                      fmt(e.get(a, {}).get("cpu_percent_of_core"), "%.2f"), b,
+                      fmt(e.get(b, {}).get("cpu_percent_of_core"), "%.2f")))
+        # the spread: each repetition ran both sides one after the other
+        rows = []
+        for key in ("1", "2", "3", "4"):
+            e = cases.get(key)
+            if e and e.get("pair_ratios"):
+                rows.append("    %-3s buf/s %s" % (
+                    key, spread(e["pair_ratios"])))
+        for key in ("5a", "5b", "5c", "5d"):
+            e = cases.get(key)
+            if e and e.get("pair_ratios"):
+                pr = e["pair_ratios"]
+                la, lb = e.get(a, {}), e.get(b, {})
+                rows.append("    %-3s p50 %s (medians %s)  p99 %s (medians "
+                            "%s)" % (
+                                key, spread(pr.get("p50")),
+                                fmt(la.get("p50") / lb["p50"]
+                                    if la.get("p50") and lb.get("p50")
+                                    else None, "%.2f"),
+                                spread(pr.get("p99")),
+                                fmt(la.get("p99") / lb["p99"]
+                                    if la.get("p99") and lb.get("p99")
+                                    else None, "%.2f")))
+        if rows:
+            print("%s/%s in each repetition (min..max of the %d pairs):"
+                  % (a, b, gst["reps"]))
+            print("\n".join(rows))
         print()
     if lib:
         print("Library, process to process (median of %d runs)" % lib["reps"])
@@ -198,6 +231,8 @@ def main():
     # chart alone.
     needed = ("1", "2", "3", "4", "5a", "5b", "5c")
     full = lib and gst and all(k in gst.get("cases", {}) for k in needed)
+    # the chart compares zb with shm
+    full = full and gst.get("paths", ["zb", "shm"]) == ["zb", "shm"]
     if a.png and full:
         chart(lib, gst, a.png)
         print("chart: %s" % a.png)

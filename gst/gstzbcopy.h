@@ -29,6 +29,10 @@ typedef struct
  * threads sleep between copies. One caller at a time. */
 typedef struct _GstZbCopier GstZbCopier;
 
+/* Registers the debug category "zbcopy" (once; gst_zb_copier_new() calls
+ * it too). */
+void gst_zb_copy_debug_init (void);
+
 GstZbCopier *gst_zb_copier_new (guint n_threads);
 void gst_zb_copier_free (GstZbCopier * copier);
 

@@ -56,7 +56,7 @@ GST_DEBUG_CATEGORY (gst_zb_sink_debug);
 #define DEFAULT_LEAKY FALSE
 #define DEFAULT_WRITE_TIMEOUT 0
 #define DEFAULT_ZERO_COPY FALSE
-#define DEFAULT_COPY_THREADS 0
+#define DEFAULT_COPY_THREADS 1
 #define DEFAULT_ALLOW_UID -1
 /* copy-threads=0: one per processor, up to this */
 #define AUTO_COPY_THREADS_MAX 4
@@ -142,8 +142,9 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
   g_object_class_install_property (gobject_class, PROP_COPY_THREADS,
       g_param_spec_uint ("copy-threads", "Copy threads",
           "Threads that copy a frame of a megabyte or more into the ring "
-          "when frames come back to back (0 = one per processor, at most 4; "
-          "1 = the streaming thread alone)", 0, 64, DEFAULT_COPY_THREADS,
+          "when frames come back to back: 1 = the streaming thread alone "
+          "(no helper threads); N = the streaming thread and N - 1 helpers; "
+          "0 = one per processor, at most 4", 0, 64, DEFAULT_COPY_THREADS,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_FRAME_FORMAT,

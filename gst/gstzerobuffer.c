@@ -9,6 +9,7 @@
 
 #include <gst/gst.h>
 
+#include "gstzbcopy.h"
 #include "gstzbfilter.h"
 #include "gstzbsink.h"
 #include "gstzbsrc.h"
@@ -18,6 +19,7 @@ plugin_init (GstPlugin * plugin)
 {
   gboolean ret = FALSE;
 
+  gst_zb_copy_debug_init ();
   ret |= GST_ELEMENT_REGISTER (zbsink, plugin);
   ret |= GST_ELEMENT_REGISTER (zbsrc, plugin);
   ret |= GST_ELEMENT_REGISTER (zbfilter, plugin);

@@ -190,7 +190,8 @@ GST_START_TEST (test_auto_caps)
 GST_END_TEST;
 
 /* Frame sizes and zbsink copy-threads for test_custom_strides: rows are
- * repacked by one thread, and by three when the frame is large enough. */
+ * repacked by one thread, and by three when the frame is large enough, or
+ * by one per processor (0; the default is 1). */
 static const struct
 {
   gint width, height;
@@ -198,6 +199,7 @@ static const struct
 } stride_cases[] = {
   {64, 48, 1},
   {1920, 1080, 3},
+  {1920, 1080, 0},
 };
 
 /* Row @y of plane @p of frame @n: @w bytes counting up from its own start
