@@ -256,7 +256,6 @@ gst_zb_filter_init (GstZbFilter * self)
   self->payload_size = DEFAULT_PAYLOAD_SIZE;
   self->frame_duration = GST_CLOCK_TIME_NONE;
   self->position_out = GST_CLOCK_TIME_NONE;
-  g_cond_init (&self->wake_cond);
   g_queue_init (&self->requests);
 }
 
@@ -271,7 +270,6 @@ gst_zb_filter_finalize (GObject * object)
   gst_caps_replace (&self->in_caps, NULL);
   gst_caps_replace (&self->resp_caps, NULL);
   gst_caps_replace (&self->conn_caps, NULL);
-  g_cond_clear (&self->wake_cond);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -386,10 +384,11 @@ set_flushing (GstZbFilter * self, gboolean flushing)
   if (flushing) {
     if (self->client)
       zb_duplex_client_wakeup (self->client);
-    g_cond_broadcast (&self->wake_cond);
   } else if (self->client) {
     zb_duplex_client_wakeup_clear (self->client);
   }
+  if (self->watch)
+    gst_zb_shm_watch_set_flushing (self->watch, flushing);
   GST_OBJECT_UNLOCK (self);
 }
 
@@ -397,6 +396,8 @@ static gboolean
 gst_zb_filter_start (GstBaseTransform * trans)
 {
   GstZbFilter *self = GST_ZB_FILTER (trans);
+  GstZbShmWatch *watch;
+  gchar *request;
   gchar *name;
   int ret;
 
@@ -421,8 +422,14 @@ gst_zb_filter_start (GstBaseTransform * trans)
 
   g_free (self->channel);
   self->channel = name;
+  request = g_strdup_printf ("%s_request", name);
+  watch = gst_zb_shm_watch_new (request);
+  g_free (request);
+  GST_OBJECT_LOCK (self);
+  self->watch = watch;
+  gst_zb_shm_watch_set_flushing (watch, self->flushing);
+  GST_OBJECT_UNLOCK (self);
   self->lost = FALSE;
-  self->next_probe_us = 0;
   self->discont = TRUE;
   self->draining = FALSE;
   return TRUE;
@@ -448,11 +455,17 @@ static gboolean
 gst_zb_filter_stop (GstBaseTransform * trans)
 {
   GstZbFilter *self = GST_ZB_FILTER (trans);
+  GstZbShmWatch *watch;
 
   gst_zb_filter_clear_requests (self);
   gst_zb_filter_disconnect (self);
   gst_caps_replace (&self->in_caps, NULL);
   gst_caps_replace (&self->resp_caps, NULL);
+  GST_OBJECT_LOCK (self);
+  watch = self->watch;
+  self->watch = NULL;
+  GST_OBJECT_UNLOCK (self);
+  gst_zb_shm_watch_free (watch);
   return TRUE;
 }
 

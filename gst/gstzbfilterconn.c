@@ -5,8 +5,8 @@
  * Connecting (once a live server owns NAME_request), waiting for a server
  * per on-server-lost, and what happens when the server stops, dies or
  * times out. Runs in the streaming thread (and start/stop); a flush or a
- * state change ends every wait here at once through wake_cond or
- * zb_duplex_client_wakeup().
+ * state change ends every wait here at once through the watch of the
+ * server's request buffer (GstZbShmWatch) or zb_duplex_client_wakeup().
  */
 
 #ifdef HAVE_CONFIG_H
@@ -193,30 +193,24 @@ try_connect (GstZbFilter * self)
   return 0;
 }
 
-/* Sleep until the next look for a server, or until a flush or a state
- * change (which signal wake_cond). Returns FALSE when flushing. */
+/* Sleep until the server's request buffer appears, @wait passes, or a
+ * flush or a state change. Returns FALSE when flushing. */
 static gboolean
-wait_for_probe (GstZbFilter * self)
+wait_for_server (GstZbFilter * self, GstClockTime wait)
 {
-  gint64 end = g_get_monotonic_time () + GST_ZB_FILTER_PROBE_MS * 1000;
-  gboolean flushing;
-
-  GST_OBJECT_LOCK (self);
-  while (!self->flushing && g_cond_wait_until (&self->wake_cond,
-          GST_OBJECT_GET_LOCK (self), end));
-  flushing = self->flushing;
-  GST_OBJECT_UNLOCK (self);
-  return !flushing;
+  return gst_zb_shm_watch_wait (self->watch, wait) >= 0;
 }
 
 /* Connect unless connected, per on-server-lost: wait (block until a server
  * appears), error (block up to the timeout), passthrough (one attempt
- * every GST_ZB_FILTER_PASSTHROUGH_PROBE_MS). */
+ * when the server's objects appear, else every
+ * GST_ZB_FILTER_PASSTHROUGH_PROBE otherwise). */
 GstZbConnectResult
 gst_zb_filter_ensure_connected (GstZbFilter * self)
 {
   GstZbServerLost action;
   gint64 start = g_get_monotonic_time ();
+  GstClockTime wait;
   gint timeout;
   int ret;
 
@@ -236,12 +230,11 @@ gst_zb_filter_ensure_connected (GstZbFilter * self)
   timeout = self->timeout;
   GST_OBJECT_UNLOCK (self);
 
-  if (action == GST_ZB_SERVER_LOST_PASSTHROUGH) {
-    if (g_get_monotonic_time () < self->next_probe_us)
-      return GST_ZB_CONNECT_NONE;
-    self->next_probe_us = g_get_monotonic_time () +
-        GST_ZB_FILTER_PASSTHROUGH_PROBE_MS * 1000;
-  }
+  /* not a look for every buffer: when the watch saw the server's objects
+   * appear, or now and then */
+  if (action == GST_ZB_SERVER_LOST_PASSTHROUGH &&
+      !gst_zb_shm_watch_changed (self->watch, GST_ZB_FILTER_PASSTHROUGH_PROBE))
+    return GST_ZB_CONNECT_NONE;
 
   for (;;) {
     if (gst_zb_filter_is_flushing (self))
@@ -253,10 +246,15 @@ gst_zb_filter_ensure_connected (GstZbFilter * self)
       goto connect_failed;
     if (action == GST_ZB_SERVER_LOST_PASSTHROUGH)
       return GST_ZB_CONNECT_NONE;
-    if (action == GST_ZB_SERVER_LOST_ERROR &&
-        g_get_monotonic_time () - start >= (gint64) timeout * 1000)
-      goto no_server;
-    if (!wait_for_probe (self))
+    wait = GST_ZB_FILTER_RECHECK;
+    if (action == GST_ZB_SERVER_LOST_ERROR) {
+      gint64 left = (gint64) timeout * 1000 - (g_get_monotonic_time () - start);
+
+      if (left <= 0)
+        goto no_server;
+      wait = MIN (wait, (GstClockTime) left * GST_USECOND);
+    }
+    if (!wait_for_server (self, wait))
       return GST_ZB_CONNECT_FLUSHING;
   }
 
@@ -323,7 +321,6 @@ gst_zb_filter_server_lost (GstZbFilter * self, int err)
   gst_zb_filter_disconnect (self);
   self->lost = TRUE;
   self->discont = TRUE;
-  self->next_probe_us = 0;
   /* the statistics first: who gets the message may read them */
   if (action == GST_ZB_SERVER_LOST_WAIT) {
     GST_OBJECT_LOCK (self);

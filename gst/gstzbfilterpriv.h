@@ -33,12 +33,14 @@ GST_DEBUG_CATEGORY_EXTERN (gst_zb_filter_debug);
  * (for the server to read a previous client's queued requests), so that a
  * flush or a state change never waits longer. */
 #define GST_ZB_FILTER_CONNECT_MS 20
-/* How often to look for a server while there is none: the library cannot
- * tell when one appears. A flush or a state change ends the wait at once
- * (wake_cond). */
-#define GST_ZB_FILTER_PROBE_MS 20
-/* on-server-lost=passthrough: how often a buffer looks for a new server */
-#define GST_ZB_FILTER_PASSTHROUGH_PROBE_MS 100
+/* While there is no server, the wait for one sleeps on an inotify watch of
+ * its request buffer (GstZbShmWatch), which a flush or a state change
+ * wakes at once; it looks again this often in any case (a server that
+ * died leaves objects that make no event). */
+#define GST_ZB_FILTER_RECHECK (1 * GST_SECOND)
+/* on-server-lost=passthrough: a buffer looks for a new server when the
+ * watch saw its objects appear, else at most this often */
+#define GST_ZB_FILTER_PASSTHROUGH_PROBE (100 * GST_MSECOND)
 
 /* One input buffer: sent and awaiting its response, or to be pushed
  * unchanged (sequence 0). */
@@ -63,11 +65,12 @@ struct _GstZbFilter
   guint64 payload_size;
 
   /* GST_OBJECT_LOCK: FLUSH_START and state changes wake the client and
-   * wake_cond from other threads; only the streaming thread (and
+   * the watch from other threads; only the streaming thread (and
    * start/stop) replaces client */
   zb_duplex_client *client;
   gboolean flushing;
-  GCond wake_cond;              /* signalled when flushing is set */
+  GstZbShmWatch *watch;         /* the server's request buffer appearing;
+                                 * made by start(), woken by flushing */
   GstCaps *server_caps;         /* declared by the server, or NULL;
                                  * read by transform_caps */
 
@@ -90,7 +93,6 @@ struct _GstZbFilter
   gboolean server_gst;          /* responses are gst records */
   guint64 server_pid;
   gboolean lost;                /* server lost, no new one yet */
-  gint64 next_probe_us;
   gboolean discont;
   gboolean draining;            /* wait for every response (EOS, drain) */
 
