@@ -163,10 +163,14 @@ static GstHarness *
 new_harness (const gchar * channel)
 {
   GstElement *f = gst_element_factory_make ("zbfilter", NULL);
+  GstHarness *h;
 
   fail_unless (f != NULL);
   g_object_set (f, "channel-name", channel, NULL);
-  return gst_harness_new_with_element (f, "sink", "src");
+  /* the harness takes a reference of its own */
+  h = gst_harness_new_with_element (f, "sink", "src");
+  gst_object_unref (f);
+  return h;
 }
 
 static GstHarness *
