@@ -186,6 +186,14 @@ GST_START_TEST (test_sink_channel_name_keeps_properties)
 
 GST_END_TEST;
 
+static int
+cmp_int64 (const void *a, const void *b)
+{
+  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
+
+  return x < y ? -1 : x > y;
+}
+
 /* A zbsink waiting for its reader's buffer sleeps on an inotify watch that
  * unlock() wakes: leaving PLAYING takes milliseconds (it polled in 100 ms
  * slices before), and a reader that appears is found at once. */
@@ -197,7 +205,7 @@ GST_START_TEST (test_sink_connect_wait_is_event_driven)
   GstBus *bus;
   GstMessage *msg;
   zb_reader *r;
-  gint64 t0, total = 0;
+  gint64 t0, took[10];
   gint i;
 
   p = zbt_pipeline ("appsrc name=src format=time caps=application/x-zbtest "
@@ -212,12 +220,16 @@ GST_START_TEST (test_sink_connect_wait_is_event_driven)
     t0 = g_get_monotonic_time ();
     fail_unless_equals_int (zbt_set_state (p, GST_STATE_NULL),
         GST_STATE_CHANGE_SUCCESS);
-    total += g_get_monotonic_time () - t0;
+    took[i] = g_get_monotonic_time () - t0;
   }
+  /* the median: a busy machine delays some state changes on its own */
+  qsort (took, G_N_ELEMENTS (took), sizeof (took[0]), cmp_int64);
+  g_print ("# leaving PLAYING while waiting for the reader: median %"
+      G_GINT64_FORMAT " us, max %" G_GINT64_FORMAT " us\n", took[5], took[9]);
   /* under valgrind (ZBT_VALGRIND) everything is tens of times slower */
   if (g_getenv ("ZBT_VALGRIND") == NULL)
-    fail_unless (total / 10 < 25 * 1000, "leaving PLAYING took %"
-        G_GINT64_FORMAT " us on average", total / 10);
+    fail_unless (took[5] < 20 * 1000, "leaving PLAYING took %"
+        G_GINT64_FORMAT " us (median)", took[5]);
 
   /* the reader appears while the sink waits: connected within 100 ms */
   bus = gst_element_get_bus (p);
@@ -229,6 +241,8 @@ GST_START_TEST (test_sink_connect_wait_is_event_driven)
   fail_unless_equals_int (zb_reader_create (name, &rc, &r), 0);
   msg = zbt_pop_element (bus, "zbsink-reader-connected", 5000);
   fail_unless (msg != NULL);
+  g_print ("# a reader that appears is connected after %" G_GINT64_FORMAT
+      " us\n", g_get_monotonic_time () - t0);
   if (g_getenv ("ZBT_VALGRIND") == NULL)
     fail_unless (g_get_monotonic_time () - t0 < 100 * 1000);
   gst_message_unref (msg);
