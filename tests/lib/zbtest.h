@@ -811,6 +811,38 @@ zbt_expect_bad_oieb (const char *what, size_t off, int width, uint64_t value)
   ZBT_EQ (zbt_objects (b.name), 0);
 }
 
+/* Every entry point taking a buffer name refuses @name with @want (a
+ * negative errno) and hands out no handle. */
+static inline void
+zbt_expect_name_refused (const char *name, int want)
+{
+  zb_reader_config cfg = { 0, 4096, 0 };
+  zb_reader *r = NULL;
+  zb_writer *w = NULL;
+  zb_status st;
+
+  ZBT_ERR (zb_name_check (name), want);
+  ZBT_ERR (zb_reader_create (name, &cfg, &r), want);
+  ZBT_ASSERT (r == NULL);
+  ZBT_ERR (zb_writer_connect (name, NULL, &w), want);
+  ZBT_ASSERT (w == NULL);
+  ZBT_ERR (zb_inspect (name, &st, NULL, 0, NULL), want);
+  ZBT_ERR (zb_cleanup (name), want);
+}
+
+/* A second reader for the live buffer @arg (its name) is refused with
+ * -EEXIST and gets no handle. Also a zbt_fork () target: a reader never
+ * counts its own pid as a live owner, so run it in another process too. */
+static inline void
+zbt_second_reader_refused (void *arg)
+{
+  zb_reader_config cfg = { 0, 4096, 0 };
+  zb_reader *r = NULL;
+
+  ZBT_ERR (zb_reader_create (arg, &cfg, &r), -EEXIST);
+  ZBT_ASSERT (r == NULL);
+}
+
 /* The writer side of a ring as the reader's status shows it. */
 #define ZBT_WRITE_STATE(r, pos, count, free) do {                      \
     zb_status zbt__st = zbt_status (r);                                \
