@@ -10,6 +10,23 @@
 /* Ring offset of a buffer created with metadata size 0. */
 #define RING 128
 
+/* A fresh 1024-byte ring (no metadata) with @n frames of @sizes written
+ * (sequences 1, 2, ...), the first @nread of them read and released, then
+ * the 64-bit word at ring offset @off overwritten with @value. */
+static void
+damaged_ring (zbt_buf * b, const size_t *sizes, int n, int nread,
+    uint64_t off, uint64_t value)
+{
+  int i;
+
+  zbt_buf_open (b, 0, 1024, 0);
+  for (i = 0; i < n; i++)
+    ZBT_OK (zbt_write (b->w, sizes[i], i + 1));
+  for (i = 0; i < nread; i++)
+    zbt_read_release (b->r, 0, i + 1, sizes[i]);
+  zbt_put64 (zbt_buf_map (b), RING + off, value);
+}
+
 /* 5.1: a corrupted oieb_size: a new writer fails with "invalid OIEB". */
 static void
 test_5_1 (void)
@@ -22,12 +39,11 @@ test_5_1 (void)
 static void
 test_5_2 (void)
 {
+  static const size_t sizes[] = { 100 };
   zbt_buf b;
   zb_frame f;
 
-  zbt_buf_open (&b, 0, 1024, 0);
-  ZBT_OK (zbt_write (b.w, 100, 1));
-  zbt_put64 (zbt_buf_map (&b), RING, 0);
+  damaged_ring (&b, sizes, 1, 0, 0, 0);
   ZBT_ERR (zb_reader_read (b.r, 1000, &f), -EBADMSG);
   zbt_buf_close (&b);
 }
@@ -202,16 +218,13 @@ test_6_1 (void)
 static void
 test_6_1_once (void)
 {
+  static const size_t sizes[] = { 100, 100 };
   zbt_buf b;
   zb_frame f;
   zb_status st;
   int i;
 
-  zbt_buf_open (&b, 0, 1024, 0);
-  ZBT_OK (zbt_write (b.w, 100, 1));
-  ZBT_OK (zbt_write (b.w, 100, 2));
-  zbt_read_release (b.r, 0, 1, 100);
-  zbt_put64 (zbt_buf_map (&b), RING + 116 + 8, 5);
+  damaged_ring (&b, sizes, 2, 1, 116 + 8, 5);
   ZBT_ERR (zb_reader_read (b.r, 0, &f), -EILSEQ);
   ZBT_OK (zbt_write (b.w, 100, 3));
   for (i = 0; i < 3; i++)
@@ -387,13 +400,12 @@ test_10_2 (void)
 
   for (i = 0; i < sizeof cases_10_2 / sizeof cases_10_2[0]; i++) {
     const hdr_case *c = &cases_10_2[i];
+    static const size_t sizes[] = { 100 };
     zbt_buf b;
     zb_frame f;
     int ret;
 
-    zbt_buf_open (&b, 0, 1024, 0);
-    ZBT_OK (zbt_write (b.w, 100, 1));
-    zbt_put64 (zbt_buf_map (&b), RING, c->size);
+    damaged_ring (&b, sizes, 1, 0, 0, c->size);
     zbt_put64 (b.m, RING + 8, c->seq);
     ret = zb_reader_read (b.r, 0, &f);
     if (ret != c->want)
@@ -403,14 +415,11 @@ test_10_2 (void)
   }
   /* A header past a frame the reader already holds (mid-ring). */
   {
+    static const size_t sizes[] = { 484, 100 };
     zbt_buf b;
     zb_frame f;
 
-    zbt_buf_open (&b, 0, 1024, 0);
-    ZBT_OK (zbt_write (b.w, 484, 1));
-    ZBT_OK (zbt_write (b.w, 100, 2));
-    zbt_read_release (b.r, 0, 1, 484);
-    zbt_put64 (zbt_buf_map (&b), RING + 500, 1024 - 500 - 16 + 1);
+    damaged_ring (&b, sizes, 2, 1, 500, 1024 - 500 - 16 + 1);
     ZBT_ERR (zb_reader_read (b.r, 0, &f), -EBADMSG);
     zbt_buf_close (&b);
   }

@@ -513,28 +513,15 @@ static void
 test_10_1 (void)
 {
   const char *name = zbt_name ();
-  zb_reader_config cfg = { 0, 4096, 0 };
-  zb_reader *r = NULL;
+  zb_reader *r;
   char p[512];
-  int ret;
 
   zbt_sem_path (p, sizeof p, 'w', name);
-  zbt_squat (p);
-  ret = zb_reader_create (name, &cfg, &r);
-  zbt_diag ("create with sem-w squatted: %d (%s)", ret, zb_strerror (ret));
-  ZBT_ASSERT (ret < 0);
-  ZBT_ASSERT (r == NULL);
-  ZBT_EQ (zbt_objects (name), 2);
-  ZBT_OK (rmdir (p));
+  zbt_expect_create_squatted (name, p, "sem-w", 2);
 
   name = zbt_name ();
   zbt_shm_path (p, sizeof p, name);
-  zbt_squat (p);
-  ret = zb_reader_create (name, &cfg, &r);
-  zbt_diag ("create with shm squatted: %d (%s)", ret, zb_strerror (ret));
-  ZBT_ASSERT (ret < 0);
-  ZBT_EQ (zbt_objects (name), 1);
-  ZBT_OK (rmdir (p));
+  zbt_expect_create_squatted (name, p, "shm", 1);
   /* And the name works once freed. */
   r = zbt_reader (name, 0, 4096);
   zb_reader_destroy (r);

@@ -10,19 +10,10 @@ static void
 test_7_1 (void)
 {
   const char *name = zbt_name ();
-  zb_reader_config cfg = { 0, 4096, 0 };
-  zb_reader *r = NULL;
   char p[512];
-  int ret;
 
   zbt_sem_path (p, sizeof p, 'r', name);
-  zbt_squat (p);
-  ret = zb_reader_create (name, &cfg, &r);
-  zbt_diag ("create with sem-r squatted: %d (%s)", ret, zb_strerror (ret));
-  ZBT_ASSERT (ret < 0);
-  ZBT_ASSERT (r == NULL);
-  ZBT_EQ (zbt_objects (name), 4);
-  ZBT_OK (rmdir (p));
+  zbt_expect_create_squatted (name, p, "sem-r", 4);
 }
 
 /* 7.2: shared-memory exhaustion (a private 1 MiB /dev/shm, a 4 MiB

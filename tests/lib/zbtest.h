@@ -954,6 +954,27 @@ zbt_squat (const char *path)
     ZBT_FAIL ("mkdir %s: %s", path, strerror (errno));
 }
 
+/* With @path, one object of @name (@what in the diagnostic), squatted by
+ * a directory, creating the buffer fails, gives no handle and leaves
+ * exactly the objects @mask (zbt_objects bits: the squatter, nothing of
+ * what the failed creation made); then the squatter is removed. */
+static inline void
+zbt_expect_create_squatted (const char *name, const char *path,
+    const char *what, int mask)
+{
+  zb_reader_config cfg = { 0, 4096, 0 };
+  zb_reader *r = NULL;
+  int ret;
+
+  zbt_squat (path);
+  ret = zb_reader_create (name, &cfg, &r);
+  zbt_diag ("create with %s squatted: %d (%s)", what, ret, zb_strerror (ret));
+  ZBT_ASSERT (ret < 0);
+  ZBT_ASSERT (r == NULL);
+  ZBT_EQ (zbt_objects (name), mask);
+  ZBT_OK (rmdir (path));
+}
+
 /* The user nobody, or the case is skipped: needs root (to drop a forked
  * child to it) and a nobody that is not root. */
 static inline struct passwd *
