@@ -105,12 +105,15 @@ connect_client (const char *name, size_t response_size)
   return client;
 }
 
+/* The next response is number @sequence, @size bytes: the pattern of
+ * @pattern_seq over @request_size bytes (XORed with 0xff when @xor_ff),
+ * repeated (a DOUBLE answer holds it twice). */
 static void
-expect_response (zb_duplex_client * client, uint64_t sequence,
-    size_t size, uint64_t pattern_seq, int xor_ff)
+expect_response_of (zb_duplex_client * client, uint64_t sequence,
+    size_t size, size_t request_size, uint64_t pattern_seq, int xor_ff)
 {
   zb_frame f;
-  const uint8_t *want = zbt_pattern (size, pattern_seq);
+  const uint8_t *want = zbt_pattern (request_size, pattern_seq);
   const uint8_t *got;
   size_t i;
 
@@ -118,11 +121,23 @@ expect_response (zb_duplex_client * client, uint64_t sequence,
   ZBT_EQU (f.sequence, sequence);
   ZBT_EQU (f.size, size);
   got = f.data;
-  for (i = 0; i < size; i++)
-    if (got[i] != (uint8_t) (xor_ff ? want[i] ^ 0xff : want[i]))
+  for (i = 0; i < size; i++) {
+    uint8_t b = want[i % request_size];
+
+    if (got[i] != (uint8_t) (xor_ff ? b ^ 0xff : b))
       ZBT_FAIL ("response %llu byte %zu: 0x%02x", (unsigned long long)
           sequence, i, got[i]);
+  }
   ZBT_OK (zb_duplex_client_release (client, &f));
+}
+
+/* The answer to a request of @size bytes with the pattern of
+ * @pattern_seq. */
+static void
+expect_response (zb_duplex_client * client, uint64_t sequence,
+    size_t size, uint64_t pattern_seq, int xor_ff)
+{
+  expect_response_of (client, sequence, size, size, pattern_seq, xor_ff);
 }
 
 static void
@@ -149,12 +164,41 @@ stop_server (pid_t pid, const char *name)
     ZBT_OK (ret);
 }
 
+/* Start the server of @a and connect a client with a response ring of
+ * @response_size bytes; *@pid is the server's. */
+static zb_duplex_client *
+open_channel (server_args * a, size_t response_size, pid_t * pid)
+{
+  *pid = start_server (a);
+  return connect_client (a->name, response_size);
+}
+
+/* Destroy the client, then kill the server and remove what it leaves. */
+static void
+close_channel (zb_duplex_client * c, pid_t pid, const char *name)
+{
+  zb_duplex_client_destroy (c);
+  stop_server (pid, name);
+}
+
+/* The status of the response ring of channel @name. */
+static zb_status
+inspect_responses (const char *name)
+{
+  char resp[ZB_NAME_MAX + 1];
+  zb_status st;
+
+  snprintf (resp, sizeof resp, "%s_response", name);
+  ZBT_OK (zb_inspect (resp, &st, NULL, 0, NULL));
+  return st;
+}
+
 static void
 test_13_1_echo_sizes (void)
 {
   server_args a = { zbt_name (), 1 << 20, 0, ECHO, 0 };
-  pid_t pid = start_server (&a);
-  zb_duplex_client *c = connect_client (a.name, 1 << 20);
+  pid_t pid;
+  zb_duplex_client *c = open_channel (&a, 1 << 20, &pid);
   size_t sizes[] = { 1, 1024, 102400 };
   uint64_t seq;
   int i;
@@ -164,16 +208,15 @@ test_13_1_echo_sizes (void)
     ZBT_EQU (seq, i + 1);
     expect_response (c, seq, sizes[i], i, 0);
   }
-  zb_duplex_client_destroy (c);
-  stop_server (pid, a.name);
+  close_channel (c, pid, a.name);
 }
 
 static void
 test_duplex_server_metadata (void)
 {
   server_args a = { zbt_name (), 1 << 20, 0, ECHO, 0 };
-  pid_t pid = start_server (&a);
-  zb_duplex_client *c = connect_client (a.name, 1 << 20);
+  pid_t pid;
+  zb_duplex_client *c = open_channel (&a, 1 << 20, &pid);
   const void *meta;
   size_t size;
   uint64_t seq;
@@ -194,8 +237,7 @@ test_duplex_server_metadata (void)
     ZBT_ASSERT (memcmp (f.data, "questions", 9) == 0);
     ZBT_OK (zb_duplex_client_release (c, &f));
   }
-  zb_duplex_client_destroy (c);
-  stop_server (pid, a.name);
+  close_channel (c, pid, a.name);
 }
 
 /* The server derives each client's response metadata from the client's
@@ -231,8 +273,8 @@ static void
 test_13_2_ten_in_order (void)
 {
   server_args a = { zbt_name (), 1 << 20, 0, ECHO, 0 };
-  pid_t pid = start_server (&a);
-  zb_duplex_client *c = connect_client (a.name, 1 << 20);
+  pid_t pid;
+  zb_duplex_client *c = open_channel (&a, 1 << 20, &pid);
   uint64_t seq;
   int i;
 
@@ -240,16 +282,15 @@ test_13_2_ten_in_order (void)
     send_pattern (c, 100 + i, i, &seq);
     expect_response (c, seq, 100 + i, i, 0);
   }
-  zb_duplex_client_destroy (c);
-  stop_server (pid, a.name);
+  close_channel (c, pid, a.name);
 }
 
 static void
 test_13_3_twenty_pipelined (void)
 {
   server_args a = { zbt_name (), 1 << 20, 0, ECHO, 0 };
-  pid_t pid = start_server (&a);
-  zb_duplex_client *c = connect_client (a.name, 1 << 20);
+  pid_t pid;
+  zb_duplex_client *c = open_channel (&a, 1 << 20, &pid);
   uint64_t seq[20];
   int i;
 
@@ -257,16 +298,15 @@ test_13_3_twenty_pipelined (void)
     send_pattern (c, 512, i, &seq[i]);
   for (i = 0; i < 20; i++)
     expect_response (c, seq[i], 512, i, 0);
-  zb_duplex_client_destroy (c);
-  stop_server (pid, a.name);
+  close_channel (c, pid, a.name);
 }
 
 static void
 test_13_4_single_threaded_server (void)
 {
   server_args a = { zbt_name (), 1 << 20, 100, ECHO, 0 };
-  pid_t pid = start_server (&a);
-  zb_duplex_client *c = connect_client (a.name, 1 << 20);
+  pid_t pid;
+  zb_duplex_client *c = open_channel (&a, 1 << 20, &pid);
   uint64_t seq[3];
   int64_t t0;
   int i;
@@ -277,16 +317,15 @@ test_13_4_single_threaded_server (void)
   for (i = 0; i < 3; i++)
     expect_response (c, seq[i], 64, i, 0);
   ZBT_ASSERT (zbt_now_ms () - t0 >= 300);
-  zb_duplex_client_destroy (c);
-  stop_server (pid, a.name);
+  close_channel (c, pid, a.name);
 }
 
 static void
 test_13_5_server_dies_mid_request (void)
 {
   server_args a = { zbt_name (), 1 << 20, 2000, ECHO, 0 };
-  pid_t pid = start_server (&a);
-  zb_duplex_client *c = connect_client (a.name, 1 << 20);
+  pid_t pid;
+  zb_duplex_client *c = open_channel (&a, 1 << 20, &pid);
   zb_frame f;
   int64_t t0;
   int ret;
@@ -307,9 +346,9 @@ static void
 test_13_6_server_blocks_on_full_response_ring (void)
 {
   server_args a = { zbt_name (), 1 << 20, 0, DOUBLE, 0 };
-  pid_t pid = start_server (&a);
+  pid_t pid;
   /* 10 KiB of responses: four 2 KiB answers fit, the fifth waits. */
-  zb_duplex_client *c = connect_client (a.name, 10240);
+  zb_duplex_client *c = open_channel (&a, 10240, &pid);
   uint64_t seq[8];
   zb_status st;
   int i;
@@ -317,36 +356,20 @@ test_13_6_server_blocks_on_full_response_ring (void)
   for (i = 0; i < 8; i++)
     send_pattern (c, 1024, i, &seq[i]);
   zbt_sleep_ms (300);
-  {
-    char resp[ZB_NAME_MAX + 1];
-
-    snprintf (resp, sizeof resp, "%s_response", a.name);
-    ZBT_OK (zb_inspect (resp, &st, NULL, 0, NULL));
-  }
+  st = inspect_responses (a.name);
   ZBT_ASSERT (st.payload_free_bytes < 2048 + 16);
   ZBT_ASSERT (st.written_count < 8);
-  for (i = 0; i < 8; i++) {
-    zb_frame f;
-    const uint8_t *d;
-
-    ZBT_OK (zb_duplex_client_receive (c, 5000, &f));
-    ZBT_EQU (f.sequence, seq[i]);
-    ZBT_EQU (f.size, 2048);
-    d = f.data;
-    ZBT_PATTERN (d, 1024, i);
-    ZBT_PATTERN (d + 1024, 1024, i);
-    ZBT_OK (zb_duplex_client_release (c, &f));
-  }
-  zb_duplex_client_destroy (c);
-  stop_server (pid, a.name);
+  for (i = 0; i < 8; i++)
+    expect_response_of (c, seq[i], 2048, 1024, i, 0);
+  close_channel (c, pid, a.name);
 }
 
 static void
 test_13_7_zero_copy_request (void)
 {
   server_args a = { zbt_name (), 1 << 20, 0, ECHO, 0 };
-  pid_t pid = start_server (&a);
-  zb_duplex_client *c = connect_client (a.name, 1 << 20);
+  pid_t pid;
+  zb_duplex_client *c = open_channel (&a, 1 << 20, &pid);
   uint64_t seq;
   void *p;
 
@@ -355,22 +378,20 @@ test_13_7_zero_copy_request (void)
   ZBT_OK (zb_duplex_client_commit (c, &seq));
   ZBT_EQU (seq, 1);
   expect_response (c, seq, 4096, 7, 0);
-  zb_duplex_client_destroy (c);
-  stop_server (pid, a.name);
+  close_channel (c, pid, a.name);
 }
 
 static void
 test_13_8_xor_handler (void)
 {
   server_args a = { zbt_name (), 1 << 20, 0, XOR_FF, 0 };
-  pid_t pid = start_server (&a);
-  zb_duplex_client *c = connect_client (a.name, 1 << 20);
+  pid_t pid;
+  zb_duplex_client *c = open_channel (&a, 1 << 20, &pid);
   uint64_t seq;
 
   send_pattern (c, 10240, 3, &seq);
   expect_response (c, seq, 10240, 3, 1);
-  zb_duplex_client_destroy (c);
-  stop_server (pid, a.name);
+  close_channel (c, pid, a.name);
 }
 
 static void
@@ -400,8 +421,7 @@ test_13_9_client_crash_server_survives (void)
   send_pattern (c, 333, 5, &seq);
   ZBT_EQU (seq, 1);
   expect_response (c, seq, 333, 5, 0);
-  zb_duplex_client_destroy (c);
-  stop_server (pid, a.name);
+  close_channel (c, pid, a.name);
 }
 
 static void
@@ -409,8 +429,8 @@ test_13_10_server_disposed_with_pending (void)
 {
   server_args a = { zbt_name (), 1 << 20, 100, ECHO, 1 };
   server_args b = a;
-  pid_t pid = start_server (&a);
-  zb_duplex_client *c = connect_client (a.name, 1 << 20);
+  pid_t pid;
+  zb_duplex_client *c = open_channel (&a, 1 << 20, &pid);
   uint64_t seq[3];
   zb_frame f;
   int i;
@@ -424,12 +444,10 @@ test_13_10_server_disposed_with_pending (void)
   zb_duplex_client_destroy (c);
 
   b.stop_after = 0;
-  pid = start_server (&b);
-  c = connect_client (b.name, 1 << 20);
+  c = open_channel (&b, 1 << 20, &pid);
   send_pattern (c, 128, 9, &seq[0]);
   expect_response (c, seq[0], 128, 9, 0);
-  zb_duplex_client_destroy (c);
-  stop_server (pid, a.name);
+  close_channel (c, pid, a.name);
 }
 
 /* Section B of issue 14: a response only ever goes to the client that sent
@@ -468,16 +486,8 @@ static pid_t
 queue_requests (const char *name, int count, int graceful, size_t response_size)
 {
   queueing_args q = { name, -1, count, graceful, response_size };
-  int fds[2];
-  pid_t pid;
 
-  zbt_pipe (fds);
-  q.fd = fds[1];
-  pid = zbt_fork (queueing_client, &q);
-  zbt_await (fds[0], 5000);
-  close (fds[0]);
-  close (fds[1]);
-  return pid;
+  return zbt_fork_ready (queueing_client, &q, &q.fd);
 }
 
 /* Client B: its own two answers, in order, then nothing more. */
@@ -555,8 +565,8 @@ test_duplex_slow_client_full_ring (void)
 {
   /* 200 ms write timeout; 8 responses of 1000 bytes fit in 8192. */
   server_args a = { zbt_name (), 1 << 20, 0, ECHO, 0, 200 };
-  pid_t pid = start_server (&a);
-  zb_duplex_client *c = connect_client (a.name, 8192);
+  pid_t pid;
+  zb_duplex_client *c = open_channel (&a, 8192, &pid);
   uint64_t seq;
   zb_frame f;
   int i;
@@ -570,8 +580,7 @@ test_duplex_slow_client_full_ring (void)
   for (i = 1; i <= 24; i++)
     expect_response (c, i, 1000, i, 0);
   ZBT_ERR (zb_duplex_client_receive (c, 300, &f), -ETIMEDOUT);
-  zb_duplex_client_destroy (c);
-  stop_server (pid, a.name);
+  close_channel (c, pid, a.name);
 }
 
 /* ... and the wait for room ends when that client dies: its other
@@ -583,13 +592,9 @@ test_duplex_full_ring_client_dies (void)
   pid_t pid = start_server (&a);
   /* About 16 of its 40 answers fit in its 4096-byte ring. */
   pid_t client_a = queue_requests (a.name, 40, 0, 4096);
-  char resp[ZB_NAME_MAX + 1];
-  zb_status st;
 
   zbt_sleep_ms (500);
-  snprintf (resp, sizeof resp, "%s_response", a.name);
-  ZBT_OK (zb_inspect (resp, &st, NULL, 0, NULL));
-  ZBT_ASSERT (st.written_count < 40);
+  ZBT_ASSERT (inspect_responses (a.name).written_count < 40);
   zbt_kill9 (client_a);
   expect_only_own_answers (a.name);
   stop_server (pid, a.name);

@@ -40,15 +40,10 @@ test_1_1 (void)
 static void
 test_1_2 (void)
 {
-  const char *name = zbt_name ();
   static const size_t sizes[] = { 5120 };
-  zbt_writer_job j = { name, 200, sizes, 1, 3, 0, 0, 0, 0 };
-  zb_reader *r = zbt_reader (name, 1024, 102400);
-  pid_t pid = zbt_fork (zbt_writer_job_run, &j);
+  zbt_writer_job j = { zbt_name (), 200, sizes, 1, 3, 0, 0, 0, 0 };
 
-  zbt_reader_job (r, &j, 0);
-  ZBT_WAIT_OK (pid, 5000);
-  zb_reader_destroy (r);
+  zbt_writer_job_check (&j, 1024, 102400, 0, 5000);
 }
 
 /* 1.3: writing until full gives "buffer full" after the write timeout;
@@ -141,15 +136,10 @@ test_1_4 (void)
 static void
 test_1_5 (void)
 {
-  const char *name = zbt_name ();
   static const size_t sizes[] = { 100, 1024, 10240, 1 };
-  zbt_writer_job j = { name, 0, sizes, 4, 4, 0, 0, 0, 0 };
-  zb_reader *r = zbt_reader (name, 0, 65536);
-  pid_t pid = zbt_fork (zbt_writer_job_run, &j);
+  zbt_writer_job j = { zbt_name (), 0, sizes, 4, 4, 0, 0, 0, 0 };
 
-  zbt_reader_job (r, &j, 0);
-  ZBT_WAIT_OK (pid, 5000);
-  zb_reader_destroy (r);
+  zbt_writer_job_check (&j, 0, 65536, 0, 5000);
 }
 
 /* 1.6: slow reader (100 ms per frame), fast writer, 20 x 1 KiB through a
@@ -157,15 +147,10 @@ test_1_5 (void)
 static void
 test_1_6 (void)
 {
-  const char *name = zbt_name ();
   static const size_t sizes[] = { 1024 };
-  zbt_writer_job j = { name, 32, sizes, 1, 20, 0, 0, 0, 0 };
-  zb_reader *r = zbt_reader (name, 64, 10240);
-  pid_t pid = zbt_fork (zbt_writer_job_run, &j);
+  zbt_writer_job j = { zbt_name (), 32, sizes, 1, 20, 0, 0, 0, 0 };
 
-  zbt_reader_job (r, &j, 100);
-  ZBT_WAIT_OK (pid, 5000);
-  zb_reader_destroy (r);
+  zbt_writer_job_check (&j, 64, 10240, 100, 5000);
 }
 
 /* 1.7: 5000 frames through a 10 KiB ring without delay (2 KiB frames make
@@ -282,15 +267,10 @@ test_3_3 (void)
 static void
 test_4_1 (void)
 {
-  const char *name = zbt_name ();
   static const size_t sizes[] = { 9216, 1, 9216, 1, 9216 };
-  zbt_writer_job j = { name, 0, sizes, 5, 5, 0, 2000, 0, 0 };
-  zb_reader *r = zbt_reader (name, 0, 10240);
-  pid_t pid = zbt_fork (zbt_writer_job_run, &j);
+  zbt_writer_job j = { zbt_name (), 0, sizes, 5, 5, 0, 2000, 0, 0 };
 
-  zbt_reader_job (r, &j, 0);
-  ZBT_WAIT_OK (pid, 5000);
-  zb_reader_destroy (r);
+  zbt_writer_job_check (&j, 0, 10240, 0, 5000);
 }
 
 /* 4.2: ten frames written while nothing is consumed: the "data available"
@@ -362,15 +342,10 @@ test_4_4 (void)
 static void
 test_4_5 (void)
 {
-  const char *name = zbt_name ();
   static const size_t sizes[] = { 200 };
-  zbt_writer_job j = { name, 0, sizes, 1, 100, 0, 0, 0, 4000 };
-  zb_reader *r = zbt_reader (name, 0, 1024);
-  pid_t pid = zbt_fork (zbt_writer_job_run, &j);
+  zbt_writer_job j = { zbt_name (), 0, sizes, 1, 100, 0, 0, 0, 4000 };
 
-  zbt_reader_job (r, &j, 50);
-  ZBT_WAIT_OK (pid, 5000);
-  zb_reader_destroy (r);
+  zbt_writer_job_check (&j, 0, 1024, 50, 5000);
 }
 
 /* 4.6: a frame of exactly payload - 16 fills the ring (write_pos is stored
@@ -402,16 +377,12 @@ test_4_7 (void)
   const char *name = zbt_name ();
   zb_reader *r = zbt_reader (name, 0, 1024);
   zb_writer *w = zbt_writer (name, 200);
-  zb_status st;
   void *p;
 
   ZBT_ERR (zb_writer_write (w, "", 0), -EINVAL);
   ZBT_ERR (zb_writer_acquire (w, 0, &p), -EINVAL);
   ZBT_OK (zbt_write (w, 1, 1));
-  st = zbt_status (r);
-  ZBT_EQU (st.payload_free_bytes, 1024 - 17);
-  ZBT_EQU (st.write_pos, 17);
-  ZBT_EQU (st.written_count, 1);
+  ZBT_WRITE_STATE (r, 17, 1, 1024 - 17);
   zbt_read_release (r, 0, 1, 1);
   zb_writer_disconnect (w);
   zb_reader_destroy (r);
@@ -476,15 +447,10 @@ test_4_8 (void)
 static void
 test_4_9 (void)
 {
-  const char *name = zbt_name ();
   static const size_t sizes[] = { 1024 };
-  zbt_writer_job j = { name, 0, sizes, 1, 10000, 0, 0, 0, 0 };
-  zb_reader *r = zbt_reader (name, 0, 10240);
-  pid_t pid = zbt_fork (zbt_writer_job_run, &j);
+  zbt_writer_job j = { zbt_name (), 0, sizes, 1, 10000, 0, 0, 0, 0 };
 
-  zbt_reader_job (r, &j, 0);
-  ZBT_WAIT_OK (pid, 10000);
-  zb_reader_destroy (r);
+  zbt_writer_job_check (&j, 0, 10240, 0, 10000);
 }
 
 /* 4.10: with the ring 80 % full a second writer is rejected; filling it to
@@ -693,20 +659,14 @@ test_tail_65536 (void)
   zbt_read_release (r, 0, 1, 16366);
   zbt_read_release (r, 0, 2, 16366);
   ZBT_OK (zbt_write (w, 16366, 4));
-  st = zbt_status (r);
-  ZBT_EQU (st.write_pos, 16382);
-  ZBT_EQU (st.written_count, 5);
-  ZBT_EQU (st.payload_free_bytes, 65536 - 16382 - 16390 - 16382);
+  ZBT_WRITE_STATE (r, 16382, 5, 65536 - 16382 - 16390 - 16382);
   m = zbt_map (name, &msize);
   ZBT_EQU (zbt_get64 (m, 128 + 3 * 16382), 0);
   ZBT_EQU (zbt_get64 (m, 128 + 3 * 16382 + 8), 0);
   munmap (m, msize);
   zbt_read_release (r, 0, 3, 16366);
   zbt_read_release (r, 0, 4, 16366);
-  st = zbt_status (r);
-  ZBT_EQU (st.read_pos, 16382);
-  ZBT_EQU (st.read_count, 5);
-  ZBT_EQU (st.payload_free_bytes, 65536);
+  ZBT_READ_STATE (r, 16382, 5, 65536);
   zb_writer_disconnect (w);
   zb_reader_destroy (r);
 }
@@ -733,10 +693,7 @@ test_tail_each (void)
     ZBT_EQU (st.written_count, 3);
     ZBT_EQU (st.payload_free_bytes, 1024 - 64 - tb);
     zbt_read_release (r, 0, 2, tb - 16);
-    st = zbt_status (r);
-    ZBT_EQU (st.read_pos, tb);
-    ZBT_EQU (st.read_count, 3);
-    ZBT_EQU (st.payload_free_bytes, 1024);
+    ZBT_READ_STATE (r, tb, 3, 1024);
     zb_writer_disconnect (w);
     zb_reader_destroy (r);
   }
@@ -755,6 +712,18 @@ foreign_frame (uint8_t * m, uint64_t ring_off, uint64_t pos, uint64_t size,
   zbt_fill (m + ring_off + pos + 16, size, seq);
 }
 
+/* ... and publishes what it wrote: the OIEB's write_pos, free bytes and
+ * written count, then a post of "data available". */
+static void
+foreign_publish (uint8_t * m, const char *name, uint64_t write_pos,
+    uint64_t free_bytes, uint64_t written_count)
+{
+  zbt_put64 (m, ZBT_OIEB_WRITE_POS, write_pos);
+  zbt_put64 (m, ZBT_OIEB_P_FREE, free_bytes);
+  zbt_put64 (m, ZBT_OIEB_WRITTEN_COUNT, written_count);
+  zbt_sem_post (name, 'w');
+}
+
 static void
 test_foreign_write_pos_p (void)
 {
@@ -770,10 +739,7 @@ test_foreign_write_pos_p (void)
   /* Foreign writer: one frame that fills the ring and write_pos = P. */
   zbt_put64 (m, ZBT_OIEB_WRITER_PID, (uint64_t) getpid ());
   foreign_frame (m, 128, 0, 1008, 1);
-  zbt_put64 (m, ZBT_OIEB_WRITE_POS, 1024);
-  zbt_put64 (m, ZBT_OIEB_P_FREE, 0);
-  zbt_put64 (m, ZBT_OIEB_WRITTEN_COUNT, 1);
-  zbt_sem_post (name, 'w');
+  foreign_publish (m, name, 1024, 0, 1);
   zbt_read_check (r, 1000, 1, 1008, &f);
   ZBT_ASSERT (f.flags & ZB_FRAME_NEW_WRITER);
   ZBT_OK (zb_reader_release (r, &f));
@@ -817,19 +783,13 @@ test_foreign_short_tail (void)
   zbt_put64 (m, ZBT_OIEB_WRITER_PID, (uint64_t) getpid ());
   /* Frame 1 ends 8 bytes before the end of the ring. */
   foreign_frame (m, 128, 0, 1000, 1);
-  zbt_put64 (m, ZBT_OIEB_WRITE_POS, 1016);
-  zbt_put64 (m, ZBT_OIEB_P_FREE, 8);
-  zbt_put64 (m, ZBT_OIEB_WRITTEN_COUNT, 1);
-  zbt_sem_post (name, 'w');
+  foreign_publish (m, name, 1016, 8, 1);
   zbt_read_release (r, 1000, 1, 1000);
   /* Frame 2 at 0 with no marker (8 < 16 bytes left): the 8 bytes are
    * wasted and counted as a wrap, as the references do. */
   ZBT_EQU (zbt_get64 (m, ZBT_OIEB_P_FREE), 1024);
   foreign_frame (m, 128, 0, 100, 2);
-  zbt_put64 (m, ZBT_OIEB_P_FREE, 1024 - 8 - 116);
-  zbt_put64 (m, ZBT_OIEB_WRITE_POS, 116);
-  zbt_put64 (m, ZBT_OIEB_WRITTEN_COUNT, 3);
-  zbt_sem_post (name, 'w');
+  foreign_publish (m, name, 116, 1024 - 8 - 116, 3);
   zbt_read_release (r, 1000, 2, 100);
   ZBT_EQU (zbt_get64 (m, ZBT_OIEB_P_FREE), 1024);
   ZBT_EQU (zbt_get64 (m, ZBT_OIEB_READ_POS), 116);

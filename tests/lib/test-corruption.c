@@ -10,25 +10,28 @@
 /* Ring offset of a buffer created with metadata size 0. */
 #define RING 128
 
+/* A fresh 1024-byte ring (no metadata) with @n frames of @sizes written
+ * (sequences 1, 2, ...), the first @nread of them read and released, then
+ * the 64-bit word at ring offset @off overwritten with @value. */
+static void
+damaged_ring (zbt_buf * b, const size_t *sizes, int n, int nread,
+    uint64_t off, uint64_t value)
+{
+  int i;
+
+  zbt_buf_open (b, 0, 1024, 0);
+  for (i = 0; i < n; i++)
+    ZBT_OK (zbt_write (b->w, sizes[i], i + 1));
+  for (i = 0; i < nread; i++)
+    zbt_read_release (b->r, 0, i + 1, sizes[i]);
+  zbt_put64 (zbt_buf_map (b), RING + off, value);
+}
+
 /* 5.1: a corrupted oieb_size: a new writer fails with "invalid OIEB". */
 static void
 test_5_1 (void)
 {
-  const char *name = zbt_name ();
-  zb_reader *r = zbt_reader (name, 64, 1024);
-  zb_writer *w = NULL;
-  zb_status st;
-  uint8_t *m;
-  size_t msize;
-  uint32_t bad = 64;
-
-  m = zbt_map (name, &msize);
-  memcpy (m + ZBT_OIEB_SIZE, &bad, 4);
-  ZBT_ERR (zb_writer_connect (name, NULL, &w), -EPROTO);
-  ZBT_ASSERT (w == NULL);
-  ZBT_ERR (zb_inspect (name, &st, NULL, 0, NULL), -EPROTO);
-  munmap (m, msize);
-  zb_reader_destroy (r);
+  zbt_expect_bad_oieb ("oieb_size 64", ZBT_OIEB_SIZE, 4, 64);
 }
 
 /* 5.2: a frame header with payload_size 0 that is not a marker (sequence
@@ -36,20 +39,13 @@ test_5_1 (void)
 static void
 test_5_2 (void)
 {
-  const char *name = zbt_name ();
-  zb_reader *r = zbt_reader (name, 0, 1024);
-  zb_writer *w = zbt_writer (name, 0);
-  uint8_t *m;
-  size_t msize;
+  static const size_t sizes[] = { 100 };
+  zbt_buf b;
   zb_frame f;
 
-  ZBT_OK (zbt_write (w, 100, 1));
-  m = zbt_map (name, &msize);
-  zbt_put64 (m, RING, 0);
-  ZBT_ERR (zb_reader_read (r, 1000, &f), -EBADMSG);
-  munmap (m, msize);
-  zb_writer_disconnect (w);
-  zb_reader_destroy (r);
+  damaged_ring (&b, sizes, 1, 0, 0, 0);
+  ZBT_ERR (zb_reader_read (b.r, 1000, &f), -EBADMSG);
+  zbt_buf_close (&b);
 }
 
 /* 5.5: a frame leaves 100 bytes at the end; a 200-byte write puts a
@@ -58,33 +54,22 @@ test_5_2 (void)
 static void
 test_5_5 (void)
 {
-  const char *name = zbt_name ();
-  zb_reader *r = zbt_reader (name, 0, 1024);
-  zb_writer *w = zbt_writer (name, 0);
+  zbt_buf b;
   uint8_t *m;
-  size_t msize;
-  zb_status st;
 
-  ZBT_OK (zbt_write (w, 908, 1));
-  zbt_read_release (r, 0, 1, 908);
-  ZBT_OK (zbt_write (w, 200, 2));
-  st = zbt_status (r);
-  ZBT_EQU (st.write_pos, 216);
-  ZBT_EQU (st.payload_free_bytes, 1024 - 100 - 216);
-  ZBT_EQU (st.written_count, 3);
-  m = zbt_map (name, &msize);
+  zbt_buf_open (&b, 0, 1024, 0);
+  ZBT_OK (zbt_write (b.w, 908, 1));
+  zbt_read_release (b.r, 0, 1, 908);
+  ZBT_OK (zbt_write (b.w, 200, 2));
+  ZBT_WRITE_STATE (b.r, 216, 3, 1024 - 100 - 216);
+  m = zbt_buf_map (&b);
   ZBT_EQU (zbt_get64 (m, RING + 924), 0);
   ZBT_EQU (zbt_get64 (m, RING + 924 + 8), 0);
   ZBT_EQU (zbt_get64 (m, RING + 0), 200);
   ZBT_EQU (zbt_get64 (m, RING + 8), 2);
-  munmap (m, msize);
-  zbt_read_release (r, 0, 2, 200);
-  st = zbt_status (r);
-  ZBT_EQU (st.read_pos, 216);
-  ZBT_EQU (st.read_count, 3);
-  ZBT_EQU (st.payload_free_bytes, 1024);
-  zb_writer_disconnect (w);
-  zb_reader_destroy (r);
+  zbt_read_release (b.r, 0, 2, 200);
+  ZBT_READ_STATE (b.r, 216, 3, 1024);
+  zbt_buf_close (&b);
 }
 
 /* 5.6: continuous free space for a table of write_pos / read_pos pairs.
@@ -209,25 +194,21 @@ test_5_7 (void)
 static void
 test_6_1 (void)
 {
-  const char *name = zbt_name ();
-  zb_reader *r = zbt_reader (name, 0, 1024);
-  zb_writer *w = zbt_writer (name, 0);
+  zbt_buf b;
   uint8_t *m;
-  size_t msize;
   zb_frame f;
 
-  ZBT_OK (zbt_write (w, 100, 1));
-  ZBT_OK (zbt_write (w, 100, 2));
-  ZBT_OK (zbt_write (w, 100, 3));
-  zbt_read_release (r, 0, 1, 100);
-  zbt_read_release (r, 0, 2, 100);
-  m = zbt_map (name, &msize);
+  zbt_buf_open (&b, 0, 1024, 0);
+  ZBT_OK (zbt_write (b.w, 100, 1));
+  ZBT_OK (zbt_write (b.w, 100, 2));
+  ZBT_OK (zbt_write (b.w, 100, 3));
+  zbt_read_release (b.r, 0, 1, 100);
+  zbt_read_release (b.r, 0, 2, 100);
+  m = zbt_buf_map (&b);
   ZBT_EQU (zbt_get64 (m, RING + 2 * 116 + 8), 3);
   zbt_put64 (m, RING + 2 * 116 + 8, 5);
-  ZBT_ERR (zb_reader_read (r, 0, &f), -EILSEQ);
-  munmap (m, msize);
-  zb_writer_disconnect (w);
-  zb_reader_destroy (r);
+  ZBT_ERR (zb_reader_read (b.r, 0, &f), -EILSEQ);
+  zbt_buf_close (&b);
 }
 
 /* 6.1★ after a sequence error (issue 14): the error is reported once, not
@@ -237,41 +218,34 @@ test_6_1 (void)
 static void
 test_6_1_once (void)
 {
-  const char *name = zbt_name ();
-  zb_reader *r = zbt_reader (name, 0, 1024);
-  zb_writer *w = zbt_writer (name, 0);
-  uint8_t *m;
-  size_t msize;
+  static const size_t sizes[] = { 100, 100 };
+  zbt_buf b;
   zb_frame f;
   zb_status st;
   int i;
 
-  ZBT_OK (zbt_write (w, 100, 1));
-  ZBT_OK (zbt_write (w, 100, 2));
-  zbt_read_release (r, 0, 1, 100);
-  m = zbt_map (name, &msize);
-  zbt_put64 (m, RING + 116 + 8, 5);
-  ZBT_ERR (zb_reader_read (r, 0, &f), -EILSEQ);
-  ZBT_OK (zbt_write (w, 100, 3));
+  damaged_ring (&b, sizes, 2, 1, 116 + 8, 5);
+  ZBT_ERR (zb_reader_read (b.r, 0, &f), -EILSEQ);
+  ZBT_OK (zbt_write (b.w, 100, 3));
   for (i = 0; i < 3; i++)
-    ZBT_ERR (zb_reader_read (r, 60, &f), -ETIMEDOUT);
-  zb_writer_disconnect (w);
-  ZBT_ERR (zb_reader_read (r, 1000, &f), -EPIPE);
-  st = zbt_status (r);
+    ZBT_ERR (zb_reader_read (b.r, 60, &f), -ETIMEDOUT);
+  zb_writer_disconnect (b.w);
+  ZBT_ERR (zb_reader_read (b.r, 1000, &f), -EPIPE);
+  st = zbt_status (b.r);
   ZBT_EQU (st.payload_free_bytes, 1024);
   ZBT_EQU (st.write_pos, st.read_pos);
 
-  w = zbt_writer (name, 0);
+  b.w = zbt_writer (b.name, 0);
   for (i = 1; i <= 20; i++) {
-    ZBT_OK (zbt_write (w, 100, i));
-    zbt_read_release (r, 1000, i, 100);
+    ZBT_OK (zbt_write (b.w, 100, i));
+    zbt_read_release (b.r, 1000, i, 100);
   }
-  zb_writer_disconnect (w);
-  ZBT_ERR (zb_reader_read (r, 1000, &f), -EPIPE);
-  st = zbt_status (r);
+  zb_writer_disconnect (b.w);
+  b.w = NULL;
+  ZBT_ERR (zb_reader_read (b.r, 1000, &f), -EPIPE);
+  st = zbt_status (b.r);
   ZBT_EQU (st.payload_free_bytes, 1024);
-  munmap (m, msize);
-  zb_reader_destroy (r);
+  zbt_buf_close (&b);
 }
 
 /* 6.2: a burst of 50 x 1 KiB; the reader starts after 1 s: all intact. */
@@ -296,15 +270,10 @@ test_6_2 (void)
 static void
 test_6_3 (void)
 {
-  const char *name = zbt_name ();
   static const size_t sizes[] = { 10000 };
-  zbt_writer_job j = { name, 0, sizes, 1, 16, 0, 0, 0, 800 };
-  zb_reader *r = zbt_reader (name, 0, 51200);
-  pid_t pid = zbt_fork (zbt_writer_job_run, &j);
+  zbt_writer_job j = { zbt_name (), 0, sizes, 1, 16, 0, 0, 0, 800 };
 
-  zbt_reader_job (r, &j, 100);
-  ZBT_WAIT_OK (pid, 5000);
-  zb_reader_destroy (r);
+  zbt_writer_job_check (&j, 0, 51200, 100, 5000);
 }
 
 /* 6.4: two frames written before the reader wakes: the semaphore holds 2,
@@ -401,7 +370,8 @@ test_6_ooo (void)
 }
 
 /* 10.2: header corruption variants, each on a fresh buffer: sizes past
- * what remains of the ring, huge sizes, size 0, and bad sequences. */
+ * what remains of the ring, huge sizes, size 0, and bad sequences (the
+ * two cases test-badinput had, size 5000 and sequence 7, among them). */
 typedef struct
 {
   const char *what;
@@ -416,11 +386,13 @@ test_10_2 (void)
   const hdr_case cases_10_2[] = {
     {"size 0, sequence 1", 0, 1, -EBADMSG},
     {"size one past the ring end", 1024 - 16 + 1, 1, -EBADMSG},
+    {"size 5000, far past the ring", 5000, 1, -EBADMSG},
     {"size = ring size", 1024, 1, -EBADMSG},
     {"size 2^63", 1ull << 63, 1, -EBADMSG},
     {"size 2^64 - 1", ~0ull, 1, -EBADMSG},
     {"size 2^64 - 16 (wraps T to 0)", ~0ull - 15, 1, -EBADMSG},
     {"sequence 2 instead of 1", 100, 2, -EILSEQ},
+    {"sequence 7 instead of 1", 100, 7, -EILSEQ},
     {"sequence 0 with a size", 100, 0, -EILSEQ},
     {"sequence 2^64 - 1", 100, ~0ull, -EILSEQ},
   };
@@ -428,44 +400,28 @@ test_10_2 (void)
 
   for (i = 0; i < sizeof cases_10_2 / sizeof cases_10_2[0]; i++) {
     const hdr_case *c = &cases_10_2[i];
-    const char *name = zbt_name ();
-    zb_reader *r = zbt_reader (name, 0, 1024);
-    zb_writer *w = zbt_writer (name, 0);
-    uint8_t *m;
-    size_t msize;
+    static const size_t sizes[] = { 100 };
+    zbt_buf b;
     zb_frame f;
     int ret;
 
-    ZBT_OK (zbt_write (w, 100, 1));
-    m = zbt_map (name, &msize);
-    zbt_put64 (m, RING, c->size);
-    zbt_put64 (m, RING + 8, c->seq);
-    ret = zb_reader_read (r, 0, &f);
+    damaged_ring (&b, sizes, 1, 0, 0, c->size);
+    zbt_put64 (b.m, RING + 8, c->seq);
+    ret = zb_reader_read (b.r, 0, &f);
     if (ret != c->want)
       ZBT_FAIL ("%s: read returned %d (%s), want %d (%s)", c->what, ret,
           zb_strerror (ret), c->want, zb_strerror (c->want));
-    munmap (m, msize);
-    zb_writer_disconnect (w);
-    zb_reader_destroy (r);
+    zbt_buf_close (&b);
   }
   /* A header past a frame the reader already holds (mid-ring). */
   {
-    const char *name = zbt_name ();
-    zb_reader *r = zbt_reader (name, 0, 1024);
-    zb_writer *w = zbt_writer (name, 0);
-    uint8_t *m;
-    size_t msize;
+    static const size_t sizes[] = { 484, 100 };
+    zbt_buf b;
     zb_frame f;
 
-    ZBT_OK (zbt_write (w, 484, 1));
-    ZBT_OK (zbt_write (w, 100, 2));
-    zbt_read_release (r, 0, 1, 484);
-    m = zbt_map (name, &msize);
-    zbt_put64 (m, RING + 500, 1024 - 500 - 16 + 1);
-    ZBT_ERR (zb_reader_read (r, 0, &f), -EBADMSG);
-    munmap (m, msize);
-    zb_writer_disconnect (w);
-    zb_reader_destroy (r);
+    damaged_ring (&b, sizes, 2, 1, 500, 1024 - 500 - 16 + 1);
+    ZBT_ERR (zb_reader_read (b.r, 0, &f), -EBADMSG);
+    zbt_buf_close (&b);
   }
 }
 

@@ -10,37 +10,11 @@
 
 #include "zbtest.h"
 
-#include <grp.h>
-#include <pwd.h>
 #include <sys/ptrace.h>
 #include <sys/user.h>
 
 /* ------------------------------------------------------------------ */
-/* Helpers */
-
-static struct passwd *
-nobody_or_skip (void)
-{
-  struct passwd *pw;
-
-  if (geteuid () != 0)
-    ZBT_SKIP ("needs root (to run a peer as user nobody)");
-  pw = getpwnam ("nobody");
-  if (pw == NULL)
-    ZBT_SKIP ("no user nobody");
-  if (pw->pw_uid == 0)
-    ZBT_SKIP ("user nobody is root here");
-  return pw;
-}
-
-static void
-become (const struct passwd *pw)
-{
-  if (setgroups (0, NULL) < 0 || setgid (pw->pw_gid) < 0
-      || setuid (pw->pw_uid) < 0)
-    ZBT_FAIL ("dropping to %s: %s", pw->pw_name, strerror (errno));
-  ZBT_ASSERT (geteuid () == pw->pw_uid);
-}
+/* Helpers (user nobody: zbt_nobody_or_skip and zbt_become in zbtest.h) */
 
 /* A reader run by another user, buffer mode 0666 (as the reference
  * implementations create them): tells the parent when it is ready ('r'),
@@ -63,7 +37,7 @@ foreign_reader (void *arg)
   zb_reader *r = NULL;
   struct pollfd p = { j->quit[0], POLLIN, 0 };
 
-  become (j->pw);
+  zbt_become (j->pw);
   umask (0);
   ZBT_OK (zb_reader_create (j->name, &cfg, &r));
   zbt_signal (j->ready[1], 'r');
@@ -108,7 +82,7 @@ stop_foreign_reader (foreign_reader_job * j, pid_t pid)
 static void
 test_squat_foreign_user (void)
 {
-  foreign_reader_job j = { zbt_name (), nobody_or_skip (), {0}, {0}, 0 };
+  foreign_reader_job j = { zbt_name (), zbt_nobody_or_skip (), {0}, {0}, 0 };
   zb_writer *w = NULL;
   pid_t pid = start_foreign_reader (&j);
   int ret;
@@ -133,7 +107,7 @@ test_squat_foreign_user (void)
 static void
 test_squat_allow_uid (void)
 {
-  foreign_reader_job j = { zbt_name (), nobody_or_skip (), {0}, {0}, 0 };
+  foreign_reader_job j = { zbt_name (), zbt_nobody_or_skip (), {0}, {0}, 0 };
   zb_writer_config cfg = { 0, 1000 };
   zb_writer *w = NULL;
   pid_t pid = start_foreign_reader (&j);
@@ -165,7 +139,7 @@ test_squat_allow_uid (void)
 static void
 test_squat_each_object (void)
 {
-  struct passwd *pw = nobody_or_skip ();
+  struct passwd *pw = zbt_nobody_or_skip ();
   int obj;
 
   for (obj = 0; obj < 4; obj++) {
@@ -187,10 +161,7 @@ test_squat_each_object (void)
     ZBT_OK (chown (p, pw->pw_uid, pw->pw_gid));
     ZBT_ERR (zb_writer_connect (name, NULL, &w), -EPERM);
     ZBT_OK (chown (p, 0, 0));
-    w = zbt_writer (name, 0);
-    ZBT_OK (zbt_write (w, 10, 1));
-    zbt_read_release (r, 0, 1, 10);
-    zb_writer_disconnect (w);
+    zbt_one_frame (r, name, 10, 0);
     zb_reader_destroy (r);
   }
 }
@@ -223,10 +194,9 @@ test_squat_lock_not_held (void)
 static void
 test_squat_stale_foreign_lock (void)
 {
-  struct passwd *pw = nobody_or_skip ();
+  struct passwd *pw = zbt_nobody_or_skip ();
   const char *name = zbt_name ();
   zb_reader *r;
-  zb_writer *w;
   struct stat st;
   char p[512];
   int fd;
@@ -239,27 +209,12 @@ test_squat_stale_foreign_lock (void)
   r = zbt_reader (name, 0, 4096);
   ZBT_OK (stat (p, &st));
   ZBT_EQ (st.st_uid, geteuid ());
-  w = zbt_writer (name, 0);
-  ZBT_OK (zbt_write (w, 10, 1));
-  zbt_read_release (r, 0, 1, 10);
-  zb_writer_disconnect (w);
+  zbt_one_frame (r, name, 10, 0);
   zb_reader_destroy (r);
 }
 
 /* ------------------------------------------------------------------ */
 /* 3. A failed create leaves a live buffer alone */
-
-/* Reader B, in a process of its own (a reader never counts its own pid as
- * a live owner). */
-static void
-second_reader (void *arg)
-{
-  zb_reader_config cfg = { 0, 4096, 0 };
-  zb_reader *b = NULL;
-
-  ZBT_ERR (zb_reader_create (arg, &cfg, &b), -EEXIST);
-  ZBT_ASSERT (b == NULL);
-}
 
 static void
 test_live_buffer_kept (void)
@@ -272,7 +227,8 @@ test_live_buffer_kept (void)
   /* A /tmp cleaner removes the live reader's lock file. */
   zbt_lock_path (p, sizeof p, name);
   ZBT_OK (unlink (p));
-  ZBT_WAIT_OK (zbt_fork (second_reader, (void *) name), 5000);
+  /* Reader B, in a process of its own. */
+  ZBT_WAIT_OK (zbt_fork (zbt_second_reader_refused, (void *) name), 5000);
   /* Segment and semaphores of the live reader are still there... */
   ZBT_EQ (zbt_objects (name), 7);
   ZBT_EQ (zbt_sem_value (name, 'w'), 0);
@@ -292,30 +248,17 @@ static void
 test_name_alias (void)
 {
   const char *name = zbt_name ();
-  zb_reader_config cfg = { 0, 4096, 0 };
   zb_reader *r = zbt_reader (name, 0, 4096);
-  zb_reader *alias = NULL;
-  zb_writer *w = NULL;
   const char *kinds[] = { "sem.sem-w-", "sem.sem-r-", "sem." };
   char other[ZB_NAME_MAX + 2];
   size_t i;
 
   for (i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-    zb_status st;
-
     snprintf (other, sizeof other, "%s%s", kinds[i], name);
-    ZBT_ERR (zb_name_check (other), -EINVAL);
-    ZBT_ERR (zb_reader_create (other, &cfg, &alias), -EINVAL);
-    ZBT_ASSERT (alias == NULL);
-    ZBT_ERR (zb_cleanup (other), -EINVAL);
-    ZBT_ERR (zb_writer_connect (other, NULL, &w), -EINVAL);
-    ZBT_ERR (zb_inspect (other, &st, NULL, 0, NULL), -EINVAL);
+    zbt_expect_name_refused (other, -EINVAL);
     ZBT_EQ (zbt_objects (name), 15);
   }
-  w = zbt_writer (name, 0);
-  ZBT_OK (zbt_write (w, 10, 1));
-  zbt_read_release (r, 1000, 1, 10);
-  zb_writer_disconnect (w);
+  zbt_one_frame (r, name, 10, 1000);
   zb_reader_destroy (r);
   /* Names that merely contain "sem." are fine. */
   snprintf (other, sizeof other, "%ssem.x", zbt_prefix);

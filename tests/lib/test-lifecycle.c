@@ -5,49 +5,7 @@
 
 #include "zbtest.h"
 
-#include <grp.h>
-#include <pwd.h>
-
-/* A reader process that creates @name, reports 'c' and waits to be
- * killed. */
-typedef struct
-{
-  const char *name;
-  size_t metadata_size;
-  size_t payload_size;
-  int fd;
-} holder;
-
-static void
-holder_run (void *arg)
-{
-  holder *h = arg;
-  zb_reader *r = zbt_reader (h->name, h->metadata_size, h->payload_size);
-
-  zbt_signal (h->fd, 'c');
-  for (;;)
-    pause ();
-  zb_reader_destroy (r);
-}
-
-static pid_t
-holder_start (const char *name, size_t metadata_size, size_t payload_size)
-{
-  static holder h;
-  int fds[2];
-  pid_t pid;
-
-  zbt_pipe (fds);
-  h.name = name;
-  h.metadata_size = metadata_size;
-  h.payload_size = payload_size;
-  h.fd = fds[1];
-  pid = zbt_fork (holder_run, &h);
-  zbt_await (fds[0], 5000);
-  close (fds[0]);
-  close (fds[1]);
-  return pid;
-}
+/* A reader process that holds a buffer until killed: zbt_holder_start. */
 
 /* A writer process that writes @count frames of @size, reports 'w' and
  * waits to be killed. */
@@ -81,20 +39,12 @@ sitter_start (const char *name, size_t size, uint64_t count,
     const char *metadata)
 {
   static sitter s;
-  int fds[2];
-  pid_t pid;
 
-  zbt_pipe (fds);
   s.name = name;
   s.size = size;
   s.count = count;
   s.metadata = metadata;
-  s.fd = fds[1];
-  pid = zbt_fork (sitter_run, &s);
-  zbt_await (fds[0], 5000);
-  close (fds[0]);
-  close (fds[1]);
-  return pid;
+  return zbt_fork_ready (sitter_run, &s, &s.fd);
 }
 
 /* 2.1: writer killed: the reader first gets every frame it wrote, then
@@ -196,7 +146,7 @@ static void
 test_2_2 (void)
 {
   const char *name = zbt_name ();
-  pid_t r = holder_start (name, 0, 10240);
+  pid_t r = zbt_holder_start (name, 0, 10240);
   int a[2], b[2];
   job_2_2 j;
   pid_t w;
@@ -223,7 +173,7 @@ static void
 run_2_3 (int writer_first)
 {
   const char *name = zbt_name ();
-  pid_t rp = holder_start (name, 256, 10240);
+  pid_t rp = zbt_holder_start (name, 256, 10240);
   zb_writer *w = zbt_writer (name, 1000);
   zb_reader *r;
   zb_frame f;
@@ -537,16 +487,12 @@ static void
 test_10_4 (void)
 {
   job_10_4 *j = zbt_shared (sizeof *j);
-  int fds[2];
   pid_t r, w;
   int64_t killed_at;
 
-  zbt_pipe (fds);
   j->name = zbt_name ();
-  j->fd = fds[1];
   j->result = 1;
-  r = zbt_fork (reader_10_4, j);
-  zbt_await (fds[0], 5000);
+  r = zbt_fork_ready (reader_10_4, j, &j->fd);
   w = sitter_start (j->name, 64, 1, NULL);
   zbt_sleep_ms (300);
   killed_at = zbt_now_ms ();
@@ -564,38 +510,18 @@ test_10_4 (void)
  * the other semaphore and the lock file are gone. Same for a squatted shm
  * name. */
 static void
-squat (const char *path)
-{
-  if (mkdir (path, 0700) < 0)
-    ZBT_FAIL ("mkdir %s: %s", path, strerror (errno));
-}
-
-static void
 test_10_1 (void)
 {
   const char *name = zbt_name ();
-  zb_reader_config cfg = { 0, 4096, 0 };
-  zb_reader *r = NULL;
+  zb_reader *r;
   char p[512];
-  int ret;
 
   zbt_sem_path (p, sizeof p, 'w', name);
-  squat (p);
-  ret = zb_reader_create (name, &cfg, &r);
-  zbt_diag ("create with sem-w squatted: %d (%s)", ret, zb_strerror (ret));
-  ZBT_ASSERT (ret < 0);
-  ZBT_ASSERT (r == NULL);
-  ZBT_EQ (zbt_objects (name), 2);
-  ZBT_OK (rmdir (p));
+  zbt_expect_create_squatted (name, p, "sem-w", 2);
 
   name = zbt_name ();
   zbt_shm_path (p, sizeof p, name);
-  squat (p);
-  ret = zb_reader_create (name, &cfg, &r);
-  zbt_diag ("create with shm squatted: %d (%s)", ret, zb_strerror (ret));
-  ZBT_ASSERT (ret < 0);
-  ZBT_EQ (zbt_objects (name), 1);
-  ZBT_OK (rmdir (p));
+  zbt_expect_create_squatted (name, p, "shm", 1);
   /* And the name works once freed. */
   r = zbt_reader (name, 0, 4096);
   zb_reader_destroy (r);
@@ -695,26 +621,13 @@ typedef struct
 } job_10_6;
 
 static void
-become_nobody (void)
-{
-  struct passwd *pw = getpwnam ("nobody");
-
-  if (pw == NULL)
-    ZBT_SKIP ("no user nobody");
-  if (setgroups (0, NULL) < 0 || setgid (pw->pw_gid) < 0
-      || setuid (pw->pw_uid) < 0)
-    ZBT_FAIL ("dropping to nobody: %s", strerror (errno));
-  ZBT_ASSERT (getuid () != 0);
-}
-
-static void
 nobody_10_6 (void *arg)
 {
   job_10_6 *j = arg;
   zb_writer *w = NULL;
   zb_status st;
 
-  become_nobody ();
+  zbt_become (zbt_nobody_or_skip ());
   if (!j->expect_ok) {
     ZBT_ERR (zb_writer_connect (j->name, NULL, &w), -EACCES);
     ZBT_ASSERT (w == NULL);
@@ -727,25 +640,12 @@ nobody_10_6 (void *arg)
 }
 
 static void
-check_mode (const char *path, mode_t want)
-{
-  struct stat st;
-
-  if (stat (path, &st) < 0)
-    ZBT_FAIL ("stat %s: %s", path, strerror (errno));
-  if ((st.st_mode & 0777) != want)
-    ZBT_FAIL ("%s has mode %03o, want %03o", path, st.st_mode & 0777,
-        (unsigned) want);
-}
-
-static void
 test_10_6 (void)
 {
   job_10_6 j = { zbt_name (), 0 };
   zb_reader *r = zbt_reader (j.name, 0, 4096);
   zb_reader_config cfg = { 0, 4096, 0666 };
   zb_frame f;
-  char p[512];
 
   ZBT_WAIT_OK (zbt_fork (nobody_10_6, &j), 5000);
   ZBT_ERR (zb_reader_read (r, 0, &f), -EAGAIN);
@@ -756,12 +656,7 @@ test_10_6 (void)
   umask (0);
   r = NULL;
   ZBT_OK (zb_reader_create (j.name, &cfg, &r));
-  zbt_shm_path (p, sizeof p, j.name);
-  check_mode (p, 0666);
-  zbt_sem_path (p, sizeof p, 'w', j.name);
-  check_mode (p, 0666);
-  zbt_sem_path (p, sizeof p, 'r', j.name);
-  check_mode (p, 0666);
+  zbt_check_modes (j.name, 0666, 0);
   ZBT_WAIT_OK (zbt_fork (nobody_10_6, &j), 5000);
   zbt_read_release (r, 1000, 1, 123);
   zb_reader_destroy (r);

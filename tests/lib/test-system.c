@@ -10,20 +10,10 @@ static void
 test_7_1 (void)
 {
   const char *name = zbt_name ();
-  zb_reader_config cfg = { 0, 4096, 0 };
-  zb_reader *r = NULL;
   char p[512];
-  int ret;
 
   zbt_sem_path (p, sizeof p, 'r', name);
-  if (mkdir (p, 0700) < 0)
-    ZBT_FAIL ("mkdir %s: %s", p, strerror (errno));
-  ret = zb_reader_create (name, &cfg, &r);
-  zbt_diag ("create with sem-r squatted: %d (%s)", ret, zb_strerror (ret));
-  ZBT_ASSERT (ret < 0);
-  ZBT_ASSERT (r == NULL);
-  ZBT_EQ (zbt_objects (name), 4);
-  ZBT_OK (rmdir (p));
+  zbt_expect_create_squatted (name, p, "sem-r", 4);
 }
 
 /* 7.2: shared-memory exhaustion (a private 1 MiB /dev/shm, a 4 MiB
@@ -112,48 +102,23 @@ test_7_3 (void)
 static void
 test_7_4 (void)
 {
-  const char *name = zbt_name ();
   static const size_t sizes[] = { 1, 1024, 1 << 20, 10 << 20 };
-  zbt_writer_job j = { name, 0, sizes, 4, 8, 0, 0, 0, 0 };
-  zb_reader *r = zbt_reader (name, 0, 24 << 20);
-  pid_t pid = zbt_fork (zbt_writer_job_run, &j);
+  zbt_writer_job j = { zbt_name (), 0, sizes, 4, 8, 0, 0, 0, 0 };
 
-  zbt_reader_job (r, &j, 0);
-  ZBT_WAIT_OK (pid, 10000);
-  zb_reader_destroy (r);
+  zbt_writer_job_check (&j, 0, 24 << 20, 0, 10000);
 }
 
 /* 8.1: /dev/shm/NAME and both semaphores exist while open, owner-only by
  * default; names with other characters work or are refused cleanly;
  * everything is gone after a graceful shutdown. */
 static void
-check_mode (const char *path, mode_t want)
-{
-  struct stat st;
-
-  if (stat (path, &st) < 0)
-    ZBT_FAIL ("stat %s: %s", path, strerror (errno));
-  if ((st.st_mode & 0777) != want)
-    ZBT_FAIL ("%s has mode %03o, want %03o", path, st.st_mode & 0777,
-        (unsigned) want);
-}
-
-static void
 round_trip (const char *name)
 {
   zb_reader *r = zbt_reader (name, 64, 4096);
   zb_writer *w = zbt_writer (name, 0);
-  char p[512];
 
   ZBT_EQ (zbt_objects (name), 15);
-  zbt_shm_path (p, sizeof p, name);
-  check_mode (p, 0600);
-  zbt_sem_path (p, sizeof p, 'w', name);
-  check_mode (p, 0600);
-  zbt_sem_path (p, sizeof p, 'r', name);
-  check_mode (p, 0600);
-  zbt_lock_path (p, sizeof p, name);
-  check_mode (p, 0600);
+  zbt_check_modes (name, 0600, 1);
   ZBT_OK (zbt_write (w, 77, 1));
   zbt_read_release (r, 1000, 1, 77);
   zb_writer_disconnect (w);
@@ -280,7 +245,6 @@ test_8_4 (void)
   for (with_shm = 1; with_shm >= 0; with_shm--) {
     const char *name = zbt_name ();
     zb_reader *r;
-    zb_writer *w;
     zb_status st;
     zb_frame f;
     int lock = make_orphans (name, with_shm);
@@ -297,10 +261,7 @@ test_8_4 (void)
     ZBT_EQ (zbt_sem_value (name, 'w'), 0);
     ZBT_EQ (zbt_sem_value (name, 'r'), 0);
     ZBT_ERR (zb_reader_read (r, 0, &f), -EAGAIN);
-    w = zbt_writer (name, 0);
-    ZBT_OK (zbt_write (w, 10, 1));
-    zbt_read_release (r, 0, 1, 10);
-    zb_writer_disconnect (w);
+    zbt_one_frame (r, name, 10, 0);
     zb_reader_destroy (r);
     ZBT_EQ (zbt_objects (name), 0);
   }
@@ -447,26 +408,13 @@ test_12_2 (void)
 /* 12.3: the lock file /tmp/zerobuffer/NAME.lock exists and is really
  * flock()ed; a killed reader's lock is taken over; it is removed after a
  * graceful shutdown. */
-static int holder_fd;
-
-static void
-holder_12_3 (void *arg)
-{
-  zb_reader *r = zbt_reader (arg, 0, 4096);
-
-  zbt_signal (holder_fd, 'c');
-  for (;;)
-    pause ();
-  zb_reader_destroy (r);
-}
-
 static void
 test_12_3 (void)
 {
   const char *name = zbt_name ();
   zb_reader *r = zbt_reader (name, 0, 4096);
   char p[512];
-  int fd, fds[2];
+  int fd;
   pid_t pid;
 
   zbt_lock_path (p, sizeof p, name);
@@ -478,10 +426,7 @@ test_12_3 (void)
   ZBT_ASSERT (!zbt_path_exists (p));
 
   /* A killed reader's lock is free; a new reader takes it over. */
-  zbt_pipe (fds);
-  holder_fd = fds[1];
-  pid = zbt_fork (holder_12_3, (void *) name);
-  zbt_await (fds[0], 5000);
+  pid = zbt_holder_start (name, 0, 4096);
   fd = open (p, O_RDWR);
   ZBT_ASSERT (fd >= 0);
   ZBT_ASSERT (flock (fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK);

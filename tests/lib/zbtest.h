@@ -19,8 +19,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pwd.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -695,6 +697,310 @@ zbt_reader_job (zb_reader * r, const zbt_writer_job * j, int delay_ms)
       zbt_sleep_ms (delay_ms);
     ZBT_OK (zb_reader_release (r, &f));
   }
+}
+
+/* The reader side of a whole writer job: a reader of @metadata_size and
+ * @payload_size bytes on @j->name, the writer forked, every frame read and
+ * checked (@reader_delay_ms per frame), the writer reaped within @wait_ms
+ * with exit code 0, the reader destroyed. */
+static inline void
+zbt_writer_job_check (const zbt_writer_job * j, size_t metadata_size,
+    size_t payload_size, int reader_delay_ms, int wait_ms)
+{
+  zb_reader *r = zbt_reader (j->name, metadata_size, payload_size);
+  pid_t pid = zbt_fork (zbt_writer_job_run, (void *) j);
+
+  zbt_reader_job (r, j, reader_delay_ms);
+  ZBT_WAIT_OK (pid, wait_ms);
+  zb_reader_destroy (r);
+}
+
+/* A writer on @name (write timeout 0: the default) writes one frame of
+ * @size bytes with sequence 1, @r reads it back within @timeout_ms, checks
+ * and releases it, and the writer disconnects: the buffer works. */
+static inline void
+zbt_one_frame (zb_reader * r, const char *name, size_t size, int timeout_ms)
+{
+  zb_writer *w = zbt_writer (name, 0);
+
+  ZBT_OK (zbt_write (w, size, 1));
+  zbt_read_release (r, timeout_ms, 1, size);
+  zb_writer_disconnect (w);
+}
+
+/* A buffer, its writer and a raw mapping of its segment, for the cases
+ * that damage the segment by hand. */
+typedef struct
+{
+  const char *name;
+  zb_reader *r;
+  zb_writer *w;                 /* NULL when opened without one */
+  uint8_t *m;                   /* NULL until zbt_buf_map () */
+  size_t msize;
+} zbt_buf;
+
+/* A fresh name, its reader and, when @write_timeout_ms >= 0, a writer with
+ * that write timeout. */
+static inline void
+zbt_buf_open (zbt_buf * b, size_t metadata_size, size_t payload_size,
+    int write_timeout_ms)
+{
+  b->name = zbt_name ();
+  b->r = zbt_reader (b->name, metadata_size, payload_size);
+  b->w = write_timeout_ms >= 0 ? zbt_writer (b->name, write_timeout_ms) : NULL;
+  b->m = NULL;
+  b->msize = 0;
+}
+
+/* Map the segment read/write (once); returns the mapping. */
+static inline uint8_t *
+zbt_buf_map (zbt_buf * b)
+{
+  if (b->m == NULL)
+    b->m = zbt_map (b->name, &b->msize);
+  return b->m;
+}
+
+/* Unmap, disconnect the writer, destroy the reader. */
+static inline void
+zbt_buf_close (zbt_buf * b)
+{
+  if (b->m != NULL)
+    munmap (b->m, b->msize);
+  zb_writer_disconnect (b->w);
+  zb_reader_destroy (b->r);
+}
+
+/* Store @value in the @width bytes (1, 4 or 8) at @off of a mapping. */
+static inline void
+zbt_poke (uint8_t * m, size_t off, int width, uint64_t value)
+{
+  if (width == 1)
+    m[off] = (uint8_t) value;
+  else if (width == 4) {
+    uint32_t v = (uint32_t) value;
+
+    memcpy (m + off, &v, 4);
+  } else
+    zbt_put64 (m, off, value);
+}
+
+/* A buffer (metadata 64, payload 1024) whose OIEB got @value in the
+ * @width bytes at @off (@what says which): a writer and zb_inspect refuse
+ * it with -EPROTO, and destroying the reader leaves nothing. */
+static inline void
+zbt_expect_bad_oieb (const char *what, size_t off, int width, uint64_t value)
+{
+  zbt_buf b;
+  zb_writer *w = NULL;
+  zb_status st;
+  int ret;
+
+  zbt_buf_open (&b, 64, 1024, -1);
+  zbt_poke (zbt_buf_map (&b), off, width, value);
+  ret = zb_writer_connect (b.name, NULL, &w);
+  if (ret != -EPROTO)
+    ZBT_FAIL ("%s: connect returned %d (%s), want -EPROTO", what, ret,
+        zb_strerror (ret));
+  ZBT_ASSERT (w == NULL);
+  ret = zb_inspect (b.name, &st, NULL, 0, NULL);
+  if (ret != -EPROTO)
+    ZBT_FAIL ("%s: inspect returned %d (%s), want -EPROTO", what, ret,
+        zb_strerror (ret));
+  zbt_buf_close (&b);
+  ZBT_EQ (zbt_objects (b.name), 0);
+}
+
+/* Every entry point taking a buffer name refuses @name with @want (a
+ * negative errno) and hands out no handle. */
+static inline void
+zbt_expect_name_refused (const char *name, int want)
+{
+  zb_reader_config cfg = { 0, 4096, 0 };
+  zb_reader *r = NULL;
+  zb_writer *w = NULL;
+  zb_status st;
+
+  ZBT_ERR (zb_name_check (name), want);
+  ZBT_ERR (zb_reader_create (name, &cfg, &r), want);
+  ZBT_ASSERT (r == NULL);
+  ZBT_ERR (zb_writer_connect (name, NULL, &w), want);
+  ZBT_ASSERT (w == NULL);
+  ZBT_ERR (zb_inspect (name, &st, NULL, 0, NULL), want);
+  ZBT_ERR (zb_cleanup (name), want);
+}
+
+/* A second reader for the live buffer @arg (its name) is refused with
+ * -EEXIST and gets no handle. Also a zbt_fork () target: a reader never
+ * counts its own pid as a live owner, so run it in another process too. */
+static inline void
+zbt_second_reader_refused (void *arg)
+{
+  zb_reader_config cfg = { 0, 4096, 0 };
+  zb_reader *r = NULL;
+
+  ZBT_ERR (zb_reader_create (arg, &cfg, &r), -EEXIST);
+  ZBT_ASSERT (r == NULL);
+}
+
+/* The writer side of a ring as the reader's status shows it. */
+#define ZBT_WRITE_STATE(r, pos, count, free) do {                      \
+    zb_status zbt__st = zbt_status (r);                                \
+    ZBT_EQU (zbt__st.write_pos, (pos));                                \
+    ZBT_EQU (zbt__st.written_count, (count));                          \
+    ZBT_EQU (zbt__st.payload_free_bytes, (free));                      \
+  } while (0)
+
+/* The reader side of a ring as the reader's status shows it. */
+#define ZBT_READ_STATE(r, pos, count, free) do {                       \
+    zb_status zbt__st = zbt_status (r);                                \
+    ZBT_EQU (zbt__st.read_pos, (pos));                                 \
+    ZBT_EQU (zbt__st.read_count, (count));                             \
+    ZBT_EQU (zbt__st.payload_free_bytes, (free));                      \
+  } while (0)
+
+/* ------------------------------------------------------------------ */
+/* Helper processes and the file system */
+
+/* Fork @fn (@arg) and wait until it writes a byte to *@fd, which is set
+ * here to the write end of a fresh pipe before the fork; returns its pid
+ * with the pipe closed in this process. */
+static inline pid_t
+zbt_fork_ready (void (*fn) (void *), void *arg, int *fd)
+{
+  int fds[2];
+  pid_t pid;
+
+  zbt_pipe (fds);
+  *fd = fds[1];
+  pid = zbt_fork (fn, arg);
+  zbt_await (fds[0], 5000);
+  close (fds[0]);
+  close (fds[1]);
+  return pid;
+}
+
+/* A reader process that creates @name, reports that it did and waits to
+ * be killed; returns its pid once the buffer exists. */
+typedef struct
+{
+  const char *name;
+  size_t metadata_size;
+  size_t payload_size;
+  int fd;
+} zbt_holder;
+
+static inline void
+zbt_holder_run (void *arg)
+{
+  zbt_holder *h = arg;
+  zb_reader *r = zbt_reader (h->name, h->metadata_size, h->payload_size);
+
+  zbt_signal (h->fd, 'c');
+  for (;;)
+    pause ();
+  zb_reader_destroy (r);
+}
+
+static inline pid_t
+zbt_holder_start (const char *name, size_t metadata_size, size_t payload_size)
+{
+  static zbt_holder h;
+
+  h.name = name;
+  h.metadata_size = metadata_size;
+  h.payload_size = payload_size;
+  return zbt_fork_ready (zbt_holder_run, &h, &h.fd);
+}
+
+/* Fails the case unless @path has the permission bits @want. */
+static inline void
+zbt_check_mode (const char *path, mode_t want)
+{
+  struct stat st;
+
+  if (stat (path, &st) < 0)
+    ZBT_FAIL ("stat %s: %s", path, strerror (errno));
+  if ((st.st_mode & 0777) != want)
+    ZBT_FAIL ("%s has mode %03o, want %03o", path, st.st_mode & 0777,
+        (unsigned) want);
+}
+
+/* The segment and both semaphores of @name (and its lock file when
+ * @with_lock) have the permission bits @want. */
+static inline void
+zbt_check_modes (const char *name, mode_t want, int with_lock)
+{
+  char p[512];
+
+  zbt_shm_path (p, sizeof p, name);
+  zbt_check_mode (p, want);
+  zbt_sem_path (p, sizeof p, 'w', name);
+  zbt_check_mode (p, want);
+  zbt_sem_path (p, sizeof p, 'r', name);
+  zbt_check_mode (p, want);
+  if (with_lock) {
+    zbt_lock_path (p, sizeof p, name);
+    zbt_check_mode (p, want);
+  }
+}
+
+/* Squat @path with a directory, which neither O_EXCL creation nor unlink
+ * can get past. */
+static inline void
+zbt_squat (const char *path)
+{
+  if (mkdir (path, 0700) < 0)
+    ZBT_FAIL ("mkdir %s: %s", path, strerror (errno));
+}
+
+/* With @path, one object of @name (@what in the diagnostic), squatted by
+ * a directory, creating the buffer fails, gives no handle and leaves
+ * exactly the objects @mask (zbt_objects bits: the squatter, nothing of
+ * what the failed creation made); then the squatter is removed. */
+static inline void
+zbt_expect_create_squatted (const char *name, const char *path,
+    const char *what, int mask)
+{
+  zb_reader_config cfg = { 0, 4096, 0 };
+  zb_reader *r = NULL;
+  int ret;
+
+  zbt_squat (path);
+  ret = zb_reader_create (name, &cfg, &r);
+  zbt_diag ("create with %s squatted: %d (%s)", what, ret, zb_strerror (ret));
+  ZBT_ASSERT (ret < 0);
+  ZBT_ASSERT (r == NULL);
+  ZBT_EQ (zbt_objects (name), mask);
+  ZBT_OK (rmdir (path));
+}
+
+/* The user nobody, or the case is skipped: needs root (to drop a forked
+ * child to it) and a nobody that is not root. */
+static inline struct passwd *
+zbt_nobody_or_skip (void)
+{
+  struct passwd *pw;
+
+  if (geteuid () != 0)
+    ZBT_SKIP ("needs root (to run a peer as user nobody)");
+  pw = getpwnam ("nobody");
+  if (pw == NULL)
+    ZBT_SKIP ("no user nobody");
+  if (pw->pw_uid == 0)
+    ZBT_SKIP ("user nobody is root here");
+  return pw;
+}
+
+/* Drop this process to @pw for good (groups, gid, then uid). */
+static inline void
+zbt_become (const struct passwd *pw)
+{
+  if (setgroups (0, NULL) < 0 || setgid (pw->pw_gid) < 0
+      || setuid (pw->pw_uid) < 0)
+    ZBT_FAIL ("dropping to %s: %s", pw->pw_name, strerror (errno));
+  ZBT_ASSERT (getuid () == pw->pw_uid);
+  ZBT_ASSERT (geteuid () == pw->pw_uid);
 }
 
 /* ------------------------------------------------------------------ */
