@@ -193,10 +193,9 @@ test_wakeup_from_another_thread (void)
     pthread_join (t, NULL);
     zb_reader_wakeup_clear (r);
   }
-  if (total / 10 > 10000) {
-    printf ("# a wakeup took %lld us on average\n", (long long) total / 10);
-    CHECK (0);
-  }
+  printf ("# a wakeup ended the read after %lld us on average\n",
+      (long long) total / 10);
+  CHECK (total / 10 <= 10000);
   CHECK (zb_reader_read (r, 0, &f) == -EAGAIN);
   /* woken while not reading, then frames */
   CHECK (zb_writer_connect (name, &wc, &w) == 0);
