@@ -791,8 +791,13 @@ GST_START_TEST (test_src_latency)
   fail_unless_equals_uint64 (min, 40 * GST_MSECOND);
   fail_unless_equals_uint64 (max, GST_CLOCK_TIME_NONE);
 
-  /* is-live=false: not live */
+  /* is-live=false (set in READY: it is not mutable while PLAYING): not
+   * live */
+  fail_unless_equals_int (zbt_set_state (rp, GST_STATE_READY),
+      GST_STATE_CHANGE_SUCCESS);
   g_object_set (src, "is-live", FALSE, NULL);
+  fail_unless (gst_element_set_state (rp, GST_STATE_PAUSED) !=
+      GST_STATE_CHANGE_FAILURE);
   query_latency (pad, FALSE, &live, &min, &max);
   fail_if (live);
 
