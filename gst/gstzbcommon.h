@@ -12,6 +12,7 @@
 
 #include <gst/gst.h>
 
+#include "gstzbcompat.h"
 #include "zbframe.h"
 
 G_BEGIN_DECLS

@@ -9,6 +9,7 @@
 
 #include <gst/gst.h>
 
+#include "gstzbcompat.h"
 #include "gstzbcopy.h"
 #include "gstzbfilter.h"
 #include "gstzbsink.h"
@@ -30,5 +31,8 @@ plugin_init (GstPlugin * plugin)
 GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, zerobuffer,
     "ZeroBuffer shared-memory IPC: zbsink and zbsrc carry buffers, caps, "
     "timestamps and EOS between processes; zbfilter hands each buffer to "
-    "another process and pushes back its answer", plugin_init, VERSION, "MIT",
+    "another process and pushes back its answer", plugin_init, VERSION,
+    /* GStreamer's name for the MIT licence (gst_plugin_desc license; 1.18
+     * refuses to load a plugin whose licence it does not know) */
+    "MIT/X11",
     "gstreamer1.0-zerobuffer", "Unknown package origin")

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <unistd.h>
 
+/* the newer GLib and GStreamer API for the oldest versions we support */
+#include "gstzbcompat.h"
+
 G_BEGIN_DECLS
 
 /* A buffer name unique to this process and call: "zbt-gst-PID-N". */
