@@ -13,8 +13,11 @@
 set -uo pipefail
 
 cli=${1:?usage: lockdir-safety.sh ZEROBUFFER_CLI}
-if ! unshare -m true 2>/dev/null; then
-  echo "1..0 # SKIP needs unshare -m (root)"
+# A private mount namespace needs root and / a mount point (a chroot's
+# root often is not: then mount --make-rprivate / fails, EINVAL).
+if ! why=$(unshare -m --propagation private true 2>&1); then
+  echo "1..0 # SKIP needs unshare -m --propagation private (root, / a mount"\
+    "point): ${why:-failed}"
   exit 0
 fi
 mkdir -p /tmp/zerobuffer

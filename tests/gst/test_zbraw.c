@@ -142,6 +142,26 @@ expected_packed (const Case * c, GstBuffer * ref)
   return g_byte_array_free_to_bytes (out);
 }
 
+/* The offset of the first byte where packed frames @a and @b of @c differ,
+ * -1 when they do not. YUY2 at an odd width: the last macropixel's second
+ * Y is no pixel, and videotestsrc leaves it unwritten (GStreamer 1.26:
+ * whatever the allocation held), so that byte of every row is skipped. */
+static gssize
+first_difference (const Case * c, const guint8 * a, const guint8 * b,
+    gsize size)
+{
+  gsize skip_at = G_MAXSIZE, row = 1, i;
+
+  if (!strcmp (c->format, "YUY2") && c->w % 2 == 1) {
+    row = 4 * ((c->w + 1) / 2);
+    skip_at = 2 * c->w;
+  }
+  for (i = 0; i < size; i++)
+    if (a[i] != b[i] && (row == 1 || i % row != skip_at))
+      return (gssize) i;
+  return -1;
+}
+
 static GstElement *
 get (GstElement * p, const gchar * name)
 {
@@ -276,9 +296,12 @@ GST_START_TEST (test_sink_writes_packed)
                 (c->w + 5) / 6 * 16) == 0, "%s %dx%d: frame %u row %d "
             "differs", c->format, c->w, c->h, i, y);
     } else {
-      fail_unless (memcmp (f.data, g_bytes_get_data (want, NULL),
-              f.size) == 0, "%s %dx%d: frame %u is not the packed reference",
-          c->format, c->w, c->h, i);
+      gssize off = first_difference (c, f.data, g_bytes_get_data (want,
+              NULL), f.size);
+
+      fail_unless (off < 0, "%s %dx%d: frame %u is not the packed "
+          "reference (byte %" G_GSSIZE_FORMAT ")", c->format, c->w, c->h, i,
+          off);
     }
     zb_reader_release (r, &f);
     g_bytes_unref (want);

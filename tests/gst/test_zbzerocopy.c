@@ -504,11 +504,21 @@ feeder_free (Feeder * f)
   g_free (f);
 }
 
+/* appsrc's max-buffers is GStreamer 1.20+. 1.18 bounds its queue just as
+ * well here: appsrc emits need-data only when its queue is empty (its
+ * min-percent is 0), so the frames of one need_data() call are all that is
+ * ever queued. */
+#if GST_CHECK_VERSION(1, 20, 0)
+#define APPSRC_LIMIT " max-buffers=1"
+#else
+#define APPSRC_LIMIT ""
+#endif
+
 static GstElement *
 appsrc_writer (const gchar * name)
 {
   return zbt_pipeline ("appsrc name=in caps=application/x-zbtest "
-      "format=bytes max-buffers=1 ! zbsink name=zb buffer-name=%s "
+      "format=bytes" APPSRC_LIMIT " ! zbsink name=zb buffer-name=%s "
       "sync=false enable-last-sample=false zero-copy=true", name);
 }
 
