@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""GStreamer-level benchmark: zbsink -> zbsrc next to shmsink -> shmsrc.
+"""GStreamer-level benchmark: zbsink -> zbsrc next to shmsink -> shmsrc, and
+unixfdsink -> unixfdsrc where GStreamer has them (1.24+).
 
 Every case runs both paths in separate processes (zb-bench-gst produce /
 consume), in the same invocation, alternating zb and shm repetition by
@@ -11,11 +12,20 @@ reported.
   bench-gst.py --helper BUILD/bench/zb-bench-gst --json OUT [--quick]
                [--reps N] [--cases 1,2,3,4,5,6] [--paths A,B]
 
---paths names the two sides compared (default zb,shm): "zb" is zbsink ->
-zbsrc with zbsink's default properties, "shm" shmsink -> shmsrc, "zb-ctN"
-zbsink with copy-threads=N (e.g. --paths zb-ct0,zb-ct1 compares one copy
-thread per processor with the streaming thread alone). The first path of
-each repetition alternates, so that neither side always runs first.
+--paths names the sides compared, two or three (default zb,shm and, when
+gst-inspect-1.0 finds unixfdsink, unixfd): "zb" is zbsink -> zbsrc with
+zbsink's default properties, "shm" shmsink -> shmsrc, "unixfd" unixfdsink
+-> unixfdsrc, "zb-ctN" zbsink with copy-threads=N (e.g. --paths
+zb-ct0,zb-ct1 compares one copy thread per processor with the streaming
+thread alone). The order of the paths rotates from one repetition to the
+next, so that no side always runs first. Ratios are of the first path to
+each other one.
+
+unixfd passes file descriptors, so its buffers must be fd-backed and in a
+TIME segment: the producer runs in TIME format, copies a producer-owned
+frame into a buffer of a memfd pool (the one copy every path makes of
+such a frame), and puts a pool around the allocator unixfdsink proposes
+for the sink-allocated case.
 """
 
 import argparse
@@ -29,6 +39,7 @@ import sys
 import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+UNIXFD_WAIT = False  # unixfdsink has wait-for-connection (1.26)
 I420_1080P = 1920 * 1080 * 3 // 2
 I420_4K = 3840 * 2160 * 3 // 2
 CAPS_1080P = "video/x-raw,format=I420,width=1920,height=1080,framerate=0/1"
@@ -42,9 +53,29 @@ def path_props(path):
         return "shm", ""
     if path == "zb":
         return "zb", ""
+    if path == "unixfd":
+        return "unixfd", ""
     if path.startswith("zb-ct") and path[5:].isdigit():
         return "zb", " copy-threads=%d" % int(path[5:])
-    raise ValueError("unknown path %r (zb, shm or zb-ctN)" % path)
+    raise ValueError("unknown path %r (zb, shm, unixfd or zb-ctN)" % path)
+
+
+def have_element(name):
+    """Whether the GStreamer we run on has element @name."""
+    try:
+        return subprocess.run(["gst-inspect-1.0", "--exists", name],
+                              stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode == 0
+    except OSError:
+        return False
+
+
+def has_property(element, prop):
+    out = subprocess.run(["gst-inspect-1.0", element], capture_output=True,
+                         text=True).stdout
+    return any(line.strip().startswith(prop + " ") or
+               line.strip().startswith(prop + ":")
+               for line in out.splitlines())
 
 
 def cpu_seconds(pid):
@@ -97,6 +128,25 @@ class Run:
             self.prod = self._spawn(["produce", sink, self.caps,
                                      str(self.size), str(total), self.mem,
                                      str(self.rate)])
+        elif self.path == "unixfd":
+            # fd-backed memory and a TIME segment (see the module's doc)
+            opts = "time,fd" if self.mem == "own" else "time,pool"
+            sink = "unixfdsink socket-path=%s sync=false" % self.sock
+            if UNIXFD_WAIT:
+                sink += " wait-for-connection=true"
+            self.prod = self._spawn(["produce", sink, self.caps,
+                                     str(self.size), str(total), self.mem,
+                                     str(self.rate), opts])
+            # unixfdsrc fails when its writer is not there yet
+            deadline = time.monotonic() + 10
+            while not os.path.exists(self.sock):
+                if time.monotonic() > deadline or self.prod.poll() is not None:
+                    raise RuntimeError("unixfdsink did not start: %s"
+                                       % self.prod.stderr.read())
+                time.sleep(0.01)
+            src = "unixfdsrc socket-path=%s" % self.sock
+            self.cons = self._spawn(["consume", src, str(self.count),
+                                     str(self.warmup), str(int(self.latency))])
         else:
             shm = max(64 << 20, 4 * (self.size + 256))
             sink = ("shmsink socket-path=%s shm-size=%d "
@@ -123,7 +173,7 @@ class Run:
         for p in self.procs:
             if p.poll() is None:
                 try:
-                    p.wait(timeout=3 if self.path == "zb" else 0.2)
+                    p.wait(timeout=0.2 if self.path == "shm" else 3)
                 except subprocess.TimeoutExpired:
                     p.send_signal(signal.SIGKILL)
                     p.wait()
@@ -234,14 +284,23 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--reps", type=int, default=0)
     ap.add_argument("--cases", default="1,2,3,4,5,6")
-    ap.add_argument("--paths", default="zb,shm")
+    ap.add_argument("--paths", default=None)
     a = ap.parse_args()
     cases = set(int(c) for c in a.cases.split(","))
-    paths = a.paths.split(",")
+    if a.paths is None:
+        paths = ["zb", "shm"] + (["unixfd"] if have_element("unixfdsink")
+                                 else [])
+    else:
+        paths = a.paths.split(",")
     for p in paths:
         path_props(p)
-    if len(paths) != 2 or paths[0] == paths[1]:
-        ap.error("--paths: two different paths")
+    if len(paths) not in (2, 3) or len(set(paths)) != len(paths):
+        ap.error("--paths: two or three different paths")
+    if "unixfd" in paths:
+        if not have_element("unixfdsink"):
+            ap.error("--paths: no unixfdsink here (GStreamer 1.24+)")
+        global UNIXFD_WAIT
+        UNIXFD_WAIT = has_property("unixfdsink", "wait-for-connection")
     reps = a.reps or (3 if a.quick else 5)
     q = 0.2 if a.quick else 1.0
     out = {"reps": reps, "quick": a.quick, "paths": paths, "cases": {}}
@@ -252,8 +311,9 @@ def main():
         return str(n[0])
 
     def order(rep):
-        """the paths in the order of repetition @rep: alternating"""
-        return paths if rep % 2 == 0 else paths[::-1]
+        """the paths in the order of repetition @rep: rotating"""
+        k = rep % len(paths)
+        return paths[k:] + paths[:k]
 
     def throughput(key, title, caps, size, count, mem, warmup):
         print("case %s: %s, %d buffers x %d reps" % (key, title, count, reps),
@@ -274,13 +334,19 @@ def main():
                 "runs": per[p],
             }
         # first path / second: of the medians, and each repetition's pair
-        a_, b_ = paths
+        a_, b_ = paths[:2]
         if entry[a_]["buffers_per_s"] and entry[b_]["buffers_per_s"]:
             entry["ratio"] = entry[a_]["buffers_per_s"] / \
                 entry[b_]["buffers_per_s"]
         entry["pair_ratios"] = [x["rate"] / y["rate"]
                                 for x, y in zip(per[a_], per[b_])
                                 if x.get("rate") and y.get("rate")]
+        # the first path to each other one
+        entry["ratios"] = {}
+        for o in paths[1:]:
+            if entry[a_]["buffers_per_s"] and entry[o]["buffers_per_s"]:
+                entry["ratios"][o] = (entry[a_]["buffers_per_s"] /
+                                      entry[o]["buffers_per_s"])
         out["cases"][key] = entry
 
     if 1 in cases or 6 in cases:
@@ -329,7 +395,7 @@ def main():
                     if lat else {}
                 entry[p]["received"] = min(r["received"] for r in per[p])
                 entry[p]["runs"] = [r.get("latency_us", {}) for r in per[p]]
-            a_, b_ = paths
+            a_, b_ = paths[:2]
             entry["pair_ratios"] = {
                 k: [x[k] / y[k] for x, y in zip(entry[a_]["runs"],
                                                 entry[b_]["runs"])

@@ -51,52 +51,62 @@ def spread(v, spec="%.2f"):
 
 def print_table(lib, gst):
     cases = gst.get("cases", {}) if gst else {}
-    # the two sides compared (bench-gst.py --paths), first / second
-    a, b = gst.get("paths", ["zb", "shm"]) if gst else ("zb", "shm")
-    w = max(10, len(a) + 8, len(b) + 8)
+    # the sides compared (bench-gst.py --paths); ratios first / each other
+    paths = gst.get("paths", ["zb", "shm"]) if gst else ["zb", "shm"]
+    a, b = paths[:2]
+    others = paths[1:]
+    w = max(10, max(len(p) for p in paths) + 8)
     if cases:
         print("GStreamer, separate processes (median of %d runs, warm-up "
               "discarded)" % gst["reps"])
-        print("%-46s %14s %14s %7s %*s %*s" % (
-            "case", a + " buf/s", b + " buf/s", "%s/%s" % (a, b)
-            if len(a) + len(b) < 7 else "ratio", w, a + " cpu/buf", w,
-            b + " cpu/buf"))
+        head = "%-46s" % "case"
+        for p in paths:
+            head += " %14s" % (p + " buf/s")
+        for o in others:
+            head += " %9s" % ("%s/%s" % (a, o) if len(a) + len(o) < 9
+                              else "ratio")
+        for p in paths:
+            head += " %*s" % (w, p + " cpu/buf")
+        print(head)
         for key in ("1", "2", "3", "4"):
             e = cases.get(key)
             if not e:
                 continue
-            sa, sb = e.get(a, {}), e.get(b, {})
-            title = "%s. %s" % (key, e["title"])
+            ratios = e.get("ratios", {b: e.get("ratio")})
+            line = "%-46s" % ("%s. %s" % (key, e["title"]))
             extra = ""
-            for name, side in ((a, sa), (b, sb)):
+            for p in paths:
+                side = e.get(p, {})
+                line += " %14s" % fmt(side.get("buffers_per_s"))
                 if side.get("received_min", e["buffers"]) < e["buffers"]:
                     extra += "  [%s: %d of %d arrived, stalled]" % (
-                        name, side["received_min"], e["buffers"])
-            print("%-46s %14s %14s %7s %*s us %*s us%s" % (
-                title, fmt(sa.get("buffers_per_s")),
-                fmt(sb.get("buffers_per_s")), fmt(e.get("ratio"), "%.2f"),
-                w - 3, fmt(sa.get("cpu_per_buffer_us"), "%.2f"),
-                w - 3, fmt(sb.get("cpu_per_buffer_us"), "%.2f"), extra))
+                        p, side["received_min"], e["buffers"])
+            for o in others:
+                line += " %9s" % fmt(ratios.get(o), "%.2f")
+            for p in paths:
+                line += " %*s us" % (w - 3, fmt(e.get(p, {}).get(
+                    "cpu_per_buffer_us"), "%.2f"))
+            print(line + extra)
         for key in ("5a", "5b", "5c", "5d"):
             e = cases.get(key)
             if not e:
                 continue
             print("%s. %s (%d buffers; each percentile the median of the "
                   "runs)" % (key, e["title"], e["buffers"]))
-            for name in (a, b):
+            for name in paths:
                 s = e.get(name, {})
-                print("    %-4s p50 %8s us  p90 %8s us  p99 %8s us  max %8s us"
-                      "  (%s received)" % (
+                print("    %-6s p50 %8s us  p90 %8s us  p99 %8s us  max %8s "
+                      "us  (%s received)" % (
                           name, fmt(s.get("p50"), "%.1f"),
                           fmt(s.get("p90"), "%.1f"), fmt(s.get("p99"), "%.1f"),
                           fmt(s.get("max"), "%.1f"), s.get("received", "-")))
         e = cases.get("6")
         if e:
-            print("6. CPU of an idle blocked pair over %s s: %s %s %% of a "
-                  "core, %s %s %%" % (
-                      e["seconds"], a,
-                      fmt(e.get(a, {}).get("cpu_percent_of_core"), "%.2f"), b,
-                      fmt(e.get(b, {}).get("cpu_percent_of_core"), "%.2f")))
+            print("6. CPU of an idle blocked pair over %s s: %s" % (
+                e["seconds"], ", ".join(
+                    "%s %s %%" % (p, fmt(e.get(p, {}).get(
+                        "cpu_percent_of_core"), "%.2f")) for p in paths)) +
+                " of a core")
         # the spread: each repetition ran both sides one after the other
         rows = []
         for key in ("1", "2", "3", "4"):
@@ -232,7 +242,7 @@ def main():
     needed = ("1", "2", "3", "4", "5a", "5b", "5c")
     full = lib and gst and all(k in gst.get("cases", {}) for k in needed)
     # the chart compares zb with shm
-    full = full and gst.get("paths", ["zb", "shm"]) == ["zb", "shm"]
+    full = full and gst.get("paths", ["zb", "shm"])[:2] == ["zb", "shm"]
     if a.png and full:
         chart(lib, gst, a.png)
         print("chart: %s" % a.png)

@@ -1,6 +1,6 @@
 /* zb-bench-gst - one side of a GStreamer inter-process benchmark run
  *
- *   zb-bench-gst produce SINK CAPS SIZE COUNT MEM RATE
+ *   zb-bench-gst produce SINK CAPS SIZE COUNT MEM RATE [OPTS]
  *   zb-bench-gst consume SRC COUNT WARMUP LATENCY
  *
  * produce: runs "zbbenchsrc ! CAPS ! SINK" and pushes COUNT buffers of
@@ -11,7 +11,13 @@
  * as fast as the sink takes them); a negative RATE pushes -RATE buffers
  * and then blocks forever (the idle pair). The first 8 bytes of every
  * buffer are the CLOCK_MONOTONIC time in ns at which it was pushed; no
- * other byte is touched per buffer.
+ * other byte is touched per buffer. OPTS, a comma-separated list, is
+ * what unixfdsink needs (GStreamer 1.24+): "time" a TIME segment (buffers
+ * timestamped with the running time) instead of BYTES, "fd" with MEM "own"
+ * every frame copied into a buffer of a pool of memfd-backed memory
+ * (GstShmAllocator; fd-backed memory is what unixfdsink passes), "pool"
+ * with MEM "sink" a buffer pool around an allocator that the sink proposed
+ * without a pool (else every buffer is a new allocation: a new memfd).
  *
  * consume: runs "SRC ! fakesink sync=false" and watches the sink pad. It
  * prints "start NS" at the first buffer, "first NS" when buffer WARMUP + 1
@@ -27,6 +33,9 @@
 
 #include <gst/gst.h>
 #include <gst/base/gstpushsrc.h>
+#if GST_CHECK_VERSION(1, 24, 0)
+#include <gst/allocators/allocators.h>
+#endif
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +68,8 @@ typedef struct
   gdouble rate;
   gboolean idle;
   guint8 *frames[OWN_FRAMES];
+  GstBufferPool *fd_pool;       /* OPTS "fd": own frames copied into it */
+  gboolean wrap_pool;           /* OPTS "pool" */
   gint64 pushed;
   guint64 start_ns;
 } ZbBenchSrc;
@@ -155,9 +166,32 @@ zb_bench_src_create (GstPushSrc * psrc, GstBuffer ** out)
   frame = self->frames[self->pushed % OWN_FRAMES];
   t = now_ns ();
   memcpy (frame, &t, sizeof (t));
+  if (self->fd_pool) {
+    /* the copy any path makes of a producer-owned frame, here ours */
+    GstFlowReturn ret = gst_buffer_pool_acquire_buffer (self->fd_pool, out,
+        NULL);
+
+    if (ret == GST_FLOW_OK)
+      gst_buffer_fill (*out, 0, frame, self->size);
+    return ret;
+  }
   *out = gst_buffer_new_wrapped_full (GST_MEMORY_FLAG_READONLY, frame,
       self->size, 0, self->size, NULL, NULL);
   return GST_FLOW_OK;
+}
+
+/* OPTS "pool": the sink proposed an allocator and no pool (unixfdsink):
+ * a pool on that allocator, made by GstBaseSrc's default. */
+static gboolean
+zb_bench_src_decide_allocation (GstBaseSrc * bsrc, GstQuery * query)
+{
+  ZbBenchSrc *self = (ZbBenchSrc *) bsrc;
+
+  if (self->wrap_pool && gst_query_get_n_allocation_pools (query) == 0 &&
+      gst_query_get_n_allocation_params (query) > 0)
+    gst_query_add_allocation_pool (query, NULL, (guint) self->size, 0, 0);
+  return GST_BASE_SRC_CLASS (zb_bench_src_parent_class)->decide_allocation
+      (bsrc, query);
 }
 
 static void
@@ -172,6 +206,7 @@ zb_bench_src_class_init (ZbBenchSrcClass * klass)
   gst_element_class_set_static_metadata (element_class, "Benchmark source",
       "Source", "Timestamped buffers for zb-bench-gst", "zerobuffer");
   basesrc_class->get_caps = zb_bench_src_get_caps;
+  basesrc_class->decide_allocation = zb_bench_src_decide_allocation;
   pushsrc_class->create = zb_bench_src_create;
   pushsrc_class->fill = zb_bench_src_fill;
 }
@@ -190,10 +225,11 @@ produce (int argc, char **argv)
   GError *error = NULL;
   ZbBenchSrc *bs;
   gchar *desc;
+  gchar **opts;
   gdouble rate;
   int i, ret = 0;
 
-  if (argc != 8)
+  if (argc != 8 && argc != 9)
     return 2;
   gst_element_register (NULL, "zbbenchsrc", GST_RANK_NONE,
       zb_bench_src_get_type ());
@@ -220,6 +256,41 @@ produce (int argc, char **argv)
     bs->frames[i] = g_malloc (bs->size);
     memset (bs->frames[i], 0x5a, bs->size);
   }
+  opts = g_strsplit (argc == 9 ? argv[8] : "", ",", -1);
+  for (i = 0; opts[i]; i++) {
+    if (strcmp (opts[i], "time") == 0) {
+      gst_base_src_set_format (GST_BASE_SRC (src), GST_FORMAT_TIME);
+      gst_base_src_set_do_timestamp (GST_BASE_SRC (src), TRUE);
+    } else if (strcmp (opts[i], "pool") == 0) {
+      bs->wrap_pool = TRUE;
+    } else if (strcmp (opts[i], "fd") == 0 && bs->own) {
+#if GST_CHECK_VERSION(1, 24, 0)
+      GstAllocator *shm;
+      GstStructure *config;
+
+      gst_shm_allocator_init_once ();
+      shm = gst_shm_allocator_get ();
+      bs->fd_pool = gst_buffer_pool_new ();
+      config = gst_buffer_pool_get_config (bs->fd_pool);
+      gst_buffer_pool_config_set_params (config, bs->caps, (guint) bs->size,
+          OWN_FRAMES, 0);
+      gst_buffer_pool_config_set_allocator (config, shm, NULL);
+      if (!gst_buffer_pool_set_config (bs->fd_pool, config) ||
+          !gst_buffer_pool_set_active (bs->fd_pool, TRUE)) {
+        fprintf (stderr, "produce: no memfd pool\n");
+        return 1;
+      }
+      gst_object_unref (shm);
+#else
+      fprintf (stderr, "produce: \"fd\" needs GStreamer 1.24\n");
+      return 2;
+#endif
+    } else if (opts[i][0] != '\0') {
+      fprintf (stderr, "produce: unknown option %s\n", opts[i]);
+      return 2;
+    }
+  }
+  g_strfreev (opts);
 
   gst_element_set_state (pipeline, GST_STATE_PLAYING);
   msg = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (pipeline),
@@ -381,7 +452,7 @@ main (int argc, char **argv)
     return produce (argc, argv);
   if (argc >= 2 && strcmp (argv[1], "consume") == 0)
     return consume (argc, argv);
-  fprintf (stderr, "usage: %s produce SINK CAPS SIZE COUNT MEM RATE\n"
+  fprintf (stderr, "usage: %s produce SINK CAPS SIZE COUNT MEM RATE [OPTS]\n"
       "       %s consume SRC COUNT WARMUP LATENCY\n", argv[0], argv[0]);
   return 2;
 }
