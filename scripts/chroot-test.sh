@@ -81,10 +81,14 @@ extra_packages="procps util-linux file ca-certificates"
 in_chroot() {
   local root=$1
   shift
+  local pass=() v
+  for v in CI ZBFAULT_TIME_SCALE FUZZ_SECONDS; do
+    [ -z "${!v:-}" ] || pass+=("$v=${!v}")
+  done
   chroot "$root" /usr/bin/env -i \
       PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
       HOME=/root LANG=C.UTF-8 TERM=dumb DEBIAN_FRONTEND=noninteractive \
-      CI="${CI:-}" ZBFAULT_TIME_SCALE="${ZBFAULT_TIME_SCALE:-}" "$@"
+      "${pass[@]}" "$@"
 }
 
 mounted=()

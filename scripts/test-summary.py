@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Sum meson test results and extra checks into one 'N passed, N failed'.
 
-    test-summary.py [--extra NAME=OK|FAIL]... LOG...
+    test-summary.py [--extra NAME=OK|FAIL]... [--note TEXT]... LOG...
 
 Each LOG is a meson-logs/testlog.json (one JSON object a line); a missing
 or empty log counts as one failure, since it means the suite never ran.
 Skipped tests are listed but counted neither way. The last line printed is
-exactly "N passed, N failed".
+exactly "N passed, N failed". Each --note is printed as it is, before the
+totals (the chroot suites' line per distribution).
 """
 
 import json
@@ -21,11 +22,14 @@ def main(argv):
     passed = failed = skipped = 0
     failures = []
     extras = []
+    notes = []
     logs = []
     args = iter(argv)
     for a in args:
         if a == "--extra":
             extras.append(next(args))
+        elif a == "--note":
+            notes.append(next(args))
         else:
             logs.append(a)
 
@@ -71,6 +75,8 @@ def main(argv):
             print("  " + f)
     if skipped:
         print("skipped: %d" % skipped)
+    for n in notes:
+        print(n)
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 

@@ -14,6 +14,10 @@
 #   6. format check (one test)
 #   7. leak check: nothing of ours left in /dev/shm or /tmp/zerobuffer
 #      (one test)
+#   8. scripts/chroot-test.sh: build and the plain suites of step 1 in
+#      Debian 11 (GStreamer 1.18) and Debian 13 (GStreamer 1.26) chroots,
+#      each test counted; the summary has a line per distribution
+#      (ZB_CHROOT_TEST=0 leaves this step out, and says so)
 # Ends with exactly one line "N passed, N failed"; exits non-zero if
 # anything failed.
 set -uo pipefail
@@ -129,9 +133,32 @@ else
   extras+=("leak check=FAIL")
 fi
 
+# The oldest and the newest GStreamer we support, in Debian chroots (made
+# once, kept outside the clone). A chroot that cannot be made is a failure.
+notes=()
+if [ "${ZB_CHROOT_TEST:-1}" = 0 ]; then
+  notes+=("chroot suites: left out (ZB_CHROOT_TEST=0)")
+else
+  echo "== chroot suites (scripts/chroot-test.sh)"
+  chroot_start=$SECONDS
+  scripts/chroot-test.sh < /dev/null
+  echo "== chroot suites: exit $? after $((SECONDS - chroot_start)) s"
+  for dist in bullseye trixie; do
+    logs+=("build-chroot/$dist/testlog.json")
+    if [ -s "build-chroot/$dist/result" ]; then
+      notes+=("chroot $(cat "build-chroot/$dist/result")")
+    else
+      notes+=("chroot $dist: no result")
+    fi
+  done
+fi
+
 echo "== summary (${SECONDS} s)"
 args=()
 for x in "${extras[@]}"; do
   args+=(--extra "$x")
+done
+for x in "${notes[@]}"; do
+  args+=(--note "$x")
 done
 exec python3 scripts/test-summary.py "${args[@]}" "${logs[@]}"
