@@ -34,5 +34,4 @@ GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, zerobuffer,
     "another process and pushes back its answer", plugin_init, VERSION,
     /* GStreamer's name for the MIT licence (gst_plugin_desc license; 1.18
      * refuses to load a plugin whose licence it does not know) */
-    "MIT/X11",
-    "gstreamer1.0-zerobuffer", "Unknown package origin")
+    "MIT/X11", "gstreamer1.0-zerobuffer", "Unknown package origin")
