@@ -898,7 +898,7 @@ GST_START_TEST (test_tee)
   rp = reader_new (name, FALSE);
   /* zbsink first: tee pushes to it before the other branch */
   wp = zbt_pipeline ("appsrc name=in caps=application/x-zbtest "
-      "format=bytes max-buffers=1 ! tee name=t "
+      "format=bytes" APPSRC_LIMIT " ! tee name=t "
       "t. ! zbsink name=zb buffer-name=%s sync=false zero-copy=true "
       "enable-last-sample=false t. ! queue ! fakesink name=other "
       "async=false sync=false enable-last-sample=false", name);

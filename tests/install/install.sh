@@ -45,8 +45,9 @@ lib=$dest$(abs "$libdir")
 bin=$dest$(abs "$bindir")
 inc=$dest$(abs "$includedir")
 
-echo "== meson install --destdir $dest (prefix $prefix)"
-DESTDIR= meson install -C "$build" --no-rebuild --destdir "$dest" \
+# DESTDIR in the environment: meson install --destdir is meson 0.57+
+echo "== DESTDIR=$dest meson install (prefix $prefix)"
+DESTDIR="$dest" meson install -C "$build" --no-rebuild \
   > "$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; fail "meson install"; }
 
 for f in "$lib/libzerobuffer.so" "$lib/libzerobuffer.so.0" \

@@ -36,6 +36,12 @@ for w in setuptools wheel; do
   ls "$wheels/$w"-*.whl > /dev/null 2>&1 ||
     { echo "SKIP: no $w wheel in $wheels (python3-venv, python3-wheel-whl)"; exit 77; }
 done
+# python/pyproject.toml's [project] table needs setuptools 61 (Debian 12
+# has 66; Debian 11's wheel is 44, so there pip needs PyPI)
+st=$(ls "$wheels"/setuptools-*.whl | sed -n '1s/.*setuptools-\([0-9]*\)\..*/\1/p')
+[ "${st:-0}" -ge 61 ] ||
+  { echo "SKIP: the setuptools wheel in $wheels is older than 61 ($(ls "$wheels" |
+      grep setuptools)): pyproject.toml's [project] table needs 61"; exit 77; }
 version=$(meson introspect --projectinfo "$build" |
   /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["version"])')
 
