@@ -6,7 +6,11 @@
 #   bullseye  Debian 11, GStreamer 1.18, GLib 2.66, meson 0.56
 #   trixie    Debian 13, GStreamer 1.26
 #
-#   scripts/chroot-test.sh [DIST...]       (default: bullseye trixie)
+#   scripts/chroot-test.sh [--run CMD] [DIST...]   (default: bullseye trixie)
+#
+# --run CMD runs the shell command CMD in the built tree instead of the
+# test suites (e.g. the benchmark: docs/benchmarks.md); its output is the
+# log, and the result line says only whether it succeeded.
 #
 # Each chroot is made once with debootstrap from this machine's own Debian
 # archive: the first URI of a non-security "deb" source in
@@ -168,15 +172,27 @@ run_dist_ns() {
   # A fresh copy of the tree every run; results come back out.
   rm -rf "$root/srv/zerobuffer"
   mkdir -p "$root/srv/zerobuffer"
-  git ls-files -co --exclude-standard -z |
-    tar --null -T - -cf - 2>/dev/null | tar -C "$root/srv/zerobuffer" -xf - ||
-    { echo "copying the tree into $root failed"; return 1; }
+  if git rev-parse --is-inside-work-tree > /dev/null 2>&1; then
+    git ls-files -co --exclude-standard -z |
+      tar --null -T - -cf - 2>/dev/null | tar -C "$root/srv/zerobuffer" -xf -
+  else
+    tar --exclude='./build*' --exclude=./.git -cf - . |
+      tar -C "$root/srv/zerobuffer" -xf -
+  fi || { echo "copying the tree into $root failed"; return 1; }
   chmod 0755 "$root/srv" "$root/srv/zerobuffer"
   rm -rf "$root/tmp/zerobuffer" "$root"/dev/shm/*
 
   in_chroot "$root" sh -c 'cd /srv/zerobuffer &&
     meson setup build && ninja -C build' < /dev/null ||
     { echo "== $dist: build FAILED"; return 2; }
+  if [ -n "${ZB_CHROOT_RUN:-}" ]; then
+    echo "== $dist: $ZB_CHROOT_RUN"
+    in_chroot "$root" sh -c 'cd /srv/zerobuffer && eval "$1"' sh \
+        "$ZB_CHROOT_RUN" < /dev/null
+    local st=$?
+    echo "== $dist: exit $st"
+    return $((st ? 3 : 0))
+  fi
   in_chroot "$root" sh -c 'cd /srv/zerobuffer &&
     meson test -C build --no-rebuild --print-errorlogs' < /dev/null
   echo "== $dist: meson test exit $?"
@@ -246,7 +262,15 @@ EOF
 main() {
   [ "$(id -u)" -eq 0 ] || die "needs root (debootstrap, chroot, mount)"
   command -v unshare > /dev/null || die "needs unshare (util-linux)"
-  local dists=("$@") mirror dist rc=0 start why status
+  local dists=() mirror dist rc=0 start why status
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --run) export ZB_CHROOT_RUN=${2:?--run needs a command}; shift ;;
+      -*) die "unknown option $1" ;;
+      *) dists+=("$1") ;;
+    esac
+    shift
+  done
   [ ${#dists[@]} -gt 0 ] || dists=(bullseye trixie)
   mirror=$(host_mirror)
   [ -n "$mirror" ] ||
@@ -271,8 +295,14 @@ main() {
       if [ "$status" -ne 0 ]; then
         why=$(grep -v '^==' "$out/$dist/log" | tail -1)
         [ "$status" -eq 2 ] && why="build failed"
+        [ "$status" -eq 3 ] && why="--run failed"
         rc=1
       fi
+    fi
+    if [ -n "${ZB_CHROOT_RUN:-}" ] && [ -z "$why" ]; then
+      echo "$dist: --run succeeded ($((SECONDS - start)) s)" > "$out/$dist/result"
+      cat "$out/$dist/result"
+      continue
     fi
     summarize "$dist" $((SECONDS - start)) "$why"
     grep -q ' 0 failed' "$out/$dist/result" || rc=1
