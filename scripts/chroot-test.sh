@@ -113,21 +113,32 @@ mount_chroot() {
   mkdir -p "$root/dev/pts" "$root/dev/shm" &&
   mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts \
       "$root/dev/pts" && mounted+=("$root/dev/pts") &&
+  { [ -L "$root/dev/ptmx" ] || { touch "$root/dev/ptmx" &&
+      mount --bind "$root/dev/pts/ptmx" "$root/dev/ptmx" &&
+      mounted+=("$root/dev/ptmx"); }; } &&
   mount -t tmpfs -o mode=1777,nosuid,nodev shm "$root/dev/shm" &&
   mounted+=("$root/dev/shm")
 }
 
-# Install the listed packages the chroot lacks and its archive has.
+# Install the listed packages the chroot lacks and its archive has. The
+# ones it does not have are noted in ROOT/.zb-absent, so that a run with an
+# unchanged list needs no network.
 install_packages() {
   local root=$1 dist=$2 pkg missing=() absent=()
   cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
   for pkg in $(package_list) $extra_packages; do
-    if [ "$(in_chroot "$root" dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" \
+    if grep -qx "$pkg" "$root/.zb-absent" 2>/dev/null; then
+      absent+=("$pkg")
+    elif [ "$(in_chroot "$root" dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" \
         != "install ok installed" ]; then
       missing+=("$pkg")
     fi
   done
-  [ ${#missing[@]} -gt 0 ] || return 0
+  if [ ${#missing[@]} -eq 0 ]; then
+    [ ${#absent[@]} -eq 0 ] ||
+      echo "== $dist: not in this distribution, left out: ${absent[*]}"
+    return 0
+  fi
   echo "== $dist: apt-get update"
   in_chroot "$root" apt-get update -q < /dev/null > "$out/$dist/apt.log" 2>&1 ||
     { tail -5 "$out/$dist/apt.log"; return 1; }
@@ -142,6 +153,7 @@ install_packages() {
   done
   [ ${#absent[@]} -eq 0 ] ||
     echo "== $dist: not in this distribution, left out: ${absent[*]}"
+  printf '%s\n' "${absent[@]}" > "$root/.zb-absent"
   [ ${#want[@]} -gt 0 ] || return 0
   echo "== $dist: apt-get install ${want[*]} (output in $out/$dist/apt.log)"
   if ! in_chroot "$root" apt-get install -y -q --no-install-recommends \
