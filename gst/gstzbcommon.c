@@ -53,6 +53,9 @@ gst_zb_reader_lost_get_type (void)
     {GST_ZB_READER_LOST_DROP,
         "Drop buffers until a new reader appears, reconnect", "drop"},
     {GST_ZB_READER_LOST_ERROR, "Post an error", "error"},
+    {GST_ZB_READER_LOST_AUTO,
+          "Drop when upstream is live (a capture never waits), else wait",
+        "auto"},
     {0, NULL, NULL}
   };
 

@@ -52,7 +52,7 @@ GST_DEBUG_CATEGORY (gst_zb_sink_debug);
 #define DEFAULT_BUFFER_NAME NULL
 #define DEFAULT_FRAME_FORMAT GST_ZB_FRAME_FORMAT_GST
 #define DEFAULT_CONNECT_TIMEOUT -1
-#define DEFAULT_ON_READER_LOST GST_ZB_READER_LOST_WAIT
+#define DEFAULT_ON_READER_LOST GST_ZB_READER_LOST_AUTO
 #define DEFAULT_LEAKY FALSE
 #define DEFAULT_WRITE_TIMEOUT 0
 #define DEFAULT_ZERO_COPY FALSE
@@ -413,6 +413,8 @@ gst_zb_sink_start (GstBaseSink * bsink)
 
   self->reader_lost = FALSE;
   self->ever_connected = FALSE;
+  self->live_known = FALSE;
+  self->need_key = FALSE;
   gst_caps_replace (&self->sent_caps, NULL);
 
   if (name == NULL || *name == '\0')

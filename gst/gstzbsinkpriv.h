@@ -54,6 +54,12 @@ struct _GstZbSink
   GstCaps *sent_caps;           /* caps the reader knows on this connection */
   gboolean reader_lost;         /* lost and not yet reconnected */
   gboolean ever_connected;
+  gboolean live_known;          /* upstream_live was asked (start: not) */
+  gboolean upstream_live;       /* for on-reader-lost=auto */
+  gboolean need_key;            /* a new reader: skip delta units until a
+                                 * key unit (a joining decoder starts at
+                                 * one) */
+  guint skipped;                /* delta units skipped for need_key */
   gboolean is_video;
   GstVideoInfo vinfo;
   GstZbLayout gst_layout;       /* default GstVideoInfo layout */

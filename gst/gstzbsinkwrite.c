@@ -198,6 +198,19 @@ typedef enum
   CONNECT_ERROR
 } ConnectResult;
 
+/* Raw audio and video have no delta units to skip for a new reader. */
+static gboolean
+caps_are_raw (GstCaps * caps)
+{
+  GstStructure *s;
+
+  if (caps == NULL || gst_caps_get_size (caps) == 0)
+    return TRUE;
+  s = gst_caps_get_structure (caps, 0);
+  return gst_structure_has_name (s, "video/x-raw") ||
+      gst_structure_has_name (s, "audio/x-raw");
+}
+
 /* Connect to the reader's buffer unless connected. @block: wait for the
  * buffer to appear (per connect-timeout), else try once. */
 static ConnectResult
@@ -296,6 +309,8 @@ ensure_connected (GstZbSink * self, gboolean block)
       self->ever_connected ? "replaced" : NULL);
   self->ever_connected = TRUE;
   self->reader_lost = FALSE;
+  self->need_key = !self->chan_mode && !caps_are_raw (self->caps);
+  self->skipped = 0;
   g_free (name);
   return CONNECT_OK;
 
@@ -689,6 +704,55 @@ write_failed:
 
 
 
+/* Whether upstream is live (asked once per start, with a LATENCY query):
+ * on-reader-lost=auto drops for a live upstream, which must never wait. */
+static gboolean
+upstream_is_live (GstZbSink * self)
+{
+  gboolean live = FALSE, upstream_live = FALSE;
+  GstClockTime min, max;
+
+  if (!self->live_known) {
+    if (gst_base_sink_query_latency (GST_BASE_SINK (self), &live,
+            &upstream_live, &min, &max))
+      self->upstream_live = upstream_live;
+    self->live_known = TRUE;
+    GST_DEBUG_OBJECT (self, "upstream is %slive",
+        self->upstream_live ? "" : "not ");
+  }
+  return self->upstream_live;
+}
+
+/* A reader that joins an encoded stream starts at a key unit: after a new
+ * connection, delta units are skipped (upstream is asked for a key unit
+ * once) until one comes, for at most KEY_WAIT_MAX buffers (a stream
+ * without key units, e.g. intra refresh, is sent on after that). */
+#define KEY_WAIT_MAX 150
+
+static gboolean
+skip_until_key (GstZbSink * self, GstBuffer * buf)
+{
+  if (!self->need_key)
+    return FALSE;
+  if (!GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT)) {
+    self->need_key = FALSE;
+    return FALSE;
+  }
+  if (self->skipped == 0) {
+    GST_INFO_OBJECT (self, "new reader: asking upstream for a key unit");
+    gst_pad_push_event (GST_BASE_SINK_PAD (self),
+        gst_video_event_new_upstream_force_key_unit (GST_CLOCK_TIME_NONE,
+            TRUE, 0));
+  }
+  if (++self->skipped > KEY_WAIT_MAX) {
+    GST_WARNING_OBJECT (self, "no key unit after %u delta units: sending "
+        "from a delta unit", KEY_WAIT_MAX);
+    self->need_key = FALSE;
+    return FALSE;
+  }
+  return TRUE;
+}
+
 /* Connect if needed, send a caps record if the caps changed, write the
  * frame; reconnect on reader loss per on-reader-lost. @in_render: called
  * from render() with the PREROLL_LOCK held, so an interrupted wait may
@@ -707,15 +771,22 @@ gst_zb_sink_send (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
     GST_OBJECT_LOCK (self);
     action = self->on_reader_lost;
     GST_OBJECT_UNLOCK (self);
+    if (action == GST_ZB_READER_LOST_AUTO)
+      action = upstream_is_live (self) ? GST_ZB_READER_LOST_DROP :
+          GST_ZB_READER_LOST_WAIT;
 
-    cr = ensure_connected (self, !(self->reader_lost &&
-            action == GST_ZB_READER_LOST_DROP));
+    /* no reader yet is no reader: drop applies from the start, so that a
+     * live capture never waits for its first reader */
+    cr = ensure_connected (self, action != GST_ZB_READER_LOST_DROP);
     if (cr == CONNECT_ERROR)
       return GST_FLOW_ERROR;
     if (cr == CONNECT_NONE)
       goto dropped;
     if (cr == CONNECT_INTERRUPTED)
       goto interrupted;
+
+    if (buf && skip_until_key (self, buf))
+      goto dropped;
 
     /* caps changed since the metadata or the last caps record */
     wr = WRITE_OK;
