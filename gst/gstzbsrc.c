@@ -68,6 +68,7 @@ GST_DEBUG_CATEGORY (gst_zb_src_debug);
 #define DEFAULT_PERMS 0600
 #define DEFAULT_IS_LIVE TRUE
 #define DEFAULT_TIMEOUT 0
+#define DEFAULT_CONNECT_TIMEOUT -1
 #define DEFAULT_ON_WRITER_LOST GST_ZB_WRITER_LOST_WAIT
 #define DEFAULT_TIMESTAMP_MODE GST_ZB_TIMESTAMP_CLOCK
 #define DEFAULT_MAX_HELD_BYTES 0
@@ -83,6 +84,7 @@ enum
   PROP_PERMS,
   PROP_IS_LIVE,
   PROP_TIMEOUT,
+  PROP_CONNECT_TIMEOUT,
   PROP_ON_WRITER_LOST,
   PROP_CAPS,
   PROP_TIMESTAMP_MODE,
@@ -178,6 +180,21 @@ gst_zb_src_class_init (GstZbSrcClass * klass)
           "that disconnects or dies is detected without it)", 0, G_MAXINT,
           DEFAULT_TIMEOUT, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));
+  /**
+   * GstZbSrc:connect-timeout:
+   *
+   * Fail fast when no writer ever comes: an error when none has sent a
+   * frame this long after the start.
+   *
+   * Since: 0.2
+   */
+  g_object_class_install_property (gobject_class, PROP_CONNECT_TIMEOUT,
+      g_param_spec_int ("connect-timeout", "Connect timeout",
+          "Milliseconds after the start within which a writer must send its "
+          "first frame, else an error is posted (-1 = wait indefinitely; "
+          "once a writer was there, timeout and on-writer-lost apply)", -1,
+          G_MAXINT, DEFAULT_CONNECT_TIMEOUT, G_PARAM_READWRITE |
+          G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_ON_WRITER_LOST,
       g_param_spec_enum ("on-writer-lost", "On writer lost",
           "What to do when the writer disconnects, dies or times out",
@@ -268,6 +285,7 @@ gst_zb_src_init (GstZbSrc * self)
   self->metadata_size = DEFAULT_METADATA_SIZE;
   self->perms = DEFAULT_PERMS;
   self->timeout = DEFAULT_TIMEOUT;
+  self->connect_timeout = DEFAULT_CONNECT_TIMEOUT;
   self->on_writer_lost = DEFAULT_ON_WRITER_LOST;
   self->timestamp_mode = DEFAULT_TIMESTAMP_MODE;
   self->max_held_bytes = DEFAULT_MAX_HELD_BYTES;
@@ -326,6 +344,9 @@ gst_zb_src_set_property (GObject * object, guint prop_id,
       break;
     case PROP_TIMEOUT:
       self->timeout = g_value_get_int (value);
+      break;
+    case PROP_CONNECT_TIMEOUT:
+      self->connect_timeout = g_value_get_int (value);
       break;
     case PROP_ON_WRITER_LOST:
       self->on_writer_lost = g_value_get_enum (value);
@@ -399,6 +420,9 @@ gst_zb_src_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_TIMEOUT:
       g_value_set_int (value, self->timeout);
+      break;
+    case PROP_CONNECT_TIMEOUT:
+      g_value_set_int (value, self->connect_timeout);
       break;
     case PROP_ON_WRITER_LOST:
       g_value_set_enum (value, self->on_writer_lost);
@@ -486,6 +510,7 @@ gst_zb_src_start (GstBaseSrc * bsrc)
   self->caps_pending = FALSE;
   self->discont = TRUE;
   self->writer_present = FALSE;
+  self->ever_writer = FALSE;
   self->timeout_reported = FALSE;
   self->last_frame_us = g_get_monotonic_time ();
   gst_zb_src_time_init (&self->time);

@@ -93,6 +93,7 @@ handle_new_writer (GstZbSrc * self, zb_reader * reader)
   gst_caps_unref (caps);
 
   self->writer_present = TRUE;
+  self->ever_writer = TRUE;
   self->discont = TRUE;
   gst_zb_src_time_new_writer (&self->time);
   self->timeout_reported = FALSE;
@@ -190,7 +191,7 @@ static GstFlowReturn
 next_frame (GstZbSrc * self, GstZbReaderRef * ref, zb_frame * frame)
 {
   GstFlowReturn flow;
-  gint timeout, stall_timeout, slice;
+  gint timeout, connect_timeout, stall_timeout, slice;
   gint64 idle_us;
   gchar *name;
   int ret;
@@ -199,6 +200,7 @@ next_frame (GstZbSrc * self, GstZbReaderRef * ref, zb_frame * frame)
     /* both may change while PLAYING: read them for every slice */
     GST_OBJECT_LOCK (self);
     timeout = self->timeout;
+    connect_timeout = self->connect_timeout;
     stall_timeout = self->stall_timeout;
     GST_OBJECT_UNLOCK (self);
     slice = stall_timeout > 0 ? MIN (stall_timeout, READ_SLICE_MS) :
@@ -211,6 +213,9 @@ next_frame (GstZbSrc * self, GstZbReaderRef * ref, zb_frame * frame)
       idle_us = g_get_monotonic_time () - self->last_frame_us;
       if (stall_timeout > 0 && idle_us >= (gint64) stall_timeout * 1000)
         unpin_held (self, ref, stall_timeout);
+      if (connect_timeout >= 0 && !self->ever_writer &&
+          idle_us >= (gint64) connect_timeout * 1000)
+        goto no_writer;
       if (timeout > 0 && self->writer_present && !self->timeout_reported &&
           idle_us > (gint64) timeout * 1000) {
         self->timeout_reported = TRUE;
@@ -238,6 +243,15 @@ next_frame (GstZbSrc * self, GstZbReaderRef * ref, zb_frame * frame)
   return GST_FLOW_OK;
 
   /* ERRORS */
+no_writer:
+  {
+    name = gst_zb_src_dup_name (self);
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("No writer wrote to buffer \"%s\" within %d ms.", name,
+            connect_timeout), ("connect-timeout=%d", connect_timeout));
+    g_free (name);
+    return GST_FLOW_ERROR;
+  }
 read_failed:
   {
     name = gst_zb_src_dup_name (self);

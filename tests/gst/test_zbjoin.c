@@ -8,6 +8,7 @@
 #include <gst/app/gstappsrc.h>
 #include <gst/check/gstcheck.h>
 #include <gst/video/video.h>
+#include <string.h>
 
 #include "zbtest.h"
 
@@ -208,6 +209,56 @@ GST_START_TEST (test_join_starts_at_key_unit)
 
 GST_END_TEST;
 
+/* zbsrc connect-timeout fails fast when no writer ever comes, and does
+ * not fire when one does. */
+GST_START_TEST (test_src_connect_timeout)
+{
+  gchar *name = zbt_name ();
+  GstElement *rp, *wp;
+  GstMessage *msg;
+  GError *err = NULL;
+  GstBus *bus;
+  gint64 t0;
+
+  rp = zbt_pipeline ("zbsrc buffer-name=%s connect-timeout=300 ! fakesink",
+      name);
+  bus = gst_element_get_bus (rp);
+  t0 = g_get_monotonic_time ();
+  fail_unless (gst_element_set_state (rp, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  msg = zbt_pop (bus, GST_MESSAGE_ERROR, 5000);
+  fail_unless (msg != NULL, "no error without a writer");
+  gst_message_parse_error (msg, &err, NULL);
+  fail_unless (strstr (err->message, "No writer wrote to buffer") != NULL,
+      "%s", err->message);
+  fail_unless (g_get_monotonic_time () - t0 >= 300 * 1000);
+  g_error_free (err);
+  gst_message_unref (msg);
+  gst_object_unref (bus);
+  gst_element_set_state (rp, GST_STATE_NULL);
+  gst_object_unref (rp);
+
+  /* a writer within the time: no error, frames */
+  rp = zbt_pipeline ("zbsrc buffer-name=%s connect-timeout=3000 ! fakesink "
+      "sync=false", name);
+  bus = gst_element_get_bus (rp);
+  fail_unless (gst_element_set_state (rp, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  wp = zbt_pipeline ("videotestsrc is-live=true num-buffers=500 ! " VIDEO
+      " ! zbsink buffer-name=%s", name);
+  fail_unless (gst_element_set_state (wp, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  g_usleep (G_USEC_PER_SEC);
+  zbt_assert_no_error (bus);
+  gst_object_unref (bus);
+  zbt_stop_and_free (wp);
+  zbt_stop_and_free (rp);
+  fail_unless (zbt_no_leftovers (name));
+  g_free (name);
+}
+
+GST_END_TEST;
+
 static Suite *
 zbjoin_suite (void)
 {
@@ -219,6 +270,7 @@ zbjoin_suite (void)
   tcase_add_test (tc, test_live_writer_never_waits);
   tcase_add_test (tc, test_nonlive_writer_waits);
   tcase_add_test (tc, test_join_starts_at_key_unit);
+  tcase_add_test (tc, test_src_connect_timeout);
   return s;
 }
 
