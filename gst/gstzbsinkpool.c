@@ -54,7 +54,8 @@ GST_DEBUG_CATEGORY_EXTERN (gst_zb_sink_debug);
 /* blocks per segment, and the bounds of a pool */
 #define SEGMENT_BLOCKS 4
 #define MAX_BLOCKS 64
-#define MAX_BYTES ((gsize) 1024 * 1024 * 1024)
+#define MAX_BYTES ((gsize) 256 * 1024 * 1024)
+#define MIN_BLOCKS 8     /* whatever MAX_BYTES says */
 #define BLOCK_ALIGN 4096
 
 /* ------------------------------------------------------------------ */
@@ -418,9 +419,7 @@ grow (GstZbPoolAllocator * self)
   if (self->grow_failed || self->n_blocks >= MAX_BLOCKS)
     return FALSE;
   n = MIN (n, MAX_BLOCKS - self->n_blocks);
-  while (n > 1 && (self->n_blocks + n) * self->block_size > MAX_BYTES)
-    n--;
-  if (self->n_blocks > 0 && (self->n_blocks + n) * self->block_size >
+  if (self->n_blocks >= MIN_BLOCKS && (self->n_blocks + n) * self->block_size >
       MAX_BYTES)
     return FALSE;
   seg = segment_new (self->buffer, self->block_size, n, &err);
