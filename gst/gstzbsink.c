@@ -372,8 +372,7 @@ gst_zb_sink_get_property (GObject * object, guint prop_id, GValue * value,
       if (self->writer == NULL || zb_writer_get_status (self->writer,
               &status) < 0)
         status.utilisation = 0.0;
-      fallbacks = self->pool ? gst_zb_sink_pool_get_fallbacks (self->pool) :
-          0;
+      fallbacks = self->pool ? gst_zb_sink_pool_get_fallbacks (self->pool) : 0;
       g_value_take_boxed (value, gst_structure_new ("zbsink-stats",
               "frames-sent", G_TYPE_UINT64, self->frames,
               "bytes-sent", G_TYPE_UINT64, self->bytes,

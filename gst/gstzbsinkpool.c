@@ -55,7 +55,7 @@ GST_DEBUG_CATEGORY_EXTERN (gst_zb_sink_debug);
 #define SEGMENT_BLOCKS 4
 #define MAX_BLOCKS 64
 #define MAX_BYTES ((gsize) 256 * 1024 * 1024)
-#define MIN_BLOCKS 8     /* whatever MAX_BYTES says */
+#define MIN_BLOCKS 8            /* whatever MAX_BYTES says */
 #define BLOCK_ALIGN 4096
 
 /* ------------------------------------------------------------------ */
@@ -170,8 +170,7 @@ struct _GstZbPoolSegment
 static gint segment_serial;     /* atomic; per process */
 
 static GstZbPoolSegment *
-segment_new (const gchar * buffer, gsize block_size, guint n_blocks,
-    gint * err)
+segment_new (const gchar * buffer, gsize block_size, guint n_blocks, gint * err)
 {
   GstZbPoolSegment *seg = g_new0 (GstZbPoolSegment, 1);
   gint ret;

@@ -336,8 +336,7 @@ GST_START_TEST (test_reader_killed)
   GPid pid;
   guint64 before;
 
-  desc = g_strdup_printf ("zbsrc buffer-name=%s ! fakesink sync=false",
-      name);
+  desc = g_strdup_printf ("zbsrc buffer-name=%s ! fakesink sync=false", name);
   pid = zbt_spawn_launch (desc);
   wp = zbt_pipeline ("videotestsrc is-live=true ! "
       "video/x-raw,format=I420,width=%d,height=%d,framerate=100/1 ! "
@@ -467,7 +466,8 @@ GST_START_TEST (test_hostile_record)
   fail_unless (fd >= 0 && ftruncate (fd, 8192) == 0);
   close (fd);
 
-  r = zbt_pipeline ("zbsrc name=src buffer-name=%s is-live=false ! fakesink", name);
+  r = zbt_pipeline ("zbsrc name=src buffer-name=%s is-live=false ! fakesink",
+      name);
   bus = gst_element_get_bus (r);
   fail_unless (gst_element_set_state (r, GST_STATE_PLAYING) !=
       GST_STATE_CHANGE_FAILURE);
