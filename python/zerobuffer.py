@@ -169,6 +169,12 @@ _POOL_NAME_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyz"
                              b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                       ctypes.c_int, ctypes.c_int, ctypes.c_long)
+
+
 def pool_segment_name(buffer, pid, serial):
     """The name zbsink gives pool segment @serial of writer @pid for
     buffer @buffer (docs/frame-format.md, "pool")."""
@@ -207,20 +213,25 @@ def _pool_payload(owner, payload):
     key = (pid, name)
     m = maps.get(key)
     if m is None:
-        import mmap
         fd = os.open("/dev/shm/" + name.decode(), os.O_RDONLY | os.O_NOFOLLOW)
         try:
             st = os.fstat(fd)
             if st.st_uid != os.geteuid() or st.st_mode & 0o022 or \
                     st.st_size != seg_size:
                 raise ValueError("pool segment %r: owner, mode or size" % name)
-            m = mmap.mmap(fd, seg_size, mmap.MAP_SHARED, mmap.PROT_READ)
+            # mapped through libc, read-only, so that the address is known
+            # (zero-copy checks); never unmapped: views may outlive a frame
+            addr = _libc.mmap(None, seg_size, 1, 1, fd, 0)   # PROT_READ,
+            if addr in (None, ctypes.c_void_p(-1).value):    # MAP_SHARED
+                raise ValueError("pool segment %r cannot be mapped" % name)
         finally:
             os.close(fd)
+        m = (addr, (ctypes.c_char * seg_size).from_address(addr))
         if len(maps) >= 64:
             maps.clear()
         maps[key] = m
-    return memoryview(m)[offset:offset + size]
+    view = memoryview(m[1]).cast("B")[offset:offset + size].toreadonly()
+    return view, m[0] + offset
 
 
 class Error(OSError):
@@ -445,8 +456,8 @@ class Frame:
             if self.record.type == RECORD_POOL:
                 # the bytes lie in a block of the writer's pool segment,
                 # reused only once this frame is released
-                self.payload = _pool_payload(owner, self.record.payload)
-                self.payload_address = None
+                self.payload, self.payload_address = _pool_payload(
+                    owner, self.record.payload)
             self.pts = self.record.pts
             self.duration = self.record.duration
 
