@@ -354,6 +354,8 @@ def parse_gst_record(data):
                          % (payload_size, size))
     if rtype == RECORD_EOS and payload_size != 0:
         raise ValueError("EOS record with a payload")
+    if rtype == RECORD_POOL and payload_size < POOL_REF_SIZE:
+        raise ValueError("pool record without its reference")
     rec = GstRecord()
     rec.type = rtype
     rec.kind = _KINDS[rtype]
