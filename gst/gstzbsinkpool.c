@@ -44,6 +44,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -169,6 +170,61 @@ struct _GstZbPoolSegment
 
 static gint segment_serial;     /* atomic; per process */
 
+/* Names of the segments alive in this process, removed at exit by
+ * remove_at_exit() when the application leaks the objects that hold
+ * them (a killed process leaves them to the sweeps of gstzbpoolshm.h). */
+static GMutex live_lock;
+static GSList *live_names;      /* live_lock: g_strdup()ed "/NAME" */
+static pid_t live_pid;          /* live_lock: who made them (not a fork) */
+
+static void
+remove_at_exit (void)
+{
+  GSList *l;
+
+  g_mutex_lock (&live_lock);
+  if (live_pid == getpid ())
+    for (l = live_names; l; l = l->next)
+      shm_unlink (l->data);
+  g_mutex_unlock (&live_lock);
+}
+
+static void
+live_add (const gchar * name)
+{
+  static gsize once = 0;
+
+  if (g_once_init_enter (&once)) {
+    atexit (remove_at_exit);
+    g_once_init_leave (&once, 1);
+  }
+  g_mutex_lock (&live_lock);
+  if (live_pid != getpid ()) {
+    /* a forked child: the parent's names are not ours to remove */
+    g_slist_free_full (live_names, g_free);
+    live_names = NULL;
+    live_pid = getpid ();
+  }
+  live_names = g_slist_prepend (live_names, g_strdup_printf ("/%s", name));
+  g_mutex_unlock (&live_lock);
+}
+
+static void
+live_remove (const gchar * name)
+{
+  GSList *l;
+
+  g_mutex_lock (&live_lock);
+  for (l = live_names; l; l = l->next) {
+    if (strcmp ((gchar *) l->data + 1, name) == 0) {
+      g_free (l->data);
+      live_names = g_slist_delete_link (live_names, l);
+      break;
+    }
+  }
+  g_mutex_unlock (&live_lock);
+}
+
 static GstZbPoolSegment *
 segment_new (const gchar * buffer, gsize block_size, guint n_blocks, gint * err)
 {
@@ -189,6 +245,7 @@ segment_new (const gchar * buffer, gsize block_size, guint n_blocks, gint * err)
     g_free (seg);
     return NULL;
   }
+  live_add (seg->name);
   GST_DEBUG ("pool segment %s: %u blocks of %" G_GSIZE_FORMAT " bytes",
       seg->name, n_blocks, block_size);
   return seg;
@@ -212,6 +269,7 @@ gst_zb_pool_segment_unref (GstZbPoolSegment * seg)
    * last one (or is gone): the name goes, the reader keeps its mapping */
   g_snprintf (path, sizeof (path), "/%s", seg->name);
   shm_unlink (path);
+  live_remove (seg->name);
   munmap (seg->base, seg->size);
   GST_DEBUG ("pool segment %s removed", seg->name);
   g_free (seg);
