@@ -39,10 +39,8 @@ gst_zb_sink_disconnect (GstZbSink * self)
   self->reader_pid = 0;
   GST_OBJECT_UNLOCK (self);
 
-  /* the ring goes away: a memory still out moves to the heap; a mapped
-   * one keeps the connection (and the ring) until its last unmap */
-  w = gst_zb_ring_allocator_release (self->ring_alloc, w);
-  self->ring_slot = NULL;
+  /* the pools stop reading the writer before it goes */
+  gst_zb_pool_conn_disconnected (self->pool_conn);
   zb_writer_disconnect (w);
   gst_caps_replace (&self->sent_caps, NULL);
   g_mutex_unlock (&self->writer_lock);
@@ -293,6 +291,7 @@ ensure_connected (GstZbSink * self, gboolean block)
   if (ret < 0)
     goto metadata_failed;
 
+  gst_zb_pool_conn_connected (self->pool_conn, w, pid);
   GST_OBJECT_LOCK (self);
   self->writer = w;
   self->connected = TRUE;
@@ -466,15 +465,63 @@ needs_repack (GstZbSink * self, GstBuffer * buf, const GstZbLayout * layout)
   return gst_buffer_get_size (buf) < layout->size;
 }
 
-/* Write one frame: an optional gst record header, then @buf (or nothing).
- * Blocks while the ring is full unless leaky. */
+/* @seg (a reference, taken) has a record in the ring now: keep its name
+ * in /dev/shm until the reader has released the record; let go of the
+ * segments whose last record it has released. */
+static void
+sent_segment (GstZbSink * self, GstZbPoolSegment * seg)
+{
+  guint i;
+
+  for (i = 0; i < self->sent_segments->len;) {
+    GstZbPoolSegment *s = g_ptr_array_index (self->sent_segments, i);
+
+    if (s == seg) {
+      gst_zb_pool_segment_unref (seg);
+      seg = NULL;
+      i++;
+    } else if (gst_zb_pool_segment_released (s, self->pool_conn)) {
+      g_ptr_array_remove_index_fast (self->sent_segments, i);
+    } else {
+      i++;
+    }
+  }
+  if (seg)
+    g_ptr_array_add (self->sent_segments, seg);
+}
+
+static GstZbWriteResult write_frame_inner (GstZbSink * self,
+    const zb_gst_record * rec, GstBuffer * buf, const void *bytes,
+    gsize nbytes, int *err, GstZbPoolSegment ** seg);
+
+/* Write one frame: an optional gst record header, then @buf (or nothing),
+ * or a pool record when @buf is a block of our pool. Blocks while the
+ * ring is full unless leaky. */
 static GstZbWriteResult
 write_frame (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
     const void *bytes, gsize nbytes, int *err)
 {
+  GstZbPoolSegment *seg = NULL;
+  GstZbWriteResult wr;
+
+  wr = write_frame_inner (self, rec, buf, bytes, nbytes, err, &seg);
+  /* not sent: the reference taken for it goes */
+  gst_zb_pool_segment_unref (seg);
+  return wr;
+}
+
+static GstZbWriteResult
+write_frame_inner (GstZbSink * self, const zb_gst_record * rec,
+    GstBuffer * buf, const void *bytes, gsize nbytes, int *err,
+    GstZbPoolSegment ** segp)
+{
   const GstZbLayout *layout = NULL;
   gsize hdr = rec ? ZB_GST_HEADER_SIZE : 0;
   gsize payload = nbytes;
+  GstZbPoolSegment *seg = NULL;
+  GstMemory *pool_mem = NULL;
+  zb_gst_pool_ref pref;
+  guint8 pref_bytes[ZB_GST_POOL_REF_SIZE];
   gsize want;
   gint64 start = 0;
   gint write_timeout;
@@ -493,6 +540,15 @@ write_frame (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
       payload = l->size;
     } else {
       payload = gst_buffer_get_size (buf);
+      /* one block of our pool, in the default layout: a pool record */
+      if (rec && !self->chan_mode && gst_buffer_n_memory (buf) == 1) {
+        pool_mem = gst_buffer_peek_memory (buf, 0);
+        seg = *segp = gst_zb_pool_memory_ref (pool_mem, &pref);
+        if (seg) {
+          zb_gst_pool_ref_encode (&pref, pref_bytes);
+          payload = ZB_GST_POOL_REF_SIZE;
+        }
+      }
     }
   }
 
@@ -507,21 +563,6 @@ write_frame (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
 
   if (hdr + payload == 0)
     return WRITE_OK;            /* an empty raw buffer: nothing to send */
-
-  if (self->ring_slot != NULL) {
-    GstZbWriteResult wr;
-
-    if (rec && buf && gst_zb_sink_ring_write_pending (self, rec, buf, layout,
-            payload, err, &wr))
-      return wr;
-    ret = gst_zb_sink_ring_flush_noop (self);
-    if (ret == -EINTR) {
-      *err = ret;
-      return WRITE_INTERRUPTED;
-    }
-    if (ret < 0)
-      goto ring_pending;
-  }
 
   want = hdr + payload;
   for (;;) {
@@ -604,29 +645,32 @@ write_frame (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
     zb_gst_record r = *rec;
 
     r.payload_size = payload;
+    if (seg)
+      r.type = ZB_GST_RECORD_POOL;
     zb_gst_record_encode (&r, dst);
   }
-  if (buf)
+  if (seg)
+    memcpy ((guint8 *) dst + hdr, pref_bytes, ZB_GST_POOL_REF_SIZE);
+  else if (buf)
     gst_zb_sink_copy_payload (self, buf, layout, (guint8 *) dst + hdr, payload);
   else if (nbytes)
     memcpy ((guint8 *) dst + hdr, bytes, nbytes);
   ret = zb_writer_commit (self->writer);
   if (ret < 0)
     goto write_failed;
+  if (seg) {
+    /* the block is reused once the reader has released this record */
+    gst_zb_pool_memory_sent (pool_mem, self->pool_conn,
+        zb_writer_bytes_committed (self->writer));
+    *segp = NULL;
+    sent_segment (self, seg);
+    GST_OBJECT_LOCK (self);
+    self->in_place++;
+    GST_OBJECT_UNLOCK (self);
+  }
   return WRITE_OK;
 
   /* ERRORS */
-ring_pending:
-  {
-    name = g_strdup (self->conn_name);
-    GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
-        ("Could not write to buffer \"%s\": upstream holds a frame "
-            "allocated in the ring and sent something else first.", name),
-        ("pending frame of %" G_GSIZE_FORMAT " bytes, this one %"
-            G_GSIZE_FORMAT, self->ring_size, payload));
-    g_free (name);
-    return WRITE_ERROR;
-  }
 write_timed_out:
   {
     name = g_strdup (self->conn_name);

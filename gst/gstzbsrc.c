@@ -495,6 +495,8 @@ gst_zb_src_start (GstBaseSrc * bsrc)
   ret = zb_reader_create (name, &config, &reader);
   if (ret < 0)
     goto create_failed;
+  /* pool segments that killed writers of this buffer left behind */
+  gst_zb_pool_shm_sweep (name, 0);
 
   if (zb_reader_get_status (reader, &status) == 0)
     self->ring_size = status.payload_size;
@@ -592,6 +594,10 @@ gst_zb_src_stop (GstBaseSrc * bsrc)
   gst_zb_src_raw_video_clear (&self->raw);
   self->caps_pending = FALSE;
   gst_zb_src_time_clear (&self->time);
+  if (self->pool_maps) {
+    g_hash_table_unref (self->pool_maps);
+    self->pool_maps = NULL;
+  }
 
   if (self->channel) {
     /* responses still on their way are for nobody now */

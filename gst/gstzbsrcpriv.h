@@ -64,6 +64,10 @@ struct _GstZbSrc
   gchar *chan;                  /* channel_name latched at start() */
   GstZbChannel *channel;        /* with chan: shared with the requests */
   guint64 chan_generation;      /* the current client, 0: none */
+  GHashTable *pool_maps;        /* name -> GstZbPoolMap: the writer's pool
+                                 * segments mapped so far; emptied when
+                                 * the writer changes */
+  gboolean pool_missing_warned; /* per writer */
 
   /* statistics (the stats property); GST_OBJECT_LOCK */
   guint64 frames;

@@ -160,9 +160,78 @@ NEW_WRITER = 1
 # gst frame format (docs/frame-format.md)
 GST_MAGIC = b"ZBGS"
 GST_HEADER_SIZE = 80
-RECORD_BUFFER, RECORD_CAPS, RECORD_EOS = 1, 2, 3
+RECORD_BUFFER, RECORD_CAPS, RECORD_EOS, RECORD_PAD, RECORD_POOL = 1, 2, 3, 4, 5
 CLOCK_TIME_NONE = 0xFFFFFFFFFFFFFFFF
-_KINDS = {RECORD_BUFFER: "buffer", RECORD_CAPS: "caps", RECORD_EOS: "eos"}
+_KINDS = {RECORD_BUFFER: "buffer", RECORD_CAPS: "caps", RECORD_EOS: "eos",
+          RECORD_PAD: "pad", RECORD_POOL: "buffer"}
+POOL_REF_SIZE = 5 * 8 + 128
+_POOL_NAME_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyz"
+                             b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                       ctypes.c_int, ctypes.c_int, ctypes.c_long)
+
+
+def pool_segment_name(buffer, pid, serial):
+    """The name zbsink gives pool segment @serial of writer @pid for
+    buffer @buffer (docs/frame-format.md, "pool")."""
+    b = buffer.encode()
+    if not (0 < len(b) <= 64 and all(c in _POOL_NAME_CHARS for c in b)):
+        h = 0xcbf29ce484222325
+        for c in b:
+            h = ((h ^ c) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+        buffer = "h%016x" % h
+    return "zbpool-%s-%d-%d" % (buffer, pid, serial)
+
+
+def _pool_payload(owner, payload):
+    """A pool record's bytes, without a copy: validated as hostile input
+    (docs/frame-format.md, "Validation" 9), the segment mapped read-only
+    and cached per writer on @owner."""
+    if len(payload) < POOL_REF_SIZE:
+        raise ValueError("pool record of %d bytes" % len(payload))
+    seg_size, block, offset, size, serial = struct.unpack_from(
+        "<5Q", payload, 0)
+    raw_name = bytes(payload[40:40 + 128])
+    name = raw_name.split(b"\0", 1)[0]
+    if len(name) == 128 or raw_name[len(name):].strip(b"\0"):
+        raise ValueError("bad pool segment name")
+    if block == 0 or seg_size == 0:
+        raise ValueError("bad pool block or segment size")
+    start = offset - offset % block
+    if start >= seg_size or block > seg_size - start or \
+            size > block - (offset - start):
+        raise ValueError("pool reference outside its block or segment")
+    pid = owner.status()["writer_pid"]
+    if name.decode("ascii", "replace") != pool_segment_name(owner.name, pid,
+                                                            serial):
+        raise ValueError("pool segment %r is not the writer's" % name)
+    maps = owner.__dict__.setdefault("_pool_maps", {})
+    key = (pid, name)
+    m = maps.get(key)
+    if m is None:
+        fd = os.open("/dev/shm/" + name.decode(), os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            st = os.fstat(fd)
+            if st.st_uid != os.geteuid() or st.st_mode & 0o022 or \
+                    st.st_size != seg_size:
+                raise ValueError("pool segment %r: owner, mode or size" % name)
+            # mapped through libc, read-only, so that the address is known
+            # (zero-copy checks); never unmapped: views may outlive a frame
+            addr = _libc.mmap(None, seg_size, 1, 1, fd, 0)   # PROT_READ,
+            if addr in (None, ctypes.c_void_p(-1).value):    # MAP_SHARED
+                raise ValueError("pool segment %r cannot be mapped" % name)
+        finally:
+            os.close(fd)
+        m = (addr, (ctypes.c_char * seg_size).from_address(addr))
+        if len(maps) >= 64:
+            maps.clear()
+        maps[key] = m
+    view = memoryview(m[1]).cast("B")[offset:offset + size].toreadonly()
+    return view, m[0] + offset
 
 
 class Error(OSError):
@@ -285,6 +354,8 @@ def parse_gst_record(data):
                          % (payload_size, size))
     if rtype == RECORD_EOS and payload_size != 0:
         raise ValueError("EOS record with a payload")
+    if rtype == RECORD_POOL and payload_size < POOL_REF_SIZE:
+        raise ValueError("pool record without its reference")
     rec = GstRecord()
     rec.type = rtype
     rec.kind = _KINDS[rtype]
@@ -384,6 +455,11 @@ class Frame:
             self.kind = self.record.kind
             self.payload = self.record.payload
             self.payload_address += self.record.header_size
+            if self.record.type == RECORD_POOL:
+                # the bytes lie in a block of the writer's pool segment,
+                # reused only once this frame is released
+                self.payload, self.payload_address = _pool_payload(
+                    owner, self.record.payload)
             self.pts = self.record.pts
             self.duration = self.record.duration
 

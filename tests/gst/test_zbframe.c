@@ -106,9 +106,13 @@ GST_START_TEST (test_bad_fields_rejected)
   frame[5] = 0;
   fail_unless_equals_int (zb_gst_record_decode (frame, sizeof (frame), &rec,
           &payload), -EPROTO);
-  frame[5] = 5;
+  frame[5] = 6;
   fail_unless_equals_int (zb_gst_record_decode (frame, sizeof (frame), &rec,
           &payload), -EPROTO);
+  /* a pool record (5) needs room for its reference */
+  frame[5] = ZB_GST_RECORD_POOL;
+  fail_unless_equals_int (zb_gst_record_decode (frame, sizeof (frame), &rec,
+          &payload), -EBADMSG);
   /* a pad record (4) is valid, with any payload */
   frame[5] = ZB_GST_RECORD_PAD;
   fail_unless_equals_int (zb_gst_record_decode (frame, sizeof (frame), &rec,

@@ -277,7 +277,8 @@ class BindingTest(unittest.TestCase):
             good[:79],                                  # short
             b"ZBGX" + good[4:],                         # magic
             good[:4] + b"\x02" + good[5:],              # version
-            good[:5] + b"\x04" + good[6:],              # type
+            good[:5] + b"\x06" + good[6:],              # type
+            good[:5] + b"\x05" + good[6:],              # pool, no reference
             good[:6] + struct.pack("<H", 79) + good[8:],  # header_size
             good + b"x",                                # trailing byte
             gst_record(3, b"x"),                        # EOS with payload

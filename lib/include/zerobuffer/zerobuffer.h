@@ -290,6 +290,18 @@ int zb_writer_check_reader (zb_writer * writer);
 /* Frames written on this connection. */
 uint64_t zb_writer_frames_written (zb_writer * writer);
 
+/* Cumulative ring bytes on this connection: committed counts every frame
+ * with its 16-byte header and every tail skipped by a wrap (plus what the
+ * reader still held when we connected); released = committed - bytes the
+ * reader has not given back. Space returns in ring order, so a frame
+ * committed when zb_writer_bytes_committed() returned C has been released
+ * by the reader (and every frame before it) once
+ * zb_writer_bytes_released() >= C. Both only grow. Thread-safe: may run
+ * concurrently with a commit (released is then at most too small, never
+ * too large). 0 for NULL. */
+uint64_t zb_writer_bytes_committed (zb_writer * writer);
+uint64_t zb_writer_bytes_released (zb_writer * writer);
+
 /* ------------------------------------------------------------------ */
 /* Duplex channel: requests over NAME_request (client writes, server reads),
  * responses over NAME_response (server writes, client reads). The response
