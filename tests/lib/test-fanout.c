@@ -506,6 +506,56 @@ test_kill9 (void)
   ZBT_EQ (zbt_objects (victim), 0);
 }
 
+/* Drop policy: a SIGSTOPped reader whose ring is full is never written to,
+ * yet its kill -9 is noticed at the next write (unlisted, "died"), and the
+ * other reader goes on. */
+static void
+test_kill9_stopped (void)
+{
+  const char *name = zbt_name ();
+  char stuck[ZB_NAME_MAX + 2];
+  rd *a = rd_new (), *s = rd_new ();
+  pid_t pa, ps;
+  counts c = { 0 };
+  zb_fanout_config cfg = { 0 };
+  zb_fanout *f;
+  int64_t t_stop = zbt_now_ms () + 5000;
+  int k = 0, n;
+
+  snprintf (stuck, sizeof stuck, "%s@stuck", name);
+  s->payload_size = 64 * 1024;
+  s->stop_after = 5;
+  a->payload_size = 1024 * 1024;
+  cfg.on_event = count_event;
+  cfg.user_data = &c;
+  pa = rd_start (a, name);
+  ps = rd_start (s, stuck);
+  ZBT_OK (zb_fanout_open (name, &cfg, &f));
+  ZBT_OK (zb_fanout_set_metadata (f, METADATA, strlen (METADATA)));
+  for (; k < 10; k++)
+    ZBT_EQ (write_k (f, (uint64_t) k), 2);
+  while (rd_received (s) < 5 && zbt_now_ms () < t_stop)
+    zbt_sleep_ms (1);
+  /* fill its ring: from here it only misses frames */
+  for (; k < 200; k++) {
+    ZBT_ASSERT (write_k (f, (uint64_t) k) >= 1);
+    if (k % 20 == 0)
+      zbt_sleep_ms (1);
+  }
+  ZBT_ASSERT (info_of (f, stuck).drops > 0);
+  zbt_kill9 (ps);
+  n = write_k (f, (uint64_t) k++);
+  ZBT_EQ (n, 1);
+  ZBT_EQ (c.died, 1);
+  ZBT_EQ (zb_fanout_readers (f, NULL, 0), 1);
+  zb_fanout_close (f);
+  ZBT_WAIT_OK (pa, 10000);
+  rd_check_clean (a);
+  ZBT_EQU (a->received, (uint64_t) k);
+  ZBT_EQU (a->gaps, 0);
+  ZBT_EQ (zbt_objects (stuck), 0);
+}
+
 /* Block policy: a stopped reader costs one write timeout, then is skipped
  * ("stalled") without waiting; the live reader gets every frame; once the
  * stopped one resumes and frees space it gets frames again. */
@@ -761,6 +811,7 @@ main (int argc, char **argv)
     {"fanout-late-join", test_late_join, 30},
     {"fanout-sigstop-drop", test_sigstop_drop, 60},
     {"fanout-kill9", test_kill9, 30},
+    {"fanout-kill9-stopped", test_kill9_stopped, 30},
     {"fanout-block-timeout", test_block_timeout, 60},
     {"fanout-max-readers", test_max_readers, 30},
     {"fanout-random-join-leave", test_random_join_leave, 60},
