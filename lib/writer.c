@@ -598,6 +598,28 @@ zb_writer_space_to_end (zb_writer * writer)
   return writer->seg.payload_size - writer->write_pos;
 }
 
+/* Would zb_writer_acquire() of @size bytes go ahead without waiting for
+ * space? 1 also when it fails at once (-EMSGSIZE, -E2BIG), 0 when it would
+ * wait; the reader only ever frees more. For fan-out readers that must
+ * never be waited for (fanout.c). */
+int
+zb_writer_space_ready (zb_writer * writer, size_t size)
+{
+  uint64_t p = writer->seg.payload_size, pos = writer->write_pos, total;
+  int wrap;
+
+  if (size == 0 || size > p - ZB_FRAME_HEADER_SIZE
+      || never_fits (p, ZB_FRAME_HEADER_SIZE + (uint64_t) size))
+    return 1;
+  total = ZB_FRAME_HEADER_SIZE + size;
+  wrap = placement (p, pos, total);
+  if (wrap < 0)
+    return 1;
+  /* Acquire: pairs with the reader's release add, as in wait_space(). */
+  return ZB_LOAD (writer->seg.oieb->payload_free_bytes) >=
+      (wrap ? p - pos + total : total);
+}
+
 size_t
 zb_max_size_always (size_t payload_size)
 {

@@ -34,7 +34,8 @@ import struct
 
 __all__ = [
     "Error", "Timeout", "PeerGone", "PeerDead", "Interrupted",
-    "Reader", "Writer", "Frame", "DuplexServer", "DuplexClient",
+    "Reader", "Writer", "FanoutWriter", "Frame", "DuplexServer",
+    "DuplexClient",
     "status", "parse_caps", "parse_gst_record", "GstRecord",
 ]
 
@@ -80,6 +81,34 @@ class _WriterConfig(ctypes.Structure):
         ("write_timeout_ms", ctypes.c_int),
         ("allow_uid", ctypes.c_uint),
         ("reserved", ctypes.c_int * 5),
+    ]
+
+
+class _FanoutConfig(ctypes.Structure):
+    _fields_ = [
+        ("policy", ctypes.c_int),
+        ("write_timeout_ms", ctypes.c_int),
+        ("max_readers", ctypes.c_uint),
+        ("allow_uid", ctypes.c_uint),
+        ("recheck_ms", ctypes.c_int),
+        ("on_event", ctypes.c_void_p),
+        ("user_data", ctypes.c_void_p),
+        ("reserved", ctypes.c_int * 4),
+    ]
+
+
+_NAME_MAX = 245
+
+
+class _FanoutReaderInfo(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_char * (_NAME_MAX + 1)),
+        ("pid", ctypes.c_uint64),
+        ("frames", ctypes.c_uint64),
+        ("drops", ctypes.c_uint64),
+        ("bytes", ctypes.c_uint64),
+        ("stalled", ctypes.c_int),
+        ("last_error", ctypes.c_int),
     ]
 
 
@@ -132,6 +161,17 @@ for _name, _args, _res in [
     ("zb_writer_acquire", [_P, ctypes.c_size_t, _PP], ctypes.c_int),
     ("zb_writer_commit", [_P], ctypes.c_int),
     ("zb_writer_get_status", [_P, ctypes.POINTER(_Status)], ctypes.c_int),
+    ("zb_fanout_open", [ctypes.c_char_p, ctypes.POINTER(_FanoutConfig), _PP],
+     ctypes.c_int),
+    ("zb_fanout_close", [_P], None),
+    ("zb_fanout_set_metadata", [_P, ctypes.c_char_p, ctypes.c_size_t],
+     ctypes.c_int),
+    ("zb_fanout_write", [_P, _P, ctypes.c_size_t], ctypes.c_int),
+    ("zb_fanout_readers", [_P, ctypes.POINTER(_FanoutReaderInfo),
+                           ctypes.c_size_t], ctypes.c_int),
+    ("zb_fanout_wait_readers", [_P, ctypes.c_uint, ctypes.c_int],
+     ctypes.c_int),
+    ("zb_fanout_frames_written", [_P], ctypes.c_uint64),
     ("zb_inspect", [ctypes.c_char_p, ctypes.POINTER(_Status), _P,
                     ctypes.c_size_t, _SIZEP], ctypes.c_int),
     ("zb_duplex_server_create", [ctypes.c_char_p,
@@ -638,6 +678,77 @@ class Writer(_Handle):
         st = _Status()
         _check(_lib.zb_writer_get_status(self._h, ctypes.byref(st)), "status")
         return _status_dict(st)
+
+
+class FanoutWriter(_Handle):
+    """Writes every frame to the readers of NAME: buffer NAME and every
+    buffer NAME@ID (e.g. Reader("cam@rec")), found as they come and go
+    (docs/fanout.md).
+
+    policy "drop" (default): a reader whose ring is full misses the frame,
+    so that a stuck reader never slows the others; "block": wait for it up
+    to write_timeout_ms, then it misses frames until it has room again.
+    Frames written while no reader is connected go nowhere."""
+
+    _destroy = staticmethod(_lib.zb_fanout_close)
+    _POLICIES = {"drop": 0, "block": 1}
+
+    def __init__(self, name, policy="drop", write_timeout_ms=0,
+                 max_readers=0, allow_uid=None, recheck_ms=0):
+        self._h = None
+        if policy not in self._POLICIES:
+            raise ValueError("policy must be 'drop' or 'block'")
+        cfg = _FanoutConfig(self._POLICIES[policy], write_timeout_ms,
+                            max_readers,
+                            0 if allow_uid is None else allow_uid,
+                            recheck_ms)
+        handle = ctypes.c_void_p()
+        _check(_lib.zb_fanout_open(name.encode(), ctypes.byref(cfg),
+                                   ctypes.byref(handle)),
+               "fan-out " + name)
+        self._h = handle
+        self.name = name
+
+    def set_metadata(self, data):
+        """Metadata each reader gets when it connects."""
+        if isinstance(data, str):
+            data = data.encode()
+        _check(_lib.zb_fanout_set_metadata(self._h, data, len(data)),
+               "metadata")
+
+    def write(self, data):
+        """Write one frame to every connected reader; returns how many
+        got it."""
+        ptr, size, _keep = _bytes_arg(data)
+        return _check(_lib.zb_fanout_write(self._h, ptr, size),
+                      "write " + self.name)
+
+    def readers(self):
+        """The connected readers: a list of dicts with name, pid, frames,
+        drops, bytes, stalled, last_error."""
+        while True:
+            n = _check(_lib.zb_fanout_readers(self._h, None, 0), "readers")
+            arr = (_FanoutReaderInfo * max(n, 1))()
+            got = _check(_lib.zb_fanout_readers(self._h, arr, n), "readers")
+            if got <= n:
+                break
+        return [{
+            "name": arr[i].name.decode(), "pid": arr[i].pid,
+            "frames": arr[i].frames, "drops": arr[i].drops,
+            "bytes": arr[i].bytes, "stalled": bool(arr[i].stalled),
+            "last_error": arr[i].last_error,
+        } for i in range(got)]
+
+    def wait_readers(self, count, timeout_ms=5000):
+        """Wait until at least COUNT readers are connected; returns how
+        many are (Timeout if fewer in time)."""
+        return _check(_lib.zb_fanout_wait_readers(self._h, count,
+                                                  timeout_ms),
+                      "wait for %d readers" % count)
+
+    @property
+    def frames_written(self):
+        return _lib.zb_fanout_frames_written(self._h)
 
 
 def status(name):
