@@ -123,22 +123,6 @@ int zb_gst_pool_ref_decode (const void *data, size_t size,
 int zb_gst_pool_name (char *out, size_t size, const char *buffer,
     uint64_t pid, uint64_t serial);
 
-/* Metadata: a JSON object of string members.
- *
- * zb_json_get_string(): find the top-level member @key of the JSON object in
- * @json (@len bytes, not NUL-terminated) whose value is a string; return it
- * unescaped in a malloc()ed NUL-terminated string (free() it), or NULL when
- * the text is not a JSON object, the member is missing or not a string, or
- * the text is malformed. \u escapes are decoded to UTF-8; "\u0000" is
- * refused. Never reads outside [json, json + len). */
-char *zb_json_get_string (const char *json, size_t len, const char *key);
-
-/* Append @s as a JSON string literal (quotes included) to the buffer
- * @out of @cap bytes at offset *@pos; returns 0, or -1 when it does not
- * fit (then *@pos is unspecified). The output is not NUL-terminated. */
-int zb_json_append_string (char *out, size_t cap, size_t * pos,
-    const char *s);
-
 #ifdef __cplusplus
 }
 #endif
