@@ -43,6 +43,7 @@
 
 #include "gstzbsinkpriv.h"
 #include "gstzbpoolshm.h"
+#include "gstzburi.h"
 
 #include <errno.h>
 #include <string.h>
@@ -85,7 +86,8 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_STATIC_CAPS_ANY);
 
 #define gst_zb_sink_parent_class parent_class
-G_DEFINE_TYPE (GstZbSink, gst_zb_sink, GST_TYPE_BASE_SINK);
+G_DEFINE_TYPE_WITH_CODE (GstZbSink, gst_zb_sink, GST_TYPE_BASE_SINK,
+    G_IMPLEMENT_INTERFACE (GST_TYPE_URI_HANDLER, gst_zb_uri_sink_handler_init));
 GST_ELEMENT_REGISTER_DEFINE (zbsink, "zbsink", GST_RANK_NONE, GST_TYPE_ZB_SINK);
 
 static void gst_zb_sink_set_property (GObject * object, guint prop_id,

@@ -53,6 +53,7 @@
 #include "gstzbsrcpriv.h"
 #include "gstzbchannel.h"
 #include "gstzbsrcmem.h"
+#include "gstzburi.h"
 #include "zbframe.h"
 
 #include <errno.h>
@@ -99,8 +100,11 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_STATIC_CAPS_ANY);
 
 #define gst_zb_src_parent_class parent_class
-G_DEFINE_TYPE (GstZbSrc, gst_zb_src, GST_TYPE_PUSH_SRC);
-GST_ELEMENT_REGISTER_DEFINE (zbsrc, "zbsrc", GST_RANK_NONE, GST_TYPE_ZB_SRC);
+G_DEFINE_TYPE_WITH_CODE (GstZbSrc, gst_zb_src, GST_TYPE_PUSH_SRC,
+    G_IMPLEMENT_INTERFACE (GST_TYPE_URI_HANDLER, gst_zb_uri_src_handler_init));
+/* PRIMARY: the zerobuffer:// source of playbin, uridecodebin and
+ * urisourcebin (gst_element_make_from_uri() takes the highest rank) */
+GST_ELEMENT_REGISTER_DEFINE (zbsrc, "zbsrc", GST_RANK_PRIMARY, GST_TYPE_ZB_SRC);
 
 static void gst_zb_src_set_property (GObject * object, guint prop_id,
     const GValue * value, GParamSpec * pspec);
