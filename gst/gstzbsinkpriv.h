@@ -58,6 +58,7 @@ struct _GstZbSink
   gboolean ever_connected;
   gboolean live_known;          /* upstream_live was asked (start: not) */
   gboolean upstream_live;       /* for on-reader-lost=auto */
+  gboolean pool_usable;         /* the reader may map our pool segments */
   gboolean need_key;            /* a new reader: skip delta units until a
                                  * key unit (a joining decoder starts at
                                  * one) */

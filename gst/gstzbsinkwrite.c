@@ -12,6 +12,8 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define GST_CAT_DEFAULT gst_zb_sink_debug
 
@@ -196,6 +198,19 @@ typedef enum
   CONNECT_ERROR
 } ConnectResult;
 
+/* Whether the buffer @name (its segment) belongs to our own user. */
+static gboolean
+reader_is_us (const gchar * name)
+{
+  gchar *path = g_strdup_printf ("/dev/shm/%s", name);
+  struct stat st;
+  gboolean us;
+
+  us = stat (path, &st) == 0 && st.st_uid == geteuid ();
+  g_free (path);
+  return us;
+}
+
 /* Raw audio and video have no delta units to skip for a new reader. */
 static gboolean
 caps_are_raw (GstCaps * caps)
@@ -292,6 +307,12 @@ ensure_connected (GstZbSink * self, gboolean block)
     goto metadata_failed;
 
   gst_zb_pool_conn_connected (self->pool_conn, w, pid);
+  /* our pool segments are ours alone (0600): a reader of another user
+   * (allow-uid) cannot open them, so its frames are copied */
+  self->pool_usable = reader_is_us (name);
+  if (!self->pool_usable)
+    GST_INFO_OBJECT (self, "the reader of \"%s\" is another user: copying "
+        "frames instead of sending pool records", name);
   GST_OBJECT_LOCK (self);
   self->writer = w;
   self->connected = TRUE;
@@ -541,7 +562,8 @@ write_frame_inner (GstZbSink * self, const zb_gst_record * rec,
     } else {
       payload = gst_buffer_get_size (buf);
       /* one block of our pool, in the default layout: a pool record */
-      if (rec && !self->chan_mode && gst_buffer_n_memory (buf) == 1) {
+      if (rec && !self->chan_mode && self->pool_usable &&
+          gst_buffer_n_memory (buf) == 1) {
         pool_mem = gst_buffer_peek_memory (buf, 0);
         seg = *segp = gst_zb_pool_memory_ref (pool_mem, &pref);
         if (seg) {
