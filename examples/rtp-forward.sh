@@ -83,9 +83,12 @@ fpid=$!
 pids+=($fpid)
 
 echo "== producer: $frames frames ${width}x$height I420 at 30 fps"
+# Every frame counts here: wait for the forwarder's buffer (with a live
+# source the default, on-reader-lost=auto, drops frames until a reader is
+# there).
 timeout 60 gst-launch-1.0 videotestsrc num-buffers="$frames" is-live=true \
   ! video/x-raw,format=I420,width="$width",height="$height",framerate=30/1 \
-  ! zbsink buffer-name="$name" connect-timeout=20000 \
+  ! zbsink buffer-name="$name" connect-timeout=20000 on-reader-lost=wait \
   > "$tmp/producer.log" 2>&1
 prc=$?
 wait "$fpid"

@@ -2,7 +2,9 @@
  *
  * Input: one frame as a hostile writer would put it in the ring. The
  * decoder must refuse it or describe a record that lies inside the frame;
- * what it accepts must survive an encode/decode round trip unchanged. */
+ * what it accepts must survive an encode/decode round trip unchanged. A
+ * pool record's reference (type 5) must be refused or lie inside its
+ * segment, in one block, and survive a round trip too. */
 
 #include "zbframe.h"
 
@@ -10,6 +12,39 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput (const uint8_t * data, size_t size);
+
+static void
+check_pool_ref (const uint8_t * p, size_t size)
+{
+  zb_gst_pool_ref ref, again;
+  uint8_t out[ZB_GST_POOL_REF_SIZE];
+  uint64_t start;
+  size_t len;
+
+  if (size < ZB_GST_POOL_REF_SIZE)
+    abort ();                   /* the record decoder refuses these */
+  memset (&ref, 0x5a, sizeof (ref));
+  if (zb_gst_pool_ref_decode (p, size, &ref) != 0)
+    return;
+  len = strnlen (ref.name, sizeof (ref.name));
+  if (len == sizeof (ref.name) || strncmp (ref.name, "zbpool-", 7) != 0)
+    abort ();
+  if (ref.block_size == 0 || ref.segment_size == 0)
+    abort ();
+  start = ref.offset - ref.offset % ref.block_size;
+  /* the reader maps segment_size bytes and reads [offset, offset + size) */
+  if (ref.offset >= ref.segment_size && ref.size > 0)
+    abort ();
+  if (ref.size > ref.segment_size - ref.offset)
+    abort ();
+  if (start > ref.segment_size || ref.block_size > ref.segment_size - start)
+    abort ();
+  zb_gst_pool_ref_encode (&ref, out);
+  if (zb_gst_pool_ref_decode (out, sizeof (out), &again) != 0)
+    abort ();
+  if (memcmp (&ref, &again, sizeof (ref)) != 0)
+    abort ();
+}
 
 int
 LLVMFuzzerTestOneInput (const uint8_t * data, size_t size)
@@ -39,8 +74,10 @@ LLVMFuzzerTestOneInput (const uint8_t * data, size_t size)
       abort ();
     if (rec.payload_size != size - rec.header_size)
       abort ();
-    if (rec.type < ZB_GST_RECORD_BUFFER || rec.type > ZB_GST_RECORD_PAD)
+    if (rec.type < ZB_GST_RECORD_BUFFER || rec.type > ZB_GST_RECORD_POOL)
       abort ();
+    if (rec.type == ZB_GST_RECORD_POOL)
+      check_pool_ref (p, rec.payload_size);
     if (rec.type == ZB_GST_RECORD_EOS && rec.payload_size != 0)
       abort ();
     for (i = 0; i < rec.payload_size; i++)

@@ -1,89 +1,65 @@
-/* Fuzz target: the metadata JSON reader zb_json_get_string() (gst/zbframe.c),
- * which zbsrc runs over whatever a writer put in the metadata block.
+/* Fuzz target: the metadata JSON reader gst_zb_metadata_read()
+ * (gst/gstzbmetadata.c: our checks, then json-glib), which zbsrc and
+ * zbfilter run over whatever a peer put in the metadata block.
  *
- * Input: byte 0 picks the key (one of the keys zbsrc asks for, or the
- * next bytes up to a NUL); the rest is the JSON text, not NUL-terminated.
- * The reader must return NULL or a NUL-terminated string without inner
- * NULs, never read outside the text, and a string it returns must come
- * back unchanged through zb_json_append_string() and a second parse. */
+ * Input: the metadata bytes, not NUL-terminated. The reader must not crash
+ * (json-glib recursing once per nesting level did, before the depth check),
+ * must return UTF-8 strings only for an object, and a string it returns
+ * must come back unchanged through gst_zb_metadata_build() and a second
+ * read. */
 
-#include "zbframe.h"
+#include "gstzbmetadata.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput (const uint8_t * data, size_t size);
 
-static const char *const keys[] = {
-  "caps", "frame_format", "type", "version", "element_name", ""
-};
-
 static void
-check_round_trip (const char *key, const char *value)
+check_round_trip (const GstZbMetadataFields * f)
 {
-  size_t cap = 16 + 2 * strlen (key) + 6 * strlen (value) + 16;
-  char *out = malloc (cap);
-  size_t pos = 0;
-  char *back;
+  GstZbMetadataFields back;
+  gchar *out;
+  gsize len;
 
-  if (out == NULL)
-    return;
-  out[pos++] = '{';
-  if (zb_json_append_string (out, cap, &pos, key) != 0)
+  out = gst_zb_metadata_build ("t", "v", f->caps, "e",
+      f->frame_format ? f->frame_format : "raw", 1, &len);
+  if (gst_zb_metadata_read (out, len, &back, NULL) != GST_ZB_METADATA_JSON)
     abort ();
-  out[pos++] = ':';
-  if (zb_json_append_string (out, cap, &pos, value) != 0)
+  if (g_strcmp0 (back.caps, f->caps) != 0)
     abort ();
-  out[pos++] = '}';
-  back = zb_json_get_string (out, pos, key);
-  if (back == NULL || strcmp (back, value) != 0)
+  if (f->frame_format && g_strcmp0 (back.frame_format, f->frame_format) != 0)
     abort ();
-  free (back);
-  free (out);
+  gst_zb_metadata_fields_clear (&back);
+  g_free (out);
 }
 
 int
 LLVMFuzzerTestOneInput (const uint8_t * data, size_t size)
 {
-  char keybuf[33];
-  const char *key;
-  const uint8_t *text;
-  size_t text_len, n;
-  char *copy, *value;
-
-  if (size < 1)
-    return 0;
-  if (data[0] < 0xf0) {
-    key = keys[data[0] % (sizeof (keys) / sizeof (keys[0]))];
-    text = data + 1;
-    text_len = size - 1;
-  } else {
-    /* the key is the bytes after byte 0 up to a NUL (at most 32) */
-    for (n = 0; n < 32 && 1 + n < size && data[1 + n] != 0; n++)
-      keybuf[n] = (char) data[1 + n];
-    keybuf[n] = '\0';
-    key = keybuf;
-    text = data + 1 + n + (1 + n < size ? 1 : 0);
-    text_len = size - (size_t) (text - data);
-  }
+  GstZbMetadataFields f;
+  GstZbMetadataResult r;
+  char *copy;
 
   /* an exact-size heap copy, so that ASan sees any read past the end */
-  copy = malloc (text_len ? text_len : 1);
+  copy = malloc (size ? size : 1);
   if (copy == NULL)
     return 0;
-  if (text_len)
-    memcpy (copy, text, text_len);
+  if (size)
+    memcpy (copy, data, size);
 
-  value = zb_json_get_string (copy, text_len, key);
-  if (value != NULL) {
-    size_t vlen = strlen (value);
-
-    /* an unescaped string is never longer than its literal */
-    if (vlen > text_len)
-      abort ();
-    check_round_trip (key, value);
-    free (value);
-  }
+  r = gst_zb_metadata_read (copy, size, &f, NULL);
+  if (r != GST_ZB_METADATA_JSON && (f.caps || f.frame_format))
+    abort ();
+  if ((f.caps && !g_utf8_validate (f.caps, -1, NULL)) ||
+      (f.frame_format && !g_utf8_validate (f.frame_format, -1, NULL)))
+    abort ();
+  if (f.caps && strlen (f.caps) > size)
+    abort ();
+  if (r == GST_ZB_METADATA_JSON)
+    check_round_trip (&f);
+  gst_zb_metadata_fields_clear (&f);
   free (copy);
   return 0;
 }

@@ -14,13 +14,17 @@ targets=("$@")
 for src in "${targets[@]}"; do
   name=$(basename "$src" .c)
   target=${name#fuzz-}
+  libs=()
   case $target in
     segment) deps=(lib/*.c) ;;         # the library itself
+    json)                              # our checks, then json-glib
+      deps=(gst/gstzbmetadata.c)
+      read -ra libs < <(pkg-config --cflags --libs json-glib-1.0) ;;
     *) deps=(gst/zbframe.c) ;;         # the GLib-free frame-format codec
   esac
   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
     -D_GNU_SOURCE -Ilib/include -Ilib -Igst "${deps[@]}" "$src" \
-    -o "$out/$name" -lpthread
+    -o "$out/$name" -lpthread "${libs[@]}"
   work=$(mktemp -d)
   echo "fuzzing $target for $seconds s"
   if ! "$out/$name" -max_total_time="$seconds" -timeout=10 \

@@ -8,6 +8,7 @@
 #endif
 
 #include "gstzbcommon.h"
+#include "gstzbmetadata.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -53,6 +54,9 @@ gst_zb_reader_lost_get_type (void)
     {GST_ZB_READER_LOST_DROP,
         "Drop buffers until a new reader appears, reconnect", "drop"},
     {GST_ZB_READER_LOST_ERROR, "Post an error", "error"},
+    {GST_ZB_READER_LOST_AUTO,
+          "Drop when upstream is live (a capture never waits), else wait",
+        "auto"},
     {0, NULL, NULL}
   };
 
@@ -118,36 +122,12 @@ gst_zb_make_metadata (const gchar * type, GstCaps * caps,
 {
   gchar *caps_str = caps ? gst_caps_to_string (caps) : NULL;
   gchar *version = gst_version_string ();
-  gsize cap, pos = 0;
   gchar *out;
-  gchar tail[96];
 
-  cap = 256 + 6 * (strlen (type) + strlen (version) + strlen (element_name) +
-      (caps_str ? strlen (caps_str) : 0));
-  out = g_malloc (cap);
-
-#define LIT(s) G_STMT_START { memcpy (out + pos, s, strlen (s)); \
-    pos += strlen (s); } G_STMT_END
-  /* cap leaves room for the worst-case escaping of every string */
-  LIT ("{\"type\":");
-  zb_json_append_string (out, cap, &pos, type);
-  LIT (",\"version\":");
-  zb_json_append_string (out, cap, &pos, version);
-  if (caps_str) {
-    LIT (",\"caps\":");
-    zb_json_append_string (out, cap, &pos, caps_str);
-  }
-  LIT (",\"element_name\":");
-  zb_json_append_string (out, cap, &pos, element_name);
-  g_snprintf (tail, sizeof (tail), ",\"frame_format\":\"%s\","
-      "\"frame_format_version\":%d}",
-      format == GST_ZB_FRAME_FORMAT_GST ? "gst" : "raw", ZB_GST_VERSION);
-  LIT (tail);
-#undef LIT
-
+  out = gst_zb_metadata_build (type, version, caps_str, element_name,
+      format == GST_ZB_FRAME_FORMAT_GST ? "gst" : "raw", ZB_GST_VERSION, len);
   g_free (caps_str);
   g_free (version);
-  *len = pos;
   return out;
 }
 
@@ -155,31 +135,40 @@ GstCaps *
 gst_zb_parse_metadata (GstObject * self, const void *meta, gsize size,
     gboolean * gst_format)
 {
-  char *caps_str = NULL, *format = NULL;
+  GstZbMetadataFields fields;
+  GstZbMetadataResult result;
+  const gchar *why = NULL;
   GstCaps *caps = NULL;
 
   *gst_format = FALSE;
   if (meta == NULL || size == 0)
     return NULL;
-  caps_str = zb_json_get_string (meta, size, "caps");
-  format = zb_json_get_string (meta, size, "frame_format");
-  *gst_format = format && strcmp (format, "gst") == 0;
-  if (caps_str && *caps_str) {
-    caps = gst_caps_from_string (caps_str);
-  } else if (caps_str == NULL && format == NULL) {
-    /* not our JSON: a foreign writer may store a bare caps string */
-    gchar *text = g_strndup (meta, size);
+  result = gst_zb_metadata_read (meta, size, &fields, &why);
+  switch (result) {
+    case GST_ZB_METADATA_JSON:
+      *gst_format = g_strcmp0 (fields.frame_format, "gst") == 0;
+      if (fields.caps && *fields.caps)
+        caps = gst_caps_from_string (fields.caps);
+      break;
+    case GST_ZB_METADATA_NOT_JSON:{
+      /* not our JSON: a foreign writer may store a bare caps string */
+      gchar *text = g_strndup (meta, size);
 
-    caps = gst_caps_from_string (text);
-    g_free (text);
+      caps = gst_caps_from_string (text);
+      g_free (text);
+      break;
+    }
+    case GST_ZB_METADATA_REFUSED:
+      GST_WARNING_OBJECT (self, "peer metadata (%" G_GSIZE_FORMAT " bytes) "
+          "ignored: %s", size, why);
+      break;
   }
   if (caps && !gst_caps_is_fixed (caps)) {
     GST_WARNING_OBJECT (self, "peer caps are not fixed: %" GST_PTR_FORMAT,
         caps);
     gst_caps_replace (&caps, NULL);
   }
-  free (caps_str);
-  free (format);
+  gst_zb_metadata_fields_clear (&fields);
   return caps;
 }
 

@@ -44,8 +44,11 @@ typedef enum
  * @GST_ZB_READER_LOST_WAIT: block until a new reader appears, reconnect
  * @GST_ZB_READER_LOST_DROP: drop buffers until a new reader appears
  * @GST_ZB_READER_LOST_ERROR: post an error
+ * @GST_ZB_READER_LOST_AUTO: drop when upstream is live, else wait (Since:
+ *   0.2)
  *
- * What zbsink does when its reader stops or dies.
+ * What zbsink does while it has no reader: before the first one appears
+ * (error: wait, up to connect-timeout) and after a reader stops or dies.
  *
  * Since: 0.1
  */
@@ -53,7 +56,8 @@ typedef enum
 {
   GST_ZB_READER_LOST_WAIT,
   GST_ZB_READER_LOST_DROP,
-  GST_ZB_READER_LOST_ERROR
+  GST_ZB_READER_LOST_ERROR,
+  GST_ZB_READER_LOST_AUTO
 } GstZbReaderLost;
 
 /**

@@ -42,6 +42,8 @@
 #endif
 
 #include "gstzbsinkpriv.h"
+#include "gstzbpoolshm.h"
+#include "gstzburi.h"
 
 #include <errno.h>
 #include <string.h>
@@ -52,10 +54,10 @@ GST_DEBUG_CATEGORY (gst_zb_sink_debug);
 #define DEFAULT_BUFFER_NAME NULL
 #define DEFAULT_FRAME_FORMAT GST_ZB_FRAME_FORMAT_GST
 #define DEFAULT_CONNECT_TIMEOUT -1
-#define DEFAULT_ON_READER_LOST GST_ZB_READER_LOST_WAIT
+#define DEFAULT_ON_READER_LOST GST_ZB_READER_LOST_AUTO
 #define DEFAULT_LEAKY FALSE
 #define DEFAULT_WRITE_TIMEOUT 0
-#define DEFAULT_ZERO_COPY FALSE
+#define DEFAULT_ZERO_COPY TRUE
 #define DEFAULT_COPY_THREADS 1
 #define DEFAULT_ALLOW_UID -1
 /* copy-threads=0: one per processor, up to this */
@@ -84,7 +86,8 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_STATIC_CAPS_ANY);
 
 #define gst_zb_sink_parent_class parent_class
-G_DEFINE_TYPE (GstZbSink, gst_zb_sink, GST_TYPE_BASE_SINK);
+G_DEFINE_TYPE_WITH_CODE (GstZbSink, gst_zb_sink, GST_TYPE_BASE_SINK,
+    G_IMPLEMENT_INTERFACE (GST_TYPE_URI_HANDLER, gst_zb_uri_sink_handler_init));
 GST_ELEMENT_REGISTER_DEFINE (zbsink, "zbsink", GST_RANK_NONE, GST_TYPE_ZB_SINK);
 
 static void gst_zb_sink_set_property (GObject * object, guint prop_id,
@@ -132,11 +135,11 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_ZERO_COPY,
       g_param_spec_boolean ("zero-copy", "Zero copy",
-          "Propose an allocator whose memory lies in the ring, so that "
-          "upstream fills frames in place (frame-format=gst, buffers of 4 KiB "
-          "and more; anything else is copied); not for upstreams that keep "
-          "buffers mapped after pushing them; set enable-last-sample=false "
-          "too, or every frame is copied anyway",
+          "Propose a buffer pool whose blocks lie in shared memory beside "
+          "the ring (frame-format=gst): buffers upstream fills from it travel "
+          "as small pool records, without a copy, and may be held as long as "
+          "upstream likes; anything else is copied into the ring. false: "
+          "propose no pool, always copy",
           DEFAULT_ZERO_COPY, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_COPY_THREADS,
@@ -194,7 +197,10 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
    * Counters since start, as a "zbsink-stats" structure: frames-sent and
    * bytes-sent (buffers written, bytes without headers), drops (leaky with
    * a full ring, or no reader with on-reader-lost=drop), zero-copy-frames
-   * (buffers upstream filled in place in the ring), and the connection:
+   * (buffers sent as pool records, without a copy: upstream filled them
+   * in a block of zbsink's pool), pool-fallbacks (buffers the pool handed
+   * out as plain memory because every block was in use), and the
+   * connection:
    * connected, reader-pid (0 when not connected), utilisation (fraction
    * of the ring in use, 0..1).
    *
@@ -203,7 +209,7 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
           "Counters since start: frames-sent, bytes-sent, drops, "
-          "zero-copy-frames, connected, reader-pid, utilisation",
+          "zero-copy-frames, pool-fallbacks, connected, reader-pid, utilisation",
           GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
@@ -241,7 +247,9 @@ gst_zb_sink_init (GstZbSink * self)
   self->zero_copy = DEFAULT_ZERO_COPY;
   self->copy_threads = DEFAULT_COPY_THREADS;
   g_mutex_init (&self->writer_lock);
-  self->ring_alloc = gst_zb_ring_allocator_new (self);
+  self->pool_conn = gst_zb_pool_conn_new ();
+  self->sent_segments = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_zb_pool_segment_unref);
 }
 
 static void
@@ -249,7 +257,11 @@ gst_zb_sink_dispose (GObject * object)
 {
   GstZbSink *self = GST_ZB_SINK (object);
 
-  gst_zb_ring_allocator_forget_sink (self->ring_alloc);
+  if (self->pool) {
+    gst_object_unref (self->pool);
+    self->pool = NULL;
+  }
+  gst_caps_replace (&self->pool_caps, NULL);
   G_OBJECT_CLASS (parent_class)->dispose (object);
 }
 
@@ -263,9 +275,8 @@ gst_zb_sink_finalize (GObject * object)
   g_free (self->conn_name);
   gst_caps_replace (&self->caps, NULL);
   gst_caps_replace (&self->sent_caps, NULL);
-  gst_object_unref (self->ring_alloc);
-  g_free (self->noop_str);
-  gst_caps_replace (&self->noop_for, NULL);
+  gst_zb_pool_conn_unref (self->pool_conn);
+  g_ptr_array_unref (self->sent_segments);
   g_mutex_clear (&self->writer_lock);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -324,6 +335,7 @@ gst_zb_sink_get_property (GObject * object, guint prop_id, GValue * value,
 {
   GstZbSink *self = GST_ZB_SINK (object);
   zb_status status;
+  guint64 fallbacks;
 
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
@@ -362,11 +374,13 @@ gst_zb_sink_get_property (GObject * object, guint prop_id, GValue * value,
       if (self->writer == NULL || zb_writer_get_status (self->writer,
               &status) < 0)
         status.utilisation = 0.0;
+      fallbacks = self->pool ? gst_zb_sink_pool_get_fallbacks (self->pool) : 0;
       g_value_take_boxed (value, gst_structure_new ("zbsink-stats",
               "frames-sent", G_TYPE_UINT64, self->frames,
               "bytes-sent", G_TYPE_UINT64, self->bytes,
               "drops", G_TYPE_UINT64, self->drops,
               "zero-copy-frames", G_TYPE_UINT64, self->in_place,
+              "pool-fallbacks", G_TYPE_UINT64, fallbacks,
               "connected", G_TYPE_BOOLEAN, self->connected,
               "reader-pid", G_TYPE_UINT64, self->reader_pid,
               "utilisation", G_TYPE_DOUBLE,
@@ -413,6 +427,8 @@ gst_zb_sink_start (GstBaseSink * bsink)
 
   self->reader_lost = FALSE;
   self->ever_connected = FALSE;
+  self->live_known = FALSE;
+  self->need_key = FALSE;
   gst_caps_replace (&self->sent_caps, NULL);
 
   if (name == NULL || *name == '\0')
@@ -421,6 +437,9 @@ gst_zb_sink_start (GstBaseSink * bsink)
   if (ret < 0)
     goto bad_name;
 
+  /* pool segments that a killed writer of this buffer left behind */
+  if (!self->chan_mode)
+    gst_zb_pool_shm_sweep (name, 0);
   if (threads == 0)
     threads = MIN (g_get_num_processors (), AUTO_COPY_THREADS_MAX);
   self->copier = gst_zb_copier_new (threads);
@@ -468,7 +487,9 @@ gst_zb_sink_stop (GstBaseSink * bsink)
   self->copier = NULL;
   gst_zb_clock_cache_clear (&self->clock_cache);
   gst_caps_replace (&self->caps, NULL);
-  gst_zb_ring_allocator_set_render_thread (self->ring_alloc, NULL);
+  /* the reader may not have read the last records: a segment's name goes
+   * with the pool, or now when nobody holds its blocks */
+  g_ptr_array_set_size (self->sent_segments, 0);
   if (self->channel) {
     gst_zb_channel_unref (self->channel);
     self->channel = NULL;
@@ -492,7 +513,6 @@ gst_zb_sink_unlock (GstBaseSink * bsink)
   if (self->watch)
     gst_zb_shm_watch_set_flushing (self->watch, TRUE);
   GST_OBJECT_UNLOCK (self);
-  gst_zb_ring_allocator_set_interrupt (self->ring_alloc, TRUE);
   return TRUE;
 }
 
@@ -507,7 +527,6 @@ gst_zb_sink_unlock_stop (GstBaseSink * bsink)
   if (self->watch)
     gst_zb_shm_watch_set_flushing (self->watch, FALSE);
   GST_OBJECT_UNLOCK (self);
-  gst_zb_ring_allocator_set_interrupt (self->ring_alloc, FALSE);
   return TRUE;
 }
 
@@ -560,19 +579,59 @@ static gboolean
 gst_zb_sink_propose_allocation (GstBaseSink * bsink, GstQuery * query)
 {
   GstZbSink *self = GST_ZB_SINK (bsink);
-  GstAllocationParams params;
-  gboolean zero_copy;
+  GstBufferPool *pool = NULL;
+  GstStructure *config;
+  GstVideoInfo vinfo;
+  GstCaps *caps;
+  gboolean zero_copy, need_pool;
+  gchar *name;
+  guint size = 0;
+
+  /* we read any layout through GstVideoMeta and repack it */
+  gst_query_add_allocation_meta (query, GST_VIDEO_META_API_TYPE, NULL);
 
   GST_OBJECT_LOCK (self);
   zero_copy = self->zero_copy;
+  name = g_strdup (self->conn_name ? self->conn_name : self->buffer_name);
   GST_OBJECT_UNLOCK (self);
-  /* we read any layout through GstVideoMeta and repack it */
-  gst_query_add_allocation_meta (query, GST_VIDEO_META_API_TYPE, NULL);
-  /* memory in the ring (see "Ring memory"); plain memory when not usable */
-  if (zero_copy && self->format == GST_ZB_FRAME_FORMAT_GST && !self->chan_mode) {
-    gst_allocation_params_init (&params);
-    gst_query_add_allocation_param (query, self->ring_alloc, &params);
+  gst_query_parse_allocation (query, &caps, &need_pool);
+  /* the pool's blocks travel as pool records: gst format, no channel */
+  if (!zero_copy || self->format != GST_ZB_FRAME_FORMAT_GST || self->chan_mode
+      || caps == NULL || name == NULL)
+    goto done;
+  if (gst_video_info_from_caps (&vinfo, caps))
+    size = GST_VIDEO_INFO_SIZE (&vinfo);
+  if (size == 0)
+    /* no size we know of (compressed, audio): upstream picks its own */
+    goto done;
+
+  GST_OBJECT_LOCK (self);
+  /* the same caps again: the pool, unless upstream is using it */
+  if (self->pool && self->pool_caps && gst_caps_is_equal (caps,
+          self->pool_caps) && !gst_buffer_pool_is_active (self->pool))
+    pool = gst_object_ref (self->pool);
+  GST_OBJECT_UNLOCK (self);
+  if (pool == NULL) {
+    pool = gst_zb_sink_pool_new (name, self->pool_conn);
+    config = gst_buffer_pool_get_config (pool);
+    gst_buffer_pool_config_set_params (config, caps, size, 2, 0);
+    gst_buffer_pool_config_add_option (config,
+        GST_BUFFER_POOL_OPTION_VIDEO_META);
+    if (!gst_buffer_pool_set_config (pool, config)) {
+      GST_WARNING_OBJECT (self, "pool refused its configuration");
+      gst_object_unref (pool);
+      goto done;
+    }
+    GST_OBJECT_LOCK (self);
+    gst_object_replace ((GstObject **) & self->pool, (GstObject *) pool);
+    gst_caps_replace (&self->pool_caps, caps);
+    GST_OBJECT_UNLOCK (self);
   }
+  gst_query_add_allocation_pool (query, pool, size, 2, 0);
+  gst_object_unref (pool);
+
+done:
+  g_free (name);
   return TRUE;
 }
 
@@ -638,15 +697,6 @@ gst_zb_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
     if (flow != GST_FLOW_OK)
       return flow;
   }
-  /* not on a buffer others see too (a tee): its flags are theirs */
-  if (gst_buffer_n_memory (buffer) == 1 &&
-      gst_zb_ring_memory_is_retry (self->ring_alloc,
-          gst_buffer_peek_memory (buffer, 0)) &&
-      gst_buffer_is_writable (buffer))
-    GST_BUFFER_FLAG_SET (buffer, GST_BUFFER_FLAG_TAG_MEMORY);
-  if (G_UNLIKELY (self->render_thread != g_thread_self ()))
-    gst_zb_ring_allocator_set_render_thread (self->ring_alloc,
-        g_thread_self ());
   fill_record (self, buffer, &rec);
   flow = gst_zb_sink_send (self, &rec, buffer, TRUE);
   if (self->chan_mode && flow == GST_FLOW_OK)
@@ -657,7 +707,7 @@ gst_zb_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
 /* How often the EOS wait looks at the reader's count: the library has no
  * event for a read (the reader posts to the writer only when it frees
  * space, which a reader holding frames downstream does later or never).
- * unlock() ends the wait at once. */
+ * unlock() ends the wait within one poll. */
 #define EOS_POLL_US 2000
 
 /* EOS is acknowledged when the reader has read every frame written. TRUE
@@ -667,6 +717,7 @@ static gboolean
 wait_eos_read (GstZbSink * self)
 {
   zb_status status;
+  gboolean unlocked;
 
   for (;;) {
     if (self->writer == NULL)
@@ -677,9 +728,12 @@ wait_eos_read (GstZbSink * self)
       return TRUE;
     if (zb_writer_check_reader (self->writer) < 0)
       return TRUE;
-    if (!gst_zb_ring_allocator_sleep (self->ring_alloc,
-            g_get_monotonic_time () + EOS_POLL_US))
+    GST_OBJECT_LOCK (self);
+    unlocked = self->unlocked;
+    GST_OBJECT_UNLOCK (self);
+    if (unlocked)
       return FALSE;
+    g_usleep (EOS_POLL_US);
   }
 }
 

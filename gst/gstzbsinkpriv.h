@@ -4,9 +4,10 @@
  *
  * zbsink is split by job: gstzbsink.c (the element: properties, states,
  * caps, timestamps, render, EOS), gstzbsinkwrite.c (connecting to the
- * reader, writing frames, the duplex channel checks) and gstzbsinkalloc.c
- * (the allocator whose memory lies in the ring). They share the instance
- * struct and these functions.
+ * reader, writing frames, the duplex channel checks) and gstzbsinkpool.c
+ * (the buffer pool it proposes, whose blocks lie in pool segments and
+ * travel as pool records). They share the instance struct and these
+ * functions.
  */
 
 #ifndef __GST_ZB_SINK_PRIV_H__
@@ -17,6 +18,7 @@
 #include "gstzbclock.h"
 #include "gstzbcommon.h"
 #include "gstzbcopy.h"
+#include "gstzbsinkpool.h"
 #include "gstzbvideo.h"
 
 #include <gst/video/video.h>
@@ -54,6 +56,13 @@ struct _GstZbSink
   GstCaps *sent_caps;           /* caps the reader knows on this connection */
   gboolean reader_lost;         /* lost and not yet reconnected */
   gboolean ever_connected;
+  gboolean live_known;          /* upstream_live was asked (start: not) */
+  gboolean upstream_live;       /* for on-reader-lost=auto */
+  gboolean pool_usable;         /* the reader may map our pool segments */
+  gboolean need_key;            /* a new reader: skip delta units until a
+                                 * key unit (a joining decoder starts at
+                                 * one) */
+  guint skipped;                /* delta units skipped for need_key */
   gboolean is_video;
   GstVideoInfo vinfo;
   GstZbLayout gst_layout;       /* default GstVideoInfo layout */
@@ -77,19 +86,19 @@ struct _GstZbSink
   GstZbChannel *channel;        /* of the last request answered: whether
                                  * its client is still served */
 
-  /* writer-side zero copy (see "Ring memory"). writer_lock: held by an
-   * allocation in the ring and by disconnect(), which may run at the same
-   * time (upstream allocates outside our stream lock). render_thread: set
-   * under the allocator's lock. The rest belongs to the streaming thread. */
+  /* writer-side zero copy (gstzbsinkpool.c). writer_lock: held by
+   * disconnect(). pool_conn: made at init, told of every connection.
+   * pool, pool_caps: the pool last proposed; GST_OBJECT_LOCK (the
+   * ALLOCATION query comes from upstream's thread). sent_segments:
+   * segments with records the reader may not have read yet (a reference
+   * each keeps the name in /dev/shm); streaming thread. */
   GMutex writer_lock;
-  GstAllocator *ring_alloc;
-  guint8 *ring_slot;            /* payload of the pending acquisition */
-  gsize ring_size;
-  GThread *render_thread;
+  GstZbPoolConn *pool_conn;
+  GstBufferPool *pool;
+  GstCaps *pool_caps;
+  GPtrArray *sent_segments;
   gboolean no_fit_warned;       /* leaky raw: a frame that did not fit
                                  * from the write position was dropped */
-  gchar *noop_str;              /* sent_caps as a string, for a no-op */
-  GstCaps *noop_for;            /* the caps noop_str was made of */
   gboolean zero_copy;           /* property; GST_OBJECT_LOCK */
 
   /* copies of large frames (gstzbcopy.h); copy_threads: GST_OBJECT_LOCK,
@@ -119,8 +128,7 @@ typedef enum
 GstFlowReturn gst_zb_sink_send (GstZbSink * self, const zb_gst_record * rec,
     GstBuffer * buf, gboolean in_render);
 
-/* Leave the reader's buffer (the ring allocator keeps a mapped frame's
- * connection). */
+/* Leave the reader's buffer. */
 void gst_zb_sink_disconnect (GstZbSink * self);
 
 /* Duplex channel: @buffer must answer the next request of the current
@@ -133,48 +141,6 @@ GstFlowReturn gst_zb_sink_channel_check (GstZbSink * self,
  * @layout (NULL: as its bytes); large frames with the copier's threads. */
 void gst_zb_sink_copy_payload (GstZbSink * self, GstBuffer * buf,
     const GstZbLayout * layout, guint8 * dst, gsize size);
-
-/* gstzbsinkalloc.c */
-
-/* The allocator zbsink proposes with zero-copy=true; its memories may
- * outlive @sink. */
-GstAllocator *gst_zb_ring_allocator_new (GstZbSink * sink);
-
-/* The sink is being disposed: memories still out no longer reach it. */
-void gst_zb_ring_allocator_forget_sink (GstAllocator * allocator);
-
-/* The connection @writer goes away: returns it to be disconnected, or
- * NULL when a mapped memory keeps it until its last unmap. */
-zb_writer *gst_zb_ring_allocator_release (GstAllocator * allocator,
-    zb_writer * writer);
-
-/* Between unlock() and unlock_stop(): waits for an unmap end at once. */
-void gst_zb_ring_allocator_set_interrupt (GstAllocator * allocator,
-    gboolean interrupt);
-
-/* The thread that renders (NULL at stop): only it allocates in the ring. */
-void gst_zb_ring_allocator_set_render_thread (GstAllocator * allocator,
-    GThread * thread);
-
-/* Wait until @end_time (g_get_monotonic_time()) or an interrupt; FALSE
- * if interrupted. */
-gboolean gst_zb_ring_allocator_sleep (GstAllocator * allocator,
-    gint64 end_time);
-
-/* Is @mem heap memory of ours that render() tags so that a pool drops it
- * (see "Ring memory" in gstzbsinkalloc.c)? */
-gboolean gst_zb_ring_memory_is_retry (GstAllocator * allocator,
-    GstMemory * mem);
-
-/* A slot is pending: write @buf (@payload bytes, @layout) with @rec into
- * it. TRUE when done (*@wr says how), FALSE when it cannot be used. */
-gboolean gst_zb_sink_ring_write_pending (GstZbSink * self,
-    const zb_gst_record * rec, GstBuffer * buf, const GstZbLayout * layout,
-    gsize payload, int *err, GstZbWriteResult * wr);
-
-/* The pending slot cannot take this frame: fill it with a no-op caps
- * record. 0 or a negative errno (-EINTR: interrupted). */
-int gst_zb_sink_ring_flush_noop (GstZbSink * self);
 
 G_END_DECLS
 #endif /* __GST_ZB_SINK_PRIV_H__ */

@@ -12,6 +12,8 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define GST_CAT_DEFAULT gst_zb_sink_debug
 
@@ -39,10 +41,8 @@ gst_zb_sink_disconnect (GstZbSink * self)
   self->reader_pid = 0;
   GST_OBJECT_UNLOCK (self);
 
-  /* the ring goes away: a memory still out moves to the heap; a mapped
-   * one keeps the connection (and the ring) until its last unmap */
-  w = gst_zb_ring_allocator_release (self->ring_alloc, w);
-  self->ring_slot = NULL;
+  /* the pools stop reading the writer before it goes */
+  gst_zb_pool_conn_disconnected (self->pool_conn);
   zb_writer_disconnect (w);
   gst_caps_replace (&self->sent_caps, NULL);
   g_mutex_unlock (&self->writer_lock);
@@ -198,6 +198,32 @@ typedef enum
   CONNECT_ERROR
 } ConnectResult;
 
+/* Whether the buffer @name (its segment) belongs to our own user. */
+static gboolean
+reader_is_us (const gchar * name)
+{
+  gchar *path = g_strdup_printf ("/dev/shm/%s", name);
+  struct stat st;
+  gboolean us;
+
+  us = stat (path, &st) == 0 && st.st_uid == geteuid ();
+  g_free (path);
+  return us;
+}
+
+/* Raw audio and video have no delta units to skip for a new reader. */
+static gboolean
+caps_are_raw (GstCaps * caps)
+{
+  GstStructure *s;
+
+  if (caps == NULL || gst_caps_get_size (caps) == 0)
+    return TRUE;
+  s = gst_caps_get_structure (caps, 0);
+  return gst_structure_has_name (s, "video/x-raw") ||
+      gst_structure_has_name (s, "audio/x-raw");
+}
+
 /* Connect to the reader's buffer unless connected. @block: wait for the
  * buffer to appear (per connect-timeout), else try once. */
 static ConnectResult
@@ -280,6 +306,13 @@ ensure_connected (GstZbSink * self, gboolean block)
   if (ret < 0)
     goto metadata_failed;
 
+  gst_zb_pool_conn_connected (self->pool_conn, w, pid);
+  /* our pool segments are ours alone (0600): a reader of another user
+   * (allow-uid) cannot open them, so its frames are copied */
+  self->pool_usable = reader_is_us (name);
+  if (!self->pool_usable)
+    GST_INFO_OBJECT (self, "the reader of \"%s\" is another user: copying "
+        "frames instead of sending pool records", name);
   GST_OBJECT_LOCK (self);
   self->writer = w;
   self->connected = TRUE;
@@ -296,6 +329,8 @@ ensure_connected (GstZbSink * self, gboolean block)
       self->ever_connected ? "replaced" : NULL);
   self->ever_connected = TRUE;
   self->reader_lost = FALSE;
+  self->need_key = !self->chan_mode && !caps_are_raw (self->caps);
+  self->skipped = 0;
   g_free (name);
   return CONNECT_OK;
 
@@ -451,15 +486,63 @@ needs_repack (GstZbSink * self, GstBuffer * buf, const GstZbLayout * layout)
   return gst_buffer_get_size (buf) < layout->size;
 }
 
-/* Write one frame: an optional gst record header, then @buf (or nothing).
- * Blocks while the ring is full unless leaky. */
+/* @seg (a reference, taken) has a record in the ring now: keep its name
+ * in /dev/shm until the reader has released the record; let go of the
+ * segments whose last record it has released. */
+static void
+sent_segment (GstZbSink * self, GstZbPoolSegment * seg)
+{
+  guint i;
+
+  for (i = 0; i < self->sent_segments->len;) {
+    GstZbPoolSegment *s = g_ptr_array_index (self->sent_segments, i);
+
+    if (s == seg) {
+      gst_zb_pool_segment_unref (seg);
+      seg = NULL;
+      i++;
+    } else if (gst_zb_pool_segment_released (s, self->pool_conn)) {
+      g_ptr_array_remove_index_fast (self->sent_segments, i);
+    } else {
+      i++;
+    }
+  }
+  if (seg)
+    g_ptr_array_add (self->sent_segments, seg);
+}
+
+static GstZbWriteResult write_frame_inner (GstZbSink * self,
+    const zb_gst_record * rec, GstBuffer * buf, const void *bytes,
+    gsize nbytes, int *err, GstZbPoolSegment ** seg);
+
+/* Write one frame: an optional gst record header, then @buf (or nothing),
+ * or a pool record when @buf is a block of our pool. Blocks while the
+ * ring is full unless leaky. */
 static GstZbWriteResult
 write_frame (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
     const void *bytes, gsize nbytes, int *err)
 {
+  GstZbPoolSegment *seg = NULL;
+  GstZbWriteResult wr;
+
+  wr = write_frame_inner (self, rec, buf, bytes, nbytes, err, &seg);
+  /* not sent: the reference taken for it goes */
+  gst_zb_pool_segment_unref (seg);
+  return wr;
+}
+
+static GstZbWriteResult
+write_frame_inner (GstZbSink * self, const zb_gst_record * rec,
+    GstBuffer * buf, const void *bytes, gsize nbytes, int *err,
+    GstZbPoolSegment ** segp)
+{
   const GstZbLayout *layout = NULL;
   gsize hdr = rec ? ZB_GST_HEADER_SIZE : 0;
   gsize payload = nbytes;
+  GstZbPoolSegment *seg = NULL;
+  GstMemory *pool_mem = NULL;
+  zb_gst_pool_ref pref;
+  guint8 pref_bytes[ZB_GST_POOL_REF_SIZE];
   gsize want;
   gint64 start = 0;
   gint write_timeout;
@@ -478,6 +561,16 @@ write_frame (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
       payload = l->size;
     } else {
       payload = gst_buffer_get_size (buf);
+      /* one block of our pool, in the default layout: a pool record */
+      if (rec && !self->chan_mode && self->pool_usable &&
+          gst_buffer_n_memory (buf) == 1) {
+        pool_mem = gst_buffer_peek_memory (buf, 0);
+        seg = *segp = gst_zb_pool_memory_ref (pool_mem, &pref);
+        if (seg) {
+          zb_gst_pool_ref_encode (&pref, pref_bytes);
+          payload = ZB_GST_POOL_REF_SIZE;
+        }
+      }
     }
   }
 
@@ -492,21 +585,6 @@ write_frame (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
 
   if (hdr + payload == 0)
     return WRITE_OK;            /* an empty raw buffer: nothing to send */
-
-  if (self->ring_slot != NULL) {
-    GstZbWriteResult wr;
-
-    if (rec && buf && gst_zb_sink_ring_write_pending (self, rec, buf, layout,
-            payload, err, &wr))
-      return wr;
-    ret = gst_zb_sink_ring_flush_noop (self);
-    if (ret == -EINTR) {
-      *err = ret;
-      return WRITE_INTERRUPTED;
-    }
-    if (ret < 0)
-      goto ring_pending;
-  }
 
   want = hdr + payload;
   for (;;) {
@@ -589,29 +667,32 @@ write_frame (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
     zb_gst_record r = *rec;
 
     r.payload_size = payload;
+    if (seg)
+      r.type = ZB_GST_RECORD_POOL;
     zb_gst_record_encode (&r, dst);
   }
-  if (buf)
+  if (seg)
+    memcpy ((guint8 *) dst + hdr, pref_bytes, ZB_GST_POOL_REF_SIZE);
+  else if (buf)
     gst_zb_sink_copy_payload (self, buf, layout, (guint8 *) dst + hdr, payload);
   else if (nbytes)
     memcpy ((guint8 *) dst + hdr, bytes, nbytes);
   ret = zb_writer_commit (self->writer);
   if (ret < 0)
     goto write_failed;
+  if (seg) {
+    /* the block is reused once the reader has released this record */
+    gst_zb_pool_memory_sent (pool_mem, self->pool_conn,
+        zb_writer_bytes_committed (self->writer));
+    *segp = NULL;
+    sent_segment (self, seg);
+    GST_OBJECT_LOCK (self);
+    self->in_place++;
+    GST_OBJECT_UNLOCK (self);
+  }
   return WRITE_OK;
 
   /* ERRORS */
-ring_pending:
-  {
-    name = g_strdup (self->conn_name);
-    GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
-        ("Could not write to buffer \"%s\": upstream holds a frame "
-            "allocated in the ring and sent something else first.", name),
-        ("pending frame of %" G_GSIZE_FORMAT " bytes, this one %"
-            G_GSIZE_FORMAT, self->ring_size, payload));
-    g_free (name);
-    return WRITE_ERROR;
-  }
 write_timed_out:
   {
     name = g_strdup (self->conn_name);
@@ -689,6 +770,55 @@ write_failed:
 
 
 
+/* Whether upstream is live (asked once per start, with a LATENCY query):
+ * on-reader-lost=auto drops for a live upstream, which must never wait. */
+static gboolean
+upstream_is_live (GstZbSink * self)
+{
+  gboolean live = FALSE, upstream_live = FALSE;
+  GstClockTime min, max;
+
+  if (!self->live_known) {
+    if (gst_base_sink_query_latency (GST_BASE_SINK (self), &live,
+            &upstream_live, &min, &max))
+      self->upstream_live = upstream_live;
+    self->live_known = TRUE;
+    GST_DEBUG_OBJECT (self, "upstream is %slive",
+        self->upstream_live ? "" : "not ");
+  }
+  return self->upstream_live;
+}
+
+/* A reader that joins an encoded stream starts at a key unit: after a new
+ * connection, delta units are skipped (upstream is asked for a key unit
+ * once) until one comes, for at most KEY_WAIT_MAX buffers (a stream
+ * without key units, e.g. intra refresh, is sent on after that). */
+#define KEY_WAIT_MAX 150
+
+static gboolean
+skip_until_key (GstZbSink * self, GstBuffer * buf)
+{
+  if (!self->need_key)
+    return FALSE;
+  if (!GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT)) {
+    self->need_key = FALSE;
+    return FALSE;
+  }
+  if (self->skipped == 0) {
+    GST_INFO_OBJECT (self, "new reader: asking upstream for a key unit");
+    gst_pad_push_event (GST_BASE_SINK_PAD (self),
+        gst_video_event_new_upstream_force_key_unit (GST_CLOCK_TIME_NONE,
+            TRUE, 0));
+  }
+  if (++self->skipped > KEY_WAIT_MAX) {
+    GST_WARNING_OBJECT (self, "no key unit after %u delta units: sending "
+        "from a delta unit", KEY_WAIT_MAX);
+    self->need_key = FALSE;
+    return FALSE;
+  }
+  return TRUE;
+}
+
 /* Connect if needed, send a caps record if the caps changed, write the
  * frame; reconnect on reader loss per on-reader-lost. @in_render: called
  * from render() with the PREROLL_LOCK held, so an interrupted wait may
@@ -707,15 +837,22 @@ gst_zb_sink_send (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
     GST_OBJECT_LOCK (self);
     action = self->on_reader_lost;
     GST_OBJECT_UNLOCK (self);
+    if (action == GST_ZB_READER_LOST_AUTO)
+      action = upstream_is_live (self) ? GST_ZB_READER_LOST_DROP :
+          GST_ZB_READER_LOST_WAIT;
 
-    cr = ensure_connected (self, !(self->reader_lost &&
-            action == GST_ZB_READER_LOST_DROP));
+    /* no reader yet is no reader: drop applies from the start, so that a
+     * live capture never waits for its first reader */
+    cr = ensure_connected (self, action != GST_ZB_READER_LOST_DROP);
     if (cr == CONNECT_ERROR)
       return GST_FLOW_ERROR;
     if (cr == CONNECT_NONE)
       goto dropped;
     if (cr == CONNECT_INTERRUPTED)
       goto interrupted;
+
+    if (buf && skip_until_key (self, buf))
+      goto dropped;
 
     /* caps changed since the metadata or the last caps record */
     wr = WRITE_OK;

@@ -53,6 +53,7 @@
 #include "gstzbsrcpriv.h"
 #include "gstzbchannel.h"
 #include "gstzbsrcmem.h"
+#include "gstzburi.h"
 #include "zbframe.h"
 
 #include <errno.h>
@@ -68,6 +69,7 @@ GST_DEBUG_CATEGORY (gst_zb_src_debug);
 #define DEFAULT_PERMS 0600
 #define DEFAULT_IS_LIVE TRUE
 #define DEFAULT_TIMEOUT 0
+#define DEFAULT_CONNECT_TIMEOUT -1
 #define DEFAULT_ON_WRITER_LOST GST_ZB_WRITER_LOST_WAIT
 #define DEFAULT_TIMESTAMP_MODE GST_ZB_TIMESTAMP_CLOCK
 #define DEFAULT_MAX_HELD_BYTES 0
@@ -83,6 +85,7 @@ enum
   PROP_PERMS,
   PROP_IS_LIVE,
   PROP_TIMEOUT,
+  PROP_CONNECT_TIMEOUT,
   PROP_ON_WRITER_LOST,
   PROP_CAPS,
   PROP_TIMESTAMP_MODE,
@@ -97,8 +100,11 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_STATIC_CAPS_ANY);
 
 #define gst_zb_src_parent_class parent_class
-G_DEFINE_TYPE (GstZbSrc, gst_zb_src, GST_TYPE_PUSH_SRC);
-GST_ELEMENT_REGISTER_DEFINE (zbsrc, "zbsrc", GST_RANK_NONE, GST_TYPE_ZB_SRC);
+G_DEFINE_TYPE_WITH_CODE (GstZbSrc, gst_zb_src, GST_TYPE_PUSH_SRC,
+    G_IMPLEMENT_INTERFACE (GST_TYPE_URI_HANDLER, gst_zb_uri_src_handler_init));
+/* PRIMARY: the zerobuffer:// source of playbin, uridecodebin and
+ * urisourcebin (gst_element_make_from_uri() takes the highest rank) */
+GST_ELEMENT_REGISTER_DEFINE (zbsrc, "zbsrc", GST_RANK_PRIMARY, GST_TYPE_ZB_SRC);
 
 static void gst_zb_src_set_property (GObject * object, guint prop_id,
     const GValue * value, GParamSpec * pspec);
@@ -178,6 +184,21 @@ gst_zb_src_class_init (GstZbSrcClass * klass)
           "that disconnects or dies is detected without it)", 0, G_MAXINT,
           DEFAULT_TIMEOUT, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));
+  /**
+   * GstZbSrc:connect-timeout:
+   *
+   * Fail fast when no writer ever comes: an error when none has sent a
+   * frame this long after the start.
+   *
+   * Since: 0.2
+   */
+  g_object_class_install_property (gobject_class, PROP_CONNECT_TIMEOUT,
+      g_param_spec_int ("connect-timeout", "Connect timeout",
+          "Milliseconds after the start within which a writer must send its "
+          "first frame, else an error is posted (-1 = wait indefinitely; "
+          "once a writer was there, timeout and on-writer-lost apply)", -1,
+          G_MAXINT, DEFAULT_CONNECT_TIMEOUT, G_PARAM_READWRITE |
+          G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_ON_WRITER_LOST,
       g_param_spec_enum ("on-writer-lost", "On writer lost",
           "What to do when the writer disconnects, dies or times out",
@@ -268,6 +289,7 @@ gst_zb_src_init (GstZbSrc * self)
   self->metadata_size = DEFAULT_METADATA_SIZE;
   self->perms = DEFAULT_PERMS;
   self->timeout = DEFAULT_TIMEOUT;
+  self->connect_timeout = DEFAULT_CONNECT_TIMEOUT;
   self->on_writer_lost = DEFAULT_ON_WRITER_LOST;
   self->timestamp_mode = DEFAULT_TIMESTAMP_MODE;
   self->max_held_bytes = DEFAULT_MAX_HELD_BYTES;
@@ -326,6 +348,9 @@ gst_zb_src_set_property (GObject * object, guint prop_id,
       break;
     case PROP_TIMEOUT:
       self->timeout = g_value_get_int (value);
+      break;
+    case PROP_CONNECT_TIMEOUT:
+      self->connect_timeout = g_value_get_int (value);
       break;
     case PROP_ON_WRITER_LOST:
       self->on_writer_lost = g_value_get_enum (value);
@@ -400,6 +425,9 @@ gst_zb_src_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_TIMEOUT:
       g_value_set_int (value, self->timeout);
       break;
+    case PROP_CONNECT_TIMEOUT:
+      g_value_set_int (value, self->connect_timeout);
+      break;
     case PROP_ON_WRITER_LOST:
       g_value_set_enum (value, self->on_writer_lost);
       break;
@@ -471,6 +499,8 @@ gst_zb_src_start (GstBaseSrc * bsrc)
   ret = zb_reader_create (name, &config, &reader);
   if (ret < 0)
     goto create_failed;
+  /* pool segments that killed writers of this buffer left behind */
+  gst_zb_pool_shm_sweep (name, 0);
 
   if (zb_reader_get_status (reader, &status) == 0)
     self->ring_size = status.payload_size;
@@ -486,6 +516,7 @@ gst_zb_src_start (GstBaseSrc * bsrc)
   self->caps_pending = FALSE;
   self->discont = TRUE;
   self->writer_present = FALSE;
+  self->ever_writer = FALSE;
   self->timeout_reported = FALSE;
   self->last_frame_us = g_get_monotonic_time ();
   gst_zb_src_time_init (&self->time);
@@ -567,6 +598,10 @@ gst_zb_src_stop (GstBaseSrc * bsrc)
   gst_zb_src_raw_video_clear (&self->raw);
   self->caps_pending = FALSE;
   gst_zb_src_time_clear (&self->time);
+  if (self->pool_maps) {
+    g_hash_table_unref (self->pool_maps);
+    self->pool_maps = NULL;
+  }
 
   if (self->channel) {
     /* responses still on their way are for nobody now */

@@ -70,9 +70,28 @@ copy_ref_free (gpointer data)
   g_free (cr);
 }
 
+static GstBuffer *make_buffer (GstZbReaderRef * ref, guint64 limit,
+    zb_frame * frame, GstZbPoolMap * map, const void *data, gsize size,
+    gboolean * copied);
+
 GstBuffer *
 gst_zb_reader_ref_make_buffer (GstZbReaderRef * ref, guint64 limit,
     zb_frame * frame, const void *data, gsize size, gboolean * copied)
+{
+  return make_buffer (ref, limit, frame, NULL, data, size, copied);
+}
+
+GstBuffer *
+gst_zb_reader_ref_make_pool_buffer (GstZbReaderRef * ref, guint64 limit,
+    zb_frame * frame, GstZbPoolMap * map, const void *data, gsize size,
+    gboolean * copied)
+{
+  return make_buffer (ref, limit, frame, map, data, size, copied);
+}
+
+static GstBuffer *
+make_buffer (GstZbReaderRef * ref, guint64 limit, zb_frame * frame,
+    GstZbPoolMap * map, const void *data, gsize size, gboolean * copied)
 {
   GstBuffer *buf;
   gsize held;
@@ -104,8 +123,11 @@ gst_zb_reader_ref_make_buffer (GstZbReaderRef * ref, guint64 limit,
   } else {
     /* the memory releases the frame when it is freed, or when a stalled
      * writer makes gst_zb_src_allocator_unpin() move it to the heap */
-    gst_buffer_append_memory (buf, gst_zb_src_allocator_wrap (ref->alloc,
-            frame, data, size));
+    gst_buffer_append_memory (buf, map ?
+        gst_zb_src_allocator_wrap_full (ref->alloc, frame, data, size,
+            gst_zb_pool_map_ref (map),
+            (GDestroyNotify) gst_zb_pool_map_unref) :
+        gst_zb_src_allocator_wrap (ref->alloc, frame, data, size));
   }
   return buf;
 }

@@ -12,6 +12,7 @@
 #include <zerobuffer/zerobuffer.h>
 
 #include "gstzbvideo.h"
+#include "gstzbpoolshm.h"
 
 G_BEGIN_DECLS
 
@@ -47,6 +48,12 @@ void gst_zb_reader_ref_unref (GstZbReaderRef * ref);
 GstBuffer *gst_zb_reader_ref_make_buffer (GstZbReaderRef * ref,
     guint64 limit, zb_frame * frame, const void *data, gsize size,
     gboolean * copied);
+
+/* The same for @size bytes at @data in the pool segment @map (a pool
+ * record): the wrapping memory holds @frame and a reference to @map. */
+GstBuffer *gst_zb_reader_ref_make_pool_buffer (GstZbReaderRef * ref,
+    guint64 limit, zb_frame * frame, GstZbPoolMap * map, const void *data,
+    gsize size, gboolean * copied);
 
 /* Raw frames of raw video have their rows packed tightly
  * (docs/frame-format.md); the layouts of the current caps. Streaming

@@ -39,6 +39,9 @@ typedef struct
   guint maps;                   /* maps of itself and its sub-memories */
   gboolean moved;               /* data is ours; frame released */
   zb_frame frame;               /* held while !moved */
+  gpointer user_data;           /* set once; notified when data no longer
+                                 * points outside the heap */
+  GDestroyNotify notify;
 } GstZbSrcMemory;
 
 typedef struct
@@ -160,11 +163,14 @@ src_free (GstAllocator * allocator, GstMemory * mem)
     g_queue_unlink (&self->pinned, &m->link);
   g_mutex_unlock (&self->lock);
 
-  if (moved)
+  if (moved) {
     g_free (m->data);
-  else
+  } else {
     /* pairs with the zb_reader_read() that gave the frame; thread-safe */
     zb_reader_release (self->reader, &m->frame);
+    if (m->notify)
+      m->notify (m->user_data);
+  }
   g_mutex_clear (&m->lock);
   g_free (m);
 }
@@ -221,6 +227,15 @@ GstMemory *
 gst_zb_src_allocator_wrap (GstAllocator * allocator, const zb_frame * frame,
     gconstpointer data, gsize size)
 {
+  return gst_zb_src_allocator_wrap_full (allocator, frame, data, size, NULL,
+      NULL);
+}
+
+GstMemory *
+gst_zb_src_allocator_wrap_full (GstAllocator * allocator,
+    const zb_frame * frame, gconstpointer data, gsize size,
+    gpointer user_data, GDestroyNotify notify)
+{
   GstZbSrcAllocator *self = (GstZbSrcAllocator *) allocator;
   GstZbSrcMemory *m = g_new0 (GstZbSrcMemory, 1);
 
@@ -229,6 +244,8 @@ gst_zb_src_allocator_wrap (GstAllocator * allocator, const zb_frame * frame,
   g_mutex_init (&m->lock);
   m->data = (guint8 *) data;
   m->frame = *frame;
+  m->user_data = user_data;
+  m->notify = notify;
   m->link.data = m;
   g_mutex_lock (&self->lock);
   g_queue_push_tail_link (&self->pinned, &m->link);
@@ -263,6 +280,8 @@ gst_zb_src_allocator_unpin (GstAllocator * allocator, guint64 * bytes)
      * are not touched after this */
     zb_reader_release (self->reader, &m->frame);
     g_mutex_unlock (&m->lock);
+    if (m->notify)
+      m->notify (m->user_data);
     g_queue_unlink (&self->pinned, &m->link);
     moved++;
     if (bytes)

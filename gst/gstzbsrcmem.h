@@ -30,6 +30,14 @@ GstAllocator *gst_zb_src_allocator_new (zb_reader * reader);
 GstMemory *gst_zb_src_allocator_wrap (GstAllocator * allocator,
     const zb_frame * frame, gconstpointer data, gsize size);
 
+/* The same for bytes that lie outside the ring (a pool segment's block,
+ * which the writer reuses once @frame is released): @notify(@user_data) is
+ * called once the memory no longer points at @data (freed, or moved to
+ * the heap). */
+GstMemory *gst_zb_src_allocator_wrap_full (GstAllocator * allocator,
+    const zb_frame * frame, gconstpointer data, gsize size,
+    gpointer user_data, GDestroyNotify notify);
+
 /* Move the bytes of every live ring memory that nobody has mapped (itself
  * or through a sub-memory) to the heap and release its frame, so that the
  * writer gets the space back. Mapped memories stay in the ring. Returns

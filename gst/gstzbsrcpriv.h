@@ -35,6 +35,7 @@ struct _GstZbSrc
   guint64 metadata_size;
   guint perms;
   gint timeout;
+  gint connect_timeout;
   GstZbWriterLost on_writer_lost;
   GstCaps *caps;
   GstZbTimestampMode timestamp_mode;
@@ -55,6 +56,7 @@ struct _GstZbSrc
   gboolean caps_pending;        /* writer_caps not yet set on the pad */
   gboolean discont;
   gboolean writer_present;
+  gboolean ever_writer;         /* a writer sent a frame since start() */
   gint64 last_frame_us;         /* g_get_monotonic_time() */
   gboolean timeout_reported;
   GstZbSrcTime time;
@@ -62,6 +64,10 @@ struct _GstZbSrc
   gchar *chan;                  /* channel_name latched at start() */
   GstZbChannel *channel;        /* with chan: shared with the requests */
   guint64 chan_generation;      /* the current client, 0: none */
+  GHashTable *pool_maps;        /* name -> GstZbPoolMap: the writer's pool
+                                 * segments mapped so far; emptied when
+                                 * the writer changes */
+  gboolean pool_missing_warned; /* per writer */
 
   /* statistics (the stats property); GST_OBJECT_LOCK */
   guint64 frames;

@@ -59,6 +59,16 @@ post_message (GstZbSrc * self, const gchar * msg_name, guint64 pid,
   g_free (name);
 }
 
+/* Forget the mappings of the writer's pool segments (memories that wrap
+ * blocks keep theirs). */
+static void
+forget_pool_maps (GstZbSrc * self)
+{
+  if (self->pool_maps)
+    g_hash_table_remove_all (self->pool_maps);
+  self->pool_missing_warned = FALSE;
+}
+
 /* Take the caps and the frame format of a new writer from its metadata. */
 static void
 handle_new_writer (GstZbSrc * self, zb_reader * reader)
@@ -70,6 +80,7 @@ handle_new_writer (GstZbSrc * self, zb_reader * reader)
   guint64 pid = 0;
   gboolean replaced = self->writer_present;
 
+  forget_pool_maps (self);
   if (zb_reader_get_status (reader, &status) == 0)
     pid = status.writer_pid;
 
@@ -93,6 +104,7 @@ handle_new_writer (GstZbSrc * self, zb_reader * reader)
   gst_caps_unref (caps);
 
   self->writer_present = TRUE;
+  self->ever_writer = TRUE;
   self->discont = TRUE;
   gst_zb_src_time_new_writer (&self->time);
   self->timeout_reported = FALSE;
@@ -132,6 +144,15 @@ handle_writer_lost (GstZbSrc * self, const gchar * reason)
 
   GST_INFO_OBJECT (self, "writer %" G_GUINT64_FORMAT " lost: %s", pid, reason);
   if (!timeout) {
+    forget_pool_maps (self);
+    /* a killed writer could not remove its pool segments */
+    if (strcmp (reason, "died") == 0 && pid != 0) {
+      guint n = gst_zb_pool_shm_sweep (name, pid);
+
+      if (n)
+        GST_INFO_OBJECT (self, "removed %u pool segments of dead writer %"
+            G_GUINT64_FORMAT, n, pid);
+    }
     self->writer_present = FALSE;
     if (self->chan) {
       self->chan_generation = 0;
@@ -190,7 +211,7 @@ static GstFlowReturn
 next_frame (GstZbSrc * self, GstZbReaderRef * ref, zb_frame * frame)
 {
   GstFlowReturn flow;
-  gint timeout, stall_timeout, slice;
+  gint timeout, connect_timeout, stall_timeout, slice;
   gint64 idle_us;
   gchar *name;
   int ret;
@@ -199,6 +220,7 @@ next_frame (GstZbSrc * self, GstZbReaderRef * ref, zb_frame * frame)
     /* both may change while PLAYING: read them for every slice */
     GST_OBJECT_LOCK (self);
     timeout = self->timeout;
+    connect_timeout = self->connect_timeout;
     stall_timeout = self->stall_timeout;
     GST_OBJECT_UNLOCK (self);
     slice = stall_timeout > 0 ? MIN (stall_timeout, READ_SLICE_MS) :
@@ -211,6 +233,9 @@ next_frame (GstZbSrc * self, GstZbReaderRef * ref, zb_frame * frame)
       idle_us = g_get_monotonic_time () - self->last_frame_us;
       if (stall_timeout > 0 && idle_us >= (gint64) stall_timeout * 1000)
         unpin_held (self, ref, stall_timeout);
+      if (connect_timeout >= 0 && !self->ever_writer &&
+          idle_us >= (gint64) connect_timeout * 1000)
+        goto no_writer;
       if (timeout > 0 && self->writer_present && !self->timeout_reported &&
           idle_us > (gint64) timeout * 1000) {
         self->timeout_reported = TRUE;
@@ -238,6 +263,15 @@ next_frame (GstZbSrc * self, GstZbReaderRef * ref, zb_frame * frame)
   return GST_FLOW_OK;
 
   /* ERRORS */
+no_writer:
+  {
+    name = gst_zb_src_dup_name (self);
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("No writer wrote to buffer \"%s\" within %d ms.", name,
+            connect_timeout), ("connect-timeout=%d", connect_timeout));
+    g_free (name);
+    return GST_FLOW_ERROR;
+  }
 read_failed:
   {
     name = gst_zb_src_dup_name (self);
@@ -287,6 +321,99 @@ take_caps_record (GstZbSrc * self, const void *payload, gsize size)
 }
 
 
+enum
+{
+  POOL_OK,
+  POOL_MISSING,                 /* the segment is gone: drop the frame */
+  POOL_INVALID                  /* error posted, frame released */
+};
+
+/* A pool record: check the reference as hostile input (bounds, name,
+ * owner, size), map its segment (cached per writer) and point *@data at
+ * the buffer's bytes in it; *@map_out gets a reference to the mapping. */
+static gint
+take_pool_record (GstZbSrc * self, GstZbReaderRef * ref, zb_frame * frame,
+    const void *payload, gsize size, GstZbPoolMap ** map_out,
+    const void **data, size_t *data_size)
+{
+  gchar expect[ZB_GST_POOL_NAME_SIZE];
+  const gchar *why = NULL;
+  zb_gst_pool_ref pref;
+  GstZbPoolMap *map;
+  guint64 pid;
+  gchar *name;
+
+  if (zb_gst_pool_ref_decode (payload, size, &pref) < 0) {
+    why = "malformed reference (bounds, block or name)";
+    goto invalid;
+  }
+  GST_OBJECT_LOCK (self);
+  pid = self->writer_pid;
+  GST_OBJECT_UNLOCK (self);
+  name = gst_zb_src_dup_name (self);
+  /* only the current writer's own segments for this buffer */
+  if (zb_gst_pool_name (expect, sizeof (expect), name, pid, pref.serial) < 0
+      || strcmp (expect, pref.name) != 0) {
+    g_free (name);
+    why = "segment name is not one of the writer's for this buffer";
+    goto invalid;
+  }
+  g_free (name);
+
+  if (self->pool_maps == NULL)
+    self->pool_maps = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+        (GDestroyNotify) gst_zb_pool_map_unref);
+  map = g_hash_table_lookup (self->pool_maps, pref.name);
+  if (map == NULL) {
+    map = gst_zb_pool_map_open (pref.name, pref.segment_size, &why);
+    if (map == NULL && g_str_has_prefix (why, "segment does not exist"))
+      goto missing;
+    if (map == NULL)
+      goto invalid;
+    /* a writer makes few segments; a flood of names is bounded here */
+    if (g_hash_table_size (self->pool_maps) >= 64)
+      g_hash_table_remove_all (self->pool_maps);
+    g_hash_table_insert (self->pool_maps, map->name, map);
+    GST_DEBUG_OBJECT (self, "mapped pool segment %s (%" G_GSIZE_FORMAT
+        " bytes)", map->name, map->size);
+  }
+  if (map->size != pref.segment_size) {
+    why = "segment size differs from the record's";
+    goto invalid;
+  }
+  *map_out = gst_zb_pool_map_ref (map);
+  *data = map->base + pref.offset;
+  *data_size = (size_t) pref.size;
+  return POOL_OK;
+
+  /* ERRORS */
+missing:
+  {
+    if (!self->pool_missing_warned) {
+      name = gst_zb_src_dup_name (self);
+      GST_ELEMENT_WARNING (self, STREAM, DECODE,
+          ("Dropping frames of buffer \"%s\" whose pool segment is gone "
+              "(the writer left before they were read).", name),
+          ("segment %s", pref.name));
+      g_free (name);
+      self->pool_missing_warned = TRUE;
+    }
+    GST_DEBUG_OBJECT (self, "frame %" G_GUINT64_FORMAT ": pool segment %s "
+        "gone", frame->sequence, pref.name);
+    return POOL_MISSING;
+  }
+invalid:
+  {
+    zb_reader_release (ref->reader, frame);
+    name = gst_zb_src_dup_name (self);
+    GST_ELEMENT_ERROR (self, STREAM, DECODE,
+        ("Invalid pool record in buffer \"%s\".", name),
+        ("frame %" G_GUINT64_FORMAT ": %s", frame->sequence, why));
+    g_free (name);
+    return POOL_INVALID;
+  }
+}
+
 GstFlowReturn
 gst_zb_src_next_buffer (GstZbSrc * self, GstZbReaderRef * ref,
     GstBuffer ** outbuf)
@@ -302,6 +429,7 @@ gst_zb_src_next_buffer (GstZbSrc * self, GstZbReaderRef * ref,
   const void *payload;
   size_t payload_size;
   guint64 limit;
+  GstZbPoolMap *pool_map = NULL;
   gchar *name;
   int ret;
 
@@ -340,6 +468,21 @@ gst_zb_src_next_buffer (GstZbSrc * self, GstZbReaderRef * ref,
       return GST_FLOW_EOS;
     }
 
+    if (self->gst_format && rec.type == ZB_GST_RECORD_POOL) {
+      ret = take_pool_record (self, ref, &frame, payload, payload_size,
+          &pool_map, &payload, &payload_size);
+      if (ret == POOL_INVALID)
+        return GST_FLOW_ERROR;
+      if (ret == POOL_MISSING) {
+        zb_reader_release (ref->reader, &frame);
+        self->discont = TRUE;
+        GST_OBJECT_LOCK (self);
+        self->dropped++;
+        GST_OBJECT_UNLOCK (self);
+        continue;
+      }
+    }
+
     /* a buffer; both may change while PLAYING */
     GST_OBJECT_LOCK (self);
     mode = self->timestamp_mode;
@@ -351,14 +494,22 @@ gst_zb_src_next_buffer (GstZbSrc * self, GstZbReaderRef * ref,
     GST_LOG_OBJECT (self, "dropped frame %" G_GUINT64_FORMAT ": presented "
         "before the base time", frame.sequence);
     zb_reader_release (ref->reader, &frame);
+    gst_zb_pool_map_unref (pool_map);
+    pool_map = NULL;
     self->discont = TRUE;
     GST_OBJECT_LOCK (self);
     self->dropped++;
     GST_OBJECT_UNLOCK (self);
   }
 
-  buf = gst_zb_reader_ref_make_buffer (ref, limit, &frame, payload,
-      payload_size, &copied);
+  if (pool_map) {
+    buf = gst_zb_reader_ref_make_pool_buffer (ref, limit, &frame, pool_map,
+        payload, payload_size, &copied);
+    gst_zb_pool_map_unref (pool_map);
+  } else {
+    buf = gst_zb_reader_ref_make_buffer (ref, limit, &frame, payload,
+        payload_size, &copied);
+  }
   GST_BUFFER_PTS (buf) = pts;
   GST_BUFFER_DTS (buf) = dts;
   if (self->gst_format) {

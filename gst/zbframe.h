@@ -31,9 +31,12 @@ typedef enum
   ZB_GST_RECORD_BUFFER = 1,
   ZB_GST_RECORD_CAPS = 2,
   ZB_GST_RECORD_EOS = 3,
-  ZB_GST_RECORD_PAD = 4         /* no-op: fills the ring up to its end so
+  ZB_GST_RECORD_PAD = 4,        /* no-op: fills the ring up to its end so
                                  * that the next record starts at offset 0;
                                  * readers skip it, payload ignored */
+  ZB_GST_RECORD_POOL = 5        /* a buffer whose bytes lie in a pool
+                                 * segment of the writer: the payload is a
+                                 * zb_gst_pool_ref */
 } zb_gst_record_type;
 
 /* The smallest ring frame that holds a record (with the 16-byte ZeroBuffer
@@ -78,21 +81,47 @@ void zb_gst_record_encode (const zb_gst_record * rec, uint8_t * out);
 int zb_gst_record_decode (const void *data, size_t size, zb_gst_record * rec,
     const void **payload);
 
-/* Metadata: a JSON object of string members.
- *
- * zb_json_get_string(): find the top-level member @key of the JSON object in
- * @json (@len bytes, not NUL-terminated) whose value is a string; return it
- * unescaped in a malloc()ed NUL-terminated string (free() it), or NULL when
- * the text is not a JSON object, the member is missing or not a string, or
- * the text is malformed. \u escapes are decoded to UTF-8; "\u0000" is
- * refused. Never reads outside [json, json + len). */
-char *zb_json_get_string (const char *json, size_t len, const char *key);
+/* Pool records (type 5): the buffer's bytes lie in a block of a shared
+ * memory object that the writer created ("pool segment", see
+ * docs/frame-format.md). The record's payload is this reference,
+ * ZB_GST_POOL_REF_SIZE bytes (a later revision may append fields). */
+#define ZB_GST_POOL_NAME_SIZE 128       /* name field, NUL-padded */
+#define ZB_GST_POOL_REF_SIZE (5 * 8 + ZB_GST_POOL_NAME_SIZE)
 
-/* Append @s as a JSON string literal (quotes included) to the buffer
- * @out of @cap bytes at offset *@pos; returns 0, or -1 when it does not
- * fit (then *@pos is unspecified). The output is not NUL-terminated. */
-int zb_json_append_string (char *out, size_t cap, size_t * pos,
-    const char *s);
+typedef struct
+{
+  uint64_t segment_size;        /* bytes of the segment (its fstat size) */
+  uint64_t block_size;          /* blocks start at multiples of it */
+  uint64_t offset;              /* of the buffer's bytes in the segment */
+  uint64_t size;                /* the buffer's bytes, inside one block */
+  uint64_t serial;              /* the segment's number (last field of
+                                 * its name) */
+  char name[ZB_GST_POOL_NAME_SIZE];     /* NUL-terminated */
+} zb_gst_pool_ref;
+
+/* Write @ref into @out (ZB_GST_POOL_REF_SIZE bytes). */
+void zb_gst_pool_ref_encode (const zb_gst_pool_ref * ref, uint8_t * out);
+
+/* Parse the payload of a pool record (@size bytes). Checks the lengths,
+ * that the name is NUL-terminated, made of [A-Za-z0-9._-] and starts with
+ * "zbpool-", that the block size and segment size are not 0, and that
+ * [offset, offset + size) lies in one block [k * block_size, (k + 1) *
+ * block_size) that lies inside the segment. The name is not compared
+ * with anything (zb_gst_pool_name() makes the one to expect). 0, or
+ * -EBADMSG; *@ref is untouched on error. Never reads outside
+ * [data, data + size). */
+int zb_gst_pool_ref_decode (const void *data, size_t size,
+    zb_gst_pool_ref * ref);
+
+/* The name (without the leading '/') of pool segment @serial of writer
+ * @pid for buffer @buffer: "zbpool-BUFFER-PID-SERIAL", or with BUFFER
+ * replaced by "h" and 16 hex digits of its hash when BUFFER is longer than
+ * 64 bytes or holds other bytes than [A-Za-z0-9._-]. @serial
+ * ZB_GST_NONE: the prefix every segment of that writer shares, up to and
+ * with the '-' before SERIAL. 0, or -ENAMETOOLONG when @size is too
+ * small. */
+int zb_gst_pool_name (char *out, size_t size, const char *buffer,
+    uint64_t pid, uint64_t serial);
 
 #ifdef __cplusplus
 }

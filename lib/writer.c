@@ -37,6 +37,10 @@ struct zb_writer
   uint64_t written_count;
   uint64_t sequence;            /* of the next frame */
   uint64_t frames;
+  /* Bytes of the ring charged to frames, wrap tails and whatever the
+   * reader still held when we connected; written by the writing thread
+   * only, read by zb_writer_bytes_released() from any thread. */
+  uint64_t committed;
 
   int acquired;
   uint64_t acquired_pos;
@@ -289,6 +293,11 @@ try_connect (const char *name, zb_writer * writer, int take_over)
   writer->write_pos = pos == seg->payload_size ? 0 : pos;
   writer->written_count = ZB_LOAD (seg->oieb->payload_written_count);
   writer->sequence = 1;
+  /* What the reader still holds counts as committed before our first
+   * frame, so that released bytes start at 0. */
+  free_bytes = ZB_LOAD (seg->oieb->payload_free_bytes);
+  ZB_STORE (writer->committed, seg->payload_size - (free_bytes >
+          seg->payload_size ? seg->payload_size : free_bytes));
   /* Tokens from an earlier writer's era mean nothing to us. */
   drain_tokens (seg->sem_r);
   writer->drain_countdown = DRAIN_INTERVAL;
@@ -539,6 +548,9 @@ zb_writer_acquire (zb_writer * writer, size_t size, void **data)
     }
     ZB_FAULT ("wrap-marker");
     ZB_SUB (seg->oieb->payload_free_bytes, space_to_end);
+    /* After the free bytes: pairs with the acquire load in
+     * zb_writer_bytes_released(), which reads committed first. */
+    ZB_STORE (writer->committed, writer->committed + space_to_end);
     ZB_FAULT ("wrap-free");
     pos = 0;
     writer->write_pos = 0;
@@ -586,6 +598,28 @@ zb_writer_space_to_end (zb_writer * writer)
   return writer->seg.payload_size - writer->write_pos;
 }
 
+/* Would zb_writer_acquire() of @size bytes go ahead without waiting for
+ * space? 1 also when it fails at once (-EMSGSIZE, -E2BIG), 0 when it would
+ * wait; the reader only ever frees more. For fan-out readers that must
+ * never be waited for (fanout.c). */
+int
+zb_writer_space_ready (zb_writer * writer, size_t size)
+{
+  uint64_t p = writer->seg.payload_size, pos = writer->write_pos, total;
+  int wrap;
+
+  if (size == 0 || size > p - ZB_FRAME_HEADER_SIZE
+      || never_fits (p, ZB_FRAME_HEADER_SIZE + (uint64_t) size))
+    return 1;
+  total = ZB_FRAME_HEADER_SIZE + size;
+  wrap = placement (p, pos, total);
+  if (wrap < 0)
+    return 1;
+  /* Acquire: pairs with the reader's release add, as in wait_space(). */
+  return ZB_LOAD (writer->seg.oieb->payload_free_bytes) >=
+      (wrap ? p - pos + total : total);
+}
+
 size_t
 zb_max_size_always (size_t payload_size)
 {
@@ -629,6 +663,9 @@ zb_writer_commit (zb_writer * writer)
    * stores happen before the counters and the token; pairs with the acquire
    * load of payload_written_count in the reader's frame_committed(). */
   ZB_SUB (seg->oieb->payload_free_bytes, total);
+  /* After the free bytes: pairs with the acquire load in
+   * zb_writer_bytes_released(), which reads committed first. */
+  ZB_STORE (writer->committed, writer->committed + total);
   ZB_FAULT ("commit-free");
   ZB_STORE (seg->oieb->payload_write_pos, writer->write_pos);
   ZB_FAULT ("commit-pos");
@@ -701,6 +738,30 @@ uint64_t
 zb_writer_frames_written (zb_writer * writer)
 {
   return writer ? writer->frames : 0;
+}
+
+uint64_t
+zb_writer_bytes_committed (zb_writer * writer)
+{
+  return writer ? ZB_LOAD (writer->committed) : 0;
+}
+
+uint64_t
+zb_writer_bytes_released (zb_writer * writer)
+{
+  uint64_t committed, free_bytes, used, p;
+
+  if (writer == NULL)
+    return 0;
+  p = writer->seg.payload_size;
+  /* committed first, then the free bytes: the writer lowers the free
+   * bytes before it raises committed (release store in commit and wrap),
+   * so a commit seen here is also seen in the free bytes. A commit that
+   * races us makes the result smaller, never larger. */
+  committed = ZB_LOAD (writer->committed);
+  free_bytes = ZB_LOAD (writer->seg.oieb->payload_free_bytes);
+  used = free_bytes >= p ? 0 : p - free_bytes;
+  return committed >= used ? committed - used : 0;
 }
 
 int

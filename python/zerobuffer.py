@@ -34,7 +34,8 @@ import struct
 
 __all__ = [
     "Error", "Timeout", "PeerGone", "PeerDead", "Interrupted",
-    "Reader", "Writer", "Frame", "DuplexServer", "DuplexClient",
+    "Reader", "Writer", "FanoutWriter", "Frame", "DuplexServer",
+    "DuplexClient",
     "status", "parse_caps", "parse_gst_record", "GstRecord",
 ]
 
@@ -80,6 +81,34 @@ class _WriterConfig(ctypes.Structure):
         ("write_timeout_ms", ctypes.c_int),
         ("allow_uid", ctypes.c_uint),
         ("reserved", ctypes.c_int * 5),
+    ]
+
+
+class _FanoutConfig(ctypes.Structure):
+    _fields_ = [
+        ("policy", ctypes.c_int),
+        ("write_timeout_ms", ctypes.c_int),
+        ("max_readers", ctypes.c_uint),
+        ("allow_uid", ctypes.c_uint),
+        ("recheck_ms", ctypes.c_int),
+        ("on_event", ctypes.c_void_p),
+        ("user_data", ctypes.c_void_p),
+        ("reserved", ctypes.c_int * 4),
+    ]
+
+
+_NAME_MAX = 245
+
+
+class _FanoutReaderInfo(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_char * (_NAME_MAX + 1)),
+        ("pid", ctypes.c_uint64),
+        ("frames", ctypes.c_uint64),
+        ("drops", ctypes.c_uint64),
+        ("bytes", ctypes.c_uint64),
+        ("stalled", ctypes.c_int),
+        ("last_error", ctypes.c_int),
     ]
 
 
@@ -132,6 +161,17 @@ for _name, _args, _res in [
     ("zb_writer_acquire", [_P, ctypes.c_size_t, _PP], ctypes.c_int),
     ("zb_writer_commit", [_P], ctypes.c_int),
     ("zb_writer_get_status", [_P, ctypes.POINTER(_Status)], ctypes.c_int),
+    ("zb_fanout_open", [ctypes.c_char_p, ctypes.POINTER(_FanoutConfig), _PP],
+     ctypes.c_int),
+    ("zb_fanout_close", [_P], None),
+    ("zb_fanout_set_metadata", [_P, ctypes.c_char_p, ctypes.c_size_t],
+     ctypes.c_int),
+    ("zb_fanout_write", [_P, _P, ctypes.c_size_t], ctypes.c_int),
+    ("zb_fanout_readers", [_P, ctypes.POINTER(_FanoutReaderInfo),
+                           ctypes.c_size_t], ctypes.c_int),
+    ("zb_fanout_wait_readers", [_P, ctypes.c_uint, ctypes.c_int],
+     ctypes.c_int),
+    ("zb_fanout_frames_written", [_P], ctypes.c_uint64),
     ("zb_inspect", [ctypes.c_char_p, ctypes.POINTER(_Status), _P,
                     ctypes.c_size_t, _SIZEP], ctypes.c_int),
     ("zb_duplex_server_create", [ctypes.c_char_p,
@@ -160,9 +200,78 @@ NEW_WRITER = 1
 # gst frame format (docs/frame-format.md)
 GST_MAGIC = b"ZBGS"
 GST_HEADER_SIZE = 80
-RECORD_BUFFER, RECORD_CAPS, RECORD_EOS = 1, 2, 3
+RECORD_BUFFER, RECORD_CAPS, RECORD_EOS, RECORD_PAD, RECORD_POOL = 1, 2, 3, 4, 5
 CLOCK_TIME_NONE = 0xFFFFFFFFFFFFFFFF
-_KINDS = {RECORD_BUFFER: "buffer", RECORD_CAPS: "caps", RECORD_EOS: "eos"}
+_KINDS = {RECORD_BUFFER: "buffer", RECORD_CAPS: "caps", RECORD_EOS: "eos",
+          RECORD_PAD: "pad", RECORD_POOL: "buffer"}
+POOL_REF_SIZE = 5 * 8 + 128
+_POOL_NAME_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyz"
+                             b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                       ctypes.c_int, ctypes.c_int, ctypes.c_long)
+
+
+def pool_segment_name(buffer, pid, serial):
+    """The name zbsink gives pool segment @serial of writer @pid for
+    buffer @buffer (docs/frame-format.md, "pool")."""
+    b = buffer.encode()
+    if not (0 < len(b) <= 64 and all(c in _POOL_NAME_CHARS for c in b)):
+        h = 0xcbf29ce484222325
+        for c in b:
+            h = ((h ^ c) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+        buffer = "h%016x" % h
+    return "zbpool-%s-%d-%d" % (buffer, pid, serial)
+
+
+def _pool_payload(owner, payload):
+    """A pool record's bytes, without a copy: validated as hostile input
+    (docs/frame-format.md, "Validation" 9), the segment mapped read-only
+    and cached per writer on @owner."""
+    if len(payload) < POOL_REF_SIZE:
+        raise ValueError("pool record of %d bytes" % len(payload))
+    seg_size, block, offset, size, serial = struct.unpack_from(
+        "<5Q", payload, 0)
+    raw_name = bytes(payload[40:40 + 128])
+    name = raw_name.split(b"\0", 1)[0]
+    if len(name) == 128 or raw_name[len(name):].strip(b"\0"):
+        raise ValueError("bad pool segment name")
+    if block == 0 or seg_size == 0:
+        raise ValueError("bad pool block or segment size")
+    start = offset - offset % block
+    if start >= seg_size or block > seg_size - start or \
+            size > block - (offset - start):
+        raise ValueError("pool reference outside its block or segment")
+    pid = owner.status()["writer_pid"]
+    if name.decode("ascii", "replace") != pool_segment_name(owner.name, pid,
+                                                            serial):
+        raise ValueError("pool segment %r is not the writer's" % name)
+    maps = owner.__dict__.setdefault("_pool_maps", {})
+    key = (pid, name)
+    m = maps.get(key)
+    if m is None:
+        fd = os.open("/dev/shm/" + name.decode(), os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            st = os.fstat(fd)
+            if st.st_uid != os.geteuid() or st.st_mode & 0o022 or \
+                    st.st_size != seg_size:
+                raise ValueError("pool segment %r: owner, mode or size" % name)
+            # mapped through libc, read-only, so that the address is known
+            # (zero-copy checks); never unmapped: views may outlive a frame
+            addr = _libc.mmap(None, seg_size, 1, 1, fd, 0)   # PROT_READ,
+            if addr in (None, ctypes.c_void_p(-1).value):    # MAP_SHARED
+                raise ValueError("pool segment %r cannot be mapped" % name)
+        finally:
+            os.close(fd)
+        m = (addr, (ctypes.c_char * seg_size).from_address(addr))
+        if len(maps) >= 64:
+            maps.clear()
+        maps[key] = m
+    view = memoryview(m[1]).cast("B")[offset:offset + size].toreadonly()
+    return view, m[0] + offset
 
 
 class Error(OSError):
@@ -285,6 +394,8 @@ def parse_gst_record(data):
                          % (payload_size, size))
     if rtype == RECORD_EOS and payload_size != 0:
         raise ValueError("EOS record with a payload")
+    if rtype == RECORD_POOL and payload_size < POOL_REF_SIZE:
+        raise ValueError("pool record without its reference")
     rec = GstRecord()
     rec.type = rtype
     rec.kind = _KINDS[rtype]
@@ -384,6 +495,11 @@ class Frame:
             self.kind = self.record.kind
             self.payload = self.record.payload
             self.payload_address += self.record.header_size
+            if self.record.type == RECORD_POOL:
+                # the bytes lie in a block of the writer's pool segment,
+                # reused only once this frame is released
+                self.payload, self.payload_address = _pool_payload(
+                    owner, self.record.payload)
             self.pts = self.record.pts
             self.duration = self.record.duration
 
@@ -562,6 +678,77 @@ class Writer(_Handle):
         st = _Status()
         _check(_lib.zb_writer_get_status(self._h, ctypes.byref(st)), "status")
         return _status_dict(st)
+
+
+class FanoutWriter(_Handle):
+    """Writes every frame to the readers of NAME: buffer NAME and every
+    buffer NAME@ID (e.g. Reader("cam@rec")), found as they come and go
+    (docs/fanout.md).
+
+    policy "drop" (default): a reader whose ring is full misses the frame,
+    so that a stuck reader never slows the others; "block": wait for it up
+    to write_timeout_ms, then it misses frames until it has room again.
+    Frames written while no reader is connected go nowhere."""
+
+    _destroy = staticmethod(_lib.zb_fanout_close)
+    _POLICIES = {"drop": 0, "block": 1}
+
+    def __init__(self, name, policy="drop", write_timeout_ms=0,
+                 max_readers=0, allow_uid=None, recheck_ms=0):
+        self._h = None
+        if policy not in self._POLICIES:
+            raise ValueError("policy must be 'drop' or 'block'")
+        cfg = _FanoutConfig(self._POLICIES[policy], write_timeout_ms,
+                            max_readers,
+                            0 if allow_uid is None else allow_uid,
+                            recheck_ms)
+        handle = ctypes.c_void_p()
+        _check(_lib.zb_fanout_open(name.encode(), ctypes.byref(cfg),
+                                   ctypes.byref(handle)),
+               "fan-out " + name)
+        self._h = handle
+        self.name = name
+
+    def set_metadata(self, data):
+        """Metadata each reader gets when it connects."""
+        if isinstance(data, str):
+            data = data.encode()
+        _check(_lib.zb_fanout_set_metadata(self._h, data, len(data)),
+               "metadata")
+
+    def write(self, data):
+        """Write one frame to every connected reader; returns how many
+        got it."""
+        ptr, size, _keep = _bytes_arg(data)
+        return _check(_lib.zb_fanout_write(self._h, ptr, size),
+                      "write " + self.name)
+
+    def readers(self):
+        """The connected readers: a list of dicts with name, pid, frames,
+        drops, bytes, stalled, last_error."""
+        while True:
+            n = _check(_lib.zb_fanout_readers(self._h, None, 0), "readers")
+            arr = (_FanoutReaderInfo * max(n, 1))()
+            got = _check(_lib.zb_fanout_readers(self._h, arr, n), "readers")
+            if got <= n:
+                break
+        return [{
+            "name": arr[i].name.decode(), "pid": arr[i].pid,
+            "frames": arr[i].frames, "drops": arr[i].drops,
+            "bytes": arr[i].bytes, "stalled": bool(arr[i].stalled),
+            "last_error": arr[i].last_error,
+        } for i in range(got)]
+
+    def wait_readers(self, count, timeout_ms=5000):
+        """Wait until at least COUNT readers are connected; returns how
+        many are (Timeout if fewer in time)."""
+        return _check(_lib.zb_fanout_wait_readers(self._h, count,
+                                                  timeout_ms),
+                      "wait for %d readers" % count)
+
+    @property
+    def frames_written(self):
+        return _lib.zb_fanout_frames_written(self._h)
 
 
 def status(name):

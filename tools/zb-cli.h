@@ -87,6 +87,7 @@ int zb_cmd_writer (int argc, char **argv);
 int zb_cmd_relay (int argc, char **argv);
 int zb_cmd_inspect (int argc, char **argv);
 int zb_cmd_list (int argc, char **argv);
+int zb_cmd_top (int argc, char **argv);
 int zb_cmd_clean (int argc, char **argv);
 
 #endif /* ZB_CLI_H */

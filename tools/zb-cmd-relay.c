@@ -65,9 +65,14 @@ relay_usage (FILE * out)
       "      --create-output        accepted for compatibility (OUT is "
       "always created\n"
       "                             by its own reader)\n"
+      FANOUT_USAGE
       "      --json-output          print the result as JSON\n"
       "  -v, --verbose              progress messages\n"
       "  -h, --help                 show this help\n"
+      "\n"
+      "With --fanout, OUT is not one buffer: every frame goes to buffer OUT "
+      "and to\nevery buffer OUT@ID whose reader is alive, found as they "
+      "come and go.\n"
       "\n"
       "Exit status: 0 success, 1 IN could not be created, 2 OUT could not "
       "be\nreached, 3 relay error (read, write, timeout or fewer frames than "
@@ -116,6 +121,7 @@ zb_cmd_relay (int argc, char **argv)
     {"transform", required_argument, NULL, OPT_TRANSFORM},
     {"xor-key", required_argument, NULL, OPT_XOR_KEY},
     {"log-interval", required_argument, NULL, OPT_LOG_INTERVAL},
+    FANOUT_LONGOPTS,
     {"json-output", no_argument, NULL, OPT_JSON_OUTPUT},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -135,14 +141,25 @@ zb_cmd_relay (int argc, char **argv)
   zb_writer_config wconfig = { DEFAULT_RELAY_CONNECT_MS, DEFAULT_TIMEOUT_MS };
   zb_reader *r = NULL;
   zb_writer *w = NULL;
+  zb_fanout *fan = NULL;
+  FanoutOpts fo;
+  uint8_t *frame_buf = NULL;
+  size_t frame_buf_size = 0;
+  uint64_t deliveries = 0;
   ErrorList errors = { {0}, 0 };
   uint64_t relayed = 0, bytes = 0, meta_len = 0;
   int metadata_relayed = 0;
   int64_t t0 = 0, t1 = 0;
   double duration;
 
+  zb_stream_fanout_init (&fo);
   opterr = 0;
   while ((c = getopt_long (argc, argv, "n:vh", longopts, NULL)) != -1) {
+    ret = zb_stream_opt_fanout (cmd, c, optarg, &fo);
+    if (ret < 0)
+      return RELAY_EXIT_USAGE;
+    if (ret > 0)
+      continue;
     switch (c) {
       case 'n':
         if (zb_cli_opt_count (cmd, "--frames", optarg, 0, &frames) < 0)
@@ -240,6 +257,13 @@ zb_cmd_relay (int argc, char **argv)
     zb_cli_error (cmd, "input and output buffer must differ");
     return RELAY_EXIT_USAGE;
   }
+  if (zb_stream_fanout_check (cmd, &fo) < 0)
+    return RELAY_EXIT_USAGE;
+  if (fo.enabled && strchr (out_name, '@') != NULL) {
+    zb_cli_error (cmd, "a --fanout name has no '@' (its readers are OUT "
+        "and OUT@ID)");
+    return RELAY_EXIT_USAGE;
+  }
 
   zb_cli_catch_signals ();
   memset (&rconfig, 0, sizeof (rconfig));
@@ -257,7 +281,14 @@ zb_cmd_relay (int argc, char **argv)
   if (verbose && !json)
     printf ("[RELAY] created input buffer '%s'\n", in_name);
 
-  ret = zb_stream_connect (out_name, &wconfig, &w);
+  if (fo.enabled) {
+    ret = zb_stream_fanout_open (out_name, &fo, wconfig.write_timeout_ms,
+        wconfig.allow_uid, wconfig.connect_timeout_ms,
+        verbose && !json ? "RELAY" : NULL, &fan);
+    if (ret == -ETIMEDOUT)
+      ret = -ENOENT;            /* fewer readers than asked for */
+  } else
+    ret = zb_stream_connect (out_name, &wconfig, &w);
   if (ret < 0) {
     zb_errors_fail (&errors, cmd, "cannot connect to output buffer '%s': %s",
         out_name, zb_strerror (ret));
@@ -287,7 +318,8 @@ zb_cmd_relay (int argc, char **argv)
       /* metadata is visible once the first frame is */
       if (zb_reader_get_metadata (r, &m, &ms) == 0 && ms > 0) {
         meta_len = ms;
-        ret = zb_writer_set_metadata (w, m, ms);
+        ret = fan ? zb_fanout_set_metadata (fan, m, ms) :
+            zb_writer_set_metadata (w, m, ms);
         if (ret < 0) {
           zb_reader_release (r, &f);
           zb_errors_fail (&errors, cmd, "cannot relay %zu bytes of "
@@ -298,10 +330,29 @@ zb_cmd_relay (int argc, char **argv)
         metadata_relayed = 1;
       }
     }
-    ret = zb_writer_acquire (w, f.size, &dst);
-    if (ret == 0) {
-      transform_copy (dst, f.data, f.size, transform, xor_key);
-      ret = zb_writer_commit (w);
+    if (fan != NULL && transform == TRANSFORM_NONE) {
+      ret = zb_fanout_write (fan, f.data, f.size);
+    } else if (fan != NULL) {
+      if (frame_buf_size < f.size) {
+        free (frame_buf);
+        frame_buf = malloc (f.size);
+        frame_buf_size = frame_buf ? f.size : 0;
+      }
+      ret = -ENOMEM;
+      if (frame_buf != NULL) {
+        transform_copy (frame_buf, f.data, f.size, transform, xor_key);
+        ret = zb_fanout_write (fan, frame_buf, f.size);
+      }
+    } else {
+      ret = zb_writer_acquire (w, f.size, &dst);
+      if (ret == 0) {
+        transform_copy (dst, f.data, f.size, transform, xor_key);
+        ret = zb_writer_commit (w);
+      }
+    }
+    if (ret > 0) {
+      deliveries += (uint64_t) ret;
+      ret = 0;
     }
     zb_reader_release (r, &f);
     if (ret < 0) {
@@ -373,6 +424,11 @@ done:
         relayed > 1 ? duration * 1e6 / (double) (relayed - 1) : 0);
     zb_json_string (&j, "transform", transform_names[transform]);
     zb_json_string (&j, "end_reason", end_reason);
+    if (fo.enabled) {
+      zb_json_bool (&j, "fanout", 1);
+      zb_json_uint (&j, "deliveries", deliveries);
+      zb_stream_fanout_json (&j, fan);
+    }
     zb_errors_json (&j, &errors);
     zb_json_end_object (&j);
     zb_json_finish (&j);
@@ -382,6 +438,8 @@ done:
         duration, zb_mib_per_s (bytes, duration), transform_names[transform],
         end_reason);
   }
+  zb_fanout_close (fan);
+  free (frame_buf);
   zb_errors_free (&errors);
   return status;
 }

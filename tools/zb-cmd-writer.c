@@ -39,11 +39,17 @@ writer_usage (FILE * out)
       "(name or\n"
       "                             uid; default: only our own and "
       "root's)\n"
+      FANOUT_USAGE
       "      --json-output          print the result as JSON\n"
       "  -v, --verbose              progress messages\n"
       "  -h, --help                 show this help\n"
       "\n"
-      "Exit status: 0 all frames written, 1 connection failed, 2 write "
+      "With --fanout, NAME is not one buffer: every frame goes to buffer "
+      "NAME and to\nevery buffer NAME@ID (e.g. 'zerobuffer reader "
+      "NAME@rec') whose reader is\nalive, found as they come and go.\n"
+      "\n"
+      "Exit status: 0 all frames written, 1 connection failed (with "
+      "--fanout: fewer\nthan --min-readers readers in time), 2 write "
       "error,\n3 invalid arguments.\n", out);
 }
 
@@ -91,6 +97,7 @@ zb_cmd_writer (int argc, char **argv)
     {"connect-timeout-ms", required_argument, NULL, OPT_CONNECT_TIMEOUT},
     {"write-timeout-ms", required_argument, NULL, OPT_WRITE_TIMEOUT},
     {"allow-uid", required_argument, NULL, OPT_ALLOW_UID},
+    FANOUT_LONGOPTS,
     {"json-output", no_argument, NULL, OPT_JSON_OUTPUT},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -106,14 +113,23 @@ zb_cmd_writer (int argc, char **argv)
   int json = 0, verbose = 0, c, ret, status = 0;
   zb_writer_config config = { 0, DEFAULT_TIMEOUT_MS };
   zb_writer *w = NULL;
-  uint8_t *seq = NULL;
+  zb_fanout *fan = NULL;
+  FanoutOpts fo;
+  uint8_t *seq = NULL, *frame_buf = NULL;
   ErrorList errors = { {0}, 0 };
   long long written = 0;
+  uint64_t deliveries = 0;
   int64_t t0 = 0, t1 = 0;
   double duration;
 
+  zb_stream_fanout_init (&fo);
   opterr = 0;
   while ((c = getopt_long (argc, argv, "n:s:m:vh", longopts, NULL)) != -1) {
+    ret = zb_stream_opt_fanout (cmd, c, optarg, &fo);
+    if (ret < 0)
+      return WRITER_EXIT_USAGE;
+    if (ret > 0)
+      continue;
     switch (c) {
       case 'n':
         if (zb_cli_opt_count (cmd, "--frames", optarg, 0, &frames) < 0)
@@ -171,8 +187,14 @@ zb_cmd_writer (int argc, char **argv)
     }
   }
   name = zb_cli_one_name (cmd, argc, argv);
-  if (name == NULL || zb_cli_check_name (cmd, name) < 0)
+  if (name == NULL || zb_cli_check_name (cmd, name) < 0
+      || zb_stream_fanout_check (cmd, &fo) < 0)
     return WRITER_EXIT_USAGE;
+  if (fo.enabled && strchr (name, '@') != NULL) {
+    zb_cli_error (cmd, "a --fanout name has no '@' (its readers are NAME "
+        "and NAME@ID)");
+    return WRITER_EXIT_USAGE;
+  }
   if (metadata && metadata_file) {
     zb_cli_error (cmd, "--metadata and --metadata-file exclude each other");
     return WRITER_EXIT_USAGE;
@@ -210,7 +232,39 @@ zb_cmd_writer (int argc, char **argv)
         " bytes, pattern %s\n", name, frames, frame_size,
         zb_pattern_names[pattern]);
 
-  ret = zb_stream_connect (name, &config, &w);
+  if (fo.enabled) {
+    frame_buf = malloc ((size_t) frame_size);
+    if (frame_buf == NULL) {
+      zb_cli_error (cmd, "out of memory for %" PRIu64 "-byte frames",
+          frame_size);
+      free (seq);
+      free (metadata_buf);
+      return WRITER_EXIT_WRITE;
+    }
+    ret = zb_stream_fanout_open (name, &fo, config.write_timeout_ms,
+        config.allow_uid, config.connect_timeout_ms,
+        verbose && !json ? "WRITER" : NULL, &fan);
+    if (ret < 0) {
+      if (ret == -ETIMEDOUT)
+        zb_errors_fail (&errors, cmd, "fewer than %lld readers of '%s' "
+            "within %d ms", fo.min_readers, name, config.connect_timeout_ms);
+      else
+        zb_errors_fail (&errors, cmd, "cannot write to the readers of "
+            "'%s': %s", name, zb_strerror (ret));
+      status = WRITER_EXIT_CONNECT;
+      goto done;
+    }
+    if (metadata_len > 0) {
+      ret = zb_fanout_set_metadata (fan, metadata, metadata_len);
+      if (ret < 0) {
+        zb_errors_fail (&errors, cmd, "cannot keep %zu bytes of metadata: "
+            "%s", metadata_len, zb_strerror (ret));
+        status = WRITER_EXIT_WRITE;
+        goto done;
+      }
+    }
+  } else
+    ret = zb_stream_connect (name, &config, &w);
   if (ret < 0) {
     zb_errors_fail (&errors, cmd, "cannot connect to buffer '%s': %s", name,
         zb_strerror (ret));
@@ -218,7 +272,7 @@ zb_cmd_writer (int argc, char **argv)
     goto done;
   }
 
-  if (metadata_len > 0) {
+  if (metadata_len > 0 && w != NULL) {
     ret = zb_writer_set_metadata (w, metadata, metadata_len);
     if (ret < 0) {
       zb_errors_fail (&errors, cmd, "cannot write %zu bytes of metadata: %s",
@@ -242,11 +296,20 @@ zb_cmd_writer (int argc, char **argv)
       status = WRITER_EXIT_WRITE;
       break;
     }
-    ret = zb_writer_acquire (w, (size_t) frame_size, &dst);
-    if (ret == 0) {
-      zb_pattern_fill (dst, (size_t) frame_size, (uint64_t) written, pattern,
-          seq);
-      ret = zb_writer_commit (w);
+    if (fan != NULL) {
+      /* to every reader: a copy each, from here */
+      zb_pattern_fill (frame_buf, (size_t) frame_size, (uint64_t) written,
+          pattern, seq);
+      ret = zb_fanout_write (fan, frame_buf, (size_t) frame_size);
+      if (ret > 0)
+        deliveries += (uint64_t) ret;
+    } else {
+      ret = zb_writer_acquire (w, (size_t) frame_size, &dst);
+      if (ret == 0) {
+        zb_pattern_fill (dst, (size_t) frame_size, (uint64_t) written,
+            pattern, seq);
+        ret = zb_writer_commit (w);
+      }
     }
     if (ret < 0) {
       zb_errors_add (&errors, "frame %lld: %s", written, zb_strerror (ret));
@@ -286,16 +349,28 @@ done:
         zb_mib_per_s ((uint64_t) written * frame_size, duration));
     zb_json_double (&j, "frames_per_second",
         duration > 0 ? (double) written / duration : 0);
+    if (fo.enabled) {
+      zb_json_bool (&j, "fanout", 1);
+      zb_json_uint (&j, "deliveries", deliveries);
+      zb_stream_fanout_json (&j, fan);
+    }
     zb_errors_json (&j, &errors);
     zb_json_end_object (&j);
     zb_json_finish (&j);
+  } else if (status == 0 && fan != NULL) {
+    printf ("[WRITER] wrote %lld frames of %" PRIu64 " bytes in %.3f s to "
+        "%d readers (%" PRIu64 " deliveries)\n", written, frame_size,
+        duration, zb_fanout_readers (fan, NULL, 0), deliveries);
   } else if (status == 0) {
     printf ("[WRITER] wrote %lld frames of %" PRIu64 " bytes in %.3f s "
         "(%.1f MB/s)\n", written, frame_size, duration,
         zb_mib_per_s ((uint64_t) written * frame_size, duration));
   }
+  /* after the JSON: its reader list is that of the last frame */
+  zb_fanout_close (fan);
   zb_errors_free (&errors);
   free (seq);
+  free (frame_buf);
   free (metadata_buf);
   return status;
 }

@@ -4,6 +4,7 @@
 #include "zb-stream.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -359,4 +360,151 @@ zb_stream_opt_mode (const char *cmd, const char *arg, mode_t * out)
   }
   *out = (mode_t) v;
   return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* --fanout */
+
+void
+zb_stream_fanout_init (FanoutOpts * o)
+{
+  memset (o, 0, sizeof (*o));
+  o->policy = ZB_FANOUT_DROP;
+  o->min_readers = FANOUT_DEFAULT_MIN_READERS;
+}
+
+int
+zb_stream_opt_fanout (const char *cmd, int c, const char *arg, FanoutOpts * o)
+{
+  switch (c) {
+    case OPT_FANOUT:
+      o->enabled = 1;
+      return 1;
+    case OPT_POLICY:
+      o->given = 1;
+      if (strcmp (arg, "drop") == 0)
+        o->policy = ZB_FANOUT_DROP;
+      else if (strcmp (arg, "block") == 0)
+        o->policy = ZB_FANOUT_BLOCK;
+      else {
+        zb_cli_error (cmd, "invalid value '%s' for --policy (expected drop "
+            "or block)", arg);
+        return -1;
+      }
+      return 1;
+    case OPT_MAX_READERS:
+      o->given = 1;
+      if (zb_cli_parse_int (arg, 1, ZB_FANOUT_MAX_READERS, &o->max_readers) < 0) {
+        zb_cli_error (cmd, "invalid value '%s' for --max-readers (expected "
+            "1 to %d)", arg, ZB_FANOUT_MAX_READERS);
+        return -1;
+      }
+      return 1;
+    case OPT_MIN_READERS:
+      o->given = 1;
+      if (zb_cli_parse_int (arg, 0, ZB_FANOUT_MAX_READERS, &o->min_readers) < 0) {
+        zb_cli_error (cmd, "invalid value '%s' for --min-readers (expected "
+            "0 to %d)", arg, ZB_FANOUT_MAX_READERS);
+        return -1;
+      }
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+int
+zb_stream_fanout_check (const char *cmd, const FanoutOpts * o)
+{
+  if (o->given && !o->enabled) {
+    zb_cli_error (cmd, "--policy, --max-readers and --min-readers need "
+        "--fanout");
+    return -1;
+  }
+  if (o->enabled && o->max_readers > 0 && o->min_readers > o->max_readers) {
+    zb_cli_error (cmd, "--min-readers %lld is more than --max-readers %lld",
+        o->min_readers, o->max_readers);
+    return -1;
+  }
+  return 0;
+}
+
+static void
+fanout_event (const zb_fanout_event * ev, void *user_data)
+{
+  const char *tag = user_data;
+
+  if (ev->joined)
+    printf ("[%s] reader '%s' (pid %" PRIu64 ") joined\n", tag, ev->name,
+        ev->pid);
+  else
+    printf ("[%s] reader '%s' (pid %" PRIu64 ") left%s%s\n", tag, ev->name,
+        ev->pid, ev->reason ? ": " : "",
+        ev->reason ? zb_strerror (ev->reason) : "");
+  fflush (stdout);
+}
+
+int
+zb_stream_fanout_open (const char *name, const FanoutOpts * o,
+    int write_timeout_ms, uid_t allow_uid, int timeout_ms,
+    const char *verbose_tag, zb_fanout ** f)
+{
+  zb_fanout_config cfg;
+  int64_t deadline = zb_cli_now_us () + (int64_t) timeout_ms * 1000;
+  int ret;
+
+  memset (&cfg, 0, sizeof (cfg));
+  cfg.policy = o->policy;
+  cfg.write_timeout_ms = write_timeout_ms;
+  cfg.max_readers = (unsigned int) o->max_readers;
+  cfg.allow_uid = allow_uid;
+  if (verbose_tag) {
+    cfg.on_event = fanout_event;
+    cfg.user_data = (void *) verbose_tag;
+  }
+  ret = zb_fanout_open (name, &cfg, f);
+  if (ret < 0)
+    return ret;
+  /* In slices, so that a signal ends the wait. */
+  for (;;) {
+    int slice = READ_SLICE_MS;
+
+    if (timeout_ms >= 0) {
+      int64_t left = (deadline - zb_cli_now_us ()) / 1000;
+
+      if (left < slice)
+        slice = left > 0 ? (int) left : 0;
+    }
+    ret = zb_fanout_wait_readers (*f, (unsigned int) o->min_readers, slice);
+    if (ret >= 0)
+      return 0;
+    if (zb_cli_stop || (timeout_ms >= 0 && zb_cli_now_us () >= deadline))
+      break;
+  }
+  zb_fanout_close (*f);
+  *f = NULL;
+  return zb_cli_stop ? -EINTR : -ETIMEDOUT;
+}
+
+void
+zb_stream_fanout_json (zb_json * j, zb_fanout * f)
+{
+  zb_fanout_reader_info *info = calloc (ZB_FANOUT_MAX_READERS,
+      sizeof (*info));
+  int i, n = f && info ? zb_fanout_readers (f, info,
+      ZB_FANOUT_MAX_READERS) : 0;
+
+  zb_json_begin_array (j, "readers");
+  for (i = 0; i < n && i < ZB_FANOUT_MAX_READERS; i++) {
+    zb_json_begin_object (j, NULL);
+    zb_json_string (j, "name", info[i].name);
+    zb_json_uint (j, "pid", info[i].pid);
+    zb_json_uint (j, "frames", info[i].frames);
+    zb_json_uint (j, "drops", info[i].drops);
+    zb_json_uint (j, "bytes", info[i].bytes);
+    zb_json_bool (j, "stalled", info[i].stalled);
+    zb_json_end_object (j);
+  }
+  zb_json_end_array (j);
+  free (info);
 }

@@ -42,7 +42,11 @@ enum
   OPT_XOR_KEY,
   OPT_LOG_INTERVAL,
   OPT_MODE,
-  OPT_ALLOW_UID
+  OPT_ALLOW_UID,
+  OPT_FANOUT,
+  OPT_POLICY,
+  OPT_MAX_READERS,
+  OPT_MIN_READERS
 };
 
 /* ------------------------------------------------------------------ */
@@ -112,6 +116,57 @@ int zb_stream_opt_ms (const char *cmd, const char *opt, const char *arg,
 int zb_stream_opt_uid (const char *cmd, const char *arg, uid_t * out);
 /* --mode: octal permissions. */
 int zb_stream_opt_mode (const char *cmd, const char *arg, mode_t * out);
+
+/* ------------------------------------------------------------------ */
+/* --fanout: write to the readers of NAME and NAME@ID (writer, relay) */
+
+typedef struct
+{
+  int enabled;                  /* --fanout */
+  int given;                    /* another fan-out option was given */
+  zb_fanout_policy policy;      /* --policy drop|block */
+  long long max_readers;        /* --max-readers, 0: the library's */
+  long long min_readers;        /* --min-readers: wait for them first */
+} FanoutOpts;
+
+#define FANOUT_DEFAULT_MIN_READERS 1
+
+#define FANOUT_LONGOPTS                                               \
+  {"fanout", no_argument, NULL, OPT_FANOUT},                          \
+  {"policy", required_argument, NULL, OPT_POLICY},                    \
+  {"max-readers", required_argument, NULL, OPT_MAX_READERS},          \
+  {"min-readers", required_argument, NULL, OPT_MIN_READERS}
+
+#define FANOUT_USAGE                                                  \
+  "      --fanout               write to every reader of NAME and "   \
+  "NAME@ID\n"                                                          \
+  "      --policy drop|block    full reader: it misses the frame, or " \
+  "wait up to\n"                                                       \
+  "                             the write timeout (default: drop)\n"  \
+  "      --max-readers COUNT    readers served at most (default: "    \
+  "16)\n"                                                              \
+  "      --min-readers COUNT    wait for COUNT readers first, up to "  \
+  "the connect\n"                                                      \
+  "                             timeout (default: 1)\n"
+
+void zb_stream_fanout_init (FanoutOpts * o);
+/* A getopt_long() result @c: 1 when it was a fan-out option (taken), 0
+ * when not, -1 after an error message. */
+int zb_stream_opt_fanout (const char *cmd, int c, const char *arg,
+    FanoutOpts * o);
+/* After the options: 0, or -1 after an error message (a fan-out option
+ * without --fanout). */
+int zb_stream_fanout_check (const char *cmd, const FanoutOpts * o);
+/* Open the fan-out writer of @name and wait up to @timeout_ms (-1: no
+ * limit) for o->min_readers readers; "joined"/"left" lines on stdout when
+ * @verbose. Returns 0, -ETIMEDOUT (not enough readers; *@f is closed and
+ * NULL) or zb_fanout_open()'s error. */
+int zb_stream_fanout_open (const char *name, const FanoutOpts * o,
+    int write_timeout_ms, uid_t allow_uid, int timeout_ms,
+    const char *verbose_tag, zb_fanout ** f);
+/* "readers": one object per connected reader (name, pid, frames, drops,
+ * bytes, stalled). */
+void zb_stream_fanout_json (zb_json * j, zb_fanout * f);
 
 /* ------------------------------------------------------------------ */
 /* Reading and writing */

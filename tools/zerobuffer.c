@@ -5,6 +5,7 @@
  *   zerobuffer relay IN OUT [options]    copy frames from IN to OUT
  *   zerobuffer inspect NAME [options]    show the state of NAME
  *   zerobuffer list [--json]             every buffer in /dev/shm
+ *   zerobuffer top [options]             live view of every buffer
  *   zerobuffer clean NAME...|--stale     remove stale buffers
  */
 
@@ -26,6 +27,7 @@ static const struct
   {"relay", zb_cmd_relay, "read frames from one buffer, write to another"},
   {"inspect", zb_cmd_inspect, "show the state of a buffer"},
   {"list", zb_cmd_list, "list buffers and orphaned objects in /dev/shm"},
+  {"top", zb_cmd_top, "live view of every buffer: rates, fill, peers"},
   {"clean", zb_cmd_clean, "remove stale buffers (never a live one)"},
 };
 

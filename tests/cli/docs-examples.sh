@@ -16,7 +16,7 @@ cat > "$TMP/bin/zerobuffer" <<WRAP
 args=()
 for a in "\$@"; do
   case \$a in
-    cam|cam-in|cam-out|old) args+=("$PREFIX-\$a") ;;
+    cam|cam-in|cam-out|old|cam@*) args+=("$PREFIX-\$a") ;;
     *) args+=("\$a") ;;
   esac
 done
@@ -26,7 +26,7 @@ chmod +x "$TMP/bin/zerobuffer"
 for role in reader writer relay; do
   ln -s "$Z" "$TMP/bin/zerobuffer-test-$role"
 done
-for n in cam cam-in cam-out old; do
+for n in cam cam-in cam-out old cam@rec cam@preview; do
   NAMES="$NAMES $PREFIX-$n"
 done
 
@@ -62,7 +62,7 @@ for block in "$TMP"/blocks/*.sh; do
 $(cat "$block")
 --- output:
 $(tail -20 "$TMP/out")"
-  for n in cam cam-in cam-out old; do
+  for n in cam cam-in cam-out old cam@rec cam@preview; do
     no_objects "$PREFIX-$n"
   done
   ran="$ran $(cat "$block")"

@@ -5,7 +5,8 @@
 # where build/, examples/ and python/ point into the tree. ```console and
 # other fences are not run.
 #
-# Made unique per run: the buffer name "cam" (as a word) and the UDP ports
+# Made unique per run: the buffer name "cam" (as a word, and after
+# "zerobuffer://", not after a single '/') and the UDP ports
 # 5004 and 5006. Afterwards: nothing of ours left in /dev/shm or
 # /tmp/zerobuffer, and every file a block wrote with location=FILE.png is a
 # PNG image. Blocks using unshare(1) are skipped when it is not permitted.
@@ -88,7 +89,8 @@ with open(out, "w") as f:
         if "unshare" in b and can_unshare != "1":
             f.write("echo 'skipped: unshare is not permitted here'\n")
             continue
-        b = re.sub(r"(?<![\w./-])cam(?![\w-])", name, b)
+        # "cam" as a word, also in zerobuffer://cam, not in a path /x/cam
+        b = re.sub(r"(?<![\w.-])(?<!(?<!/)/)cam(?![\w-])", name, b)
         b = re.sub(r"\b5004\b", port1, b).replace("5006", port2)
         f.write(b)
     f.write("wait\n")

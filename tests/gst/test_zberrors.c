@@ -17,6 +17,7 @@
 #include <gst/check/gstcheck.h>
 #include <zerobuffer/zerobuffer.h>
 
+#include "zbframe.h"
 #include "zbtest.h"
 
 /* Wait for an ERROR from @pipeline whose message mentions @needle and
@@ -107,8 +108,10 @@ GST_START_TEST (test_frame_larger_than_ring)
   GstElement *r, *w;
 
   r = zbt_pipeline ("zbsrc buffer-name=%s payload-size=65536 ! fakesink", name);
+  /* copied into the ring (a block of zbsink's pool would go as a small
+   * pool record) */
   w = zbt_pipeline ("videotestsrc ! video/x-raw,format=RGB,width=320,"
-      "height=240 ! zbsink buffer-name=%s", name);
+      "height=240 ! zbsink buffer-name=%s zero-copy=false", name);
   fail_unless (gst_element_set_state (r, GST_STATE_PLAYING) !=
       GST_STATE_CHANGE_FAILURE);
   fail_unless (gst_element_set_state (w, GST_STATE_PLAYING) !=
@@ -566,7 +569,9 @@ GST_START_TEST (test_sink_permission_denied)
 GST_END_TEST;
 
 /* A buffer created by another user (nobody, mode 0666) is refused by
- * default (frames never go to a squatter); allow-uid lets it through. */
+ * default (frames never go to a squatter); allow-uid lets it through, with
+ * the frames copied: the writer's pool segments are its own user's (0600),
+ * so no pool record may go to that reader. */
 static void
 nobody_reader (const gchar * name, gint ready_fd)
 {
@@ -574,7 +579,9 @@ nobody_reader (const gchar * name, gint ready_fd)
   zb_reader_config rc = { 4096, 1 << 20, 0666 };
   zb_reader *reader = NULL;
   zb_frame f;
-  int ret, frames = 0;
+  zb_gst_record rec;
+  const void *payload;
+  int ret, frames = 0, pool_records = 0;
   char c;
 
   if (setgroups (0, NULL) < 0 || setgid (pw->pw_gid) < 0
@@ -589,13 +596,16 @@ nobody_reader (const gchar * name, gint ready_fd)
    * long enough for two pipelines under valgrind. */
   while ((ret = zb_reader_read (reader, 60000, &f)) == 0) {
     frames++;
+    if (zb_gst_record_decode (f.data, f.size, &rec, &payload) == 0 &&
+        rec.type == ZB_GST_RECORD_POOL)
+      pool_records++;
     zb_reader_release (reader, &f);
   }
   zb_reader_destroy (reader);
   /* The verdict goes through the pipe; the end is SIGKILL, so that no exit
    * handler runs in this copy of a threaded process (and valgrind does not
    * count the parent's threads' memory as this child's leaks). */
-  c = frames > 0 && ret == -EPIPE ? 'o' : 'f';
+  c = pool_records > 0 ? 'p' : frames > 0 && ret == -EPIPE ? 'o' : 'f';
   if (write (ready_fd, &c, 1) != 1)
     _exit (5);
   raise (SIGKILL);
@@ -629,13 +639,15 @@ GST_START_TEST (test_sink_foreign_user)
       "belongs to another user", 3000);
   shutdown (p);
 
-  p = zbt_pipeline ("videotestsrc num-buffers=1 ! video/x-raw,width=16,"
-      "height=16 ! zbsink buffer-name=%s connect-timeout=5000 allow-uid=%d",
-      name, (gint) pw->pw_uid);
+  p = zbt_pipeline ("videotestsrc num-buffers=1 ! video/x-raw,format=I420,"
+      "width=16,height=16 ! zbsink buffer-name=%s connect-timeout=5000 "
+      "allow-uid=%d", name, (gint) pw->pw_uid);
   gst_element_set_state (p, GST_STATE_PLAYING);
   zbt_wait_eos (p, 10000);
   zbt_stop_and_free (p);
-  fail_unless (read (fds[0], &c, 1) == 1 && c == 'o',
+  fail_unless (read (fds[0], &c, 1) == 1, "no verdict from nobody's reader");
+  fail_if (c == 'p', "a pool record went to another user's reader");
+  fail_unless (c == 'o',
       "nobody's reader did not get the frames and the writer's exit");
   fail_unless_equals_int (zbt_wait_pid (pid, 10000), SIGKILL);
   close (fds[0]);

@@ -397,7 +397,9 @@ GST_START_TEST (test_timestamps_preserved)
 GST_END_TEST;
 
 /* A downstream queue holding 200 buffers in front of a slow sink never
- * stalls the writer: zbsrc copies instead of holding the ring. */
+ * stalls the writer: zbsrc copies instead of holding the ring (frames
+ * copied into the ring: zero-copy=false; pool blocks do not hold the
+ * ring, test_zbpool.c:test_tee_queue_holds). */
 GST_START_TEST (test_holding_downstream_never_stalls_writer)
 {
   gchar *name = zbt_name ();
@@ -412,7 +414,7 @@ GST_START_TEST (test_holding_downstream_never_stalls_writer)
       "identity sleep-time=50000 ! fakesink sync=false", name);
   wp = zbt_pipeline ("videotestsrc num-buffers=150 ! "
       "video/x-raw,format=I420,width=320,height=240 ! "
-      "zbsink name=zb buffer-name=%s sync=false", name);
+      "zbsink name=zb buffer-name=%s sync=false zero-copy=false", name);
   fail_unless (gst_element_set_state (rp, GST_STATE_PLAYING) !=
       GST_STATE_CHANGE_FAILURE);
   start = g_get_monotonic_time ();

@@ -400,7 +400,7 @@ zbt_lock_path (char *out, size_t size, const char *name)
 static inline int
 zbt_objects (const char *name)
 {
-  char p[512];
+  char p[1024];
   int mask = 0;
 
   zbt_shm_path (p, sizeof p, name);

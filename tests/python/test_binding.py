@@ -137,6 +137,59 @@ class BindingTest(unittest.TestCase):
             with self.assertRaises(zerobuffer.PeerDead):
                 r.read(timeout_ms=2000)
 
+    def test_fanout_writer(self):
+        """One FanoutWriter, readers NAME and NAME@rec in two processes:
+        each gets every frame (counter checked), and the metadata."""
+        frames = 200
+        names = [self.name, self.name + "@rec"]
+        ready_r, ready_w = os.pipe()
+
+        def read(name):
+            def run():
+                with zerobuffer.Reader(name, payload_size=1 << 20) as r:
+                    os.write(ready_w, b"r")
+                    for k in range(frames):
+                        with r.read(timeout_ms=5000) as f:
+                            got = bytes(f.data)
+                            self.assertEqual(got, struct.pack("<Q", k) * 4)
+                            if k == 0:
+                                self.assertEqual(bytes(r.metadata()),
+                                                 b'{"caps":"x"}')
+                    with self.assertRaises(zerobuffer.PeerGone):
+                        r.read(timeout_ms=5000)
+            return run
+
+        pids = [in_child(read(n)) for n in names]
+        for _ in names:
+            os.read(ready_r, 1)
+        os.close(ready_r)
+        os.close(ready_w)
+        with zerobuffer.FanoutWriter(self.name) as w:
+            self.assertEqual(w.wait_readers(2, timeout_ms=5000), 2)
+            w.set_metadata('{"caps":"x"}')
+            for k in range(frames):
+                self.assertEqual(w.write(struct.pack("<Q", k) * 4), 2)
+            self.assertEqual(w.frames_written, frames)
+            got = sorted(w.readers(), key=lambda x: x["name"])
+            self.assertEqual([x["name"] for x in got], sorted(names))
+            for x in got:
+                self.assertEqual((x["frames"], x["drops"]), (frames, 0))
+                self.assertIn(x["pid"], pids)
+        for pid in pids:
+            wait_ok(self, pid)
+
+    def test_fanout_errors(self):
+        with self.assertRaises(zerobuffer.Error) as cm:
+            zerobuffer.FanoutWriter(self.name + "@id")
+        self.assertEqual(cm.exception.errno, errno.EINVAL)
+        with self.assertRaises(ValueError):
+            zerobuffer.FanoutWriter(self.name, policy="sometimes")
+        with zerobuffer.FanoutWriter(self.name, policy="block") as w:
+            self.assertEqual(w.write(b"nobody"), 0)
+            self.assertEqual(w.readers(), [])
+            with self.assertRaises(zerobuffer.Timeout):
+                w.wait_readers(1, timeout_ms=10)
+
     def test_errors(self):
         with self.assertRaises(zerobuffer.Error) as cm:
             zerobuffer.Reader("a/b")
@@ -277,7 +330,8 @@ class BindingTest(unittest.TestCase):
             good[:79],                                  # short
             b"ZBGX" + good[4:],                         # magic
             good[:4] + b"\x02" + good[5:],              # version
-            good[:5] + b"\x04" + good[6:],              # type
+            good[:5] + b"\x06" + good[6:],              # type
+            good[:5] + b"\x05" + good[6:],              # pool, no reference
             good[:6] + struct.pack("<H", 79) + good[8:],  # header_size
             good + b"x",                                # trailing byte
             gst_record(3, b"x"),                        # EOS with payload

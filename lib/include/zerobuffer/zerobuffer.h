@@ -290,6 +290,171 @@ int zb_writer_check_reader (zb_writer * writer);
 /* Frames written on this connection. */
 uint64_t zb_writer_frames_written (zb_writer * writer);
 
+/* Cumulative ring bytes on this connection: committed counts every frame
+ * with its 16-byte header and every tail skipped by a wrap (plus what the
+ * reader still held when we connected); released = committed - bytes the
+ * reader has not given back. Space returns in ring order, so a frame
+ * committed when zb_writer_bytes_committed() returned C has been released
+ * by the reader (and every frame before it) once
+ * zb_writer_bytes_released() >= C. Both only grow. Thread-safe: may run
+ * concurrently with a commit (released is then at most too small, never
+ * too large). 0 for NULL. */
+uint64_t zb_writer_bytes_committed (zb_writer * writer);
+uint64_t zb_writer_bytes_released (zb_writer * writer);
+
+/* ------------------------------------------------------------------ */
+/* Fan-out writer: one writer, any number of readers (docs/fanout.md).
+ *
+ * Every buffer stays a standard one-reader buffer. Readers name
+ * themselves NAME@ID ("cam@rec", "cam@preview"), or create NAME itself. A
+ * fan-out writer of NAME connects to NAME and to every NAME@ID whose
+ * reader is alive, with zb_writer_connect() (same safety rules), and
+ * writes every frame to each. A background thread finds readers as they
+ * appear (inotify on /dev/shm, plus a periodic recheck); a reader that
+ * leaves or dies is dropped at the next write and found again when it
+ * comes back.
+ *
+ *   zb_fanout *f;
+ *   zb_fanout_open ("cam", NULL, &f);          // drop policy, 16 readers
+ *   zb_fanout_set_metadata (f, caps, strlen (caps));
+ *   for (;;)
+ *     zb_fanout_write (f, data, size);        // to 0..N readers
+ *   zb_fanout_close (f);
+ *
+ * Each reader has its own sequence numbers (from 1 per connection): a
+ * frame a reader missed leaves no gap in them. Put a counter in the
+ * payload when a reader must see its gaps; zb_fanout_readers() counts
+ * them per reader.
+ *
+ * Threads: zb_fanout_open() starts one thread, which only connects (it
+ * never writes a frame). zb_fanout_write(), zb_fanout_set_metadata() and
+ * zb_fanout_close() are called by one thread at a time;
+ * zb_fanout_readers() and zb_fanout_wait_readers() from any thread, not
+ * after zb_fanout_close(). Not across fork(): a child has no discovery
+ * thread and must not use the parent's fan-out. */
+
+typedef struct zb_fanout zb_fanout;
+
+/* What happens to a frame for a reader whose ring is full. */
+typedef enum
+{
+  ZB_FANOUT_DROP = 0,           /* it misses the frame, at once: a stuck or
+                                 * stopped reader never slows the others */
+  ZB_FANOUT_BLOCK = 1           /* wait for it up to write_timeout_ms; on
+                                 * timeout it misses the frame and is
+                                 * "stalled": later frames skip it without
+                                 * waiting until its ring has room again,
+                                 * so a stuck reader costs one timeout */
+} zb_fanout_policy;
+
+/* A reader joined (connected, metadata written) or left. */
+typedef struct
+{
+  const char *name;             /* NAME or NAME@ID */
+  uint64_t pid;                 /* the reader's pid (its OIEB) */
+  int joined;                   /* 1: joined, 0: left */
+  int reason;                   /* left: -EPIPE (closed), -EOWNERDEAD
+                                 * (died) or another negative errno; 0 at
+                                 * zb_fanout_close() and on joining */
+} zb_fanout_event;
+
+/* Called without any lock held: on joining from the discovery thread (or
+ * from zb_fanout_open() for the readers already there), on leaving from
+ * the thread in zb_fanout_write() or zb_fanout_close(). It
+ * must not call zb_fanout_write() or zb_fanout_close(); @event is valid
+ * during the call only. */
+typedef void (*zb_fanout_event_func) (const zb_fanout_event * event,
+    void *user_data);
+
+/* Zero-initialise it so that fields added later read as their defaults. */
+typedef struct
+{
+  zb_fanout_policy policy;      /* default ZB_FANOUT_DROP */
+  int write_timeout_ms;         /* BLOCK: longest wait per reader and frame;
+                                 * 0: ZB_DEFAULT_WRITE_TIMEOUT_MS */
+  unsigned int max_readers;     /* connected readers at most; 0:
+                                 * ZB_FANOUT_DEFAULT_MAX_READERS; at most
+                                 * ZB_FANOUT_MAX_READERS */
+  uid_t allow_uid;              /* as in zb_writer_config */
+  int recheck_ms;               /* full rescan of /dev/shm at least this
+                                 * often; 0: ZB_FANOUT_DEFAULT_RECHECK_MS */
+  zb_fanout_event_func on_event;        /* may be NULL */
+  void *user_data;
+  int reserved[4];              /* must be 0 (else -EINVAL) */
+} zb_fanout_config;
+
+#define ZB_FANOUT_DEFAULT_MAX_READERS 16
+#define ZB_FANOUT_MAX_READERS 1024
+#define ZB_FANOUT_DEFAULT_RECHECK_MS 1000
+
+/* One connected reader, as zb_fanout_readers() reports it. */
+typedef struct
+{
+  char name[ZB_NAME_MAX + 1];   /* NAME or NAME@ID */
+  uint64_t pid;                 /* the reader's pid (its OIEB) */
+  uint64_t frames;              /* frames written to it */
+  uint64_t drops;               /* frames it missed: ring full (DROP, or
+                                 * BLOCK timeout / stalled), or a frame its
+                                 * ring cannot hold (-EMSGSIZE, -E2BIG) */
+  uint64_t bytes;               /* payload bytes written to it */
+  int stalled;                  /* BLOCK: skipped until it has room */
+  int last_error;               /* last failure of a frame or of its
+                                 * metadata for it (negative errno), or 0 */
+} zb_fanout_reader_info;
+
+/* Start serving the readers of @name (NAME and NAME@*). @name follows
+ * zb_name_check() and must not contain '@'. @config may be NULL for the
+ * defaults. Connects at once to the readers already there (before it
+ * returns) and starts the discovery thread. Blocking: no (file system
+ * calls; a buffer whose writer died may take up to 0.5 s, as in
+ * zb_writer_connect()). Returns 0 and sets *@fanout, or -EINVAL (NULL, bad
+ * name or config), -ENAMETOOLONG, -ENOMEM, or another negative errno
+ * (thread or descriptor creation). No reader is needed: frames written
+ * without one go nowhere. */
+int zb_fanout_open (const char *name, const zb_fanout_config * config,
+    zb_fanout ** fanout);
+
+/* Disconnect from every reader (each sees the writer gone after the last
+ * frame), stop the thread and free @fanout (NULL is allowed). Emits a
+ * "left" event (reason 0) per reader. */
+void zb_fanout_close (zb_fanout * fanout);
+
+/* The metadata every reader gets once, when it connects (metadata is per
+ * connection: zb_writer_set_metadata()). Readers already connected get it
+ * now if they have none yet; those that have one keep theirs, and a later
+ * call only changes what readers connecting from now on get. A reader
+ * whose metadata block is too small gets none (its last_error is
+ * -EMSGSIZE). Returns 0, -EINVAL (NULL, size 0) or -ENOMEM. */
+int zb_fanout_set_metadata (zb_fanout * fanout, const void *data,
+    size_t size);
+
+/* Copy @size bytes as one frame into the ring of every connected reader,
+ * one after the other. Blocking: never on a DROP reader; up to
+ * write_timeout_ms on each BLOCK reader that is not stalled. A reader gone
+ * (-EPIPE, -EOWNERDEAD) is dropped here and rediscovered when it comes
+ * back; a reader whose ring cannot hold the frame misses it (counted as a
+ * drop). Returns how many readers got the frame (0 with none connected),
+ * or -EINVAL (NULL, size 0). */
+int zb_fanout_write (zb_fanout * fanout, const void *data, size_t size);
+
+/* Readers connected now: fills up to @capacity entries of @info (may be
+ * NULL when @capacity is 0), in the order they joined, and returns how
+ * many there are (may be more than @capacity), or -EINVAL. Thread-safe. A
+ * reader is listed from the moment it is connected; its death is noticed
+ * at the next write. */
+int zb_fanout_readers (zb_fanout * fanout, zb_fanout_reader_info * info,
+    size_t capacity);
+
+/* Wait up to @timeout_ms (negative: no limit) until at least @count
+ * readers are connected. Returns how many are (>= @count), -ETIMEDOUT, or
+ * -EINVAL. Thread-safe. */
+int zb_fanout_wait_readers (zb_fanout * fanout, unsigned int count,
+    int timeout_ms);
+
+/* Frames passed to zb_fanout_write() with size > 0, whether or not any
+ * reader got them. 0 for NULL. */
+uint64_t zb_fanout_frames_written (zb_fanout * fanout);
+
 /* ------------------------------------------------------------------ */
 /* Duplex channel: requests over NAME_request (client writes, server reads),
  * responses over NAME_response (server writes, client reads). The response

@@ -1,0 +1,636 @@
+/* libzerobuffer - fan-out: one writer, the readers of NAME and NAME@*
+ *
+ * Every reader keeps a standard one-reader buffer; this file only finds
+ * them and writes each frame to each, with one zb_writer per reader (an
+ * "output"). Two threads touch the outputs:
+ *   - the discovery thread (ours) connects new readers and appends them to
+ *     @pending;
+ *   - the writing thread (the caller of zb_fanout_write()) moves them to
+ *     @active, writes, and removes the readers that are gone.
+ * Only the writing thread writes to an output or removes one, so it reads
+ * @active without the lock; every change of either list is made under the
+ * lock, which zb_fanout_readers() takes to read them. No lock is held
+ * across a frame write or a connect.
+ */
+
+#include "zb-private.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SHM_DIR "/dev/shm"
+
+/* A reader's last step (its pid in the OIEB) makes no inotify event: after
+ * an event, look again this often for this long (as zbsink's watch). */
+#define SETTLE_INTERVAL_MS 5
+#define SETTLE_TIME_MS 200
+
+/* Without inotify: how often to look. */
+#define NO_WATCH_INTERVAL_MS 100
+
+typedef struct
+{
+  char name[ZB_NAME_MAX + 1];
+  zb_writer *writer;
+  uint64_t pid;
+
+  /* Set under the lock while pending, then by the writing thread only. */
+  int has_metadata;
+
+  /* Written by the writing thread only; read by zb_fanout_readers() with
+   * atomic loads (hence the atomic stores). */
+  uint64_t frames;
+  uint64_t drops;
+  uint64_t bytes;
+  int stalled;
+  int last_error;
+} output;
+
+struct zb_fanout
+{
+  /* Set at open, read-only afterwards. */
+  char name[ZB_NAME_MAX + 1];
+  size_t name_len;
+  zb_fanout_policy policy;
+  int write_timeout_ms;
+  unsigned int max_readers;
+  uid_t allow_uid;
+  int recheck_ms;
+  zb_fanout_event_func on_event;
+  void *user_data;
+
+  /* lock guards: both lists (see the top of the file for who changes
+   * them), n_pending's writes, the metadata copy. */
+  pthread_mutex_t lock;
+  pthread_cond_t count_changed; /* n_active + n_pending changed */
+  output **active;              /* max_readers slots, in joining order */
+  unsigned int n_active;
+  output **pending;             /* max_readers slots */
+  unsigned int n_pending;       /* also read atomically without the lock */
+  void *metadata;
+  size_t metadata_size;
+
+  /* The writing thread's. */
+  uint64_t frames_written;
+
+  /* The discovery thread's, and how to stop it. */
+  int inotify_fd;               /* -1 without inotify */
+  int wake_fd;                  /* eventfd: rescan now, or stop */
+  int stopping;                 /* atomic */
+  int thread_started;
+  pthread_t thread;
+};
+
+static void
+store_u64 (uint64_t * field, uint64_t v)
+{
+  __atomic_store_n (field, v, __ATOMIC_RELAXED);
+}
+
+static void
+store_int (int *field, int v)
+{
+  __atomic_store_n (field, v, __ATOMIC_RELAXED);
+}
+
+/* Is @entry (a file name in /dev/shm) NAME or NAME@ID with a non-empty ID?
+ * Semaphore files ("sem.sem-w-NAME@ID") are taken as their buffer's. */
+static int
+matches (zb_fanout * f, const char *entry, int with_sems)
+{
+  if (with_sems && strncmp (entry, "sem.sem-", 8) == 0
+      && (entry[8] == 'w' || entry[8] == 'r') && entry[9] == '-')
+    entry += 10;
+  if (strncmp (entry, f->name, f->name_len) != 0)
+    return 0;
+  entry += f->name_len;
+  return entry[0] == '\0' || (entry[0] == '@' && entry[1] != '\0');
+}
+
+static void
+emit (zb_fanout * f, const output * o, int joined, int reason)
+{
+  zb_fanout_event ev;
+
+  if (f->on_event == NULL)
+    return;
+  ev.name = o->name;
+  ev.pid = o->pid;
+  ev.joined = joined;
+  ev.reason = reason;
+  f->on_event (&ev, f->user_data);
+}
+
+/* The writing thread's half of "a new reader is ready": under the lock. */
+static void
+adopt_pending_locked (zb_fanout * f)
+{
+  unsigned int i;
+
+  for (i = 0; i < f->n_pending; i++)
+    f->active[f->n_active++] = f->pending[i];
+  __atomic_store_n (&f->n_pending, 0, __ATOMIC_RELAXED);
+}
+
+/* Under the lock: is a reader of @name connected (or about to be)? */
+static int
+known_locked (zb_fanout * f, const char *name)
+{
+  unsigned int i;
+
+  for (i = 0; i < f->n_active; i++)
+    if (strcmp (f->active[i]->name, name) == 0)
+      return 1;
+  for (i = 0; i < f->n_pending; i++)
+    if (strcmp (f->pending[i]->name, name) == 0)
+      return 1;
+  return 0;
+}
+
+/* Under the lock. */
+static void
+give_metadata_locked (zb_fanout * f, output * o)
+{
+  int ret;
+
+  if (f->metadata == NULL || o->has_metadata)
+    return;
+  ret = zb_writer_set_metadata (o->writer, f->metadata, f->metadata_size);
+  if (ret == 0 || ret == -EALREADY)
+    o->has_metadata = 1;
+  else
+    store_int (&o->last_error, ret);
+}
+
+/* Connect to reader @name and queue it for the writing thread. Returns 0,
+ * or zb_writer_connect()'s error (-ENOENT: not ready yet, or gone). */
+static int
+connect_one (zb_fanout * f, const char *name)
+{
+  zb_writer_config wc;
+  zb_status st;
+  output *o;
+  size_t len;
+  int ret;
+
+  memset (&wc, 0, sizeof (wc));
+  wc.connect_timeout_ms = 0;
+  /* DROP: zb_fanout_write() never lets a write wait (see
+   * output_write()); the shortest timeout bounds it anyway. */
+  wc.write_timeout_ms = f->policy == ZB_FANOUT_DROP ? 1 : f->write_timeout_ms;
+  wc.allow_uid = f->allow_uid;
+  len = strnlen (name, ZB_NAME_MAX + 1);
+  if (len > ZB_NAME_MAX)
+    return -ENAMETOOLONG;
+  o = calloc (1, sizeof (*o));
+  if (o == NULL)
+    return -ENOMEM;
+  memcpy (o->name, name, len + 1);
+  ret = zb_writer_connect (name, &wc, &o->writer);
+  if (ret < 0) {
+    free (o);
+    return ret;
+  }
+  if (zb_writer_get_status (o->writer, &st) == 0)
+    o->pid = st.reader_pid;
+
+  pthread_mutex_lock (&f->lock);
+  give_metadata_locked (f, o);
+  pthread_mutex_unlock (&f->lock);
+  /* Before it is listed: its "left" event can only come after this. */
+  emit (f, o, 1, 0);
+  pthread_mutex_lock (&f->lock);
+  f->pending[f->n_pending] = o;
+  __atomic_store_n (&f->n_pending, f->n_pending + 1, __ATOMIC_RELEASE);
+  pthread_cond_broadcast (&f->count_changed);
+  pthread_mutex_unlock (&f->lock);
+  return 0;
+}
+
+/* Connect to every reader of ours in /dev/shm that is not yet connected,
+ * up to max_readers. Returns how many looked not ready yet (created but
+ * without a pid, or still being initialised), worth another look soon. */
+static int
+discover (zb_fanout * f)
+{
+  DIR *dir = opendir (SHM_DIR);
+  struct dirent *de;
+  int not_ready = 0;
+
+  if (dir == NULL)
+    return 0;
+  while ((de = readdir (dir)) != NULL) {
+    int known, full, ret;
+
+    if (!matches (f, de->d_name, 0) || zb_name_check (de->d_name) < 0)
+      continue;
+    if (__atomic_load_n (&f->stopping, __ATOMIC_ACQUIRE))
+      break;
+    pthread_mutex_lock (&f->lock);
+    known = known_locked (f, de->d_name);
+    /* Only this thread adds readers: the count cannot grow meanwhile. */
+    full = f->n_active + f->n_pending >= f->max_readers;
+    pthread_mutex_unlock (&f->lock);
+    if (known || full)
+      continue;
+    ret = connect_one (f, de->d_name);
+    if (ret == -ENOENT || ret == -EPROTO)
+      not_ready++;
+  }
+  closedir (dir);
+  return not_ready;
+}
+
+/* Read the pending inotify events: 1 if one may concern our readers. */
+static int
+drain_events (zb_fanout * f)
+{
+  union
+  {
+    struct inotify_event ev;
+    char bytes[4096];
+  } buf;
+  ssize_t n, off;
+  int hit = 0;
+
+  while ((n = read (f->inotify_fd, &buf, sizeof (buf))) > 0) {
+    for (off = 0; off < n;) {
+      const struct inotify_event *ev =
+          (const struct inotify_event *) (buf.bytes + off);
+
+      if ((ev->mask & IN_Q_OVERFLOW) || (ev->len > 0
+              && matches (f, ev->name, 1)))
+        hit = 1;
+      off += (ssize_t) sizeof (struct inotify_event) + ev->len;
+    }
+  }
+  return hit;
+}
+
+static void *
+discovery_main (void *data)
+{
+  zb_fanout *f = data;
+  int64_t now = zb_now_ms ();
+  int64_t settle_until = 0, next_recheck = now + f->recheck_ms;
+
+  for (;;) {
+    struct pollfd fds[2];
+    int64_t timeout;
+    int nfds = 0, scan = 0;
+
+    now = zb_now_ms ();
+    timeout = next_recheck - now;
+    if (settle_until > now && timeout > SETTLE_INTERVAL_MS)
+      timeout = SETTLE_INTERVAL_MS;
+    if (f->inotify_fd < 0 && timeout > NO_WATCH_INTERVAL_MS)
+      timeout = NO_WATCH_INTERVAL_MS;
+    if (timeout < 0)
+      timeout = 0;
+    fds[nfds].fd = f->wake_fd;
+    fds[nfds++].events = POLLIN;
+    if (f->inotify_fd >= 0) {
+      fds[nfds].fd = f->inotify_fd;
+      fds[nfds++].events = POLLIN;
+    }
+    poll (fds, (nfds_t) nfds, (int) timeout);
+    if (__atomic_load_n (&f->stopping, __ATOMIC_ACQUIRE))
+      break;
+    now = zb_now_ms ();
+    if (fds[0].revents & POLLIN) {
+      uint64_t v;
+
+      /* A reader was dropped: it may come back at once. */
+      if (read (f->wake_fd, &v, sizeof (v)) == sizeof (v))
+        settle_until = now + SETTLE_TIME_MS;
+      scan = 1;
+    }
+    if (f->inotify_fd >= 0 && drain_events (f)) {
+      settle_until = now + SETTLE_TIME_MS;
+      scan = 1;
+    }
+    if (now < settle_until || f->inotify_fd < 0)
+      scan = 1;
+    if (now >= next_recheck) {
+      next_recheck = now + f->recheck_ms;
+      scan = 1;
+    }
+    /* Nothing left half-created: no need to keep looking. */
+    if (scan && discover (f) == 0)
+      settle_until = 0;
+  }
+  return NULL;
+}
+
+static void
+poke (zb_fanout * f)
+{
+  uint64_t one = 1;
+
+  if (write (f->wake_fd, &one, sizeof (one)) < 0) {
+    /* the counter is full: a wakeup is pending anyway */
+  }
+}
+
+static void
+output_free (output * o)
+{
+  zb_writer_disconnect (o->writer);
+  free (o);
+}
+
+/* Write one frame to @o. Returns 1 when it got it, 0 when it missed it
+ * (counted), or a negative errno when the reader is gone. */
+static int
+output_write (zb_fanout * f, output * o, const void *data, size_t size)
+{
+  int ret;
+
+  if (f->policy == ZB_FANOUT_DROP || o->stalled) {
+    if (!zb_writer_space_ready (o->writer, size)) {
+      store_u64 (&o->drops, o->drops + 1);
+      /* Full rings are where dead readers stay: write() would have
+       * noticed, we did not call it. */
+      return zb_writer_check_reader (o->writer);
+    }
+    if (o->stalled)
+      store_int (&o->stalled, 0);
+  }
+  ret = zb_writer_write (o->writer, data, size);
+  if (ret == 0) {
+    store_u64 (&o->frames, o->frames + 1);
+    store_u64 (&o->bytes, o->bytes + size);
+    return 1;
+  }
+  switch (ret) {
+    case -ENOBUFS:
+      if (f->policy == ZB_FANOUT_BLOCK)
+        store_int (&o->stalled, 1);
+      /* fall through */
+    case -EMSGSIZE:
+    case -E2BIG:
+    case -EINTR:
+      store_u64 (&o->drops, o->drops + 1);
+      store_int (&o->last_error, ret);
+      return 0;
+    default:
+      return ret;
+  }
+}
+
+/* ------------------------------------------------------------------ */
+
+int
+zb_fanout_open (const char *name, const zb_fanout_config * config,
+    zb_fanout ** out)
+{
+  zb_fanout *f;
+  sigset_t all, old;
+  size_t i;
+  int ret;
+
+  if (out == NULL)
+    return -EINVAL;
+  *out = NULL;
+  ret = zb_name_check (name);
+  if (ret < 0)
+    return ret;
+  if (strchr (name, '@') != NULL)
+    return -EINVAL;
+  if (config != NULL) {
+    for (i = 0; i < sizeof (config->reserved) / sizeof (int); i++)
+      if (config->reserved[i] != 0)
+        return -EINVAL;
+    if ((config->policy != ZB_FANOUT_DROP && config->policy != ZB_FANOUT_BLOCK)
+        || config->write_timeout_ms < 0
+        || config->max_readers > ZB_FANOUT_MAX_READERS
+        || config->recheck_ms < 0)
+      return -EINVAL;
+  }
+
+  f = calloc (1, sizeof (*f));
+  if (f == NULL)
+    return -ENOMEM;
+  snprintf (f->name, sizeof (f->name), "%s", name);
+  f->name_len = strlen (name);
+  f->policy = config ? config->policy : ZB_FANOUT_DROP;
+  f->write_timeout_ms = config && config->write_timeout_ms ?
+      config->write_timeout_ms : ZB_DEFAULT_WRITE_TIMEOUT_MS;
+  f->max_readers = config && config->max_readers ?
+      config->max_readers : ZB_FANOUT_DEFAULT_MAX_READERS;
+  f->allow_uid = config ? config->allow_uid : 0;
+  f->recheck_ms = config && config->recheck_ms ?
+      config->recheck_ms : ZB_FANOUT_DEFAULT_RECHECK_MS;
+  f->on_event = config ? config->on_event : NULL;
+  f->user_data = config ? config->user_data : NULL;
+  f->inotify_fd = -1;
+  f->wake_fd = -1;
+  pthread_mutex_init (&f->lock, NULL);
+  {
+    pthread_condattr_t ca;
+
+    pthread_condattr_init (&ca);
+    pthread_condattr_setclock (&ca, CLOCK_MONOTONIC);
+    pthread_cond_init (&f->count_changed, &ca);
+    pthread_condattr_destroy (&ca);
+  }
+  f->active = calloc (f->max_readers, sizeof (output *));
+  f->pending = calloc (f->max_readers, sizeof (output *));
+  if (f->active == NULL || f->pending == NULL) {
+    ret = -ENOMEM;
+    goto error;
+  }
+  f->wake_fd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (f->wake_fd < 0) {
+    ret = -errno;
+    goto error;
+  }
+  /* shm_open() creates NAME, sem_open() links sem.sem-X-NAME into place:
+   * each an IN_CREATE. Watch before the first scan, so that no reader
+   * falls between the two. */
+  f->inotify_fd = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
+  if (f->inotify_fd >= 0 && inotify_add_watch (f->inotify_fd, SHM_DIR,
+          IN_CREATE | IN_MOVED_TO) < 0) {
+    close (f->inotify_fd);
+    f->inotify_fd = -1;
+  }
+  discover (f);
+
+  /* Signals go to the application's threads, never to ours. */
+  sigfillset (&all);
+  pthread_sigmask (SIG_SETMASK, &all, &old);
+  ret = -pthread_create (&f->thread, NULL, discovery_main, f);
+  pthread_sigmask (SIG_SETMASK, &old, NULL);
+  if (ret < 0)
+    goto error;
+  f->thread_started = 1;
+  *out = f;
+  return 0;
+
+  /* ERRORS */
+error:
+  zb_fanout_close (f);
+  return ret;
+}
+
+void
+zb_fanout_close (zb_fanout * f)
+{
+  unsigned int i;
+
+  if (f == NULL)
+    return;
+  if (f->thread_started) {
+    __atomic_store_n (&f->stopping, 1, __ATOMIC_RELEASE);
+    poke (f);
+    pthread_join (f->thread, NULL);
+  }
+  /* Alone now. */
+  if (f->active != NULL && f->pending != NULL)
+    adopt_pending_locked (f);
+  for (i = 0; i < f->n_active; i++) {
+    emit (f, f->active[i], 0, 0);
+    output_free (f->active[i]);
+  }
+  if (f->inotify_fd >= 0)
+    close (f->inotify_fd);
+  if (f->wake_fd >= 0)
+    close (f->wake_fd);
+  pthread_cond_destroy (&f->count_changed);
+  pthread_mutex_destroy (&f->lock);
+  free (f->metadata);
+  free (f->active);
+  free (f->pending);
+  free (f);
+}
+
+int
+zb_fanout_set_metadata (zb_fanout * f, const void *data, size_t size)
+{
+  void *copy;
+  unsigned int i;
+
+  if (f == NULL || data == NULL || size == 0)
+    return -EINVAL;
+  copy = malloc (size);
+  if (copy == NULL)
+    return -ENOMEM;
+  memcpy (copy, data, size);
+  pthread_mutex_lock (&f->lock);
+  free (f->metadata);
+  f->metadata = copy;
+  f->metadata_size = size;
+  /* A memcpy each: short enough to do under the lock. */
+  for (i = 0; i < f->n_active; i++)
+    give_metadata_locked (f, f->active[i]);
+  for (i = 0; i < f->n_pending; i++)
+    give_metadata_locked (f, f->pending[i]);
+  pthread_mutex_unlock (&f->lock);
+  return 0;
+}
+
+int
+zb_fanout_write (zb_fanout * f, const void *data, size_t size)
+{
+  unsigned int i;
+  int delivered = 0, dropped_one = 0;
+
+  if (f == NULL || data == NULL || size == 0)
+    return -EINVAL;
+  f->frames_written++;
+  /* Acquire: pairs with the release store in connect_one(). */
+  if (__atomic_load_n (&f->n_pending, __ATOMIC_ACQUIRE) > 0) {
+    pthread_mutex_lock (&f->lock);
+    adopt_pending_locked (f);
+    pthread_mutex_unlock (&f->lock);
+  }
+  for (i = 0; i < f->n_active;) {
+    output *o = f->active[i];
+    int ret = output_write (f, o, data, size);
+
+    if (ret >= 0) {
+      delivered += ret;
+      i++;
+      continue;
+    }
+    /* Gone: unlist it, then let it go outside the lock. */
+    pthread_mutex_lock (&f->lock);
+    memmove (&f->active[i], &f->active[i + 1],
+        (f->n_active - i - 1) * sizeof (output *));
+    f->n_active--;
+    pthread_cond_broadcast (&f->count_changed);
+    pthread_mutex_unlock (&f->lock);
+    emit (f, o, 0, ret);
+    output_free (o);
+    dropped_one = 1;
+  }
+  if (dropped_one)
+    poke (f);
+  return delivered;
+}
+
+int
+zb_fanout_readers (zb_fanout * f, zb_fanout_reader_info * info, size_t capacity)
+{
+  unsigned int i, n;
+
+  if (f == NULL || (info == NULL && capacity > 0))
+    return -EINVAL;
+  pthread_mutex_lock (&f->lock);
+  n = f->n_active + f->n_pending;
+  for (i = 0; i < n && i < capacity; i++) {
+    output *o = i < f->n_active ? f->active[i] : f->pending[i - f->n_active];
+    zb_fanout_reader_info *r = &info[i];
+
+    memset (r, 0, sizeof (*r));
+    snprintf (r->name, sizeof (r->name), "%s", o->name);
+    r->pid = o->pid;
+    r->frames = __atomic_load_n (&o->frames, __ATOMIC_RELAXED);
+    r->drops = __atomic_load_n (&o->drops, __ATOMIC_RELAXED);
+    r->bytes = __atomic_load_n (&o->bytes, __ATOMIC_RELAXED);
+    r->stalled = __atomic_load_n (&o->stalled, __ATOMIC_RELAXED);
+    r->last_error = __atomic_load_n (&o->last_error, __ATOMIC_RELAXED);
+  }
+  pthread_mutex_unlock (&f->lock);
+  return (int) n;
+}
+
+int
+zb_fanout_wait_readers (zb_fanout * f, unsigned int count, int timeout_ms)
+{
+  struct timespec ts;
+  int64_t deadline;
+  int n, ret = 0;
+
+  if (f == NULL)
+    return -EINVAL;
+  deadline = zb_deadline (timeout_ms);
+  ts.tv_sec = deadline / 1000;
+  ts.tv_nsec = (deadline % 1000) * 1000000;
+  pthread_mutex_lock (&f->lock);
+  while (f->n_active + f->n_pending < count && ret != ETIMEDOUT) {
+    if (deadline < 0)
+      ret = pthread_cond_wait (&f->count_changed, &f->lock);
+    else
+      ret = pthread_cond_timedwait (&f->count_changed, &f->lock, &ts);
+  }
+  n = (int) (f->n_active + f->n_pending);
+  pthread_mutex_unlock (&f->lock);
+  return n >= (int) count ? n : -ETIMEDOUT;
+}
+
+uint64_t
+zb_fanout_frames_written (zb_fanout * f)
+{
+  return f ? f->frames_written : 0;
+}
