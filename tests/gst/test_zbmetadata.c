@@ -117,8 +117,13 @@ GST_START_TEST (test_read_types)
   int i;
 
   for (i = 0; cases[i]; i++) {
-    fail_unless_equals_int (read_text (cases[i], strlen (cases[i]), &f),
-        GST_ZB_METADATA_JSON);
+    GstZbMetadataResult r = read_text (cases[i], strlen (cases[i]), &f);
+
+    /* a lone surrogate (\udc00): json-glib 1.6 parses the object and the
+     * string counts as absent; 1.10 (Debian 13) refuses the whole text.
+     * Either way no caps come out of it. */
+    if (strstr (cases[i], "\\udc00") == NULL || r == GST_ZB_METADATA_JSON)
+      fail_unless_equals_int (r, GST_ZB_METADATA_JSON);
     fail_unless (f.caps == NULL, "%s: caps %s", cases[i], f.caps);
     fail_unless (f.frame_format == NULL, "%s", cases[i]);
   }
