@@ -45,8 +45,14 @@ while True:
     if sample is None:
         break
     s = sample.get_caps().get_structure(0)
-    caps = (s.get_name(), s.get_string("format"), s.get_int("width")[1],
-            s.get_int("height")[1])
+    if not hasattr(s, "get_name"):
+        # gst-python 1.26: a StructureWrapper, used as a context manager
+        with s as st:
+            caps = (st.get_name(), st.get_string("format"),
+                    st.get_int("width")[1], st.get_int("height")[1])
+    else:
+        caps = (s.get_name(), s.get_string("format"), s.get_int("width")[1],
+                s.get_int("height")[1])
     if caps != ("video/x-raw", "RGB", width, height):
         bad_caps.add(caps)
     buf = sample.get_buffer()
