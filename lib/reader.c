@@ -59,10 +59,6 @@ struct zb_reader
   int64_t unposted_since;       /* a counted frame without token since */
 
   int wakeup;                   /* atomic */
-  /* Tokens zb_reader_wakeup() posted to end a wait at once: the next that
-   * many tokens taken stand for them (tokens are alike; only the count
-   * matters). Atomic. */
-  int wake_tokens;
 
   /* Guarded by lock: frames out in ring order, oldest at head. */
   pthread_mutex_t lock;
@@ -391,13 +387,13 @@ bad:
 /* Take a token for the next frame, dropping the late tokens of frames
  * already taken (and every token of a corrupt writer: at most
  * DROP_MAX a call, so that one posting without pause cannot keep us
- * here). Returns 0, -EINTR for a token of zb_reader_wakeup(), or
- * -ETIMEDOUT when none came by @deadline_ms (or at once when !@wait). */
+ * here). Returns 0, or -ETIMEDOUT when none came by @deadline_ms (or at
+ * once when !@wait). */
 static int
 take_token (zb_reader * reader, int64_t deadline_ms, int wait)
 {
   sem_t *sem = reader->seg.sem_w;
-  int dropped, n;
+  int dropped;
 
   for (dropped = 0;; dropped++) {
     if (dropped == DROP_MAX)
@@ -405,12 +401,6 @@ take_token (zb_reader * reader, int64_t deadline_ms, int wait)
     if (sem_trywait (sem) < 0
         && (!wait || zb_sem_wait_until (sem, deadline_ms) < 0))
       return -ETIMEDOUT;
-    /* one of zb_reader_wakeup()'s: the caller looks at the flag */
-    n = __atomic_load_n (&reader->wake_tokens, __ATOMIC_ACQUIRE);
-    while (n > 0)
-      if (__atomic_compare_exchange_n (&reader->wake_tokens, &n, n - 1, 0,
-              __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-        return -EINTR;
     if (reader->tokens_owed == 0 && !reader->corrupt)
       return 0;
     if (reader->tokens_owed > 0)
@@ -431,13 +421,10 @@ zb_reader_read (zb_reader * reader, int timeout_ms, zb_frame * frame)
   for (;;) {
     if (__atomic_load_n (&reader->wakeup, __ATOMIC_ACQUIRE))
       return -EINTR;
-    ret = take_token (reader, deadline, timeout_ms != 0);
-    if (ret == 0) {
+    if (take_token (reader, deadline, timeout_ms != 0) == 0) {
       reader->unposted_since = -1;
       break;
     }
-    if (ret == -EINTR)
-      continue;
     ret = check_writer (reader);
     if (ret == 1)
       break;
@@ -508,13 +495,8 @@ zb_reader_get_metadata (zb_reader * reader, const void **data, size_t *size)
 void
 zb_reader_wakeup (zb_reader * reader)
 {
-  if (reader == NULL)
-    return;
-  /* a token ends a wait on sem-w at once; one per wakeup, not per call */
-  if (__atomic_exchange_n (&reader->wakeup, 1, __ATOMIC_ACQ_REL) == 0) {
-    __atomic_add_fetch (&reader->wake_tokens, 1, __ATOMIC_ACQ_REL);
-    sem_post (reader->seg.sem_w);
-  }
+  if (reader != NULL)
+    __atomic_store_n (&reader->wakeup, 1, __ATOMIC_RELEASE);
 }
 
 void

@@ -172,9 +172,8 @@ size_t zb_reader_held_bytes (zb_reader * reader);
 int zb_reader_get_metadata (zb_reader * reader, const void **data,
     size_t * size);
 
-/* Make a blocked zb_reader_read() return -EINTR at once, and every later
- * call until zb_reader_wakeup_clear(). Thread-safe, but not against
- * zb_reader_destroy() of the same reader. */
+/* Make a blocked zb_reader_read() return -EINTR within 50 ms, and every
+ * later call until zb_reader_wakeup_clear(). Thread-safe. */
 void zb_reader_wakeup (zb_reader * reader);
 void zb_reader_wakeup_clear (zb_reader * reader);
 
