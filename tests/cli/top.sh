@@ -182,12 +182,14 @@ screen_has () {
 $(cat "$TMP/screen")"
 }
 
-# the terminal's settings are printed after top exits: keys must be read
+# the terminal's settings are written after top exits, before EXIT= is
+# printed (so the file is complete once EXIT= shows): keys must be read
 # one at a time while it runs, and line mode and echo back afterwards
 tmux -L "$SOCK" new-session -d -s keys -x 200 -y 30 \
   "stty -a | grep -oE -- '-?icanon|-?echo ' | tr -d ' ' | tr '\n' ' ' > '$TMP/stty.before'; \
-   '$Z' top -f '$F' -d 0.3; echo \"EXIT=\$?\"; \
-   stty -a | grep -oE -- '-?icanon|-?echo ' | tr -d ' ' | tr '\n' ' ' > '$TMP/stty.after'; sleep 30"
+   '$Z' top -f '$F' -d 0.3; rc=\$?; \
+   stty -a | grep -oE -- '-?icanon|-?echo ' | tr -d ' ' | tr '\n' ' ' > '$TMP/stty.after'; \
+   echo \"EXIT=\$rc\"; sleep 30"
 screen_has keys "^$A +active +$RA +$WA +[0-9]+\.[0-9] "
 screen_has keys "^$B +stale +$RB\(dead\) +$WB\(dead\) "
 screen_has keys "sort name"
@@ -213,8 +215,9 @@ grep -q -- "-icanon" "$TMP/stty.after" && fail "terminal left without line mode"
 note "terminal: keys f r / a q, terminal restored ($(cat "$TMP/stty.after"))"
 
 tmux -L "$SOCK" new-session -d -s ctrlc -x 200 -y 30 \
-  "'$Z' top -f '$F' -d 0.3; echo \"EXIT=\$?\"; \
-   stty -a | grep -oE -- '-?icanon|-?echo ' | tr -d ' ' | tr '\n' ' ' > '$TMP/stty.ctrlc'; sleep 30"
+  "'$Z' top -f '$F' -d 0.3; rc=\$?; \
+   stty -a | grep -oE -- '-?icanon|-?echo ' | tr -d ' ' | tr '\n' ' ' > '$TMP/stty.ctrlc'; \
+   echo \"EXIT=\$rc\"; sleep 30"
 screen_has ctrlc "^$A "
 tmux -L "$SOCK" send-keys -t ctrlc C-c
 screen_has ctrlc "^EXIT=0"
