@@ -278,6 +278,8 @@ gst_zb_sink_finalize (GObject * object)
   gst_zb_pool_conn_unref (self->pool_conn);
   g_ptr_array_unref (self->sent_segments);
   g_mutex_clear (&self->writer_lock);
+  g_free (self->pipeline_error);
+  g_free (self->pipeline_error_debug);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -450,6 +452,9 @@ gst_zb_sink_start (GstBaseSink * bsink)
   self->watch = watch;
   gst_zb_shm_watch_set_flushing (watch, self->unlocked);
   GST_OBJECT_UNLOCK (self);
+  self->eos_sent = FALSE;
+  gst_zb_sink_error_clear (self);
+  gst_zb_sink_error_watch_start (self);
   return TRUE;
 
   /* ERRORS */
@@ -482,6 +487,9 @@ gst_zb_sink_stop (GstBaseSink * bsink)
   GstZbSink *self = GST_ZB_SINK (bsink);
   GstZbShmWatch *watch;
 
+  /* a pipeline that failed: the reader learns why */
+  gst_zb_sink_error_send (self);
+  gst_zb_sink_error_watch_stop (self);
   gst_zb_sink_disconnect (self);
   gst_zb_copier_free (self->copier);
   self->copier = NULL;
@@ -763,6 +771,7 @@ send_eos (GstZbSink * self)
           gst_flow_get_name (flow));
       return flow;
     }
+    self->eos_sent = TRUE;
   } else if (self->writer == NULL) {
     return GST_FLOW_OK;
   }

@@ -108,6 +108,16 @@ struct _GstZbSink
 
   /* streaming thread; cleared at stop */
   GstZbClockCache clock_cache;
+
+  /* the pipeline's first error (gstzbsinkerror.c): error_bus and
+   * error_handler: start/stop; pipeline_error(_debug): GST_OBJECT_LOCK
+   * (set from the thread that posted the error); eos_sent: streaming
+   * thread and stop */
+  GstBus *error_bus;
+  gulong error_handler;
+  gchar *pipeline_error;
+  gchar *pipeline_error_debug;
+  gboolean eos_sent;
 };
 
 typedef enum
@@ -130,6 +140,14 @@ GstFlowReturn gst_zb_sink_send (GstZbSink * self, const zb_gst_record * rec,
 
 /* Leave the reader's buffer. */
 void gst_zb_sink_disconnect (GstZbSink * self);
+
+/* gstzbsinkerror.c: watch the top-level pipeline's ERROR messages from
+ * start() to stop(); forget the last one; write it to the reader as an
+ * error record (stop(), before disconnecting, when EOS was not sent). */
+void gst_zb_sink_error_watch_start (GstZbSink * self);
+void gst_zb_sink_error_watch_stop (GstZbSink * self);
+void gst_zb_sink_error_clear (GstZbSink * self);
+void gst_zb_sink_error_send (GstZbSink * self);
 
 /* Duplex channel: @buffer must answer the next request of the current
  * client. GST_FLOW_OK to send it, GST_FLOW_CUSTOM_SUCCESS to drop it
