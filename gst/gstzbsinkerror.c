@@ -1,6 +1,6 @@
-/* zerobuffer GStreamer plugin - zbsink: the writer's pipeline error
+/* zerobuffer GStreamer plugin - zbsink: what its pipeline's bus says
  *
- * A recorder that reads a zbsink's stream must be able to tell a stream
+ * Errors. A recorder that reads a zbsink's stream must be able to tell a stream
  * that ended (EOS record) from one whose writer failed. zbsink watches the
  * ERROR messages of its top-level pipeline (sync-message emission on that
  * bus, so no main loop is needed and the application's own bus handling
@@ -8,6 +8,13 @@
  * delivered EOS, it writes that error as an error record (type 6,
  * docs/frame-format.md) before it leaves the reader's buffer; zbsrc posts
  * it as an error or a warning (on-writer-error).
+ *
+ * Interrupts. gst-launch-1.0 -e answers Ctrl-C by sending EOS to the
+ * sources, which waits for their streaming threads; a zbsink that waits
+ * for its first reader holds the thread, so the EOS never came and Ctrl-C
+ * was ignored. On the "GstLaunchInterrupt" message that gst-launch-1.0
+ * posts first, zbsink stops waiting for a reader: buffers (and EOS) with
+ * no reader are dropped, a connected reader still gets everything.
  */
 
 #ifdef HAVE_CONFIG_H
@@ -60,6 +67,34 @@ on_sync_error (GstBus * bus, GstMessage * message, GstZbSink * self)
   g_clear_error (&err);
 }
 
+/* Any thread. */
+static void
+on_sync_application (GstBus * bus, GstMessage * message, GstZbSink * self)
+{
+  const GstStructure *s = gst_message_get_structure (message);
+
+  if (s == NULL || !gst_structure_has_name (s, "GstLaunchInterrupt"))
+    return;
+  GST_INFO_OBJECT (self, "interrupted: no more waiting for a reader");
+  GST_OBJECT_LOCK (self);
+  self->interrupted = TRUE;
+  /* ends a wait for the reader's buffer to appear */
+  if (self->watch)
+    gst_zb_shm_watch_set_flushing (self->watch, TRUE);
+  GST_OBJECT_UNLOCK (self);
+}
+
+gboolean
+gst_zb_sink_is_interrupted (GstZbSink * self)
+{
+  gboolean interrupted;
+
+  GST_OBJECT_LOCK (self);
+  interrupted = self->interrupted;
+  GST_OBJECT_UNLOCK (self);
+  return interrupted;
+}
+
 void
 gst_zb_sink_error_watch_start (GstZbSink * self)
 {
@@ -77,6 +112,8 @@ gst_zb_sink_error_watch_start (GstZbSink * self)
   gst_bus_enable_sync_message_emission (bus);
   self->error_handler = g_signal_connect (bus, "sync-message::error",
       G_CALLBACK (on_sync_error), self);
+  self->interrupt_handler = g_signal_connect (bus,
+      "sync-message::application", G_CALLBACK (on_sync_application), self);
   self->error_bus = bus;
 }
 
@@ -86,10 +123,12 @@ gst_zb_sink_error_watch_stop (GstZbSink * self)
   if (self->error_bus == NULL)
     return;
   g_signal_handler_disconnect (self->error_bus, self->error_handler);
+  g_signal_handler_disconnect (self->error_bus, self->interrupt_handler);
   gst_bus_disable_sync_message_emission (self->error_bus);
   gst_object_unref (self->error_bus);
   self->error_bus = NULL;
   self->error_handler = 0;
+  self->interrupt_handler = 0;
 }
 
 void
@@ -98,6 +137,7 @@ gst_zb_sink_error_clear (GstZbSink * self)
   GST_OBJECT_LOCK (self);
   g_clear_pointer (&self->pipeline_error, g_free);
   g_clear_pointer (&self->pipeline_error_debug, g_free);
+  self->interrupted = FALSE;
   GST_OBJECT_UNLOCK (self);
 }
 

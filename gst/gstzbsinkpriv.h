@@ -109,12 +109,14 @@ struct _GstZbSink
   /* streaming thread; cleared at stop */
   GstZbClockCache clock_cache;
 
-  /* the pipeline's first error (gstzbsinkerror.c): error_bus and
-   * error_handler: start/stop; pipeline_error(_debug): GST_OBJECT_LOCK
-   * (set from the thread that posted the error); eos_sent: streaming
-   * thread and stop */
+  /* the pipeline's bus (gstzbsinkerror.c): error_bus and the handlers:
+   * start/stop; pipeline_error(_debug), interrupted: GST_OBJECT_LOCK (set
+   * from the thread that posted the message); eos_sent: streaming thread
+   * and stop */
   GstBus *error_bus;
   gulong error_handler;
+  gulong interrupt_handler;
+  gboolean interrupted;
   gchar *pipeline_error;
   gchar *pipeline_error_debug;
   gboolean eos_sent;
@@ -141,9 +143,12 @@ GstFlowReturn gst_zb_sink_send (GstZbSink * self, const zb_gst_record * rec,
 /* Leave the reader's buffer. */
 void gst_zb_sink_disconnect (GstZbSink * self);
 
-/* gstzbsinkerror.c: watch the top-level pipeline's ERROR messages from
- * start() to stop(); forget the last one; write it to the reader as an
- * error record (stop(), before disconnecting, when EOS was not sent). */
+/* gstzbsinkerror.c: watch the top-level pipeline's ERROR messages and
+ * gst-launch-1.0's interrupt from start() to stop(); forget both; write
+ * the error to the reader as an error record (stop(), before
+ * disconnecting, when EOS was not sent); whether gst-launch-1.0 was
+ * interrupted (then nothing waits for a reader). */
+gboolean gst_zb_sink_is_interrupted (GstZbSink * self);
 void gst_zb_sink_error_watch_start (GstZbSink * self);
 void gst_zb_sink_error_watch_stop (GstZbSink * self);
 void gst_zb_sink_error_clear (GstZbSink * self);

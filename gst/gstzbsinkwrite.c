@@ -261,6 +261,10 @@ ensure_connected (GstZbSink * self, gboolean block)
       g_free (name);
       return CONNECT_INTERRUPTED;
     }
+    /* gst-launch-1.0 -e was interrupted: its EOS must not wait for a
+     * reader that may never come */
+    if (block && gst_zb_sink_is_interrupted (self))
+      block = FALSE;
     if (channel_stale (self)) {
       /* the client that sent the request is gone: drop its response */
       g_free (name);
@@ -291,7 +295,8 @@ ensure_connected (GstZbSink * self, gboolean block)
       wait = MIN (wait, (GstClockTime) left * GST_USECOND);
     }
     /* no polling: the reader's shm_open() and sem_open() wake us */
-    if (gst_zb_shm_watch_wait (self->watch, wait) < 0) {
+    if (gst_zb_shm_watch_wait (self->watch, wait) < 0 &&
+        !gst_zb_sink_is_interrupted (self)) {
       g_free (name);
       return CONNECT_INTERRUPTED;
     }

@@ -6,7 +6,11 @@
  * record is written and read, then EOS is posted.
  *
  * The reader is the library's, in this process, so that the test decides
- * when frames are read. */
+ * when frames are read.
+ *
+ * gst-launch-1.0 -e (issue 17): its first Ctrl-C ends a writer that waits
+ * for its first reader (nobody to deliver EOS to), and with a reader
+ * there the EOS reaches it before the writer exits. */
 
 #include <string.h>
 
@@ -206,6 +210,69 @@ GST_START_TEST (test_pause_during_eos)
 
 GST_END_TEST;
 
+#define LAUNCH_VIDEO "video/x-raw,format=I420,width=64,height=48"
+
+/* A non-live writer with no reader waits for one (on-reader-lost=auto);
+ * one SIGINT to gst-launch-1.0 -e ends it with exit status 0, and it
+ * leaves nothing behind. Before, the EOS waited behind the blocked
+ * streaming thread and the process had to be killed. */
+GST_START_TEST (test_launch_eos_without_reader)
+{
+  gchar *name = zbt_name ();
+  gchar *desc = g_strdup_printf ("-e videotestsrc ! " LAUNCH_VIDEO
+      " ! zbsink buffer-name=%s", name);
+  GPid pid = zbt_spawn_launch (desc);
+  gint status;
+
+  g_free (desc);
+  g_usleep (1500 * 1000);
+  fail_unless (zbt_wait_pid (pid, 0) == -1, "the writer did not wait");
+  kill (pid, SIGINT);
+  status = zbt_wait_pid (pid, 10000);
+  if (status == -1)
+    zbt_kill (pid, SIGKILL, 5000);
+  fail_unless (status != -1, "gst-launch-1.0 -e ignored the first SIGINT");
+  fail_unless (WIFEXITED (status) && WEXITSTATUS (status) == 0,
+      "status 0x%x", status);
+  fail_unless (zbt_no_leftovers (name));
+  g_free (name);
+}
+
+GST_END_TEST;
+
+/* With a reader: the same SIGINT delivers EOS to it (the EOS record), and
+ * the writer exits 0. */
+GST_START_TEST (test_launch_eos_with_reader)
+{
+  gchar *name = zbt_name ();
+  GstElement *rp = zbt_pipeline ("zbsrc buffer-name=%s ! fakesink "
+      "sync=false", name);
+  gchar *desc = g_strdup_printf ("-e videotestsrc is-live=true ! "
+      LAUNCH_VIDEO " ! zbsink buffer-name=%s", name);
+  GPid pid;
+  gint status;
+
+  fail_unless (zbt_set_state (rp, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  pid = zbt_spawn_launch (desc);
+  g_free (desc);
+  g_usleep (1500 * 1000);
+  kill (pid, SIGINT);
+  status = zbt_wait_pid (pid, 10000);
+  if (status == -1)
+    zbt_kill (pid, SIGKILL, 5000);
+  fail_unless (status != -1, "gst-launch-1.0 -e ignored the first SIGINT");
+  fail_unless (WIFEXITED (status) && WEXITSTATUS (status) == 0,
+      "status 0x%x", status);
+  zbt_wait_eos (rp, 5000);
+  gst_element_set_state (rp, GST_STATE_NULL);
+  gst_object_unref (rp);
+  fail_unless (zbt_no_leftovers (name));
+  g_free (name);
+}
+
+GST_END_TEST;
+
 static Suite *
 zbeos_suite (void)
 {
@@ -217,6 +284,8 @@ zbeos_suite (void)
   tcase_add_loop_test (tc, test_eos, 0, 2);
   tcase_add_loop_test (tc, test_flush_during_eos, 0, 2);
   tcase_add_loop_test (tc, test_pause_during_eos, 0, 2);
+  tcase_add_test (tc, test_launch_eos_without_reader);
+  tcase_add_test (tc, test_launch_eos_with_reader);
   return s;
 }
 
