@@ -466,6 +466,13 @@ gst_zb_src_next_buffer (GstZbSrc * self, GstZbReaderRef * ref,
   gchar *name;
   int ret;
 
+  /* stale frames kept for a decoder, then the fresh one that ended them */
+  buf = gst_zb_src_time_pop_held (&self->time);
+  if (buf) {
+    *outbuf = buf;
+    return GST_FLOW_OK;
+  }
+
   for (;;) {
     flow = next_frame (self, ref, &frame);
     if (flow != GST_FLOW_OK)
@@ -533,6 +540,15 @@ gst_zb_src_next_buffer (GstZbSrc * self, GstZbReaderRef * ref,
     if (gst_zb_src_time_stamp (&self->time, bsrc, mode,
             self->gst_format ? &rec : NULL, &pts, &dts, &writer_ts))
       break;
+    if (self->gst_format && gst_zb_src_time_hold_stale (&self->time,
+            self->writer_caps, &rec, payload, payload_size)) {
+      GST_LOG_OBJECT (self, "kept stale frame %" G_GUINT64_FORMAT " for the "
+          "decoder (a key unit or after one)", frame.sequence);
+      zb_reader_release (ref->reader, &frame);
+      gst_zb_pool_map_unref (pool_map);
+      pool_map = NULL;
+      continue;
+    }
     GST_LOG_OBJECT (self, "dropped frame %" G_GUINT64_FORMAT ": presented "
         "before the base time", frame.sequence);
     zb_reader_release (ref->reader, &frame);
@@ -573,7 +589,7 @@ gst_zb_src_next_buffer (GstZbSrc * self, GstZbReaderRef * ref,
     self->copies++;
     GST_OBJECT_UNLOCK (self);
   }
-  *outbuf = buf;
+  *outbuf = gst_zb_src_time_release_held (&self->time, buf);
   return GST_FLOW_OK;
 
   /* ERRORS */
