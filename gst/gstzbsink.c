@@ -481,12 +481,18 @@ bad_name:
 }
 
 
+/* How long stop() waits for a reading reader to read the frames whose
+ * bytes lie in our pool segments (they go with us). */
+#define STOP_DRAIN_MS 1000
+
 static gboolean
 gst_zb_sink_stop (GstBaseSink * bsink)
 {
   GstZbSink *self = GST_ZB_SINK (bsink);
   GstZbShmWatch *watch;
 
+  /* frames in our pool segments that the reader has yet to read */
+  gst_zb_sink_drain_segments (self, STOP_DRAIN_MS);
   /* a pipeline that failed: the reader learns why */
   gst_zb_sink_error_send (self);
   gst_zb_sink_error_watch_stop (self);

@@ -143,6 +143,12 @@ GstFlowReturn gst_zb_sink_send (GstZbSink * self, const zb_gst_record * rec,
 /* Leave the reader's buffer. */
 void gst_zb_sink_disconnect (GstZbSink * self);
 
+/* Before leaving without EOS: wait up to @timeout_ms, while the reader
+ * lives, until it has released the last records of our pool segments (it
+ * has then mapped them), so that their names may go with us and the last
+ * frames still arrive. */
+void gst_zb_sink_drain_segments (GstZbSink * self, gint timeout_ms);
+
 /* gstzbsinkerror.c: watch the top-level pipeline's ERROR messages and
  * gst-launch-1.0's interrupt from start() to stop(); forget both; write
  * the error to the reader as an error record (stop(), before

@@ -516,6 +516,32 @@ sent_segment (GstZbSink * self, GstZbPoolSegment * seg)
     g_ptr_array_add (self->sent_segments, seg);
 }
 
+void
+gst_zb_sink_drain_segments (GstZbSink * self, gint timeout_ms)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  guint i;
+
+  while (self->writer && self->sent_segments->len > 0) {
+    for (i = 0; i < self->sent_segments->len;) {
+      if (gst_zb_pool_segment_released (g_ptr_array_index
+              (self->sent_segments, i), self->pool_conn))
+        g_ptr_array_remove_index_fast (self->sent_segments, i);
+      else
+        i++;
+    }
+    if (self->sent_segments->len == 0)
+      break;
+    if (g_get_monotonic_time () >= end ||
+        zb_writer_check_reader (self->writer) < 0) {
+      GST_WARNING_OBJECT (self, "leaving with %u pool segments whose last "
+          "records the reader has not read", self->sent_segments->len);
+      break;
+    }
+    g_usleep (2000);
+  }
+}
+
 static GstZbWriteResult write_frame_inner (GstZbSink * self,
     const zb_gst_record * rec, GstBuffer * buf, const void *bytes,
     gsize nbytes, int *err, GstZbPoolSegment ** seg);
