@@ -400,8 +400,13 @@ pool_free (GstAllocator * allocator, GstMemory * mem)
   fb->conn = m->conn;
   fb->pid = m->pid;
   fb->mark = m->mark;
+  /* last in, first out: take_block() scans from the head, so the most
+   * recently used block that the reader has released is reused, and the
+   * blocks in use stay few and in the CPU caches (first in, first out
+   * cycled through every block the pool ever grew: 0.74x of shmsink's
+   * rate with 1080p frames, bench/bench-default.sh) */
   g_mutex_lock (&self->lock);
-  g_queue_push_tail (&self->free, fb);
+  g_queue_push_head (&self->free, fb);
   g_mutex_unlock (&self->lock);
   g_free (m);
 }

@@ -156,11 +156,6 @@ wait_stat (GstElement * pipeline, const gchar * element, const gchar * field,
   }
 }
 
-static gchar *
-tmp_file (const gchar * name)
-{
-  return g_build_filename (g_get_tmp_dir (), name, NULL);
-}
 
 #define W 320
 #define H 240
@@ -174,7 +169,7 @@ tmp_file (const gchar * name)
 GST_START_TEST (test_default_zero_copy_process)
 {
   gchar *name = zbt_name ();
-  gchar *path = tmp_file ("frames-default.raw");
+  gchar *path = zbt_tmp_path ("frames-default.raw");
   gchar *desc;
   GstElement *wp;
   GPid pid;
@@ -222,7 +217,7 @@ GST_END_TEST;
 GST_START_TEST (test_held_buffers)
 {
   gchar *name = zbt_name ();
-  gchar *path = tmp_file ("frames-held.raw");
+  gchar *path = zbt_tmp_path ("frames-held.raw");
   gchar *desc;
   GstElement *wp;
   GPid pid;

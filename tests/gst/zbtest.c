@@ -218,6 +218,17 @@ zbt_set_state (GstElement * pipeline, GstState state)
   return ret;
 }
 
+gchar *
+zbt_tmp_path (const gchar * file)
+{
+  gchar *name = g_strdup_printf ("%d-%s", (int) getpid (), file);
+  gchar *path = g_build_filename (tmp_dir ? tmp_dir : g_get_tmp_dir (),
+      name, NULL);
+
+  g_free (name);
+  return path;
+}
+
 GPid
 zbt_spawn_launch (const gchar * desc)
 {

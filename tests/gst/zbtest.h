@@ -63,6 +63,12 @@ GstElement *zbt_pipeline (const gchar * format, ...) G_GNUC_PRINTF (1, 2);
 /* Set @pipeline to @state and wait up to 10 s for it to get there. */
 GstStateChangeReturn zbt_set_state (GstElement * pipeline, GstState state);
 
+/* A path for @file in this test binary's private temporary directory
+ * (removed when the binary ends), made unique to the calling process (a
+ * test case runs in a process of its own): never shared with another
+ * test or another run. */
+gchar *zbt_tmp_path (const gchar * file);
+
 /* Spawn gst-launch-1.0 with the pipeline @desc (split at spaces, so no
  * quoting). Returns the pid. Its output goes to a log file in the test's
  * temporary directory. */
