@@ -285,6 +285,10 @@ try_connect (const char *name, zb_writer * writer, int take_over)
     ret = -EBUSY;
     goto error;
   }
+  /* We replace a writer that died before its reader noticed: nobody else
+   * will remove its statistics object. */
+  if (expected != 0)
+    zb_stats_remove_dead (name, expected);
 
   /* Read again: the reader may have recovered the ring since. */
   pos = ZB_LOAD (seg->oieb->payload_write_pos);

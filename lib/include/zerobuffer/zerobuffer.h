@@ -665,7 +665,8 @@ int zb_cleanup_writer_objects (void);
  * -EACCES when the lock directory is not trusted (see zb_lock_dir_open)
  * or the lock file is not a regular file (nothing is removed).
  * It takes the buffer's lock file first (creating it if missing), so a
- * reader still creating the buffer is never taken for a stale one. */
+ * reader still creating the buffer is never taken for a stale one. It
+ * also runs zb_cleanup_writer_objects() (whatever it returns). */
 int zb_cleanup (const char *name);
 
 /* Open the lock directory /tmp/zerobuffer, which holds the lock file
