@@ -34,7 +34,7 @@ COUNTER=0
 
 remove_objects () {
   rm -f "/dev/shm/$1" "/dev/shm/sem.sem-w-$1" "/dev/shm/sem.sem-r-$1" \
-      "/tmp/zerobuffer/$1.lock"
+      "/tmp/zerobuffer/$1.lock" "/dev/shm/zbstats-$1-"* "/dev/shm/zbpool-$1-"*
 }
 
 cleanup () {
