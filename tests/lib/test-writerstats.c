@@ -128,7 +128,7 @@ test_reference_writer_none (void)
 /* Hostile objects under the name an observer looks at: every one is
  * refused with its own error, none crashes or is believed. */
 static void
-test_hostile (void)
+hostile_body (void *arg)
 {
   const char *name = zbt_name ();
   uint64_t me = (uint64_t) getpid ();
@@ -235,6 +235,15 @@ test_hostile (void)
   }
 }
 
+/* In a private /dev/shm: another process's sweep (any reader created on
+ * the machine runs one) must not remove a dead writer's object before we
+ * looked at it. */
+static void
+test_hostile (void)
+{
+  zbt_with_tiny_shm ("16m", hostile_body, NULL);
+}
+
 typedef struct
 {
   const char *name;
@@ -272,10 +281,11 @@ start_writer (const char *name)
  * writer dead; with the reader gone too, zb_cleanup_writer_objects() (or
  * any reader created later) does. */
 static void
-test_killed_writer (void)
+killed_writer_body (void *arg)
 {
   const char *name = zbt_name ();
   zb_reader *r = zbt_reader (name, 0, 64 * 1024);
+  zb_writer *w;
   zb_writer_stats ws;
   zb_frame f;
   char path[512];
@@ -304,6 +314,19 @@ test_killed_writer (void)
   ZBT_ASSERT (zb_cleanup_writer_objects () >= 1);
   ZBT_ASSERT (!zbt_path_exists (path));
 
+  /* replaced by a new writer before its reader noticed: the new writer,
+   * which takes over the dead one's slot, removes it */
+  r = zbt_reader (name, 0, 64 * 1024);
+  pid = start_writer (name);
+  stats_path (path, sizeof (path), name, (uint64_t) pid);
+  kill (pid, SIGKILL);
+  waitpid (pid, NULL, 0);
+  ZBT_ASSERT (zbt_path_exists (path));
+  w = zbt_writer (name, 100);
+  ZBT_ASSERT (!zbt_path_exists (path));
+  zb_writer_disconnect (w);
+  zb_reader_destroy (r);
+
   /* and by the next reader of any other name */
   r = zbt_reader (name, 0, 64 * 1024);
   pid = start_writer (name);
@@ -315,6 +338,12 @@ test_killed_writer (void)
   r = zbt_reader (zbt_name (), 0, 64 * 1024);
   ZBT_ASSERT (!zbt_path_exists (path));
   zb_reader_destroy (r);
+}
+
+static void
+test_killed_writer (void)
+{
+  zbt_with_tiny_shm ("16m", killed_writer_body, NULL);
 }
 
 /* The sweep removes only what is ours, named so, of a dead pid and not
