@@ -17,7 +17,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -25,54 +24,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Bytes of a buffer name used as they are in a side object's name; a
- * longer name, or one with other bytes, is written "h" + 16 hex digits
- * of its FNV-1a hash (as zbsink's pool segments do). */
-#define SIDE_PART_MAX 64
-
 _Static_assert (sizeof (zb_stats_shm) == ZB_STATS_SIZE,
     "statistics object is 320 bytes");
 _Static_assert (offsetof (zb_stats_shm, writer_pid) == 16, "pid at 16");
 _Static_assert (offsetof (zb_stats_shm, drops) == 24, "drops at 24");
 _Static_assert (offsetof (zb_stats_shm, buffer) == 64, "name at 64");
 
-static int
-part_char_ok (char c)
-{
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-      || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' || c == '@';
-}
-
-/* FNV-1a, 64 bits */
-static uint64_t
-name_hash (const char *s)
-{
-  uint64_t h = 0xcbf29ce484222325ull;
-
-  for (; *s; s++) {
-    h ^= (uint8_t) * s;
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
 int
 zb_stats_name (char *out, size_t size, const char *buffer, uint64_t pid)
 {
-  char part[SIDE_PART_MAX + 1];
-  size_t len = strlen (buffer), i;
-  int plain = len > 0 && len <= SIDE_PART_MAX, n;
-
-  for (i = 0; plain && i < len; i++)
-    plain = part_char_ok (buffer[i]);
-  if (plain)
-    memcpy (part, buffer, len + 1);
-  else
-    snprintf (part, sizeof (part), "h%016" PRIx64, name_hash (buffer));
-  n = snprintf (out, size, ZB_STATS_PREFIX "%s-%" PRIu64, part, pid);
-  if (n < 0 || (size_t) n >= size)
-    return -ENAMETOOLONG;
-  return 0;
+  return zb_side_object_name (out, size, ZB_STATS_PREFIX, buffer, pid);
 }
 
 /* Remove a stale object of our own under @path (a dead process of ours

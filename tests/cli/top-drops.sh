@@ -12,11 +12,6 @@ ZB_ISOLATE=1
 
 F="zbt-$$-"
 
-# entry FILE NAME EXPR: EXPR on buffer NAME (b) of the JSON document FILE
-entry () {
-  jget "$1" '(lambda b: '"$3"')([b for b in d["buffers"] if b["name"] == "'"$2"'"][0])'
-}
-
 # --- a CLI writer that drops: fan-out, drop policy, its reader stopped ---
 newname A
 bg RA "$Z" reader "$A" --payload-size 64K --wait-writer-ms -1 > /dev/null
@@ -130,27 +125,7 @@ rm -f "$S"
 note "hostile statistics objects refused"
 
 # --- the terminal shows the number ---
-if ! command -v tmux > /dev/null; then
-  note "SKIP terminal part: no tmux"
-  exit 0
-fi
-unset TMUX
-SOCK="zbt-topd-$$"
-tmux_cleanup () {
-  tmux -L "$SOCK" kill-server 2>/dev/null
-  cleanup
-}
-trap tmux_cleanup EXIT
-screen_has () {
-  local i
-  for i in $(seq 1 50); do
-    tmux -L "$SOCK" capture-pane -p -t "$1" > "$TMP/screen" 2>/dev/null &&
-      grep -qE -- "$2" "$TMP/screen" && return 0
-    sleep 0.1
-  done
-  fail "screen $1 never showed '$2':
-$(cat "$TMP/screen")"
-}
+use_tmux || exit 0
 tmux -L "$SOCK" new-session -d -s d -x 200 -y 30 "'$Z' top -f '$F' -d 0.3; sleep 30"
 screen_has d " DROPS "
 screen_has d "^$A +active +$RA +$WA +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9KMG]+ +[1-9][0-9]* "

@@ -277,9 +277,26 @@ start_writer (const char *name)
   return pid;
 }
 
+/* A writer of @name (a reader exists) that counted 5 drops, killed with
+ * SIGKILL and reaped; its statistics object, left behind, in @path. */
+static pid_t
+killed_writer (const char *name, char *path, size_t size)
+{
+  pid_t pid = start_writer (name);
+  zb_writer_stats ws;
+
+  ZBT_OK (zb_inspect_writer (name, (uint64_t) pid, &ws));
+  ZBT_EQU (ws.drops, 5);
+  stats_path (path, size, name, (uint64_t) pid);
+  kill (pid, SIGKILL);
+  waitpid (pid, NULL, 0);
+  ZBT_ASSERT (zbt_path_exists (path));
+  return pid;
+}
+
 /* kill -9 of a writer: its reader removes the object once it sees the
- * writer dead; with the reader gone too, zb_cleanup_writer_objects() (or
- * any reader created later) does. */
+ * writer dead; a writer that takes over its slot does; with the reader
+ * gone too, zb_cleanup_writer_objects() or any reader created later. */
 static void
 killed_writer_body (void *arg)
 {
@@ -291,48 +308,31 @@ killed_writer_body (void *arg)
   char path[512];
   pid_t pid;
 
-  pid = start_writer (name);
-  ZBT_OK (zb_inspect_writer (name, (uint64_t) pid, &ws));
-  ZBT_EQU (ws.drops, 5);
-  stats_path (path, sizeof (path), name, (uint64_t) pid);
-  kill (pid, SIGKILL);
-  waitpid (pid, NULL, 0);
-  ZBT_ASSERT (zbt_path_exists (path));
+  pid = killed_writer (name, path, sizeof (path));
   ZBT_ERR (zb_inspect_writer (name, (uint64_t) pid, &ws), -ESRCH);
   ZBT_ERR (zb_reader_read (r, 1000, &f), -EOWNERDEAD);
   ZBT_ASSERT (!zbt_path_exists (path));
   zb_reader_destroy (r);
 
-  /* now with the reader gone before it noticed */
+  /* replaced by a new writer before its reader noticed */
   r = zbt_reader (name, 0, 64 * 1024);
-  pid = start_writer (name);
-  stats_path (path, sizeof (path), name, (uint64_t) pid);
-  kill (pid, SIGKILL);
-  waitpid (pid, NULL, 0);
-  zb_reader_destroy (r);
-  ZBT_ASSERT (zbt_path_exists (path));
-  ZBT_ASSERT (zb_cleanup_writer_objects () >= 1);
-  ZBT_ASSERT (!zbt_path_exists (path));
-
-  /* replaced by a new writer before its reader noticed: the new writer,
-   * which takes over the dead one's slot, removes it */
-  r = zbt_reader (name, 0, 64 * 1024);
-  pid = start_writer (name);
-  stats_path (path, sizeof (path), name, (uint64_t) pid);
-  kill (pid, SIGKILL);
-  waitpid (pid, NULL, 0);
-  ZBT_ASSERT (zbt_path_exists (path));
+  killed_writer (name, path, sizeof (path));
   w = zbt_writer (name, 100);
   ZBT_ASSERT (!zbt_path_exists (path));
   zb_writer_disconnect (w);
   zb_reader_destroy (r);
 
-  /* and by the next reader of any other name */
+  /* the reader gone before it noticed: the sweep */
   r = zbt_reader (name, 0, 64 * 1024);
-  pid = start_writer (name);
-  stats_path (path, sizeof (path), name, (uint64_t) pid);
-  kill (pid, SIGKILL);
-  waitpid (pid, NULL, 0);
+  killed_writer (name, path, sizeof (path));
+  zb_reader_destroy (r);
+  ZBT_ASSERT (zbt_path_exists (path));
+  ZBT_ASSERT (zb_cleanup_writer_objects () >= 1);
+  ZBT_ASSERT (!zbt_path_exists (path));
+
+  /* ... or the next reader of any other name */
+  r = zbt_reader (name, 0, 64 * 1024);
+  killed_writer (name, path, sizeof (path));
   zb_reader_destroy (r);
   ZBT_ASSERT (zbt_path_exists (path));
   r = zbt_reader (zbt_name (), 0, 64 * 1024);

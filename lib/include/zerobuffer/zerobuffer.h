@@ -647,6 +647,14 @@ typedef struct
 int zb_inspect_writer (const char *name, uint64_t writer_pid,
     zb_writer_stats * stats);
 
+/* The name (without the leading '/') of a side object of writer @pid of
+ * buffer @name in /dev/shm (docs/protocol.md §11): @prefix ("zbstats-",
+ * "zbpool-"), then @name when it has 1 to 64 bytes of [A-Za-z0-9._-],
+ * else "h" and 16 hex digits of its 64-bit FNV-1a hash, then '-' and
+ * @pid. Returns 0, -ENAMETOOLONG (@size too small) or -EINVAL (NULL). */
+int zb_side_object_name (char *out, size_t size, const char *prefix,
+    const char *name, uint64_t pid);
+
 /* Remove, from /dev/shm, the side objects that writers of ours died
  * with, for buffers of any name: statistics objects (zbstats-PART-PID)
  * and zbsink's pool segments (zbpool-PART-PID-SERIAL). Only regular
