@@ -101,16 +101,43 @@ is_buffer (int dirfd, const char *name, int fd, const struct stat *st)
       && zb_segment_validate (&oieb, (uint64_t) st->st_size) == 0;
 }
 
+/* Pids found alive during one scan: a live writer has several objects
+ * (pool segments), and each liveness check reads /proc. A pid that dies
+ * meanwhile is swept next time. */
+#define ALIVE_CACHE 16
+
+typedef struct
+{
+  uint64_t pids[ALIVE_CACHE];
+  unsigned int n;
+} alive_cache;
+
+static int
+known_alive (alive_cache * cache, uint64_t pid)
+{
+  unsigned int i;
+
+  if (cache == NULL)
+    return zb_pid_alive (pid);
+  for (i = 0; i < cache->n && i < ALIVE_CACHE; i++)
+    if (cache->pids[i] == pid)
+      return 1;
+  if (!zb_pid_alive (pid))
+    return 0;
+  cache->pids[cache->n++ % ALIVE_CACHE] = pid;
+  return 1;
+}
+
 /* Remove side object @name of /dev/shm (@dirfd) if it is a dead writer's
  * of ours (see the top of this file). 1 when removed, else 0. */
 static int
-remove_if_dead (int dirfd, const char *name)
+remove_if_dead (int dirfd, const char *name, alive_cache * cache)
 {
   struct stat st, st_fd;
   uint64_t pid = side_object_pid (name);
   int fd, removed = 0;
 
-  if (pid == 0 || zb_pid_alive (pid))
+  if (pid == 0 || known_alive (cache, pid))
     return 0;
   if (fstatat (dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0
       || !S_ISREG (st.st_mode) || st.st_uid != geteuid ())
@@ -136,6 +163,7 @@ remove_if_dead (int dirfd, const char *name)
 int
 zb_cleanup_writer_objects (void)
 {
+  alive_cache cache = { {0}, 0 };
   struct dirent *de;
   DIR *dir;
   int removed = 0;
@@ -146,7 +174,7 @@ zb_cleanup_writer_objects (void)
   while ((de = readdir (dir)) != NULL) {
     if (de->d_name[0] != 'z')
       continue;
-    removed += remove_if_dead (dirfd (dir), de->d_name);
+    removed += remove_if_dead (dirfd (dir), de->d_name, &cache);
   }
   closedir (dir);
   return removed;
@@ -165,6 +193,6 @@ zb_stats_remove_dead (const char *buffer, uint64_t pid)
   dirfd = open (SHM_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0)
     return;
-  remove_if_dead (dirfd, name);
+  remove_if_dead (dirfd, name, NULL);
   close (dirfd);
 }
