@@ -35,6 +35,14 @@ gst_zb_pool_shm_create (const gchar * name, gsize size, guint8 ** base)
   fd = shm_open (path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0)
     return -errno;
+  /* At once, and held for as long as we have the segment mapped (a
+   * mapping keeps its open file, and the lock with it): it tells sweepers
+   * that we live, even where our pid means nothing to them
+   * (zb_cleanup_writer_objects()). */
+  if (flock (fd, LOCK_EX | LOCK_NB) < 0) {
+    ret = -errno;
+    goto failed;
+  }
   if (ftruncate (fd, (off_t) size) < 0) {
     ret = -errno;
     goto failed;
@@ -43,13 +51,6 @@ gst_zb_pool_shm_create (const gchar * name, gsize size, guint8 ** base)
   ret = posix_fallocate (fd, 0, (off_t) size);
   if (ret != 0 && ret != EOPNOTSUPP && ret != EINVAL) {
     ret = -ret;
-    goto failed;
-  }
-  /* Held for as long as we have the segment mapped (a mapping keeps its
-   * open file, and the lock with it): it tells sweepers that we live, even
-   * where our pid means nothing to them (zb_cleanup_writer_objects()). */
-  if (flock (fd, LOCK_EX | LOCK_NB) < 0) {
-    ret = -errno;
     goto failed;
   }
   p = mmap (NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

@@ -67,7 +67,8 @@ zb_stats_publish (zb_stats * stats, const char *buffer, uint64_t pid,
 {
   char path[ZB_STATS_NAME_SIZE + 1];
   mode_t mode = (segment_mode & 0644) | 0600;
-  struct stat st;
+  char self[40];
+  struct stat st, st_fd;
   void *p = MAP_FAILED;
   int fd = -1, lock_fd = -1, attempt, ret;
 
@@ -89,6 +90,21 @@ zb_stats_publish (zb_stats * stats, const char *buffer, uint64_t pid,
   }
   if (fd < 0)
     return -errno;
+  /* The lock first, so that no sweeper takes the new object for a dead
+   * writer's, and on a descriptor of its own (see try_connect() in
+   * writer.c): the mapping would keep a lock on its file alive in a
+   * fork()ed child after we died. Through /proc/self/fd it is the very
+   * file we created. */
+  snprintf (self, sizeof (self), "/proc/self/fd/%d", fd);
+  lock_fd = open (self, O_RDONLY | O_CLOEXEC);
+  if (lock_fd < 0)
+    lock_fd = shm_open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+  if (lock_fd < 0 || fstat (lock_fd, &st) < 0 || fstat (fd, &st_fd) < 0
+      || st.st_ino != st_fd.st_ino || st.st_dev != st_fd.st_dev
+      || flock (lock_fd, LOCK_EX | LOCK_NB) < 0) {
+    ret = -EEXIST;
+    goto failed;
+  }
   /* explicitly: the umask must neither widen nor narrow it */
   if (fchmod (fd, mode) < 0 || ftruncate (fd, ZB_STATS_SIZE) < 0) {
     ret = -errno;
@@ -97,18 +113,6 @@ zb_stats_publish (zb_stats * stats, const char *buffer, uint64_t pid,
   p = mmap (NULL, ZB_STATS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) {
     ret = -errno;
-    goto failed;
-  }
-  /* The lock goes on a descriptor of its own (see try_connect() in
-   * writer.c): the mapping would keep a lock on its file alive in a
-   * fork()ed child after we died. */
-  lock_fd = shm_open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
-  if (lock_fd < 0) {
-    ret = -errno;
-    goto failed;
-  }
-  if (fstat (lock_fd, &st) < 0 || flock (lock_fd, LOCK_EX | LOCK_NB) < 0) {
-    ret = -EEXIST;
     goto failed;
   }
   stats->map = p;
@@ -141,8 +145,8 @@ void
 zb_stats_add_drops (zb_stats * stats, uint64_t n)
 {
   if (stats->map != NULL)
-    /* Relaxed: a counter on its own; observers load it with acquire, which
-     * orders nothing else. */
+    /* Relaxed: a counter on its own, which orders nothing else (observers
+     * pread it). */
     __atomic_fetch_add (&stats->map->drops, n, __ATOMIC_RELAXED);
 }
 
