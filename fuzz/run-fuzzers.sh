@@ -20,7 +20,7 @@ for src in "${targets[@]}"; do
     json)                              # our checks, then json-glib
       deps=(gst/gstzbmetadata.c)
       read -ra libs < <(pkg-config --cflags --libs json-glib-1.0) ;;
-    *) deps=(gst/zbframe.c) ;;         # the GLib-free frame-format codec
+    *) deps=(gst/zbframe.c lib/sidename.c) ;; # the GLib-free frame-format codec
   esac
   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
     -D_GNU_SOURCE -Ilib/include -Ilib -Igst "${deps[@]}" "$src" \

@@ -10,12 +10,14 @@
 #include "gstzbpoolshm.h"
 #include "zbframe.h"
 
+#include <zerobuffer/zerobuffer.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,6 +35,14 @@ gst_zb_pool_shm_create (const gchar * name, gsize size, guint8 ** base)
   fd = shm_open (path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0)
     return -errno;
+  /* At once, and held for as long as we have the segment mapped (a
+   * mapping keeps its open file, and the lock with it): it tells sweepers
+   * that we live, even where our pid means nothing to them
+   * (zb_cleanup_writer_objects()). */
+  if (flock (fd, LOCK_EX | LOCK_NB) < 0) {
+    ret = -errno;
+    goto failed;
+  }
   if (ftruncate (fd, (off_t) size) < 0) {
     ret = -errno;
     goto failed;
@@ -82,6 +92,21 @@ name_pid (const gchar * name, const gchar * prefix_any)
   return pid;
 }
 
+/* Is someone holding the lock of /dev/shm/@name (its writer, alive)? */
+static gboolean
+locked_by_writer (gint dir_fd, const gchar * name)
+{
+  gint fd = openat (dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+      O_CLOEXEC);
+  gboolean held;
+
+  if (fd < 0)
+    return FALSE;
+  held = flock (fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+  close (fd);
+  return held;
+}
+
 guint
 gst_zb_pool_shm_sweep (const gchar * buffer, guint64 pid)
 {
@@ -90,6 +115,13 @@ gst_zb_pool_shm_sweep (const gchar * buffer, guint64 pid)
   struct dirent *de;
   DIR *dir;
   guint removed = 0;
+
+  /* every dead writer's, of any buffer: the library's sweep */
+  if (pid == 0) {
+    gint n = zb_cleanup_writer_objects ();
+
+    return n > 0 ? (guint) n : 0;
+  }
 
   /* "zbpool-PART-0-" with the pid cut off: "zbpool-PART-" */
   if (zb_gst_pool_name (prefix, sizeof (prefix), buffer, 0, ZB_GST_NONE) < 0)
@@ -105,13 +137,11 @@ gst_zb_pool_shm_sweep (const gchar * buffer, guint64 pid)
     struct stat st;
     gchar *path;
 
-    if (owner == 0 || (pid != 0 && owner != pid))
-      continue;
-    if (pid == 0 && (owner > G_MAXINT || kill ((pid_t) owner, 0) == 0
-            || errno != ESRCH))
+    if (owner != pid)
       continue;
     if (fstatat (dirfd (dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0
-        || !S_ISREG (st.st_mode) || st.st_uid != geteuid ())
+        || !S_ISREG (st.st_mode) || st.st_uid != geteuid ()
+        || locked_by_writer (dirfd (dir), de->d_name))
       continue;
     path = g_strdup_printf ("/%s", de->d_name);
     if (shm_unlink (path) == 0)

@@ -24,10 +24,12 @@ G_BEGIN_DECLS
  * read-write at *@base. 0 or a negative errno (nothing is left behind). */
 gint gst_zb_pool_shm_create (const gchar * name, gsize size, guint8 ** base);
 
-/* Remove pool segments of buffer @buffer from /dev/shm that belong to us
- * (our uid): of writer @pid, or with @pid 0 of every writer whose process
- * is gone. Returns how many were removed. Never blocks for long (one
- * directory scan). */
+/* Remove pool segments from /dev/shm that belong to us (our uid) and
+ * that no writer holds locked (gst_zb_pool_shm_create() locks each for
+ * its writer's life): of buffer @buffer and writer @pid (one known dead),
+ * or with @pid 0 those of every dead writer of any buffer, and their
+ * statistics objects too (zb_cleanup_writer_objects()). Returns how many
+ * were removed. Never blocks for long (one directory scan). */
 guint gst_zb_pool_shm_sweep (const gchar * buffer, guint64 pid);
 
 /* Reader: a read-only mapping of one pool segment, shared by the

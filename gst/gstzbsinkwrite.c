@@ -944,6 +944,8 @@ gst_zb_sink_send (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
       GST_OBJECT_LOCK (self);
       self->drops++;
       GST_OBJECT_UNLOCK (self);
+      /* for observers of the buffer (zerobuffer top) */
+      zb_writer_add_drops (self->writer, 1);
     }
     return GST_FLOW_OK;
   }

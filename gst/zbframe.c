@@ -6,6 +6,8 @@
 
 #include "zbframe.h"
 
+#include <zerobuffer/zerobuffer.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -182,8 +184,6 @@ _Static_assert (POOL_OFF_NAME + ZB_GST_POOL_NAME_SIZE == ZB_GST_POOL_REF_SIZE,
     "pool reference layout and ZB_GST_POOL_REF_SIZE disagree");
 
 #define POOL_PREFIX "zbpool-"
-/* buffer names longer than this are hashed into the segment name */
-#define POOL_BUFFER_MAX 64
 
 static int
 name_char_ok (char c)
@@ -252,39 +252,23 @@ zb_gst_pool_ref_decode (const void *data, size_t size, zb_gst_pool_ref * ref)
   return 0;
 }
 
-/* FNV-1a, 64 bits */
-static uint64_t
-name_hash (const char *s)
-{
-  uint64_t h = 0xcbf29ce484222325ull;
-
-  for (; *s; s++) {
-    h ^= (uint8_t) * s;
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
 int
 zb_gst_pool_name (char *out, size_t size, const char *buffer, uint64_t pid,
     uint64_t serial)
 {
-  char part[POOL_BUFFER_MAX + 1];
-  size_t len = strlen (buffer), i;
-  int plain = len > 0 && len <= POOL_BUFFER_MAX, n;
+  size_t len;
+  int ret, n;
 
-  for (i = 0; plain && i < len; i++)
-    plain = name_char_ok (buffer[i]);
-  if (plain)
-    memcpy (part, buffer, len + 1);
-  else
-    snprintf (part, sizeof (part), "h%016" PRIx64, name_hash (buffer));
+  /* "zbpool-PART-PID", as every side object of a writer (lib/sidename.c) */
+  ret = zb_side_object_name (out, size, POOL_PREFIX, buffer, pid);
+  if (ret < 0)
+    return ret;
+  len = strlen (out);
   if (serial == ZB_GST_NONE)
-    n = snprintf (out, size, POOL_PREFIX "%s-%" PRIu64 "-", part, pid);
+    n = snprintf (out + len, size - len, "-");
   else
-    n = snprintf (out, size, POOL_PREFIX "%s-%" PRIu64 "-%" PRIu64, part,
-        pid, serial);
-  if (n < 0 || (size_t) n >= size)
+    n = snprintf (out + len, size - len, "-%" PRIu64, serial);
+  if (n < 0 || (size_t) n >= size - len)
     return -ENAMETOOLONG;
   return 0;
 }

@@ -359,6 +359,8 @@ output_write (zb_fanout * f, output * o, const void *data, size_t size)
   if (f->policy == ZB_FANOUT_DROP || o->stalled) {
     if (!zb_writer_space_ready (o->writer, size)) {
       store_u64 (&o->drops, o->drops + 1);
+      /* published for observers (zerobuffer top) */
+      zb_writer_add_drops (o->writer, 1);
       /* Full rings are where dead readers stay: write() would have
        * noticed, we did not call it. */
       return zb_writer_check_reader (o->writer);
@@ -381,6 +383,7 @@ output_write (zb_fanout * f, output * o, const void *data, size_t size)
     case -E2BIG:
     case -EINTR:
       store_u64 (&o->drops, o->drops + 1);
+      zb_writer_add_drops (o->writer, 1);
       store_int (&o->last_error, ret);
       return 0;
     default:

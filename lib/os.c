@@ -785,6 +785,8 @@ zb_cleanup (const char *name)
     return dirfd;
   ret = cleanup_at (dirfd, name, 1);
   close (dirfd);
+  /* and what dead writers left beside any buffer (sweep.c) */
+  zb_cleanup_writer_objects ();
   return ret;
 }
 

@@ -291,6 +291,9 @@ check_writer (zb_reader * reader)
     return 0;
   if (recover_ring (reader, pid) < 0)
     return 0;
+  /* Nobody else knows that it died: its statistics object goes now. */
+  if (gone == -EOWNERDEAD)
+    zb_stats_remove_dead (reader->seg.name, pid);
   reader->writer_state = WRITER_NONE;
   reader->lost_writer_pid = pid;
   return gone;
@@ -628,6 +631,7 @@ zb_reader_create (const char *name, const zb_reader_config * config,
   /* A fork()ed child drops its copy of the lock (os.c). */
   zb_held_lock_add (&reader->lock_file, lock_fd);
   zb_cleanup_stale_all (reader->lock_dir_fd, name);
+  zb_cleanup_writer_objects ();
   ret = remove_stale (name);
   if (ret < 0)
     goto error;

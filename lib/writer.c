@@ -47,6 +47,9 @@ struct zb_writer
   uint64_t acquired_size;
 
   zb_held_lock shm_lock;        /* segment, flock'ed for the connection */
+  mode_t shm_mode;              /* permissions of the segment */
+  zb_stats stats;               /* published beside the buffer (stats.c) */
+  uint64_t drops;               /* atomic */
   zb_peer reader;               /* the reader's process */
   ino_t shm_ino;                /* identity of the mapped segment */
   dev_t shm_dev;
@@ -199,6 +202,7 @@ try_connect (const char *name, zb_writer * writer, int take_over)
   }
   writer->shm_ino = st.st_ino;
   writer->shm_dev = st.st_dev;
+  writer->shm_mode = st.st_mode & 07777;
   ret = zb_segment_map (seg, fd, (uint64_t) st.st_size, PROT_READ | PROT_WRITE);
   /* The flock goes on a descriptor of its own: a mapping keeps the file
    * it was made from open, and with it any lock on that file, in every
@@ -281,6 +285,10 @@ try_connect (const char *name, zb_writer * writer, int take_over)
     ret = -EBUSY;
     goto error;
   }
+  /* We replace a writer that died before its reader noticed: nobody else
+   * will remove its statistics object. */
+  if (expected != 0)
+    zb_stats_remove_dead (name, expected);
 
   /* Read again: the reader may have recovered the ring since. */
   pos = ZB_LOAD (seg->oieb->payload_write_pos);
@@ -342,6 +350,7 @@ zb_writer_connect (const char *name, const zb_writer_config * config,
   snprintf (writer->seg.name, sizeof (writer->seg.name), "%s", name);
   writer->pid = (uint64_t) getpid ();
   writer->shm_lock.fd = -1;
+  writer->stats.lock.fd = -1;
   writer->reader.fd = -1;
   writer->write_timeout_ms = config && config->write_timeout_ms ?
       config->write_timeout_ms : ZB_DEFAULT_WRITE_TIMEOUT_MS;
@@ -375,8 +384,26 @@ zb_writer_connect (const char *name, const zb_writer_config * config,
     free (writer);
     return ret;
   }
+  /* Best effort: without it (a full /dev/shm, a squatted name) only
+   * observers miss our counters. */
+  zb_stats_publish (&writer->stats, name, writer->pid, writer->shm_mode);
   *out = writer;
   return 0;
+}
+
+void
+zb_writer_add_drops (zb_writer * writer, uint64_t n)
+{
+  if (writer == NULL || n == 0)
+    return;
+  __atomic_fetch_add (&writer->drops, n, __ATOMIC_RELAXED);
+  zb_stats_add_drops (&writer->stats, n);
+}
+
+uint64_t
+zb_writer_drops (zb_writer * writer)
+{
+  return writer ? __atomic_load_n (&writer->drops, __ATOMIC_RELAXED) : 0;
 }
 
 void
@@ -394,6 +421,7 @@ zb_writer_disconnect (zb_writer * writer)
   __atomic_compare_exchange_n (&writer->seg.oieb->writer_pid, &expected, 0,
       0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
   reader_lost = reader_state (writer) == -EOWNERDEAD;
+  zb_stats_withdraw (&writer->stats);
   zb_segment_unmap (&writer->seg);
   zb_held_lock_close (&writer->shm_lock);
   /* Nobody else would remove what a killed reader left behind. This only

@@ -117,6 +117,38 @@ typedef struct
   int fd;                       /* /proc/PID/stat, or -1 */
 } zb_peer;
 
+/* A writer's statistics object, /dev/shm/zbstats-PART-PID (stats.c,
+ * docs/protocol.md "Writer statistics"): not part of the protocol, which
+ * it leaves byte for byte as it is. Little-endian, exactly ZB_STATS_SIZE
+ * bytes; only the writer writes it. */
+#define ZB_STATS_PREFIX "zbstats-"
+#define ZB_STATS_MAGIC "ZBWS"
+#define ZB_STATS_SIZE 320
+#define ZB_STATS_NAME_SIZE 128  /* "zbstats-" PART "-" PID, NUL included */
+
+typedef struct
+{
+  char magic[4];                /* "ZBWS" */
+  uint32_t version;             /* 1 */
+  uint32_t size;                /* ZB_STATS_SIZE */
+  uint32_t reserved0;
+  uint64_t writer_pid;          /* the process that made it */
+  uint64_t drops;               /* frames the writer dropped on this
+                                 * connection (atomic, only grows) */
+  uint64_t reserved[4];
+  char buffer[256];             /* the buffer's name, NUL-padded */
+} zb_stats_shm;
+
+/* The writer's side of it. */
+typedef struct
+{
+  zb_stats_shm *map;            /* NULL: nothing published */
+  zb_held_lock lock;            /* flock'ed while we live */
+  ino_t ino;                    /* identity of our object */
+  dev_t dev;
+  char path[ZB_STATS_NAME_SIZE + 1];    /* "/zbstats-..." */
+} zb_stats;
+
 /* Test-only fault injection (tests/fault/zbfault-steps): a build with
  * ZB_FAULT_INJECTION kills the process at the named step. */
 #ifdef ZB_FAULT_INJECTION
@@ -153,6 +185,16 @@ int zb_metadata_view (const zb_segment * seg, const void **data,
     size_t * size);
 void zb_status_fill (const zb_segment * seg, zb_status * status);
 void zb_cleanup_stale_all (int dirfd, const char *except);
+
+/* stats.c */
+int zb_stats_name (char *out, size_t size, const char *buffer, uint64_t pid);
+int zb_stats_publish (zb_stats * stats, const char *buffer, uint64_t pid,
+    mode_t segment_mode);
+void zb_stats_add_drops (zb_stats * stats, uint64_t n);
+void zb_stats_withdraw (zb_stats * stats);
+
+/* sweep.c */
+void zb_stats_remove_dead (const char *buffer, uint64_t pid);
 
 /* writer.c */
 int zb_writer_space_ready (zb_writer * writer, size_t size);

@@ -133,6 +133,11 @@ class _Status(ctypes.Structure):
     ]
 
 
+class _WriterStats(ctypes.Structure):
+    _fields_ = [("writer_pid", ctypes.c_uint64), ("drops", ctypes.c_uint64),
+                ("reserved", ctypes.c_uint64 * 6)]
+
+
 _HANDLER = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p,
                             ctypes.POINTER(_Frame), ctypes.c_void_p)
 
@@ -161,6 +166,10 @@ for _name, _args, _res in [
     ("zb_writer_acquire", [_P, ctypes.c_size_t, _PP], ctypes.c_int),
     ("zb_writer_commit", [_P], ctypes.c_int),
     ("zb_writer_get_status", [_P, ctypes.POINTER(_Status)], ctypes.c_int),
+    ("zb_writer_add_drops", [_P, ctypes.c_uint64], None),
+    ("zb_writer_drops", [_P], ctypes.c_uint64),
+    ("zb_inspect_writer", [ctypes.c_char_p, ctypes.c_uint64,
+                           ctypes.POINTER(_WriterStats)], ctypes.c_int),
     ("zb_fanout_open", [ctypes.c_char_p, ctypes.POINTER(_FanoutConfig), _PP],
      ctypes.c_int),
     ("zb_fanout_close", [_P], None),
@@ -679,6 +688,14 @@ class Writer(_Handle):
         _check(_lib.zb_writer_get_status(self._h, ctypes.byref(st)), "status")
         return _status_dict(st)
 
+    def add_drops(self, n=1):
+        """Count N frames dropped instead of written, for observers
+        (writer_stats(), zerobuffer top; docs/protocol.md section 11)."""
+        _lib.zb_writer_add_drops(self._h, n)
+
+    def drops(self):
+        return _lib.zb_writer_drops(self._h)
+
 
 class FanoutWriter(_Handle):
     """Writes every frame to the readers of NAME: buffer NAME and every
@@ -757,6 +774,19 @@ def status(name):
     _check(_lib.zb_inspect(name.encode(), ctypes.byref(st), None, 0, None),
            "inspect " + name)
     return _status_dict(st)
+
+
+def writer_stats(name, writer_pid):
+    """What writer WRITER_PID (status(NAME)["writer_pid"]) publishes beside
+    buffer NAME, as a dict ({"writer_pid", "drops"}), or None when it
+    publishes nothing (a reference writer); Error when the object is refused
+    (EPERM, EPROTO) or the writer is gone (ESRCH)."""
+    st = _WriterStats()
+    ret = _lib.zb_inspect_writer(name.encode(), writer_pid, ctypes.byref(st))
+    if ret == -errno.ENOENT:
+        return None
+    _check(ret, "writer stats of " + name)
+    return {"writer_pid": st.writer_pid, "drops": st.drops}
 
 
 class DuplexServer(_Handle):

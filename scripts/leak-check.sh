@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Leak check for the test suite: shared memory, semaphores and lock files
-# of buffers named by tests (zbt-*, zbt_*) or by the demo (zb-demo-*).
+# of buffers named by tests (zbt-*, zbt_*) or by the demo (zb-demo-*), and
+# the side objects our writers keep beside any buffer: zbsink's pool
+# segments (zbpool-PART-PID-SERIAL) and writers' statistics
+# (zbstats-PART-PID), whatever the buffer's name.
 #
 #   scripts/leak-check.sh snapshot FILE   record what exists now
 #   scripts/leak-check.sh check FILE      fail if anything appeared since
@@ -14,10 +17,13 @@ PREFIXES=(zbt zb-demo)
 list_ours() {
   local p
   shopt -s nullglob
-  for p in "${PREFIXES[@]}"; do
-    printf '%s\n' /dev/shm/"$p"* /dev/shm/sem.sem-[rw]-"$p"* \
-      /tmp/zerobuffer/"$p"*.lock
-  done | sort -u
+  {
+    for p in "${PREFIXES[@]}"; do
+      printf '%s\n' /dev/shm/"$p"* /dev/shm/sem.sem-[rw]-"$p"* \
+        /tmp/zerobuffer/"$p"*.lock
+    done
+    printf '%s\n' /dev/shm/zbpool-* /dev/shm/zbstats-*
+  } | sort -u
 }
 
 case "${1:-}" in
@@ -38,8 +44,14 @@ case "${1:-}" in
     # whose process still runs is in use, not leaked (another test run on
     # the same machine, for instance).
     leaked=()
+    # A side object carries its writer's pid: zbpool-PART-PID-SERIAL,
+    # zbstats-PART-PID.
     for f in $new; do
-      pid=$(basename "$f" | sed -n 's/^\(sem\.sem-[rw]-\)\{0,1\}[a-z-]*-\([0-9][0-9]*\).*/\2/p')
+      case $(basename "$f") in
+        zbpool-*) pid=$(basename "$f" | sed -n 's/^.*-\([0-9][0-9]*\)-[0-9][0-9]*$/\1/p') ;;
+        zbstats-*) pid=$(basename "$f" | sed -n 's/^.*-\([0-9][0-9]*\)$/\1/p') ;;
+        *) pid=$(basename "$f" | sed -n 's/^\(sem\.sem-[rw]-\)\{0,1\}[a-z-]*-\([0-9][0-9]*\).*/\2/p') ;;
+      esac
       if [ -n "$pid" ] && kill -0 "$pid" 2> /dev/null; then
         echo "leak-check: in use by running process $pid (not counted): $f"
       else

@@ -39,45 +39,14 @@ zb_admin_lock_bad (const char *cmd, const char *name, const Entry * e,
       "not a regular file", consequence);
 }
 
-static uint64_t
-le64 (const uint8_t * p)
-{
-  uint64_t v;
-
-  memcpy (&v, p, 8);
-  return v;
-}
-
-static void
-oieb_decode (const uint8_t * b, RawOieb * o)
-{
-  int i;
-
-  memcpy (&o->oieb_size, b, 4);
-  memcpy (o->version, b + 0x04, 4);
-  o->metadata_size = le64 (b + 0x08);
-  o->metadata_free_bytes = le64 (b + 0x10);
-  o->metadata_written_bytes = le64 (b + 0x18);
-  o->payload_size = le64 (b + 0x20);
-  o->payload_free_bytes = le64 (b + 0x28);
-  o->payload_write_pos = le64 (b + 0x30);
-  o->payload_read_pos = le64 (b + 0x38);
-  o->payload_written_count = le64 (b + 0x40);
-  o->payload_read_count = le64 (b + 0x48);
-  o->writer_pid = le64 (b + 0x50);
-  o->reader_pid = le64 (b + 0x58);
-  for (i = 0; i < 4; i++)
-    o->reserved[i] = le64 (b + 0x60 + 8 * i);
-}
-
 static int
-oieb_valid (const RawOieb * o, uint64_t file_size)
+oieb_valid (const zb_oieb * o, uint64_t file_size)
 {
-  if (o->oieb_size != ZB_CLI_OIEB_SIZE || o->version[0] != 1)
+  if (o->oieb_size != ZB_OIEB_SIZE || o->version[0] != 1)
     return 0;
   if (o->payload_size == 0 || o->metadata_size > file_size
       || o->payload_size > file_size
-      || ZB_CLI_OIEB_SIZE + o->metadata_size + o->payload_size > file_size)
+      || ZB_OIEB_SIZE + o->metadata_size + o->payload_size > file_size)
     return 0;
   if (o->payload_write_pos > o->payload_size
       || o->payload_read_pos > o->payload_size
@@ -92,7 +61,7 @@ static void
 read_segment (const char *name, Entry * e)
 {
   char path[PATH_MAX];
-  uint8_t buf[ZB_CLI_OIEB_SIZE];
+  uint8_t buf[ZB_OIEB_SIZE];
   struct stat st;
   ssize_t n;
   int fd;
@@ -107,10 +76,10 @@ read_segment (const char *name, Entry * e)
   }
   e->has_shm = 1;
   e->file_size = (uint64_t) st.st_size;
-  if (st.st_size >= ZB_CLI_OIEB_SIZE) {
+  if (st.st_size >= ZB_OIEB_SIZE) {
     n = pread (fd, buf, sizeof (buf), 0);
     if (n == (ssize_t) sizeof (buf)) {
-      oieb_decode (buf, &e->oieb);
+      memcpy (&e->oieb, buf, sizeof (e->oieb));
       e->valid = oieb_valid (&e->oieb, e->file_size);
     }
   }

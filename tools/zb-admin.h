@@ -10,6 +10,10 @@
 #define ZB_ADMIN_H
 
 #include "zb-cli.h"
+/* The wire layout only (zb_oieb, ZB_OIEB_SIZE): the tool calls the public
+ * API alone, but reads the OIEB of segments that the library would refuse
+ * (stale, half-made, foreign) as they are, to show and judge them. */
+#include "zb-private.h"
 
 #include <sys/types.h>
 
@@ -20,26 +24,6 @@
 #define SEM_R_PREFIX "sem.sem-r-"
 #define LOCK_SUFFIX ".lock"
 
-/* The OIEB as found in the segment (little-endian, we only build for
- * little-endian hosts). */
-typedef struct
-{
-  uint32_t oieb_size;
-  uint8_t version[4];
-  uint64_t metadata_size;
-  uint64_t metadata_free_bytes;
-  uint64_t metadata_written_bytes;
-  uint64_t payload_size;
-  uint64_t payload_free_bytes;
-  uint64_t payload_write_pos;
-  uint64_t payload_read_pos;
-  uint64_t payload_written_count;
-  uint64_t payload_read_count;
-  uint64_t writer_pid;
-  uint64_t reader_pid;
-  uint64_t reserved[4];
-} RawOieb;
-
 /* Everything found on disk for one name. */
 typedef struct
 {
@@ -47,7 +31,7 @@ typedef struct
   int has_shm;                  /* /dev/shm/NAME is a regular file */
   int valid;                    /* ... whose first 128 bytes are an OIEB */
   uint64_t file_size;
-  RawOieb oieb;
+  zb_oieb oieb;                 /* as found in the segment */
   int has_sem_w;
   int has_sem_r;
   int has_lock;                 /* NAME.lock is a regular file */

@@ -14,7 +14,6 @@
 /* Where the reference implementations put the OS objects (Linux). */
 #define ZB_CLI_SHM_DIR "/dev/shm"
 #define ZB_CLI_LOCK_DIR "/tmp/zerobuffer"
-#define ZB_CLI_OIEB_SIZE 128
 
 /* Set by SIGINT, SIGTERM and SIGHUP once zb_cli_catch_signals() ran. */
 extern volatile sig_atomic_t zb_cli_stop;

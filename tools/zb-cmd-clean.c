@@ -16,7 +16,10 @@ clean_usage (FILE * out)
       "\n"
       "Remove the objects of stale buffers (segment, semaphores, lock file) "
       "and\norphaned semaphores or lock files. A buffer that a live process "
-      "still\nuses is never touched.\n"
+      "still\nuses is never touched. Every run also removes what dead "
+      "writers of ours left\nbeside any buffer: zbsink's pool segments "
+      "(zbpool-*) and writers' statistics\n(zbstats-*); never a live "
+      "writer's (docs/protocol.md).\n"
       "\n"
       "Options:\n"
       "      --stale    remove every stale buffer and orphaned object found "
@@ -141,7 +144,7 @@ zb_cmd_clean (int argc, char **argv)
     {NULL, 0, NULL, 0}
   };
   const char *cmd = "clean";
-  int stale = 0, c, i, status = 0, lock_dir;
+  int stale = 0, c, i, status = 0, lock_dir, removed;
 
   opterr = 0;
   while ((c = getopt_long (argc, argv, "h", longopts, NULL)) != -1) {
@@ -174,6 +177,13 @@ zb_cmd_clean (int argc, char **argv)
   lock_dir = zb_admin_lock_dir (cmd, "nothing removed");
   if (lock_dir < 0 && lock_dir != -ENOENT)
     return EXIT_FAIL;
+
+  /* what dead writers left beside any buffer: only dead, unlocked
+   * objects of ours (zb_cleanup_writer_objects()) */
+  removed = zb_cleanup_writer_objects ();
+  if (removed > 0)
+    printf ("removed %d object%s of dead writers\n", removed,
+        removed == 1 ? "" : "s");
 
   if (stale) {
     status = clean_stale (cmd, lock_dir);

@@ -43,7 +43,7 @@ inspect_print (const char *name, const zb_status * st, const Entry * e,
   char *preview;
   size_t shown = meta_len < PREVIEW_MAX ? meta_len : PREVIEW_MAX;
   uint64_t meta_free, used;
-  uint32_t oieb_size = ZB_CLI_OIEB_SIZE;
+  uint32_t oieb_size = ZB_OIEB_SIZE;
   int has_raw = e->valid;
   State state;
   struct timespec now;

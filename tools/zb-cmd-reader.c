@@ -72,10 +72,7 @@ zb_cmd_reader (int argc, char **argv)
     {"mode", required_argument, NULL, OPT_MODE},
     {"create", no_argument, NULL, OPT_CREATE},
     {"validate", no_argument, NULL, OPT_VALIDATE},
-    {"json-output", no_argument, NULL, OPT_JSON_OUTPUT},
-    {"verbose", no_argument, NULL, 'v'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0}
+    STREAM_COMMON_LONGOPTS
   };
   const char *cmd = "reader";
   long long frames = 0, batch = 1;

@@ -122,10 +122,7 @@ zb_cmd_relay (int argc, char **argv)
     {"xor-key", required_argument, NULL, OPT_XOR_KEY},
     {"log-interval", required_argument, NULL, OPT_LOG_INTERVAL},
     FANOUT_LONGOPTS,
-    {"json-output", no_argument, NULL, OPT_JSON_OUTPUT},
-    {"verbose", no_argument, NULL, 'v'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0}
+    STREAM_COMMON_LONGOPTS
   };
   const char *cmd = "relay";
   long long frames = 0, log_interval = 100;
@@ -153,18 +150,11 @@ zb_cmd_relay (int argc, char **argv)
   double duration;
 
   zb_stream_fanout_init (&fo);
-  opterr = 0;
-  while ((c = getopt_long (argc, argv, "n:vh", longopts, NULL)) != -1) {
-    ret = zb_stream_opt_fanout (cmd, c, optarg, &fo);
-    if (ret < 0)
-      return RELAY_EXIT_USAGE;
-    if (ret > 0)
-      continue;
+  while ((c = zb_stream_getopt (cmd, argc, argv, "n:vh", longopts, &fo,
+              &frames)) != -1) {
     switch (c) {
-      case 'n':
-        if (zb_cli_opt_count (cmd, "--frames", optarg, 0, &frames) < 0)
-          return RELAY_EXIT_USAGE;
-        break;
+      case ZB_STREAM_OPT_BAD:
+        return RELAY_EXIT_USAGE;
       case OPT_CREATE_OUTPUT:
         break;
       case OPT_MODE:

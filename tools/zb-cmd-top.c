@@ -38,11 +38,26 @@ typedef enum
   SORT_FILL,
   SORT_QUEUED,
   SORT_HELD,
+  SORT_DROPS,
   N_SORT
 } SortKey;
 
 static const char *const sort_names[N_SORT] = {
-  "name", "state", "fps", "mibps", "fill", "queued", "held"
+  "name", "state", "fps", "mibps", "fill", "queued", "held", "drops"
+};
+
+/* What the writer publishes beside the buffer (zb_inspect_writer()). */
+typedef enum
+{
+  DROPS_NONE,                   /* no writer, or one that publishes nothing
+                                 * (the reference implementations) */
+  DROPS_PUBLISHED,
+  DROPS_GONE,                   /* the writer process is gone */
+  DROPS_REFUSED                 /* an object we do not believe */
+} DropsState;
+
+static const char *const drops_state_names[] = {
+  "none", "published", "writer gone", "refused"
 };
 
 typedef struct
@@ -63,6 +78,8 @@ typedef struct
   size_t meta_len;
   char type[TEXT_MAX];          /* "" when none */
   char caps[TEXT_MAX * 2];
+  DropsState drops_state;
+  uint64_t drops;               /* DROPS_PUBLISHED: the writer's count */
 } Row;
 
 typedef struct
@@ -85,7 +102,8 @@ top_usage (FILE * out)
       "A live view of every ZeroBuffer buffer on the machine, refreshed "
       "every second:\nstate, reader and writer pids (dead ones marked), "
       "frames/s, MiB/s, ring fill,\nframes queued, bytes held by the "
-      "reader, and the type and caps of the writer's\nmetadata. "
+      "reader, frames the writer dropped, and the type\nand caps of the "
+      "writer's metadata. "
       "Read-only: it never changes a buffer.\n"
       "\n"
       "Options:\n"
@@ -100,8 +118,8 @@ top_usage (FILE * out)
       "refresh, one line\n"
       "                         each with -n; --once when no -n is "
       "given)\n"
-      "  -s, --sort KEY         name, state, fps, mibps, fill, queued or "
-      "held\n"
+      "  -s, --sort KEY         name, state, fps, mibps, fill, queued, "
+      "held or drops\n"
       "                         (numbers largest first)\n"
       "  -r, --reverse          reverse the order\n"
       "  -f, --filter TEXT      only buffers whose name contains TEXT\n"
@@ -109,12 +127,15 @@ top_usage (FILE * out)
       "orphaned)\n"
       "  -h, --help             show this help\n"
       "\n"
-      "Keys: q quit (or Ctrl-C), n s f m u Q H sort by name, state, fps, "
-      "MiB/s, fill,\nqueued, held; r reverse; / filter (Enter applies, "
-      "Esc cancels); a active only;\nspace refresh now.\n"
+      "Keys: q quit (or Ctrl-C), n s f m u Q H d sort by name, state, fps, "
+      "MiB/s, fill,\nqueued, held, drops; r reverse; / filter (Enter "
+      "applies, Esc cancels); a active\nonly; space refresh now.\n"
       "\n"
       "A rate is '-' until a buffer has been seen for one whole interval. "
-      "A pid shown\nas PID(dead) belongs to a process that is gone.\n"
+      "A pid shown\nas PID(dead) belongs to a process that is gone. DROPS is "
+      "what the writer\npublishes beside the buffer (our writers do, for "
+      "the current connection); '-'\nfor a writer that publishes nothing, "
+      "such as the reference implementations.\n"
       "Exit status: 0 success, 1 " ZB_CLI_SHM_DIR " unreadable, 2 invalid "
       "arguments.\n", out);
 }
@@ -202,6 +223,28 @@ row_get (Top * t, const char *name)
     return NULL;
   t->n++;
   return r;
+}
+
+/* The writer's published drops, validated by zb_inspect_writer(). */
+static void
+row_drops (Row * r)
+{
+  zb_writer_stats ws;
+  int ret;
+
+  r->drops = 0;
+  r->drops_state = DROPS_NONE;
+  if (r->st.writer_pid == 0)
+    return;
+  ret = zb_inspect_writer (r->name, r->st.writer_pid, &ws);
+  if (ret == 0) {
+    r->drops_state = DROPS_PUBLISHED;
+    r->drops = ws.drops;
+  } else if (ret == -ESRCH) {
+    r->drops_state = DROPS_GONE;
+  } else if (ret != -ENOENT) {
+    r->drops_state = DROPS_REFUSED;
+  }
 }
 
 /* Count what moved since the last sample of @r; 1 when it (re)starts
@@ -295,6 +338,7 @@ top_refresh (Top * t, uint8_t * meta)
       meta_len = META_CAP;
     meta_member (meta, meta_len, "type", r->type, sizeof (r->type));
     meta_member (meta, meta_len, "caps", r->caps, sizeof (r->caps));
+    row_drops (r);
     /* rows are made here only, so a row that is not (re)started now has
      * counted since the previous refresh: a whole period */
     r->restarted = 0;
@@ -414,6 +458,10 @@ row_cmp (const void *pa, const void *pb)
     case SORT_HELD:
       c = -cmp_double ((double) row_held (a), (double) row_held (b));
       break;
+    case SORT_DROPS:
+      c = -cmp_double (a->drops_state == DROPS_PUBLISHED ? (double) a->drops
+          : -1, b->drops_state == DROPS_PUBLISHED ? (double) b->drops : -1);
+      break;
     default:
       break;
   }
@@ -481,6 +529,11 @@ print_json (const Top * t, int pretty)
       zb_json_uint (&j, "read_count", r->st.read_count);
       zb_json_uint (&j, "queued_frames", row_queued (r));
       zb_json_uint (&j, "held_bytes", row_held (r));
+      if (r->drops_state == DROPS_PUBLISHED)
+        zb_json_uint (&j, "drops", r->drops);
+      else
+        zb_json_null (&j, "drops");
+      zb_json_string (&j, "drops_source", drops_state_names[r->drops_state]);
       zb_json_uint (&j, "metadata_length", r->meta_len);
       if (r->type[0])
         zb_json_string (&j, "metadata_type", r->type);
@@ -496,7 +549,8 @@ print_json (const Top * t, int pretty)
         "frames_per_second", "mib_per_second", "payload_size",
         "payload_used_bytes", "utilisation_percent", "health",
         "written_count", "read_count", "queued_frames", "held_bytes",
-        "metadata_length", "metadata_type", "metadata_caps"
+        "drops", "drops_source", "metadata_length", "metadata_type",
+        "metadata_caps"
       };
       size_t k;
 
@@ -548,7 +602,7 @@ static void
 print_table (const Top * t, int tty, int width, const char *prompt)
 {
   char line[2048], rd[40], wr[40], fps[24], mib[24], fill[16], queued[24],
-      held[16];
+      held[16], drops[24];
   size_t i, counts[4] = { 0, 0, 0, 0 }, shown = 0;
   time_t now = time (NULL);
   struct tm tm;
@@ -570,8 +624,8 @@ print_table (const Top * t, int tty, int width, const char *prompt)
   put_line (line, width, tty);
   put_line ("", width, tty);
   snprintf (line, sizeof (line), "%-24s %-8s %-12s %-12s %9s %8s %6s %7s "
-      "%7s %-16s %s", "NAME", "STATE", "READER", "WRITER", "FRAMES/S",
-      "MIB/S", "FILL%", "QUEUED", "HELD", "TYPE", "CAPS");
+      "%7s %7s %-16s %s", "NAME", "STATE", "READER", "WRITER", "FRAMES/S",
+      "MIB/S", "FILL%", "QUEUED", "HELD", "DROPS", "TYPE", "CAPS");
   put_line (line, width, tty);
   for (i = 0; i < t->n; i++) {
     const Row *r = &t->rows[i];
@@ -591,6 +645,10 @@ print_table (const Top * t, int tty, int width, const char *prompt)
       snprintf (fill, sizeof (fill), "%.1f", row_fill (r) * 100);
       snprintf (queued, sizeof (queued), "%" PRIu64, row_queued (r));
       fmt_bytes (held, sizeof (held), row_held (r));
+      if (r->drops_state == DROPS_PUBLISHED)
+        snprintf (drops, sizeof (drops), "%" PRIu64, r->drops);
+      else
+        snprintf (drops, sizeof (drops), "-");
     } else {
       snprintf (rd, sizeof (rd), "-");
       snprintf (wr, sizeof (wr), "-");
@@ -599,10 +657,11 @@ print_table (const Top * t, int tty, int width, const char *prompt)
       snprintf (fill, sizeof (fill), "-");
       snprintf (queued, sizeof (queued), "-");
       snprintf (held, sizeof (held), "-");
+      snprintf (drops, sizeof (drops), "-");
     }
     snprintf (line, sizeof (line), "%-24s %-8s %-12s %-12s %9s %8s %6s %7s "
-        "%7s %-16s %s", r->name, zb_admin_state_names[row_state (r)], rd, wr,
-        fps, mib, fill, queued, held, r->type[0] ? r->type : "-",
+        "%7s %7s %-16s %s", r->name, zb_admin_state_names[row_state (r)], rd,
+        wr, fps, mib, fill, queued, held, drops, r->type[0] ? r->type : "-",
         r->caps[0] ? r->caps : "-");
     put_line (line, width, tty);
   }
@@ -611,8 +670,8 @@ print_table (const Top * t, int tty, int width, const char *prompt)
         width, tty);
   if (tty) {
     put_line ("", width, tty);
-    put_line (prompt ? prompt : "q quit  n/s/f/m/u/Q/H sort by name/state/"
-        "fps/MiB/s/fill/queued/held  r reverse  / filter  a active only",
+    put_line (prompt ? prompt : "q quit  n/s/f/m/u/Q/H/d sort by name/state/"
+        "fps/MiB/s/fill/queued/held/drops  r reverse  / filter  a active only",
         width, tty);
     fputs ("\033[J", stdout);   /* erase what is below */
   } else {
@@ -712,6 +771,9 @@ top_key (Top * t, int c, int *editing, char *edit, size_t *edit_len)
       break;
     case 'H':
       t->sort = SORT_HELD;
+      break;
+    case 'd':
+      t->sort = SORT_DROPS;
       break;
     case 'r':
       t->reverse = !t->reverse;

@@ -98,10 +98,7 @@ zb_cmd_writer (int argc, char **argv)
     {"write-timeout-ms", required_argument, NULL, OPT_WRITE_TIMEOUT},
     {"allow-uid", required_argument, NULL, OPT_ALLOW_UID},
     FANOUT_LONGOPTS,
-    {"json-output", no_argument, NULL, OPT_JSON_OUTPUT},
-    {"verbose", no_argument, NULL, 'v'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0}
+    STREAM_COMMON_LONGOPTS
   };
   const char *cmd = "writer";
   long long frames = 1000, batch = 1, delay_ms = 0, v;
@@ -123,18 +120,11 @@ zb_cmd_writer (int argc, char **argv)
   double duration;
 
   zb_stream_fanout_init (&fo);
-  opterr = 0;
-  while ((c = getopt_long (argc, argv, "n:s:m:vh", longopts, NULL)) != -1) {
-    ret = zb_stream_opt_fanout (cmd, c, optarg, &fo);
-    if (ret < 0)
-      return WRITER_EXIT_USAGE;
-    if (ret > 0)
-      continue;
+  while ((c = zb_stream_getopt (cmd, argc, argv, "n:s:m:vh", longopts, &fo,
+              &frames)) != -1) {
     switch (c) {
-      case 'n':
-        if (zb_cli_opt_count (cmd, "--frames", optarg, 0, &frames) < 0)
-          return WRITER_EXIT_USAGE;
-        break;
+      case ZB_STREAM_OPT_BAD:
+        return WRITER_EXIT_USAGE;
       case 's':
         if (zb_stream_opt_frame_size (cmd, optarg, &frame_size) < 0)
           return WRITER_EXIT_USAGE;

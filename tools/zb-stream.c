@@ -373,8 +373,10 @@ zb_stream_fanout_init (FanoutOpts * o)
   o->min_readers = FANOUT_DEFAULT_MIN_READERS;
 }
 
-int
-zb_stream_opt_fanout (const char *cmd, int c, const char *arg, FanoutOpts * o)
+/* A getopt_long() result @c: 1 when it was a fan-out option (taken), 0
+ * when not, -1 after an error message. */
+static int
+opt_fanout (const char *cmd, int c, const char *arg, FanoutOpts * o)
 {
   switch (c) {
     case OPT_FANOUT:
@@ -411,6 +413,28 @@ zb_stream_opt_fanout (const char *cmd, int c, const char *arg, FanoutOpts * o)
     default:
       return 0;
   }
+}
+
+int
+zb_stream_getopt (const char *cmd, int argc, char **argv,
+    const char *shortopts, const struct option *longopts, FanoutOpts * o,
+    long long *frames)
+{
+  int c, ret;
+
+  opterr = 0;
+  while ((c = getopt_long (argc, argv, shortopts, longopts, NULL)) != -1) {
+    ret = opt_fanout (cmd, c, optarg, o);
+    if (ret < 0)
+      return ZB_STREAM_OPT_BAD;
+    if (ret > 0)
+      continue;
+    if (c != 'n')
+      return c;
+    if (zb_cli_opt_count (cmd, "--frames", optarg, 0, frames) < 0)
+      return ZB_STREAM_OPT_BAD;
+  }
+  return -1;
 }
 
 int

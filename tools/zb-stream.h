@@ -10,6 +10,7 @@
 
 #include "zb-cli.h"
 
+#include <getopt.h>
 #include <sys/types.h>
 
 #define DEFAULT_METADATA_SIZE 4096
@@ -103,6 +104,14 @@ void zb_errors_free (ErrorList * e);
 int zb_stream_opt_common (const char *cmd, int c, char **argv,
     void (*usage) (FILE * out), int usage_exit, int *json, int *verbose);
 
+/* The long options zb_stream_opt_common() takes, and the end of the
+ * table. */
+#define STREAM_COMMON_LONGOPTS                                        \
+  {"json-output", no_argument, NULL, OPT_JSON_OUTPUT},                \
+  {"verbose", no_argument, NULL, 'v'},                                \
+  {"help", no_argument, NULL, 'h'},                                   \
+  {NULL, 0, NULL, 0}
+
 /* A buffer's metadata or payload size (up to 1 TiB, >= @min). */
 int zb_stream_opt_buffer_size (const char *cmd, const char *opt,
     const char *arg, uint64_t min, uint64_t * out);
@@ -150,10 +159,16 @@ typedef struct
   "                             timeout (default: 1)\n"
 
 void zb_stream_fanout_init (FanoutOpts * o);
-/* A getopt_long() result @c: 1 when it was a fan-out option (taken), 0
- * when not, -1 after an error message. */
-int zb_stream_opt_fanout (const char *cmd, int c, const char *arg,
-    FanoutOpts * o);
+
+/* getopt_long() of the writing commands (writer, relay), opterr off: the
+ * fan-out options (into @o, zb_stream_fanout_init()ed) and -n/--frames
+ * (into *@frames) are taken here. Returns the next other option (what
+ * getopt_long() returns), -1 after the last, or ZB_STREAM_OPT_BAD after
+ * an error message (exit with the usage status). */
+#define ZB_STREAM_OPT_BAD (-2)
+int zb_stream_getopt (const char *cmd, int argc, char **argv,
+    const char *shortopts, const struct option *longopts, FanoutOpts * o,
+    long long *frames);
 /* After the options: 0, or -1 after an error message (a fan-out option
  * without --fanout). */
 int zb_stream_fanout_check (const char *cmd, const FanoutOpts * o);

@@ -34,7 +34,7 @@ COUNTER=0
 
 remove_objects () {
   rm -f "/dev/shm/$1" "/dev/shm/sem.sem-w-$1" "/dev/shm/sem.sem-r-$1" \
-      "/tmp/zerobuffer/$1.lock"
+      "/tmp/zerobuffer/$1.lock" "/dev/shm/zbstats-$1-"* "/dev/shm/zbpool-$1-"*
 }
 
 cleanup () {
@@ -89,6 +89,12 @@ d = json.load(open(sys.argv[1]))
 print(eval(sys.argv[2]))' "$1" "$2" || fail "cannot parse JSON in $1: $(head -c 300 "$1")"
 }
 
+# entry FILE NAME EXPR: EXPR on the buffer NAME (b) of the document d in
+# FILE (one JSON document of list or top)
+entry () {
+  jget "$1" '(lambda b: '"$3"')([b for b in d["buffers"] if b["name"] == "'"$2"'"][0])'
+}
+
 # jcheck FILE EXPR WHAT: fail unless EXPR is true.
 jcheck () {
   local v
@@ -128,6 +134,32 @@ no_objects () {
       "/tmp/zerobuffer/$1.lock"; do
     [ ! -e "$f" ] || fail "$f left behind"
   done
+}
+
+# use_tmux: run tmux sessions on a server of our own (SOCK), killed at
+# exit; 1 (after a SKIP note) when there is no tmux.
+use_tmux () {
+  if ! command -v tmux > /dev/null; then
+    note "SKIP terminal part: no tmux"
+    return 1
+  fi
+  unset TMUX
+  SOCK="zbt-tmux-$$"
+  trap 'tmux -L "$SOCK" kill-server 2>/dev/null; cleanup' EXIT
+}
+
+# screen_has SESSION PATTERN: wait up to 5 s until the screen of tmux
+# session SESSION shows PATTERN (grep -E); the screen is left in
+# $TMP/screen.
+screen_has () {
+  local i
+  for i in $(seq 1 50); do
+    tmux -L "$SOCK" capture-pane -p -t "$1" > "$TMP/screen" 2>/dev/null &&
+      grep -qE -- "$2" "$TMP/screen" && return 0
+    sleep 0.1
+  done
+  fail "screen $1 never showed '$2':
+$(cat "$TMP/screen")"
 }
 
 # one_line FILE WHAT: FILE holds exactly one non-empty line.

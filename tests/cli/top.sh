@@ -14,12 +14,6 @@ ZB_ISOLATE=1
 F="zbt-$$-"
 META='{"type":"gstreamer-sink","version":"GStreamer 1.22.0","caps":"video/x-raw, format=(string)GRAY8, width=(int)25, height=(int)40, framerate=(fraction)500/1","element_name":"zbsink0"}'
 
-# entry FILE NAME EXPR: EXPR on the buffer NAME (b) of the document d in
-# FILE (one JSON document)
-entry () {
-  jget "$1" '(lambda b: '"$3"')([b for b in d["buffers"] if b["name"] == "'"$2"'"][0])'
-}
-
 # A: a steady stream of 1000-byte frames, one every 2 ms at most
 newname A
 bg RA "$Z" reader "$A" --payload-size 1M --wait-writer-ms -1 > /dev/null
@@ -158,29 +152,7 @@ wait_pid "$TP" 5
 expect_rc 0 "$RC" "top stopped with SIGINT"
 
 # --- in a terminal ---
-if ! command -v tmux > /dev/null; then
-  note "SKIP terminal part: no tmux"
-  exit 0
-fi
-unset TMUX
-SOCK="zbt-top-$$"
-tmux_cleanup () {
-  tmux -L "$SOCK" kill-server 2>/dev/null
-  cleanup
-}
-trap tmux_cleanup EXIT
-
-# screen NAME TEXT: wait up to 5 s for TEXT (a grep -E pattern) on the screen
-screen_has () {
-  local i
-  for i in $(seq 1 50); do
-    tmux -L "$SOCK" capture-pane -p -t "$1" > "$TMP/screen" 2>/dev/null &&
-      grep -qE -- "$2" "$TMP/screen" && return 0
-    sleep 0.1
-  done
-  fail "screen $1 never showed '$2':
-$(cat "$TMP/screen")"
-}
+use_tmux || exit 0
 
 # the terminal's settings are written after top exits, before EXIT= is
 # printed (so the file is complete once EXIT= shows): keys must be read

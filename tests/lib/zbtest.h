@@ -691,6 +691,11 @@ zbt_main (const zbt_case * cases, size_t n, int argc, char **argv)
     /* Whatever the case forked and left running dies now. */
     kill (-pid, SIGKILL);
     zbt_reap_all ();
+    /* The side objects of writers killed here (their statistics, see
+     * docs/protocol.md) are removed by the next user of any buffer, as
+     * here. That a writer removes its own when it leaves is checked by
+     * test-writerstats.c. */
+    zb_cleanup_writer_objects ();
     leaks = zbt_leaks (1);
 
     if (WIFEXITED (st) && WEXITSTATUS (st) == ZBT_SKIP_CODE) {

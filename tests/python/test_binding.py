@@ -123,6 +123,20 @@ class BindingTest(unittest.TestCase):
             self.assertEqual(r.status()["payload_free_bytes"], 4096)
             wait_ok(self, pid)
 
+    def test_writer_drops(self):
+        with zerobuffer.Reader(self.name, payload_size=4096):
+            with zerobuffer.Writer(self.name) as w:
+                me = os.getpid()
+                stats = zerobuffer.writer_stats(self.name, me)
+                self.assertEqual(stats, {"writer_pid": me, "drops": 0})
+                w.add_drops(3)
+                w.add_drops()
+                self.assertEqual(w.drops(), 4)
+                self.assertEqual(
+                    zerobuffer.writer_stats(self.name, me)["drops"], 4)
+            # gone with the writer
+            self.assertIsNone(zerobuffer.writer_stats(self.name, me))
+
     def test_writer_killed(self):
         def write():
             w = zerobuffer.Writer(self.name, connect_timeout_ms=5000)

@@ -301,6 +301,22 @@ uint64_t zb_writer_frames_written (zb_writer * writer);
 uint64_t zb_writer_bytes_committed (zb_writer * writer);
 uint64_t zb_writer_bytes_released (zb_writer * writer);
 
+/* Count @n frames that the application dropped instead of writing them
+ * to this buffer (a full ring with a leaky policy, say), so that
+ * observers see them: zb_inspect_writer(), `zerobuffer top`. The count
+ * lives in the writer's statistics object beside the buffer
+ * (/dev/shm/zbstats-..., docs/protocol.md "Writer statistics"), never in
+ * the buffer, which stays byte for byte the protocol's; the object is
+ * made by zb_writer_connect() (when it cannot be, nothing is published
+ * and only zb_writer_drops() counts) and removed by
+ * zb_writer_disconnect(). The zb_fanout_* writers count their drops per
+ * reader this way. Thread-safe, never blocks. NULL is ignored. */
+void zb_writer_add_drops (zb_writer * writer, uint64_t n);
+
+/* Frames counted by zb_writer_add_drops() on this connection. 0 for
+ * NULL. Thread-safe. */
+uint64_t zb_writer_drops (zb_writer * writer);
+
 /* ------------------------------------------------------------------ */
 /* Fan-out writer: one writer, any number of readers (docs/fanout.md).
  *
@@ -609,6 +625,47 @@ int zb_writer_get_status (zb_writer * writer, zb_status * status);
 int zb_inspect (const char *name, zb_status * status, void *metadata,
     size_t capacity, size_t * metadata_size);
 
+/* What a writer of ours publishes beside the buffer (see
+ * zb_writer_add_drops()). Zero-initialised by zb_inspect_writer(). */
+typedef struct
+{
+  uint64_t writer_pid;
+  uint64_t drops;               /* frames it dropped on this connection */
+  uint64_t reserved[6];
+} zb_writer_stats;
+
+/* Read the statistics that writer @writer_pid (zb_status.writer_pid)
+ * publishes for buffer @name, without joining anything. The object is
+ * hostile input: it must be a regular file of exactly the expected size,
+ * owned by the user the writer process runs as and writable by nobody
+ * else, and name that pid and buffer. Blocking: no. Returns 0, or
+ * -ENOENT (the writer publishes none: a reference implementation, or no
+ * writer), -ESRCH (the writer process is gone), -EPERM (the object
+ * belongs to another user, or others may write to it), -EPROTO (wrong
+ * size or contents), -EACCES (we may not read it), -EINVAL,
+ * -ENAMETOOLONG. */
+int zb_inspect_writer (const char *name, uint64_t writer_pid,
+    zb_writer_stats * stats);
+
+/* The name (without the leading '/') of a side object of writer @pid of
+ * buffer @name in /dev/shm (docs/protocol.md §11): @prefix ("zbstats-",
+ * "zbpool-"), then @name when it has 1 to 64 bytes of [A-Za-z0-9._-],
+ * else "h" and 16 hex digits of its 64-bit FNV-1a hash, then '-' and
+ * @pid. Returns 0, -ENAMETOOLONG (@size too small) or -EINVAL (NULL). */
+int zb_side_object_name (char *out, size_t size, const char *prefix,
+    const char *name, uint64_t pid);
+
+/* Remove, from /dev/shm, the side objects that writers of ours died
+ * with, for buffers of any name: statistics objects (zbstats-PART-PID)
+ * and zbsink's pool segments (zbpool-PART-PID-SERIAL). Only regular
+ * files of our euid named so, which no process holds an flock on (our
+ * writers hold one on each for their life), whose PID is not alive
+ * (kill(pid, 0) and /proc: a zombie is dead), and that are not a buffer
+ * (no semaphores of that name, no valid OIEB). zb_reader_create() runs it
+ * too. Blocking: no (one directory scan). Returns how many were removed,
+ * or a negative errno when /dev/shm cannot be read. */
+int zb_cleanup_writer_objects (void);
+
 /* Remove the objects of buffer @name if no live process uses it (no reader
  * holds its lock and neither recorded pid is alive). Returns 0 when removed,
  * -EBUSY when in use, -ENOENT when nothing of it exists, -EPROTO when
@@ -616,7 +673,8 @@ int zb_inspect (const char *name, zb_status * status, void *metadata,
  * -EACCES when the lock directory is not trusted (see zb_lock_dir_open)
  * or the lock file is not a regular file (nothing is removed).
  * It takes the buffer's lock file first (creating it if missing), so a
- * reader still creating the buffer is never taken for a stale one. */
+ * reader still creating the buffer is never taken for a stale one. It
+ * also runs zb_cleanup_writer_objects() (whatever it returns). */
 int zb_cleanup (const char *name);
 
 /* Open the lock directory /tmp/zerobuffer, which holds the lock file
