@@ -154,9 +154,6 @@ int zb_metadata_view (const zb_segment * seg, const void **data,
 void zb_status_fill (const zb_segment * seg, zb_status * status);
 void zb_cleanup_stale_all (int dirfd, const char *except);
 
-/* writer.c */
-int zb_writer_space_ready (zb_writer * writer, size_t size);
-
 /* reader.c */
 int zb_reader_writer_alive (zb_reader * reader);
 
