@@ -51,6 +51,9 @@ typedef struct
 
   /* the discovery thread's until listed, then the streaming thread's */
   gboolean has_metadata;
+  gboolean announced;           /* its joined message is out: the
+                                 * streaming thread may adopt it (and
+                                 * post its left message); lock */
   GstCaps *sent_caps;           /* caps this reader knows */
 
   /* streaming thread */
@@ -281,17 +284,21 @@ connect_one (GstZbSinkOutputs * outs, const gchar * name)
   }
   GST_INFO_OBJECT (outs->sink, "reader %" G_GUINT64_FORMAT " joined: \"%s\"",
       o->pid, name);
-  /* before it is listed: its "left" message can only come after this */
-  post_joined (outs, o);
   g_mutex_lock (&outs->lock);
   stopping = outs->stopping;
   if (!stopping)
     g_ptr_array_add (outs->pending, o);
   g_mutex_unlock (&outs->lock);
   if (stopping) {
-    post_left (outs, o, "stopped");
     output_free (o);
+    return;
   }
+  /* counted in "readers" before the message; adopted (and so able to
+   * leave) only after it */
+  post_joined (outs, o);
+  g_mutex_lock (&outs->lock);
+  o->announced = TRUE;
+  g_mutex_unlock (&outs->lock);
 }
 
 /* Is @entry (a file name in /dev/shm) STREAM@ID with a good ID? */
@@ -633,16 +640,20 @@ adopt_pending (GstZbSinkOutputs * outs)
   guint i;
 
   g_mutex_lock (&outs->lock);
-  for (i = 0; i < outs->pending->len; i++) {
+  for (i = 0; i < outs->pending->len;) {
     Output *o = g_ptr_array_index (outs->pending, i);
 
+    if (!o->announced) {
+      i++;
+      continue;
+    }
     /* a joining decoder starts at a key unit */
     gst_zb_key_wait_start (&o->key, self->caps);
     if (outs->flushing)
       zb_writer_wakeup (o->writer);
     g_ptr_array_add (outs->active, o);
+    g_ptr_array_remove_index (outs->pending, i);
   }
-  g_ptr_array_set_size (outs->pending, 0);
   g_mutex_unlock (&outs->lock);
 }
 

@@ -218,6 +218,12 @@ zbt_set_state (GstElement * pipeline, GstState state)
   return ret;
 }
 
+const gchar *
+zbt_tmp_dir (void)
+{
+  return tmp_dir ? tmp_dir : g_get_tmp_dir ();
+}
+
 GPid
 zbt_spawn_launch (const gchar * desc)
 {

@@ -1,0 +1,801 @@
+/* Fan-out (docs/fanout.md, docs/elements.md "Many readers"): one zbsink,
+ * readers of NAME@ID in other processes (zbsrc reader-id, the Python
+ * binding by name) that join and leave at random, one SIGSTOPped, one
+ * killed with -9; the others see every frame, checked by the counter in
+ * each payload; bus messages, the readers property and the stats. */
+
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include <gst/app/gstappsrc.h>
+#include <gst/app/gstappsink.h>
+#include <gst/check/gstcheck.h>
+#include <gst/video/video.h>
+#include <glib/gstdio.h>
+
+#include "zbtest.h"
+
+#define FRAME 4096
+
+/* Every zbsink-reader-joined / -left message seen, in order. */
+typedef struct
+{
+  GstBus *bus;
+  GPtrArray *msgs;              /* GstStructure */
+} Collector;
+
+static void
+collect (Collector * c, gint timeout_ms)
+{
+  GstMessage *m;
+
+  while ((m = gst_bus_timed_pop_filtered (c->bus, timeout_ms * GST_MSECOND,
+              GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR)) != NULL) {
+    const GstStructure *s = gst_message_get_structure (m);
+
+    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR) {
+      GError *err = NULL;
+      gchar *dbg = NULL;
+
+      gst_message_parse_error (m, &err, &dbg);
+      fail ("error from %s: %s (%s)", GST_OBJECT_NAME (m->src),
+          err->message, dbg);
+    }
+    if (s && g_str_has_prefix (gst_structure_get_name (s), "zbsink-reader-"))
+      g_ptr_array_add (c->msgs, gst_structure_copy (s));
+    gst_message_unref (m);
+    timeout_ms = 0;
+  }
+}
+
+/* The message @name for reader @id, or NULL. */
+static const GstStructure *
+find_msg (Collector * c, const gchar * name, const gchar * id)
+{
+  guint i;
+
+  for (i = 0; i < c->msgs->len; i++) {
+    const GstStructure *s = g_ptr_array_index (c->msgs, i);
+
+    if (gst_structure_has_name (s, name) &&
+        g_strcmp0 (gst_structure_get_string (s, "reader-id"), id) == 0)
+      return s;
+  }
+  return NULL;
+}
+
+static const GstStructure *
+wait_msg (Collector * c, const gchar * name, const gchar * id, gint timeout_ms)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  const GstStructure *s;
+
+  while ((s = find_msg (c, name, id)) == NULL) {
+    fail_unless (g_get_monotonic_time () < end, "no %s for reader %s "
+        "within %d ms", name, id, timeout_ms);
+    collect (c, 20);
+  }
+  return s;
+}
+
+static guint64
+msg_pid (const GstStructure * s)
+{
+  guint64 pid = 0;
+
+  fail_unless (gst_structure_get_uint64 (s, "pid", &pid));
+  return pid;
+}
+
+/* The "zbsink-reader" entry of reader @id in the sink's stats, a copy, or
+ * NULL. */
+static GstStructure *
+reader_stats (GstElement * sink, const gchar * id)
+{
+  GstStructure *stats = NULL, *ret = NULL;
+  const GValue *readers;
+  guint i;
+
+  g_object_get (sink, "stats", &stats, NULL);
+  readers = gst_structure_get_value (stats, "readers");
+  fail_unless (readers != NULL && GST_VALUE_HOLDS_ARRAY (readers));
+  for (i = 0; i < gst_value_array_get_size (readers); i++) {
+    const GstStructure *r =
+        gst_value_get_structure (gst_value_array_get_value (readers, i));
+
+    if (g_strcmp0 (gst_structure_get_string (r, "reader-id"), id) == 0)
+      ret = gst_structure_copy (r);
+  }
+  gst_structure_free (stats);
+  return ret;
+}
+
+static guint
+readers_prop (GstElement * sink)
+{
+  guint n;
+
+  g_object_get (sink, "readers", &n, NULL);
+  return n;
+}
+
+static GstBuffer *
+counter_buffer (guint64 i, GstClockTime period)
+{
+  GstBuffer *b = gst_buffer_new_allocate (NULL, FRAME, NULL);
+  GstMapInfo map;
+  guint64 le = GUINT64_TO_LE (i);
+
+  gst_buffer_map (b, &map, GST_MAP_WRITE);
+  memset (map.data, (int) (i & 0xff), FRAME);
+  memcpy (map.data, &le, sizeof (le));
+  gst_buffer_unmap (b, &map);
+  /* 0: a live source that appsrc stamps with the running time */
+  if (period) {
+    GST_BUFFER_PTS (b) = i * period;
+    GST_BUFFER_DURATION (b) = period;
+  }
+  return b;
+}
+
+/* The counters in a file of FRAME-byte payloads (filesink). Each payload
+ * must be whole and consistent. */
+static GArray *
+read_counters_file (const gchar * path)
+{
+  GArray *out = g_array_new (FALSE, FALSE, sizeof (guint64));
+  gchar *data = NULL;
+  gsize len = 0, off;
+
+  fail_unless (g_file_get_contents (path, &data, &len, NULL), "no %s", path);
+  fail_unless (len % FRAME == 0, "%s: %" G_GSIZE_FORMAT " bytes", path, len);
+  for (off = 0; off < len; off += FRAME) {
+    guint64 v;
+
+    memcpy (&v, data + off, sizeof (v));
+    v = GUINT64_FROM_LE (v);
+    fail_unless ((guint8) data[off + FRAME - 1] == (v & 0xff),
+        "%s: payload of frame %" G_GUINT64_FORMAT " corrupt", path, v);
+    g_array_append_val (out, v);
+  }
+  g_free (data);
+  return out;
+}
+
+/* The counters the Python reader wrote (JSON: {"end":..,"counters":[..]}) */
+static GArray *
+read_counters_json (const gchar * path)
+{
+  GArray *out = g_array_new (FALSE, FALSE, sizeof (guint64));
+  gchar *data = NULL, *p;
+
+  fail_unless (g_file_get_contents (path, &data, NULL, NULL), "no %s", path);
+  fail_unless (strstr (data, "\"end\": \"eos\"") != NULL, "%s: %.80s", path,
+      data);
+  p = strchr (data, '[');
+  fail_unless (p != NULL);
+  p++;
+  while (*p && *p != ']') {
+    gchar *e;
+    guint64 v = g_ascii_strtoull (p, &e, 10);
+
+    if (e == p) {
+      p++;
+      continue;
+    }
+    g_array_append_val (out, v);
+    p = e;
+  }
+  g_free (data);
+  return out;
+}
+
+/* Gaps in @c (strictly increasing, from @first_max at most, up to
+ * @last): the number of frames missing in between. */
+static guint64
+gaps (GArray * c, const gchar * who, guint64 first_max, guint64 last)
+{
+  guint64 missing = 0;
+  guint i;
+
+  fail_unless (c->len > 0, "%s got nothing", who);
+  fail_unless (g_array_index (c, guint64, 0) <= first_max, "%s started at %"
+      G_GUINT64_FORMAT " (> %" G_GUINT64_FORMAT ")", who,
+      g_array_index (c, guint64, 0), first_max);
+  fail_unless_equals_uint64 (g_array_index (c, guint64, c->len - 1), last);
+  for (i = 1; i < c->len; i++) {
+    guint64 a = g_array_index (c, guint64, i - 1);
+    guint64 b = g_array_index (c, guint64, i);
+
+    fail_unless (b > a, "%s: %" G_GUINT64_FORMAT " after %" G_GUINT64_FORMAT,
+        who, b, a);
+    missing += b - a - 1;
+  }
+  return missing;
+}
+
+static gchar *
+out_path (const gchar * id)
+{
+  gchar *f = g_strdup_printf ("fanout-%d-%s.out", (gint) getpid (), id);
+  gchar *p = g_build_filename (zbt_tmp_dir (), f, NULL);
+
+  g_free (f);
+  return p;
+}
+
+/* A zbsrc reader-id=@id in a gst-launch-1.0 process, its payloads into a
+ * file. */
+static GPid
+spawn_src (const gchar * name, const gchar * id, const gchar * extra)
+{
+  gchar *path = out_path (id);
+  gchar *desc = g_strdup_printf ("zbsrc buffer-name=%s reader-id=%s %s ! "
+      "filesink location=%s", name, id, extra ? extra : "", path);
+  GPid pid = zbt_spawn_launch (desc);
+
+  g_free (desc);
+  g_free (path);
+  return pid;
+}
+
+static void
+child_setup (gpointer data)
+{
+  /* a test that fails exits at once: take the reader with it */
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/* The Python binding's reader of @name@@id (a reader by name only). */
+static GPid
+spawn_python (const gchar * name, const gchar * id)
+{
+  gchar *buffer = g_strdup_printf ("%s@%s", name, id);
+  gchar *path = out_path (id);
+  gchar *argv[] = { (gchar *) g_getenv ("ZBT_PYTHON"),
+    (gchar *) g_getenv ("ZBT_FANOUT_READER"), buffer, path, NULL
+  };
+  GError *err = NULL;
+  GPid pid = 0;
+
+  fail_unless (argv[0] && argv[1], "ZBT_PYTHON / ZBT_FANOUT_READER unset");
+  fail_unless (g_spawn_async (NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+          child_setup, NULL, &pid, &err), "%s", err ? err->message : "");
+  g_free (buffer);
+  g_free (path);
+  return pid;
+}
+
+static void
+expect_exit0 (GPid pid, const gchar * who)
+{
+  gint status = zbt_wait_pid (pid, 20000);
+
+  if (status == -1)
+    status = zbt_kill (pid, SIGKILL, 5000);
+  fail_unless (WIFEXITED (status) && WEXITSTATUS (status) == 0,
+      "reader %s: status 0x%x", who, status);
+}
+
+static void
+remove_outputs (const gchar * name, const gchar * const *ids)
+{
+  gint i;
+
+  for (i = 0; ids[i]; i++) {
+    gchar *p = out_path (ids[i]);
+    gchar *b = g_strdup_printf ("%s@%s", name, ids[i]);
+
+    g_unlink (p);
+    fail_unless (zbt_no_leftovers (b), "objects of %s left", b);
+    zbt_remove_leftovers (b);
+    g_free (b);
+    g_free (p);
+  }
+}
+
+/* A live writer (reader-policy=auto: drop) and six readers in other
+ * processes: a, s, k before the first frame; b, py, l joining at random
+ * frames; l leaving (SIGINT), k killed (-9), s stopped (SIGSTOP) for a
+ * long stretch and continued. a, b and py see every frame from their
+ * first on (no gap, by content); the stopped reader's gaps are exactly
+ * the drops the sink counted for it, and stopping it never slowed the
+ * stream. */
+GST_START_TEST (test_fanout_live_join_leave_stop_kill)
+{
+  const gchar *const ids[] = { "a", "b", "s", "k", "l", "py", NULL };
+  const guint n = 2500;
+  const GstClockTime period = 2 * GST_MSECOND;
+  gchar *name = zbt_name ();
+  guint32 seed = g_random_int ();
+  GRand *rand = g_rand_new_with_seed (seed);
+  guint r_b, r_py, r_l, r_l_out, r_stop, r_cont, r_kill;
+  GPid pa, pb = 0, ps, pk, pl = 0, ppy = 0;
+  GstElement *wp, *src, *sink;
+  Collector c;
+  GstStructure *st;
+  GArray *ca, *cb, *cs, *cpy;
+  guint64 drops_s = 0, frames_a = 0;
+  gint64 t0, late_max = 0;
+  guint i;
+  gchar *p;
+
+  r_b = g_rand_int_range (rand, 100, 600);
+  r_py = g_rand_int_range (rand, 100, 600);
+  r_l = g_rand_int_range (rand, 200, 700);
+  r_l_out = r_l + g_rand_int_range (rand, 200, 500);
+  r_stop = g_rand_int_range (rand, 300, 700);
+  r_cont = r_stop + g_rand_int_range (rand, 600, 1000);
+  r_kill = g_rand_int_range (rand, 500, 1500);
+  g_printerr ("seed %u: b joins at %u, py at %u, l at %u..%u, s stopped "
+      "%u..%u, k killed at %u\n", seed, r_b, r_py, r_l, r_l_out, r_stop,
+      r_cont, r_kill);
+
+  wp = zbt_pipeline ("appsrc name=src is-live=true do-timestamp=true "
+      "format=time caps=application/x-zbfanout ! zbsink name=sink "
+      "buffer-name=%s sync=false", name);
+  src = gst_bin_get_by_name (GST_BIN (wp), "src");
+  sink = gst_bin_get_by_name (GST_BIN (wp), "sink");
+  c.bus = gst_element_get_bus (wp);
+  c.msgs = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_structure_free);
+  fail_unless (gst_element_set_state (wp, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  fail_unless_equals_int (readers_prop (sink), 0);
+
+  pa = spawn_src (name, "a", NULL);
+  /* a small ring: stopped, it fills within a few dozen frames */
+  ps = spawn_src (name, "s", "payload-size=262144");
+  pk = spawn_src (name, "k", NULL);
+  fail_unless_equals_uint64 (msg_pid (wait_msg (&c, "zbsink-reader-joined",
+              "a", 10000)), (guint64) pa);
+  fail_unless_equals_uint64 (msg_pid (wait_msg (&c, "zbsink-reader-joined",
+              "s", 10000)), (guint64) ps);
+  fail_unless_equals_uint64 (msg_pid (wait_msg (&c, "zbsink-reader-joined",
+              "k", 10000)), (guint64) pk);
+  fail_unless_equals_int (readers_prop (sink), 3);
+  st = reader_stats (sink, "k");
+  fail_unless (st != NULL);
+  p = g_strdup_printf ("%s@k", name);
+  fail_unless_equals_string (gst_structure_get_string (st, "name"), p);
+  g_free (p);
+  gst_structure_free (st);
+
+  t0 = g_get_monotonic_time ();
+  for (i = 0; i < n; i++) {
+    gint64 due = t0 + (gint64) i * (period / GST_USECOND), now;
+
+    if (i == r_b)
+      pb = spawn_src (name, "b", NULL);
+    if (i == r_py)
+      ppy = spawn_python (name, "py");
+    if (i == r_l)
+      pl = spawn_src (name, "l", NULL);
+    if (i == r_l_out) {
+      /* l leaves on its own: gst-launch-1.0 stops on SIGINT */
+      wait_msg (&c, "zbsink-reader-joined", "l", 10000);
+      zbt_kill (pl, SIGINT, 10000);
+    }
+    if (i == r_stop)
+      kill (ps, SIGSTOP);
+    if (i == r_cont) {
+      st = reader_stats (sink, "s");
+      fail_unless (st != NULL);
+      fail_unless (gst_structure_get_uint64 (st, "drops", &drops_s));
+      fail_unless (drops_s > 0, "the stopped reader missed nothing");
+      gst_structure_free (st);
+      kill (ps, SIGCONT);
+    }
+    if (i == r_kill)
+      zbt_kill (pk, SIGKILL, 5000);
+    fail_unless_equals_int (gst_app_src_push_buffer (GST_APP_SRC (src),
+            counter_buffer (i, 0)), GST_FLOW_OK);
+    collect (&c, 0);
+    now = g_get_monotonic_time ();
+    if (due > now)
+      g_usleep (due - now);
+    else
+      late_max = MAX (late_max, now - due);
+  }
+  /* the sink kept up with the live pace while s was stopped: what it
+   * has sent to a is (nearly) all that was pushed */
+  st = reader_stats (sink, "a");
+  fail_unless (st != NULL);
+  fail_unless (gst_structure_get_uint64 (st, "frames", &frames_a));
+  gst_structure_free (st);
+  g_printerr ("a: %" G_GUINT64_FORMAT " of %u frames written when the last "
+      "was pushed; pusher at most %" G_GINT64_FORMAT " us late\n", frames_a,
+      n, late_max);
+  fail_unless (frames_a + 50 >= n, "a got %" G_GUINT64_FORMAT, frames_a);
+
+  fail_unless (gst_app_src_end_of_stream (GST_APP_SRC (src)) == GST_FLOW_OK);
+  {
+    GstMessage *m = zbt_pop (c.bus, GST_MESSAGE_EOS, 20000);
+
+    fail_unless (m != NULL, "no EOS");
+    gst_message_unref (m);
+  }
+  collect (&c, 0);
+
+  /* bus messages */
+  fail_unless_equals_uint64 (msg_pid (wait_msg (&c, "zbsink-reader-joined",
+              "b", 1000)), (guint64) pb);
+  fail_unless_equals_uint64 (msg_pid (wait_msg (&c, "zbsink-reader-joined",
+              "py", 1000)), (guint64) ppy);
+  fail_unless_equals_uint64 (msg_pid (wait_msg (&c, "zbsink-reader-joined",
+              "l", 1000)), (guint64) pl);
+  st = (GstStructure *) wait_msg (&c, "zbsink-reader-left", "k", 1000);
+  fail_unless_equals_uint64 (msg_pid (st), (guint64) pk);
+  fail_unless_equals_string (gst_structure_get_string (st, "reason"), "died");
+  st = (GstStructure *) wait_msg (&c, "zbsink-reader-left", "l", 1000);
+  fail_unless_equals_uint64 (msg_pid (st), (guint64) pl);
+  fail_unless_equals_string (gst_structure_get_string (st, "reason"),
+      "disconnected");
+  fail_unless (find_msg (&c, "zbsink-reader-left", "a") == NULL);
+  /* a, b, s, py */
+  fail_unless_equals_int (readers_prop (sink), 4);
+  st = reader_stats (sink, "s");
+  fail_unless (gst_structure_get_uint64 (st, "drops", &drops_s));
+  gst_structure_free (st);
+
+  /* every reader got EOS and left */
+  expect_exit0 (pa, "a");
+  expect_exit0 (pb, "b");
+  expect_exit0 (ps, "s");
+  expect_exit0 (ppy, "py");
+
+  p = out_path ("a");
+  ca = read_counters_file (p);
+  g_free (p);
+  fail_unless_equals_uint64 (gaps (ca, "a", 0, n - 1), 0);
+  fail_unless_equals_int (ca->len, n);
+  p = out_path ("b");
+  cb = read_counters_file (p);
+  g_free (p);
+  /* joined within 300 ms (150 frames) of its start */
+  fail_unless_equals_uint64 (gaps (cb, "b", r_b + 150, n - 1), 0);
+  p = out_path ("py");
+  cpy = read_counters_json (p);
+  g_free (p);
+  fail_unless_equals_uint64 (gaps (cpy, "py", r_py + 250, n - 1), 0);
+  p = out_path ("s");
+  cs = read_counters_file (p);
+  g_free (p);
+  fail_unless_equals_uint64 (gaps (cs, "s", 0, n - 1), drops_s);
+  g_printerr ("b from %" G_GUINT64_FORMAT " (started at %u), py from %"
+      G_GUINT64_FORMAT " (started at %u), s missed %" G_GUINT64_FORMAT
+      "\n", g_array_index (cb, guint64, 0), r_b, g_array_index (cpy, guint64,
+          0), r_py, drops_s);
+
+  g_array_unref (ca);
+  g_array_unref (cb);
+  g_array_unref (cs);
+  g_array_unref (cpy);
+  gst_object_unref (src);
+  gst_object_unref (sink);
+  gst_object_unref (c.bus);
+  zbt_stop_and_free (wp);
+  g_ptr_array_unref (c.msgs);
+  g_rand_free (rand);
+  remove_outputs (name, ids);
+  fail_unless (zbt_no_leftovers (name));
+  g_free (name);
+}
+
+GST_END_TEST;
+
+/* A non-live writer (reader-policy=auto: block) waits for its readers,
+ * but a SIGSTOPped one costs one reader-timeout, not one per frame: then
+ * it is skipped (stalled) while the other reader gets every frame, and
+ * served again once it has room. */
+GST_START_TEST (test_fanout_block_stopped_reader_costs_one_timeout)
+{
+  const gchar *const ids[] = { "a", "s", NULL };
+  const guint n = 1200, stop_at = 100, cont_at = 1000;
+  gchar *name = zbt_name ();
+  GstElement *wp, *src, *sink;
+  Collector c;
+  GstStructure *st;
+  GArray *ca, *cs;
+  GPid pa, ps;
+  guint64 drops_s = 0;
+  gboolean stalled = FALSE;
+  gint64 t_stop = 0, t_end;
+  guint i;
+  gchar *p;
+
+  wp = zbt_pipeline ("appsrc name=src is-live=false block=true "
+      "max-bytes=16384 format=time caps=application/x-zbfanout ! "
+      "zbsink name=sink buffer-name=%s sync=false reader-timeout=300", name);
+  src = gst_bin_get_by_name (GST_BIN (wp), "src");
+  sink = gst_bin_get_by_name (GST_BIN (wp), "sink");
+  c.bus = gst_element_get_bus (wp);
+  c.msgs = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_structure_free);
+  pa = spawn_src (name, "a", NULL);
+  ps = spawn_src (name, "s", "payload-size=262144");
+  fail_unless (gst_element_set_state (wp, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  wait_msg (&c, "zbsink-reader-joined", "a", 10000);
+  wait_msg (&c, "zbsink-reader-joined", "s", 10000);
+
+  for (i = 0; i < n; i++) {
+    if (i == stop_at) {
+      /* what was pushed has reached s's ring */
+      gint64 end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+      guint64 f = 0;
+
+      do {
+        st = reader_stats (sink, "s");
+        gst_structure_get_uint64 (st, "frames", &f);
+        gst_structure_free (st);
+        fail_unless (g_get_monotonic_time () < end);
+      } while (f < stop_at);
+      kill (ps, SIGSTOP);
+      t_stop = g_get_monotonic_time ();
+    }
+    if (i == cont_at) {
+      /* everything before pushed: at most 4 frames wait in appsrc */
+      t_end = g_get_monotonic_time ();
+      st = reader_stats (sink, "s");
+      gst_structure_get_boolean (st, "stalled", &stalled);
+      gst_structure_get_uint64 (st, "drops", &drops_s);
+      gst_structure_free (st);
+      g_printerr ("%u frames after the stop took %" G_GINT64_FORMAT " ms; s "
+          "stalled %d, %" G_GUINT64_FORMAT " drops\n", cont_at - stop_at,
+          (t_end - t_stop) / 1000, stalled, drops_s);
+      fail_unless (stalled, "the stopped reader is not marked stalled");
+      fail_unless (drops_s > 0);
+      /* one timeout of 300 ms, not one per frame (minutes) */
+      fail_unless (t_end - t_stop < 3 * G_USEC_PER_SEC, "%" G_GINT64_FORMAT
+          " ms", (t_end - t_stop) / 1000);
+      kill (ps, SIGCONT);
+    }
+    if (i > cont_at)
+      g_usleep (2000);          /* s drains its ring and is served again */
+    fail_unless_equals_int (gst_app_src_push_buffer (GST_APP_SRC (src),
+            counter_buffer (i, GST_MSECOND)), GST_FLOW_OK);
+  }
+  fail_unless (gst_app_src_end_of_stream (GST_APP_SRC (src)) == GST_FLOW_OK);
+  {
+    GstMessage *m = zbt_pop (c.bus, GST_MESSAGE_EOS, 20000);
+
+    fail_unless (m != NULL, "no EOS");
+    gst_message_unref (m);
+  }
+  collect (&c, 0);
+  st = reader_stats (sink, "s");
+  gst_structure_get_uint64 (st, "drops", &drops_s);
+  gst_structure_free (st);
+  expect_exit0 (pa, "a");
+  expect_exit0 (ps, "s");
+
+  p = out_path ("a");
+  ca = read_counters_file (p);
+  g_free (p);
+  fail_unless_equals_int (ca->len, n);
+  fail_unless_equals_uint64 (gaps (ca, "a", 0, n - 1), 0);
+  p = out_path ("s");
+  cs = read_counters_file (p);
+  g_free (p);
+  fail_unless_equals_uint64 (gaps (cs, "s", 0, n - 1), drops_s);
+
+  g_array_unref (ca);
+  g_array_unref (cs);
+  gst_object_unref (src);
+  gst_object_unref (sink);
+  gst_object_unref (c.bus);
+  zbt_stop_and_free (wp);
+  g_ptr_array_unref (c.msgs);
+  remove_outputs (name, ids);
+  fail_unless (zbt_no_leftovers (name));
+  g_free (name);
+}
+
+GST_END_TEST;
+
+static gint fku_events;
+
+static GstPadProbeReturn
+count_fku (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  if (gst_video_event_is_force_key_unit (GST_PAD_PROBE_INFO_EVENT (info)))
+    g_atomic_int_inc (&fku_events);
+  return GST_PAD_PROBE_OK;
+}
+
+static void
+push_h264 (GstElement * src, guint8 tag, gboolean key)
+{
+  GstBuffer *b = gst_buffer_new_allocate (NULL, 64, NULL);
+
+  gst_buffer_memset (b, 0, tag, 64);
+  if (!key)
+    GST_BUFFER_FLAG_SET (b, GST_BUFFER_FLAG_DELTA_UNIT);
+  GST_BUFFER_PTS (b) = tag * 40 * GST_MSECOND;
+  fail_unless_equals_int (gst_app_src_push_buffer (GST_APP_SRC (src), b),
+      GST_FLOW_OK);
+}
+
+/* A reader of NAME@ID that joins an encoded stream starts at a key unit
+ * (upstream is asked for one), with the caps in its metadata at once,
+ * while the reader already there gets every unit. */
+GST_START_TEST (test_fanout_join_starts_at_key_unit)
+{
+  gchar *name = zbt_name ();
+  GstElement *wp, *r1, *r2, *src, *out1, *out2;
+  GstPad *pad;
+  GstSample *s;
+  GstCaps *caps;
+  GstMapInfo map;
+  Collector c;
+  gint i;
+
+  wp = zbt_pipeline ("appsrc name=src is-live=true format=time "
+      "caps=video/x-h264,stream-format=byte-stream,alignment=au ! "
+      "zbsink buffer-name=%s sync=false", name);
+  src = gst_bin_get_by_name (GST_BIN (wp), "src");
+  pad = gst_element_get_static_pad (src, "src");
+  g_atomic_int_set (&fku_events, 0);
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, count_fku,
+      NULL, NULL);
+  gst_object_unref (pad);
+  c.bus = gst_element_get_bus (wp);
+  c.msgs = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_structure_free);
+  fail_unless (gst_element_set_state (wp, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+
+  r1 = zbt_pipeline ("zbsrc buffer-name=%s reader-id=first "
+      "timestamp-mode=passthrough ! appsink " "name=out sync=false", name);
+  out1 = gst_bin_get_by_name (GST_BIN (r1), "out");
+  fail_unless (gst_element_set_state (r1, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  wait_msg (&c, "zbsink-reader-joined", "first", 10000);
+  push_h264 (src, 1, TRUE);
+  for (i = 2; i <= 5; i++)
+    push_h264 (src, i, FALSE);
+  /* the first reader has its key unit: no key unit asked for */
+  s = gst_app_sink_try_pull_sample (GST_APP_SINK (out1), 5 * GST_SECOND);
+  fail_unless (s != NULL);
+  gst_sample_unref (s);
+  fail_unless_equals_int (g_atomic_int_get (&fku_events), 0);
+
+  r2 = zbt_pipeline ("zbsrc buffer-name=%s reader-id=late "
+      "timestamp-mode=passthrough ! appsink " "name=out sync=false", name);
+  out2 = gst_bin_get_by_name (GST_BIN (r2), "out");
+  fail_unless (gst_element_set_state (r2, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  wait_msg (&c, "zbsink-reader-joined", "late", 10000);
+  for (i = 6; i <= 10; i++)
+    push_h264 (src, i, FALSE);
+  push_h264 (src, 11, TRUE);
+  push_h264 (src, 12, FALSE);
+
+  /* the late reader: caps at once, unit 11 first */
+  s = gst_app_sink_try_pull_sample (GST_APP_SINK (out2), 5 * GST_SECOND);
+  fail_unless (s != NULL);
+  caps = gst_sample_get_caps (s);
+  fail_unless (caps != NULL && gst_structure_has_name
+      (gst_caps_get_structure (caps, 0), "video/x-h264"));
+  fail_if (GST_BUFFER_FLAG_IS_SET (gst_sample_get_buffer (s),
+          GST_BUFFER_FLAG_DELTA_UNIT));
+  fail_unless (gst_buffer_map (gst_sample_get_buffer (s), &map, GST_MAP_READ));
+  fail_unless_equals_int (map.data[0], 11);
+  gst_buffer_unmap (gst_sample_get_buffer (s), &map);
+  gst_sample_unref (s);
+  fail_unless_equals_int (g_atomic_int_get (&fku_events), 1);
+  /* the first reader: every unit, 2..12 */
+  for (i = 2; i <= 12; i++) {
+    s = gst_app_sink_try_pull_sample (GST_APP_SINK (out1), 5 * GST_SECOND);
+    fail_unless (s != NULL, "unit %d missing", i);
+    fail_unless (gst_buffer_map (gst_sample_get_buffer (s), &map,
+            GST_MAP_READ));
+    fail_unless_equals_int (map.data[0], i);
+    gst_buffer_unmap (gst_sample_get_buffer (s), &map);
+    gst_sample_unref (s);
+  }
+
+  gst_object_unref (out1);
+  gst_object_unref (out2);
+  gst_object_unref (src);
+  zbt_stop_and_free (r2);
+  zbt_stop_and_free (r1);
+  gst_object_unref (c.bus);
+  zbt_stop_and_free (wp);
+  g_ptr_array_unref (c.msgs);
+  {
+    gchar *b = g_strdup_printf ("%s@first", name);
+
+    fail_unless (zbt_no_leftovers (b));
+    g_free (b);
+    b = g_strdup_printf ("%s@late", name);
+    fail_unless (zbt_no_leftovers (b));
+    g_free (b);
+  }
+  fail_unless (zbt_no_leftovers (name));
+  g_free (name);
+}
+
+GST_END_TEST;
+
+/* A bad reader-id is a clear error: on the property (at start) and in the
+ * zerobuffer:// URI (at once); a good one in the URI sets the property. */
+GST_START_TEST (test_reader_id_checked)
+{
+  const gchar *bad[] = { "", "a/b", "a@b", "a b", NULL };
+  gchar *name = zbt_name ();
+  GstElement *e;
+  GError *err = NULL;
+  gchar *uri, *id = NULL;
+  gint i;
+
+  for (i = 0; bad[i]; i++) {
+    GstElement *p = zbt_pipeline ("zbsrc name=src buffer-name=%s ! fakesink",
+        name);
+    GstElement *src = gst_bin_get_by_name (GST_BIN (p), "src");
+    GstBus *bus = gst_element_get_bus (p);
+    GstMessage *m;
+
+    g_object_set (src, "reader-id", bad[i], NULL);
+    fail_unless (gst_element_set_state (p, GST_STATE_PAUSED) ==
+        GST_STATE_CHANGE_FAILURE, "reader-id '%s' accepted", bad[i]);
+    m = zbt_pop (bus, GST_MESSAGE_ERROR, 1000);
+    fail_unless (m != NULL);
+    gst_message_parse_error (m, &err, NULL);
+    fail_unless (strstr (err->message, "Invalid reader-id") != NULL, "%s",
+        err->message);
+    g_clear_error (&err);
+    gst_message_unref (m);
+    gst_object_unref (bus);
+    gst_object_unref (src);
+    gst_element_set_state (p, GST_STATE_NULL);
+    gst_object_unref (p);
+  }
+  /* buffer-name names the stream */
+  e = gst_element_factory_make ("zbsrc", NULL);
+  g_object_set (e, "buffer-name", "cam@x", "reader-id", "rec", NULL);
+  fail_unless (gst_element_set_state (e, GST_STATE_PAUSED) ==
+      GST_STATE_CHANGE_FAILURE);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_object_unref (e);
+
+  uri = g_strdup_printf ("zerobuffer://%s?reader-id=a%%2Fb", name);
+  e = gst_element_make_from_uri (GST_URI_SRC, uri, NULL, &err);
+  fail_unless (e == NULL);
+  fail_unless (err != NULL && strstr (err->message, "bad reader-id") !=
+      NULL, "%s", err ? err->message : "no error");
+  g_clear_error (&err);
+  g_free (uri);
+  uri = g_strdup_printf ("zerobuffer://%s?reader-id=rec", name);
+  e = gst_element_make_from_uri (GST_URI_SRC, uri, NULL, &err);
+  fail_unless (e != NULL, "%s", err ? err->message : "");
+  g_object_get (e, "reader-id", &id, NULL);
+  fail_unless_equals_string (id, "rec");
+  g_free (id);
+  gst_object_unref (e);
+  g_free (uri);
+  fail_unless (zbt_no_leftovers (name));
+  g_free (name);
+}
+
+GST_END_TEST;
+
+static Suite *
+zbfanout_suite (void)
+{
+  Suite *s = suite_create ("zbfanout");
+  TCase *tc = tcase_create ("fanout");
+
+  tcase_set_timeout (tc, 90);
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_reader_id_checked);
+  tcase_add_test (tc, test_fanout_join_starts_at_key_unit);
+  tcase_add_test (tc, test_fanout_live_join_leave_stop_kill);
+  tcase_add_test (tc, test_fanout_block_stopped_reader_costs_one_timeout);
+  return s;
+}
+
+ZBT_MAIN (zbfanout_suite);
