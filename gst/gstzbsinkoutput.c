@@ -38,6 +38,12 @@
  * reader's liveness; drop: the shortest wait. */
 #define WRITE_SLICE_MS 100
 #define DROP_WRITE_TIMEOUT_MS 1
+/* A reader we could not serve (not ours to write, busy, metadata too
+ * large) is tried again after this long, and warned about once. */
+#define REFUSED_RETRY_US (5 * G_USEC_PER_SEC)
+/* reader-policy=drop with reader-timeout=0: how long caps and EOS records
+ * wait for a full ring */
+#define DROP_RECORD_TIMEOUT_MS 1000
 /* Delta units skipped for a joining reader at most (a stream without key
  * units, e.g. intra refresh, is sent on after that). */
 #define KEY_WAIT_MAX 150
@@ -87,6 +93,7 @@ struct _GstZbSinkOutputs
   GstCaps *caps;
   gboolean flushing;
   gboolean stopping;
+  GHashTable *refused;          /* name -> gint64 *: when it was refused */
 };
 
 GType
@@ -217,12 +224,16 @@ give_metadata (GstZbSinkOutputs * outs, Output * o, GstCaps * caps)
   return ret;
 }
 
-/* Under the lock: is @name connected or about to be? */
+/* Under the lock: is @name connected or about to be (or refused a short
+ * while ago)? */
 static gboolean
 known_locked (GstZbSinkOutputs * outs, const gchar * name)
 {
+  gint64 *refused = g_hash_table_lookup (outs->refused, name);
   guint i;
 
+  if (refused && g_get_monotonic_time () - *refused < REFUSED_RETRY_US)
+    return TRUE;
   for (i = 0; i < outs->active->len; i++)
     if (strcmp (((Output *) g_ptr_array_index (outs->active, i))->name,
             name) == 0)
@@ -232,6 +243,33 @@ known_locked (GstZbSinkOutputs * outs, const gchar * name)
             name) == 0)
       return TRUE;
   return FALSE;
+}
+
+/* Under the lock: do not try @name again for a while; TRUE the first
+ * time (warn then). */
+static gboolean
+refuse_locked (GstZbSinkOutputs * outs, const gchar * name)
+{
+  gint64 *when = g_hash_table_lookup (outs->refused, name);
+  gboolean first = when == NULL;
+
+  if (first) {
+    when = g_new (gint64, 1);
+    g_hash_table_insert (outs->refused, g_strdup (name), when);
+  }
+  *when = g_get_monotonic_time ();
+  return first;
+}
+
+static gboolean
+refuse (GstZbSinkOutputs * outs, const gchar * name)
+{
+  gboolean first;
+
+  g_mutex_lock (&outs->lock);
+  first = refuse_locked (outs, name);
+  g_mutex_unlock (&outs->lock);
+  return first;
 }
 
 /* Discovery thread: connect to reader @name and queue it for the
@@ -251,9 +289,21 @@ connect_one (GstZbSinkOutputs * outs, const gchar * name)
   config.allow_uid = outs->allow_uid >= 0 ? (uid_t) outs->allow_uid : 0;
   o = g_new0 (Output, 1);
   ret = zb_writer_connect (name, &config, &o->writer);
+  if (ret == -EPERM || ret == -EACCES || ret == -EBUSY) {
+    /* not ours to write (docs/security.md), or another writer's */
+    if (refuse (outs, name))
+      GST_ELEMENT_WARNING (outs->sink, RESOURCE, OPEN_WRITE,
+          ("Not serving reader \"%s\": %s.", name, ret == -EBUSY ?
+              "it already has a live writer" : ret == -EPERM ?
+              "it belongs to another user (see allow-uid)" :
+              "permission denied"), ("zb_writer_connect: %s",
+              zb_strerror (ret)));
+    g_free (o);
+    return;
+  }
   if (ret < 0) {
-    /* not ready yet (no pid), gone, or not ours to write: looked at again
-     * on the next event or recheck */
+    /* not ready yet (no pid) or gone: looked at again on the next event
+     * or recheck */
     GST_DEBUG_OBJECT (outs->sink, "not connecting to \"%s\": %s", name,
         zb_strerror (ret));
     g_free (o);
@@ -273,11 +323,12 @@ connect_one (GstZbSinkOutputs * outs, const gchar * name)
     ret = give_metadata (outs, o, caps);
     gst_caps_unref (caps);
     if (ret < 0) {
-      GST_ELEMENT_WARNING (outs->sink, RESOURCE, WRITE,
-          ("Not serving reader \"%s\": its metadata could not be written "
-              "(raise metadata-size on that reader if the caps do not "
-              "fit).", name), ("zb_writer_set_metadata: %s",
-              zb_strerror (ret)));
+      if (refuse (outs, name))
+        GST_ELEMENT_WARNING (outs->sink, RESOURCE, WRITE,
+            ("Not serving reader \"%s\": its metadata could not be "
+                "written (raise metadata-size on that reader if the caps "
+                "do not fit).", name), ("zb_writer_set_metadata: %s",
+                zb_strerror (ret)));
       output_free (o);
       return;
     }
@@ -365,6 +416,8 @@ gst_zb_sink_outputs_new (GstZbSink * sink, const gchar * stream,
   g_mutex_init (&outs->lock);
   outs->active = g_ptr_array_new ();
   outs->pending = g_ptr_array_new ();
+  outs->refused = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+      g_free);
   /* watching before the first look: no reader falls between the two */
   outs->watch = gst_zb_shm_watch_new (stream);
   outs->thread = g_thread_new ("zbsink-readers", discovery_main, outs);
@@ -394,6 +447,7 @@ gst_zb_sink_outputs_free (GstZbSinkOutputs * outs)
     output_free (o);
   }
   g_ptr_array_unref (outs->active);
+  g_hash_table_unref (outs->refused);
   gst_zb_shm_watch_free (outs->watch);
   gst_caps_replace (&outs->caps, NULL);
   g_mutex_clear (&outs->lock);
@@ -682,9 +736,23 @@ send_one (GstZbSinkOutputs * outs, Output * o, const zb_gst_record * rec,
   if (!o->has_metadata && self->caps) {
     ret = give_metadata (outs, o, self->caps);
     if (ret < 0) {
+      if (refuse (outs, o->name))
+        GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
+            ("Not serving reader \"%s\": its metadata could not be "
+                "written (raise metadata-size on that reader if the caps "
+                "do not fit).", o->name), ("zb_writer_set_metadata: %s",
+                zb_strerror (ret)));
       *err = ret;
       return PUT_LOST;
     }
+  }
+  /* frame-format=raw has no caps records: a reader learns new caps only
+   * from the metadata of a new connection. It leaves (and is found again
+   * with the new caps on the next look at /dev/shm). */
+  if (outs->format == GST_ZB_FRAME_FORMAT_RAW && o->sent_caps && self->caps
+      && !gst_caps_is_equal (o->sent_caps, self->caps)) {
+    *err = -ESTALE;
+    return PUT_LOST;
   }
   if (buf && gst_zb_key_wait_skip (&o->key, self, buf, o->name))
     return PUT_OK;
@@ -736,6 +804,9 @@ gst_zb_sink_outputs_write (GstZbSinkOutputs * outs, const zb_gst_record * rec,
   if (policy == GST_ZB_READER_POLICY_AUTO)
     policy = gst_zb_sink_upstream_is_live (self) ?
         GST_ZB_READER_POLICY_DROP : GST_ZB_READER_POLICY_BLOCK;
+  /* drop never waits for frames; for records, within a bound */
+  if (policy == GST_ZB_READER_POLICY_DROP && timeout_ms == 0)
+    timeout_ms = DROP_RECORD_TIMEOUT_MS;
   /* caps and EOS records must arrive: waited for within the timeout */
   wait = policy == GST_ZB_READER_POLICY_BLOCK || buf == NULL;
   if (outs->format == GST_ZB_FRAME_FORMAT_RAW)
@@ -752,7 +823,8 @@ gst_zb_sink_outputs_write (GstZbSinkOutputs * outs, const zb_gst_record * rec,
         break;
       case PUT_LOST:
         remove_output (outs, i, err == -EOWNERDEAD ? "died" :
-            err == -EPIPE ? "disconnected" : "error");
+            err == -EPIPE ? "disconnected" : err == -ESTALE ?
+            "caps-changed" : "error");
         break;
       case PUT_INTERRUPTED:
         /* PLAYING -> PAUSED or a flush: wait until PLAYING again and

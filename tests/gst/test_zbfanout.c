@@ -279,6 +279,16 @@ expect_exit0 (GPid pid, const gchar * who)
       "reader %s: status 0x%x", who, status);
 }
 
+/* No object of reader @id of @name is left. */
+static void
+p_no_leftovers (const gchar * name, const gchar * id)
+{
+  gchar *b = g_strdup_printf ("%s@%s", name, id);
+
+  fail_unless (zbt_no_leftovers (b), "objects of %s left", b);
+  g_free (b);
+}
+
 static void
 remove_outputs (const gchar * name, const gchar * const *ids)
 {
@@ -783,6 +793,145 @@ GST_START_TEST (test_reader_id_checked)
 
 GST_END_TEST;
 
+/* A reader of NAME@ID that another zbsink already serves is not ours:
+ * one warning (not one per look at /dev/shm), no error, and the first
+ * writer keeps it. */
+GST_START_TEST (test_fanout_busy_reader_warned_once)
+{
+  gchar *name = zbt_name ();
+  GstElement *w1, *w2, *r;
+  GstBus *bus2;
+  GstMessage *m;
+  Collector c;
+  GError *err = NULL;
+  gint warnings = 0;
+  gint64 end;
+
+  r = zbt_pipeline ("zbsrc buffer-name=%s reader-id=a ! fakesink", name);
+  fail_unless (gst_element_set_state (r, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  w1 = zbt_pipeline ("videotestsrc is-live=true ! "
+      "video/x-raw,width=64,height=48,framerate=30/1 ! zbsink "
+      "buffer-name=%s sync=false", name);
+  c.bus = gst_element_get_bus (w1);
+  c.msgs = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_structure_free);
+  fail_unless (gst_element_set_state (w1, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  wait_msg (&c, "zbsink-reader-joined", "a", 10000);
+  w2 = zbt_pipeline ("videotestsrc is-live=true ! "
+      "video/x-raw,width=64,height=48,framerate=30/1 ! zbsink "
+      "buffer-name=%s sync=false", name);
+  bus2 = gst_element_get_bus (w2);
+  fail_unless (gst_element_set_state (w2, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  /* the discovery thread looks again every second: 2.5 s, one warning */
+  end = g_get_monotonic_time () + 2500 * 1000;
+  while (g_get_monotonic_time () < end) {
+    m = zbt_pop (bus2, GST_MESSAGE_WARNING | GST_MESSAGE_ERROR, 100);
+    if (m == NULL)
+      continue;
+    fail_unless (GST_MESSAGE_TYPE (m) == GST_MESSAGE_WARNING);
+    gst_message_parse_warning (m, &err, NULL);
+    fail_unless (strstr (err->message, "already has a live writer") != NULL,
+        "%s", err->message);
+    g_clear_error (&err);
+    gst_message_unref (m);
+    warnings++;
+  }
+  fail_unless_equals_int (warnings, 1);
+  collect (&c, 0);
+  fail_unless (find_msg (&c, "zbsink-reader-left", "a") == NULL);
+  zbt_assert_no_error (bus2);
+  gst_object_unref (bus2);
+  zbt_stop_and_free (w2);
+  gst_object_unref (c.bus);
+  zbt_stop_and_free (w1);
+  g_ptr_array_unref (c.msgs);
+  zbt_stop_and_free (r);
+  p_no_leftovers (name, "a");
+  fail_unless (zbt_no_leftovers (name));
+  g_free (name);
+}
+
+GST_END_TEST;
+
+/* frame-format=raw has no caps records: on a caps change a reader of
+ * NAME@ID is left ("caps-changed") and joins again, its new connection's
+ * metadata carrying the new caps. */
+GST_START_TEST (test_fanout_raw_caps_change_rejoins)
+{
+  gchar *name = zbt_name ();
+  GstElement *wp, *rp, *src, *out;
+  GstSample *smp;
+  GstCaps *caps;
+  Collector c;
+  const GstStructure *left;
+  gint width = 0, i;
+  gint64 end;
+
+  wp = zbt_pipeline ("appsrc name=src is-live=true do-timestamp=true "
+      "format=time ! zbsink buffer-name=%s sync=false frame-format=raw", name);
+  src = gst_bin_get_by_name (GST_BIN (wp), "src");
+  g_object_set (src, "caps", caps = gst_caps_from_string ("video/x-raw,"
+          "format=GRAY8,width=16,height=16,framerate=30/1"), NULL);
+  gst_caps_unref (caps);
+  c.bus = gst_element_get_bus (wp);
+  c.msgs = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_structure_free);
+  fail_unless (gst_element_set_state (wp, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  rp = zbt_pipeline ("zbsrc buffer-name=%s reader-id=raw "
+      "timestamp-mode=arrival ! appsink name=out sync=false", name);
+  out = gst_bin_get_by_name (GST_BIN (rp), "out");
+  fail_unless (gst_element_set_state (rp, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  wait_msg (&c, "zbsink-reader-joined", "raw", 10000);
+  gst_app_src_push_buffer (GST_APP_SRC (src),
+      gst_buffer_new_allocate (NULL, 256, NULL));
+  smp = gst_app_sink_try_pull_sample (GST_APP_SINK (out), 5 * GST_SECOND);
+  fail_unless (smp != NULL);
+  gst_sample_unref (smp);
+
+  g_object_set (src, "caps", caps = gst_caps_from_string ("video/x-raw,"
+          "format=GRAY8,width=32,height=16,framerate=30/1"), NULL);
+  gst_caps_unref (caps);
+  gst_app_src_push_buffer (GST_APP_SRC (src),
+      gst_buffer_new_allocate (NULL, 512, NULL));
+  left = wait_msg (&c, "zbsink-reader-left", "raw", 5000);
+  fail_unless_equals_string (gst_structure_get_string (left, "reason"),
+      "caps-changed");
+  /* joins again within the discovery thread's next look (1 s) */
+  end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  while (width != 32) {
+    fail_unless (g_get_monotonic_time () < end, "no frame with new caps");
+    gst_app_src_push_buffer (GST_APP_SRC (src),
+        gst_buffer_new_allocate (NULL, 512, NULL));
+    smp = gst_app_sink_try_pull_sample (GST_APP_SINK (out), 50 * GST_MSECOND);
+    if (smp == NULL)
+      continue;
+    gst_structure_get_int (gst_caps_get_structure (gst_sample_get_caps (smp),
+            0), "width", &width);
+    if (width == 32)
+      fail_unless_equals_int (gst_buffer_get_size (gst_sample_get_buffer
+              (smp)), 512);
+    gst_sample_unref (smp);
+  }
+  for (i = 0; i < (gint) c.msgs->len; i++)
+    GST_LOG ("%" GST_PTR_FORMAT, g_ptr_array_index (c.msgs, i));
+  gst_object_unref (out);
+  gst_object_unref (src);
+  zbt_stop_and_free (rp);
+  gst_object_unref (c.bus);
+  zbt_stop_and_free (wp);
+  g_ptr_array_unref (c.msgs);
+  p_no_leftovers (name, "raw");
+  fail_unless (zbt_no_leftovers (name));
+  g_free (name);
+}
+
+GST_END_TEST;
+
 static Suite *
 zbfanout_suite (void)
 {
@@ -793,6 +942,8 @@ zbfanout_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_reader_id_checked);
   tcase_add_test (tc, test_fanout_join_starts_at_key_unit);
+  tcase_add_test (tc, test_fanout_busy_reader_warned_once);
+  tcase_add_test (tc, test_fanout_raw_caps_change_rejoins);
   tcase_add_test (tc, test_fanout_live_join_leave_stop_kill);
   tcase_add_test (tc, test_fanout_block_stopped_reader_costs_one_timeout);
   return s;
