@@ -4,13 +4,16 @@
 
 Creates BUFFER (e.g. cam@py), reads frames of zbsink's gst frame format
 until EOS or until the writer leaves, and writes the 64-bit counter at
-the start of each buffer's payload to OUT as JSON (a list). A reader by
-name only, as the protocol authors' readers would be."""
+the start of each buffer's payload to OUT as JSON (a list), with the
+largest latency from the push (CLOCK_MONOTONIC in µs, the payload's second
+64-bit word) to the read. A reader by name only, as the protocol authors'
+readers would be."""
 
 import json
 import os
 import struct
 import sys
+import time
 
 import zerobuffer
 
@@ -19,6 +22,7 @@ def main():
     name, out = sys.argv[1], sys.argv[2]
     counters = []
     end = "eos"
+    max_latency_us = 0
     with zerobuffer.Reader(name, payload_size=16 << 20) as reader:
         while True:
             try:
@@ -30,10 +34,14 @@ def main():
                 if frame.kind == "eos":
                     break
                 if frame.kind == "buffer":
-                    counters.append(struct.unpack_from("<Q", frame.payload,
-                                                       0)[0])
+                    now_us = time.monotonic_ns() // 1000
+                    count, pushed_us = struct.unpack_from("<QQ",
+                                                          frame.payload, 0)
+                    counters.append(count)
+                    max_latency_us = max(max_latency_us, now_us - pushed_us)
     with open(out + ".tmp", "w") as f:
-        json.dump({"end": end, "counters": counters}, f)
+        json.dump({"end": end, "max_latency_us": max_latency_us,
+                   "counters": counters}, f)
     # complete files only
     os.rename(out + ".tmp", out)
 

@@ -127,10 +127,13 @@ counter_buffer (guint64 i, GstClockTime period)
   GstBuffer *b = gst_buffer_new_allocate (NULL, FRAME, NULL);
   GstMapInfo map;
   guint64 le = GUINT64_TO_LE (i);
+  guint64 now = GUINT64_TO_LE ((guint64) g_get_monotonic_time ());
 
   gst_buffer_map (b, &map, GST_MAP_WRITE);
   memset (map.data, (int) (i & 0xff), FRAME);
   memcpy (map.data, &le, sizeof (le));
+  /* CLOCK_MONOTONIC in µs, for the Python reader's latency */
+  memcpy (map.data + 8, &now, sizeof (now));
   gst_buffer_unmap (b, &map);
   /* 0: a live source that appsrc stamps with the running time */
   if (period) {
@@ -164,9 +167,10 @@ read_counters_file (const gchar * path)
   return out;
 }
 
-/* The counters the Python reader wrote (JSON: {"end":..,"counters":[..]}) */
+/* The counters the Python reader wrote (JSON: {"end": .., "max_latency_us":
+ * .., "counters": [..]}), and its largest latency from push to read. */
 static GArray *
-read_counters_json (const gchar * path)
+read_counters_json (const gchar * path, guint64 * max_latency_us)
 {
   GArray *out = g_array_new (FALSE, FALSE, sizeof (guint64));
   gchar *data = NULL, *p;
@@ -174,6 +178,10 @@ read_counters_json (const gchar * path)
   fail_unless (g_file_get_contents (path, &data, NULL, NULL), "no %s", path);
   fail_unless (strstr (data, "\"end\": \"eos\"") != NULL, "%s: %.80s", path,
       data);
+  p = strstr (data, "\"max_latency_us\": ");
+  fail_unless (p != NULL);
+  *max_latency_us = g_ascii_strtoull (p + strlen ("\"max_latency_us\": "),
+      NULL, 10);
   p = strchr (data, '[');
   fail_unless (p != NULL);
   p++;
@@ -327,7 +335,7 @@ GST_START_TEST (test_fanout_live_join_leave_stop_kill)
   Collector c;
   GstStructure *st;
   GArray *ca, *cb, *cs, *cpy;
-  guint64 drops_s = 0, frames_a = 0;
+  guint64 drops_s = 0, frames_a = 0, lat_py = 0;
   gint64 t0, late_max = 0;
   guint i;
   gchar *p;
@@ -386,7 +394,7 @@ GST_START_TEST (test_fanout_live_join_leave_stop_kill)
     if (i == r_l_out) {
       /* l leaves on its own: gst-launch-1.0 stops on SIGINT */
       wait_msg (&c, "zbsink-reader-joined", "l", 10000);
-      zbt_kill (pl, SIGINT, 10000);
+      kill (pl, SIGINT);        /* reaped after the stream */
     }
     if (i == r_stop)
       kill (ps, SIGSTOP);
@@ -399,7 +407,7 @@ GST_START_TEST (test_fanout_live_join_leave_stop_kill)
       kill (ps, SIGCONT);
     }
     if (i == r_kill)
-      zbt_kill (pk, SIGKILL, 5000);
+      kill (pk, SIGKILL);
     fail_unless_equals_int (gst_app_src_push_buffer (GST_APP_SRC (src),
             counter_buffer (i, 0)), GST_FLOW_OK);
     collect (&c, 0);
@@ -450,6 +458,8 @@ GST_START_TEST (test_fanout_live_join_leave_stop_kill)
   fail_unless (gst_structure_get_uint64 (st, "drops", &drops_s));
   gst_structure_free (st);
 
+  fail_unless (zbt_wait_pid (pk, 5000) != -1);
+  fail_unless (zbt_wait_pid (pl, 10000) != -1);
   /* every reader got EOS and left */
   expect_exit0 (pa, "a");
   expect_exit0 (pb, "b");
@@ -467,13 +477,19 @@ GST_START_TEST (test_fanout_live_join_leave_stop_kill)
   /* joined within 300 ms (150 frames) of its start */
   fail_unless_equals_uint64 (gaps (cb, "b", r_b + 150, n - 1), 0);
   p = out_path ("py");
-  cpy = read_counters_json (p);
+  cpy = read_counters_json (p, &lat_py);
   g_free (p);
   fail_unless_equals_uint64 (gaps (cpy, "py", r_py + 250, n - 1), 0);
   p = out_path ("s");
   cs = read_counters_file (p);
   g_free (p);
   fail_unless_equals_uint64 (gaps (cs, "s", 0, n - 1), drops_s);
+  /* from push to the Python reader, all along (s stopped, k killed, l
+   * leaving, others joining): never a stall of the stream */
+  g_printerr ("py: largest latency from push to read %" G_GUINT64_FORMAT
+      " us\n", lat_py);
+  fail_unless (lat_py < 250 * 1000, "py waited %" G_GUINT64_FORMAT " us",
+      lat_py);
   g_printerr ("b from %" G_GUINT64_FORMAT " (started at %u), py from %"
       G_GUINT64_FORMAT " (started at %u), s missed %" G_GUINT64_FORMAT
       "\n", g_array_index (cb, guint64, 0), r_b, g_array_index (cpy, guint64,
@@ -932,6 +948,93 @@ GST_START_TEST (test_fanout_raw_caps_change_rejoins)
 
 GST_END_TEST;
 
+static guint64
+hash_sample (GstSample * smp)
+{
+  GstMapInfo map;
+  guint64 h = 14695981039346656037ULL;
+  gsize i;
+
+  fail_unless (gst_buffer_map (gst_sample_get_buffer (smp), &map,
+          GST_MAP_READ));
+  for (i = 0; i < map.size; i++) {
+    h ^= map.data[i];
+    h *= 1099511628211ULL;
+  }
+  gst_buffer_unmap (gst_sample_get_buffer (smp), &map);
+  return h ^ map.size;
+}
+
+/* Upstream filling blocks of zbsink's pool: the reader of NAME gets pool
+ * records (zero copy), a reader of NAME@ID a copy of each frame, the same
+ * bytes. */
+GST_START_TEST (test_fanout_pool_frames_copied_to_readers)
+{
+  const gint n = 60;
+  gchar *name = zbt_name ();
+  GstElement *wp, *rp, *sink, *main_out, *copy_out;
+  Collector c;
+  gint i;
+
+  rp = zbt_pipeline ("zbsrc buffer-name=%s timestamp-mode=arrival ! "
+      "appsink name=main sync=false max-buffers=%d "
+      "zbsrc buffer-name=%s reader-id=copy timestamp-mode=arrival ! "
+      "appsink name=copy sync=false max-buffers=%d", name, n, name, n);
+  main_out = gst_bin_get_by_name (GST_BIN (rp), "main");
+  copy_out = gst_bin_get_by_name (GST_BIN (rp), "copy");
+  fail_unless (gst_element_set_state (rp, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  wp = zbt_pipeline ("videotestsrc num-buffers=%d pattern=ball ! "
+      "video/x-raw,format=I420,width=320,height=240 ! zbsink name=sink "
+      "buffer-name=%s sync=false", n, name);
+  sink = gst_bin_get_by_name (GST_BIN (wp), "sink");
+  c.bus = gst_element_get_bus (wp);
+  c.msgs = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_structure_free);
+  /* prerolled: nothing written yet; the reader of NAME@ID is served
+   * from the first frame on */
+  fail_unless (zbt_set_state (wp, GST_STATE_PAUSED) !=
+      GST_STATE_CHANGE_FAILURE);
+  wait_msg (&c, "zbsink-reader-joined", "copy", 10000);
+  fail_unless (gst_element_set_state (wp, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  for (i = 0; i < n; i++) {
+    GstSample *a = gst_app_sink_try_pull_sample (GST_APP_SINK (main_out),
+        5 * GST_SECOND);
+    GstSample *b = gst_app_sink_try_pull_sample (GST_APP_SINK (copy_out),
+        5 * GST_SECOND);
+
+    fail_unless (a != NULL && b != NULL, "frame %d: %p %p", i, a, b);
+    fail_unless (hash_sample (a) == hash_sample (b), "frame %d differs", i);
+    gst_sample_unref (a);
+    gst_sample_unref (b);
+  }
+  zbt_wait_eos (wp, 10000);
+  /* the pool was used: the reader of NAME got pool records */
+  fail_unless (zbt_stat_u64 (sink, "zero-copy-frames") > 0);
+  {
+    GstStructure *st = reader_stats (sink, "copy");
+    guint64 frames = 0;
+
+    fail_unless (st != NULL);
+    gst_structure_get_uint64 (st, "frames", &frames);
+    fail_unless_equals_uint64 (frames, n);
+    gst_structure_free (st);
+  }
+  gst_object_unref (sink);
+  gst_object_unref (main_out);
+  gst_object_unref (copy_out);
+  gst_object_unref (c.bus);
+  zbt_stop_and_free (wp);
+  g_ptr_array_unref (c.msgs);
+  zbt_stop_and_free (rp);
+  p_no_leftovers (name, "copy");
+  fail_unless (zbt_no_leftovers (name));
+  g_free (name);
+}
+
+GST_END_TEST;
+
 static Suite *
 zbfanout_suite (void)
 {
@@ -944,6 +1047,7 @@ zbfanout_suite (void)
   tcase_add_test (tc, test_fanout_join_starts_at_key_unit);
   tcase_add_test (tc, test_fanout_busy_reader_warned_once);
   tcase_add_test (tc, test_fanout_raw_caps_change_rejoins);
+  tcase_add_test (tc, test_fanout_pool_frames_copied_to_readers);
   tcase_add_test (tc, test_fanout_live_join_leave_stop_kill);
   tcase_add_test (tc, test_fanout_block_stopped_reader_costs_one_timeout);
   return s;
