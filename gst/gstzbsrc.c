@@ -42,6 +42,10 @@
  * |[
  * gst-launch-1.0 zbsrc buffer-name=cam num-buffers=1 ! videoconvert ! pngenc ! filesink location=frame.png
  * ]| Writes one received frame to a PNG file.
+ * |[
+ * gst-launch-1.0 zbsrc buffer-name=cam reader-id=rec ! fakesink
+ * ]| One of many readers of the zbsink buffer-name=cam: creates buffer
+ * cam@rec, which that zbsink writes to as well (#GstZbSrc:reader-id).
  *
  * Since: 0.1
  */
