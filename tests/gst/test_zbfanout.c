@@ -1009,6 +1009,20 @@ GST_START_TEST (test_fanout_pool_frames_copied_to_readers)
     gst_sample_unref (a);
     gst_sample_unref (b);
   }
+  /* the reader of NAME and the reader of NAME@copy, that of NAME first */
+  fail_unless_equals_int (readers_prop (sink), 2);
+  {
+    GstStructure *stats = NULL;
+    const GValue *readers;
+
+    g_object_get (sink, "stats", &stats, NULL);
+    readers = gst_structure_get_value (stats, "readers");
+    fail_unless_equals_int (gst_value_array_get_size (readers), 2);
+    fail_unless_equals_string (gst_structure_get_string
+        (gst_value_get_structure (gst_value_array_get_value (readers, 0)),
+            "name"), name);
+    gst_structure_free (stats);
+  }
   zbt_wait_eos (wp, 10000);
   /* the pool was used: the reader of NAME got pool records */
   fail_unless (zbt_stat_u64 (sink, "zero-copy-frames") > 0);
