@@ -74,7 +74,9 @@ LLVMFuzzerTestOneInput (const uint8_t * data, size_t size)
       abort ();
     if (rec.payload_size != size - rec.header_size)
       abort ();
-    if (rec.type < ZB_GST_RECORD_BUFFER || rec.type > ZB_GST_RECORD_POOL)
+    if (rec.type < ZB_GST_RECORD_BUFFER || rec.type > ZB_GST_RECORD_ERROR)
+      abort ();
+    if (rec.type == ZB_GST_RECORD_ERROR && rec.payload_size > ZB_GST_ERROR_MAX)
       abort ();
     if (rec.type == ZB_GST_RECORD_POOL)
       check_pool_ref (p, rec.payload_size);

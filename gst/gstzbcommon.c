@@ -81,6 +81,21 @@ gst_zb_writer_lost_get_type (void)
 }
 
 GType
+gst_zb_writer_error_get_type (void)
+{
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+    {GST_ZB_WRITER_ERROR_ERROR, "Post the writer's error as an error",
+        "error"},
+    {GST_ZB_WRITER_ERROR_WARNING,
+        "Post it as a warning; then on-writer-lost applies", "warning"},
+    {0, NULL, NULL}
+  };
+
+  return register_enum (&type, "GstZbWriterError", values);
+}
+
+GType
 gst_zb_timestamp_mode_get_type (void)
 {
   static gsize type = 0;

@@ -78,6 +78,22 @@ typedef enum
 } GstZbWriterLost;
 
 /**
+ * GstZbWriterError:
+ * @GST_ZB_WRITER_ERROR_ERROR: post the writer's error as an error
+ * @GST_ZB_WRITER_ERROR_WARNING: post it as a warning and go on as if the
+ *     writer had left (on-writer-lost)
+ *
+ * What zbsrc does when its writer's pipeline failed (an error record).
+ *
+ * Since: 0.2
+ */
+typedef enum
+{
+  GST_ZB_WRITER_ERROR_ERROR,
+  GST_ZB_WRITER_ERROR_WARNING
+} GstZbWriterError;
+
+/**
  * GstZbTimestampMode:
  * @GST_ZB_TIMESTAMP_CLOCK: reproduce the writer's running time through
  *   CLOCK_MONOTONIC
@@ -122,6 +138,8 @@ GType gst_zb_frame_format_get_type (void);
 GType gst_zb_reader_lost_get_type (void);
 #define GST_TYPE_ZB_WRITER_LOST (gst_zb_writer_lost_get_type ())
 GType gst_zb_writer_lost_get_type (void);
+#define GST_TYPE_ZB_WRITER_ERROR (gst_zb_writer_error_get_type ())
+GType gst_zb_writer_error_get_type (void);
 #define GST_TYPE_ZB_TIMESTAMP_MODE (gst_zb_timestamp_mode_get_type ())
 GType gst_zb_timestamp_mode_get_type (void);
 #define GST_TYPE_ZB_SERVER_LOST (gst_zb_server_lost_get_type ())

@@ -335,6 +335,8 @@ gst_zb_sink_finalize (GObject * object)
   gst_zb_pool_conn_unref (self->pool_conn);
   g_ptr_array_unref (self->sent_segments);
   g_mutex_clear (&self->writer_lock);
+  g_free (self->pipeline_error);
+  g_free (self->pipeline_error_debug);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -550,6 +552,9 @@ gst_zb_sink_start (GstBaseSink * bsink)
   gst_zb_sink_outputs_set_flushing (outputs, self->unlocked);
   gst_zb_shm_watch_set_flushing (watch, self->unlocked);
   GST_OBJECT_UNLOCK (self);
+  self->eos_sent = FALSE;
+  gst_zb_sink_error_clear (self);
+  gst_zb_sink_error_watch_start (self);
   return TRUE;
 
   /* ERRORS */
@@ -576,6 +581,10 @@ bad_name:
 }
 
 
+/* How long stop() waits for a reading reader to read the frames whose
+ * bytes lie in our pool segments (they go with us). */
+#define STOP_DRAIN_MS 1000
+
 static gboolean
 gst_zb_sink_stop (GstBaseSink * bsink)
 {
@@ -583,6 +592,11 @@ gst_zb_sink_stop (GstBaseSink * bsink)
   GstZbShmWatch *watch;
   GstZbSinkOutputs *outputs;
 
+  /* frames in our pool segments that the reader has yet to read */
+  gst_zb_sink_drain_segments (self, STOP_DRAIN_MS);
+  /* a pipeline that failed: the reader learns why */
+  gst_zb_sink_error_send (self);
+  gst_zb_sink_error_watch_stop (self);
   GST_OBJECT_LOCK (self);
   outputs = self->outputs;
   self->outputs = NULL;
@@ -879,6 +893,7 @@ send_eos (GstZbSink * self)
           gst_flow_get_name (flow));
       return flow;
     }
+    self->eos_sent = TRUE;
   } else if (self->writer == NULL) {
     return GST_FLOW_OK;
   }

@@ -407,6 +407,7 @@ gst_zb_sink_outputs_new (GstZbSink * sink, const gchar * stream,
     gint allow_uid, GstZbFrameFormat format)
 {
   GstZbSinkOutputs *outs = g_new0 (GstZbSinkOutputs, 1);
+  gchar *prefix;
 
   outs->sink = sink;
   outs->stream = g_strdup (stream);
@@ -418,8 +419,13 @@ gst_zb_sink_outputs_new (GstZbSink * sink, const gchar * stream,
   outs->pending = g_ptr_array_new ();
   outs->refused = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
       g_free);
-  /* watching before the first look: no reader falls between the two */
-  outs->watch = gst_zb_shm_watch_new (stream);
+  /* watching before the first look: no reader falls between the two. The
+   * watch wakes on objects whose names contain "NAME@" (a reader's buffer
+   * and semaphores), not on those of NAME itself or of our pool segments
+   * (zbpool-NAME-...) */
+  prefix = g_strdup_printf ("%s@", stream);
+  outs->watch = gst_zb_shm_watch_new (prefix);
+  g_free (prefix);
   outs->thread = g_thread_new ("zbsink-readers", discovery_main, outs);
   return outs;
 }
@@ -836,4 +842,24 @@ gst_zb_sink_outputs_write (GstZbSinkOutputs * outs, const zb_gst_record * rec,
     }
   }
   return GST_FLOW_OK;
+}
+
+void
+gst_zb_sink_outputs_write_record (GstZbSinkOutputs * outs,
+    const zb_gst_record * rec, const void *data, gsize size, gint timeout_ms)
+{
+  guint i;
+
+  if (outs == NULL)
+    return;
+  adopt_pending (outs);
+  for (i = 0; i < outs->active->len; i++) {
+    Output *o = g_ptr_array_index (outs->active, i);
+    int err = 0;
+
+    /* a reader that is gone is let go by free() right after */
+    if (put (outs, o, rec, NULL, data, size, TRUE, timeout_ms, &err) == PUT_OK)
+      GST_INFO_OBJECT (outs->sink, "sent the pipeline's error to \"%s\"",
+          o->name);
+  }
 }

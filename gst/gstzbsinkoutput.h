@@ -83,5 +83,11 @@ void gst_zb_sink_outputs_append_stats (GstZbSinkOutputs * outputs,
 GstFlowReturn gst_zb_sink_outputs_write (GstZbSinkOutputs * outputs,
     const zb_gst_record * rec, GstBuffer * buf);
 
+/* Write record @rec with @size bytes of @data (an error record) to every
+ * reader, each waiting up to @timeout_ms for room. Only while no streaming
+ * thread runs (stop()). NULL @outputs is allowed. */
+void gst_zb_sink_outputs_write_record (GstZbSinkOutputs * outputs,
+    const zb_gst_record * rec, const void *data, gsize size, gint timeout_ms);
+
 G_END_DECLS
 #endif /* __GST_ZB_SINK_OUTPUT_H__ */

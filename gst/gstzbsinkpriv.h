@@ -117,6 +117,18 @@ struct _GstZbSink
   GstZbReaderPolicy reader_policy;
   gint reader_timeout;
   GstZbSinkOutputs *outputs;
+
+  /* the pipeline's bus (gstzbsinkerror.c): error_bus and the handlers:
+   * start/stop; pipeline_error(_debug), interrupted: GST_OBJECT_LOCK (set
+   * from the thread that posted the message); eos_sent: streaming thread
+   * and stop */
+  GstBus *error_bus;
+  gulong error_handler;
+  gulong interrupt_handler;
+  gboolean interrupted;
+  gchar *pipeline_error;
+  gchar *pipeline_error_debug;
+  gboolean eos_sent;
 };
 
 typedef enum
@@ -139,6 +151,23 @@ GstFlowReturn gst_zb_sink_send (GstZbSink * self, const zb_gst_record * rec,
 
 /* Leave the reader's buffer. */
 void gst_zb_sink_disconnect (GstZbSink * self);
+
+/* Before leaving without EOS: wait up to @timeout_ms, while the reader
+ * lives, until it has released the last records of our pool segments (it
+ * has then mapped them), so that their names may go with us and the last
+ * frames still arrive. */
+void gst_zb_sink_drain_segments (GstZbSink * self, gint timeout_ms);
+
+/* gstzbsinkerror.c: watch the top-level pipeline's ERROR messages and
+ * gst-launch-1.0's interrupt from start() to stop(); forget both; write
+ * the error to the reader as an error record (stop(), before
+ * disconnecting, when EOS was not sent); whether gst-launch-1.0 was
+ * interrupted (then nothing waits for a reader). */
+gboolean gst_zb_sink_is_interrupted (GstZbSink * self);
+void gst_zb_sink_error_watch_start (GstZbSink * self);
+void gst_zb_sink_error_watch_stop (GstZbSink * self);
+void gst_zb_sink_error_clear (GstZbSink * self);
+void gst_zb_sink_error_send (GstZbSink * self);
 
 /* Duplex channel: @buffer must answer the next request of the current
  * client. GST_FLOW_OK to send it, GST_FLOW_CUSTOM_SUCCESS to drop it

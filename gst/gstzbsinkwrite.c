@@ -248,6 +248,10 @@ ensure_connected (GstZbSink * self, gboolean block)
       g_free (name);
       return CONNECT_INTERRUPTED;
     }
+    /* gst-launch-1.0 -e was interrupted: its EOS must not wait for a
+     * reader that may never come */
+    if (block && gst_zb_sink_is_interrupted (self))
+      block = FALSE;
     if (channel_stale (self)) {
       /* the client that sent the request is gone: drop its response */
       g_free (name);
@@ -284,7 +288,8 @@ ensure_connected (GstZbSink * self, gboolean block)
       wait = MIN (wait, (GstClockTime) left * GST_USECOND);
     }
     /* no polling: the reader's shm_open() and sem_open() wake us */
-    if (gst_zb_shm_watch_wait (self->watch, wait) < 0) {
+    if (gst_zb_shm_watch_wait (self->watch, wait) < 0 &&
+        !gst_zb_sink_is_interrupted (self)) {
       g_free (name);
       return CONNECT_INTERRUPTED;
     }
@@ -500,6 +505,32 @@ sent_segment (GstZbSink * self, GstZbPoolSegment * seg)
   }
   if (seg)
     g_ptr_array_add (self->sent_segments, seg);
+}
+
+void
+gst_zb_sink_drain_segments (GstZbSink * self, gint timeout_ms)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  guint i;
+
+  while (self->writer && self->sent_segments->len > 0) {
+    for (i = 0; i < self->sent_segments->len;) {
+      if (gst_zb_pool_segment_released (g_ptr_array_index
+              (self->sent_segments, i), self->pool_conn))
+        g_ptr_array_remove_index_fast (self->sent_segments, i);
+      else
+        i++;
+    }
+    if (self->sent_segments->len == 0)
+      break;
+    if (g_get_monotonic_time () >= end ||
+        zb_writer_check_reader (self->writer) < 0) {
+      GST_WARNING_OBJECT (self, "leaving with %u pool segments whose last "
+          "records the reader has not read", self->sent_segments->len);
+      break;
+    }
+    g_usleep (2000);
+  }
 }
 
 static GstZbWriteResult write_frame_inner (GstZbSink * self,

@@ -76,6 +76,7 @@ GST_DEBUG_CATEGORY (gst_zb_src_debug);
 #define DEFAULT_TIMEOUT 0
 #define DEFAULT_CONNECT_TIMEOUT -1
 #define DEFAULT_ON_WRITER_LOST GST_ZB_WRITER_LOST_WAIT
+#define DEFAULT_ON_WRITER_ERROR GST_ZB_WRITER_ERROR_ERROR
 #define DEFAULT_TIMESTAMP_MODE GST_ZB_TIMESTAMP_CLOCK
 #define DEFAULT_MAX_HELD_BYTES 0
 #define DEFAULT_STALL_TIMEOUT 100
@@ -93,6 +94,7 @@ enum
   PROP_TIMEOUT,
   PROP_CONNECT_TIMEOUT,
   PROP_ON_WRITER_LOST,
+  PROP_ON_WRITER_ERROR,
   PROP_CAPS,
   PROP_TIMESTAMP_MODE,
   PROP_MAX_HELD_BYTES,
@@ -228,6 +230,13 @@ gst_zb_src_class_init (GstZbSrcClass * klass)
           GST_TYPE_ZB_WRITER_LOST, DEFAULT_ON_WRITER_LOST,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_ON_WRITER_ERROR,
+      g_param_spec_enum ("on-writer-error", "On writer error",
+          "What to do when the writer's pipeline failed (gst frame format: "
+          "the writer sends its error before it leaves)",
+          GST_TYPE_ZB_WRITER_ERROR, DEFAULT_ON_WRITER_ERROR,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_CAPS,
       g_param_spec_boxed ("caps", "Caps",
           "Caps of the stream for writers that send none (metadata without "
@@ -298,6 +307,7 @@ gst_zb_src_class_init (GstZbSrcClass * klass)
   pushsrc_class->create = GST_DEBUG_FUNCPTR (gst_zb_src_create);
 
   gst_type_mark_as_plugin_api (GST_TYPE_ZB_WRITER_LOST, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_ZB_WRITER_ERROR, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_ZB_TIMESTAMP_MODE, 0);
 
   GST_DEBUG_CATEGORY_INIT (gst_zb_src_debug, "zbsrc", 0, "ZeroBuffer source");
@@ -314,6 +324,7 @@ gst_zb_src_init (GstZbSrc * self)
   self->timeout = DEFAULT_TIMEOUT;
   self->connect_timeout = DEFAULT_CONNECT_TIMEOUT;
   self->on_writer_lost = DEFAULT_ON_WRITER_LOST;
+  self->on_writer_error = DEFAULT_ON_WRITER_ERROR;
   self->timestamp_mode = DEFAULT_TIMESTAMP_MODE;
   self->max_held_bytes = DEFAULT_MAX_HELD_BYTES;
   self->stall_timeout = DEFAULT_STALL_TIMEOUT;
@@ -382,6 +393,9 @@ gst_zb_src_set_property (GObject * object, guint prop_id,
       break;
     case PROP_ON_WRITER_LOST:
       self->on_writer_lost = g_value_get_enum (value);
+      break;
+    case PROP_ON_WRITER_ERROR:
+      self->on_writer_error = g_value_get_enum (value);
       break;
     case PROP_CAPS:
       gst_caps_replace (&self->caps, (GstCaps *) gst_value_get_caps (value));
@@ -461,6 +475,9 @@ gst_zb_src_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_ON_WRITER_LOST:
       g_value_set_enum (value, self->on_writer_lost);
+      break;
+    case PROP_ON_WRITER_ERROR:
+      g_value_set_enum (value, self->on_writer_error);
       break;
     case PROP_CAPS:
       gst_value_set_caps (value, self->caps);

@@ -38,6 +38,7 @@ struct _GstZbSrc
   gint timeout;
   gint connect_timeout;
   GstZbWriterLost on_writer_lost;
+  GstZbWriterError on_writer_error;
   GstCaps *caps;
   GstZbTimestampMode timestamp_mode;
   guint64 max_held_bytes;

@@ -12,9 +12,23 @@
 GST_DEBUG_CATEGORY_EXTERN (gst_zb_src_debug);
 #define GST_CAT_DEFAULT gst_zb_src_debug
 
+/* Bounds of the stale key unit and delta units kept for a decoder
+ * (gst_zb_src_time_hold_stale()): a GOP of a few seconds of HD video. */
+#define HELD_MAX_FRAMES 300
+#define HELD_MAX_BYTES (64 * 1024 * 1024)
+
+static void
+drop_held (GstZbSrcTime * t)
+{
+  g_queue_clear_full (&t->held, (GDestroyNotify) gst_buffer_unref);
+  t->held_bytes = 0;
+  t->held_ready = FALSE;
+}
+
 void
 gst_zb_src_time_init (GstZbSrcTime * t)
 {
+  drop_held (t);
   gst_segment_init (&t->segment, GST_FORMAT_TIME);
   t->segment_pending = TRUE;
   t->last_ts = GST_CLOCK_TIME_NONE;
@@ -24,12 +38,14 @@ gst_zb_src_time_init (GstZbSrcTime * t)
 void
 gst_zb_src_time_clear (GstZbSrcTime * t)
 {
+  drop_held (t);
   gst_zb_clock_cache_clear (&t->clock_cache);
 }
 
 void
 gst_zb_src_time_new_writer (GstZbSrcTime * t)
 {
+  drop_held (t);
   t->segment_pending = TRUE;
 }
 
@@ -183,4 +199,82 @@ gst_zb_src_time_segment (GstZbSrcTime * t, GstBaseSrc * src,
     writer_segment (t, src, buf);
   else
     running_time_segment (t, src);
+}
+
+static gboolean
+caps_are_raw (GstCaps * caps)
+{
+  const gchar *name;
+
+  if (caps == NULL || gst_caps_get_size (caps) == 0)
+    return TRUE;
+  name = gst_structure_get_name (gst_caps_get_structure (caps, 0));
+  return g_str_has_suffix (name, "/x-raw");
+}
+
+gboolean
+gst_zb_src_time_hold_stale (GstZbSrcTime * t, GstCaps * caps,
+    const zb_gst_record * rec, const void *payload, gsize size)
+{
+  GstBuffer *buf;
+
+  if (rec == NULL || caps_are_raw (caps))
+    return FALSE;
+  if (!(rec->buffer_flags & GST_BUFFER_FLAG_DELTA_UNIT))
+    drop_held (t);              /* a newer key unit: start from it */
+  else if (g_queue_is_empty (&t->held))
+    return FALSE;               /* no key unit to decode it from */
+  if (t->held.length >= HELD_MAX_FRAMES || t->held_bytes + size >
+      HELD_MAX_BYTES) {
+    GST_DEBUG ("stale GOP too long to keep: dropped");
+    drop_held (t);
+    return FALSE;
+  }
+  buf = gst_buffer_new_wrapped (g_memdup2 (payload, size), size);
+  GST_BUFFER_FLAG_SET (buf, rec->buffer_flags & GST_BUFFER_FLAG_DELTA_UNIT);
+  GST_BUFFER_DURATION (buf) = rec->duration;
+  g_queue_push_tail (&t->held, buf);
+  t->held_bytes += size;
+  return TRUE;
+}
+
+GstBuffer *
+gst_zb_src_time_release_held (GstZbSrcTime * t, GstBuffer * fresh)
+{
+  GstBuffer *first;
+  GList *l;
+
+  if (g_queue_is_empty (&t->held))
+    return fresh;
+  /* at the base time, in order: the key unit first, and no later than the
+   * fresh frame */
+  for (l = t->held.head; l; l = l->next) {
+    GstBuffer *b = l->data;
+
+    GST_BUFFER_PTS (b) = 0;
+    GST_BUFFER_DTS (b) = GST_BUFFER_DTS_IS_VALID (fresh) ? 0 :
+        GST_CLOCK_TIME_NONE;
+  }
+  GST_DEBUG ("pushing %u kept stale frames (from a key unit) at running "
+      "time 0", t->held.length);
+  first = g_queue_pop_head (&t->held);
+  GST_BUFFER_FLAG_SET (first, GST_BUFFER_FLAG_DISCONT);
+  GST_BUFFER_FLAG_UNSET (fresh, GST_BUFFER_FLAG_DISCONT);
+  g_queue_push_tail (&t->held, fresh);
+  t->held_bytes = 0;
+  t->held_ready = TRUE;
+  return first;
+}
+
+GstBuffer *
+gst_zb_src_time_pop_held (GstZbSrcTime * t)
+{
+  GstBuffer *buf;
+
+  if (!t->held_ready)
+    return NULL;
+  buf = g_queue_pop_head (&t->held);
+  if (g_queue_is_empty (&t->held))
+    t->held_ready = FALSE;
+  return buf;
 }

@@ -33,6 +33,11 @@ typedef struct
   gboolean segment_pending;     /* a new writer: start a new segment */
   GstClockTime last_ts;         /* DTS, else PTS, of the last buffer */
   GstClockTime end_rt;          /* running time reached so far */
+  GQueue held;                  /* stale frames kept for a joining
+                                 * decoder: the last key unit and the delta
+                                 * units after it (GstBuffer, copies) */
+  gsize held_bytes;
+  gboolean held_ready;          /* a fresh frame came: push them */
 } GstZbSrcTime;
 
 void gst_zb_src_time_init (GstZbSrcTime * t);
@@ -47,6 +52,26 @@ void gst_zb_src_time_new_writer (GstZbSrcTime * t);
 gboolean gst_zb_src_time_stamp (GstZbSrcTime * t, GstBaseSrc * src,
     GstZbTimestampMode mode, const zb_gst_record * rec, GstClockTime * pts,
     GstClockTime * dts, gboolean * writer_ts);
+
+/* A frame that gst_zb_src_time_stamp() found stale (record @rec, its
+ * @payload of @size bytes) of a stream with @caps: for an encoded stream
+ * (not x-raw), the newest stale key unit and the delta units after it are
+ * copied and kept (TRUE: the caller releases the frame), so that a reader
+ * that joins, or was PAUSED, starts decoding at a key unit (the key unit
+ * that zbsink forces for a joining reader often arrives just before the
+ * reader's base time). FALSE: drop it. At most HELD_MAX_FRAMES frames
+ * and HELD_MAX_BYTES bytes are kept; beyond that, all are dropped. */
+gboolean gst_zb_src_time_hold_stale (GstZbSrcTime * t, GstCaps * caps,
+    const zb_gst_record * rec, const void *payload, gsize size);
+
+/* The first fresh frame @fresh (timestamped) ends the stale run: kept
+ * frames are pushed first, at the running time of the base time (0),
+ * then @fresh. Returns the buffer to push now (ownership); the others
+ * come from gst_zb_src_time_pop_held(). */
+GstBuffer *gst_zb_src_time_release_held (GstZbSrcTime * t, GstBuffer * fresh);
+
+/* The next kept buffer to push, or NULL (then read the ring). */
+GstBuffer *gst_zb_src_time_pop_held (GstZbSrcTime * t);
 
 /* Start a new segment where @buf (timestamped by gst_zb_src_time_stamp())
  * needs one: with the writer's timestamps, one per writer and per backward

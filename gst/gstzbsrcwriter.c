@@ -414,6 +414,39 @@ invalid:
   }
 }
 
+/* An error record: the writer's pipeline failed (its message, then
+ * optionally a NUL and the debug text; any bytes: made valid UTF-8 here).
+ * Posted as an error (TRUE: stop) or a warning per on-writer-error; after
+ * a warning the writer's leaving is handled as any other (on-writer-lost). */
+static gboolean
+take_error_record (GstZbSrc * self, const void *payload, gsize size)
+{
+  GstZbWriterError action;
+  const gchar *p = payload, *nul;
+  gchar *msg, *debug = NULL, *name;
+
+  nul = memchr (p, '\0', size);
+  msg = g_utf8_make_valid (p, nul ? nul - p : (gssize) size);
+  if (nul)
+    debug = g_utf8_make_valid (nul + 1, size - (nul + 1 - p));
+  GST_OBJECT_LOCK (self);
+  action = self->on_writer_error;
+  GST_OBJECT_UNLOCK (self);
+  name = gst_zb_src_dup_name (self);
+  if (action == GST_ZB_WRITER_ERROR_ERROR)
+    GST_ELEMENT_ERROR (self, STREAM, FAILED,
+        ("The writer of buffer \"%s\" failed: %s", name, msg),
+        ("%s", debug ? debug : ""));
+  else
+    GST_ELEMENT_WARNING (self, STREAM, FAILED,
+        ("The writer of buffer \"%s\" failed: %s", name, msg),
+        ("%s", debug ? debug : ""));
+  g_free (name);
+  g_free (msg);
+  g_free (debug);
+  return action == GST_ZB_WRITER_ERROR_ERROR;
+}
+
 GstFlowReturn
 gst_zb_src_next_buffer (GstZbSrc * self, GstZbReaderRef * ref,
     GstBuffer ** outbuf)
@@ -432,6 +465,13 @@ gst_zb_src_next_buffer (GstZbSrc * self, GstZbReaderRef * ref,
   GstZbPoolMap *pool_map = NULL;
   gchar *name;
   int ret;
+
+  /* stale frames kept for a decoder, then the fresh one that ended them */
+  buf = gst_zb_src_time_pop_held (&self->time);
+  if (buf) {
+    *outbuf = buf;
+    return GST_FLOW_OK;
+  }
 
   for (;;) {
     flow = next_frame (self, ref, &frame);
@@ -468,6 +508,15 @@ gst_zb_src_next_buffer (GstZbSrc * self, GstZbReaderRef * ref,
       return GST_FLOW_EOS;
     }
 
+    if (self->gst_format && rec.type == ZB_GST_RECORD_ERROR) {
+      gboolean fatal = take_error_record (self, payload, payload_size);
+
+      zb_reader_release (ref->reader, &frame);
+      if (fatal)
+        return GST_FLOW_ERROR;
+      continue;
+    }
+
     if (self->gst_format && rec.type == ZB_GST_RECORD_POOL) {
       ret = take_pool_record (self, ref, &frame, payload, payload_size,
           &pool_map, &payload, &payload_size);
@@ -491,6 +540,15 @@ gst_zb_src_next_buffer (GstZbSrc * self, GstZbReaderRef * ref,
     if (gst_zb_src_time_stamp (&self->time, bsrc, mode,
             self->gst_format ? &rec : NULL, &pts, &dts, &writer_ts))
       break;
+    if (self->gst_format && gst_zb_src_time_hold_stale (&self->time,
+            self->writer_caps, &rec, payload, payload_size)) {
+      GST_LOG_OBJECT (self, "kept stale frame %" G_GUINT64_FORMAT " for the "
+          "decoder (a key unit or after one)", frame.sequence);
+      zb_reader_release (ref->reader, &frame);
+      gst_zb_pool_map_unref (pool_map);
+      pool_map = NULL;
+      continue;
+    }
     GST_LOG_OBJECT (self, "dropped frame %" G_GUINT64_FORMAT ": presented "
         "before the base time", frame.sequence);
     zb_reader_release (ref->reader, &frame);
@@ -531,7 +589,7 @@ gst_zb_src_next_buffer (GstZbSrc * self, GstZbReaderRef * ref,
     self->copies++;
     GST_OBJECT_UNLOCK (self);
   }
-  *outbuf = buf;
+  *outbuf = gst_zb_src_time_release_held (&self->time, buf);
   return GST_FLOW_OK;
 
   /* ERRORS */

@@ -134,7 +134,7 @@ zb_gst_record_decode (const void *data, size_t size, zb_gst_record * rec,
     return -EPROTONOSUPPORT;
 
   r.type = p[OFF_TYPE];
-  if (r.type < ZB_GST_RECORD_BUFFER || r.type > ZB_GST_RECORD_POOL)
+  if (r.type < ZB_GST_RECORD_BUFFER || r.type > ZB_GST_RECORD_ERROR)
     return -EPROTO;
 
   r.header_size = get_u16 (p + OFF_HEADER_SIZE);
@@ -148,6 +148,8 @@ zb_gst_record_decode (const void *data, size_t size, zb_gst_record * rec,
   if (r.type == ZB_GST_RECORD_EOS && r.payload_size != 0)
     return -EBADMSG;
   if (r.type == ZB_GST_RECORD_POOL && r.payload_size < ZB_GST_POOL_REF_SIZE)
+    return -EBADMSG;
+  if (r.type == ZB_GST_RECORD_ERROR && r.payload_size > ZB_GST_ERROR_MAX)
     return -EBADMSG;
 
   r.buffer_flags = get_u32 (p + OFF_BUFFER_FLAGS);

@@ -34,10 +34,17 @@ typedef enum
   ZB_GST_RECORD_PAD = 4,        /* no-op: fills the ring up to its end so
                                  * that the next record starts at offset 0;
                                  * readers skip it, payload ignored */
-  ZB_GST_RECORD_POOL = 5        /* a buffer whose bytes lie in a pool
+  ZB_GST_RECORD_POOL = 5,       /* a buffer whose bytes lie in a pool
                                  * segment of the writer: the payload is a
                                  * zb_gst_pool_ref */
+  ZB_GST_RECORD_ERROR = 6       /* the writer's pipeline failed: the
+                                 * payload is its error message, UTF-8,
+                                 * then optionally a NUL and the debug
+                                 * text; at most ZB_GST_ERROR_MAX bytes */
 } zb_gst_record_type;
+
+/* The largest payload of an error record. */
+#define ZB_GST_ERROR_MAX 4096
 
 /* The smallest ring frame that holds a record (with the 16-byte ZeroBuffer
  * frame header): a pad record is at least this large. */

@@ -6,7 +6,11 @@
  * record is written and read, then EOS is posted.
  *
  * The reader is the library's, in this process, so that the test decides
- * when frames are read. */
+ * when frames are read.
+ *
+ * gst-launch-1.0 -e (issue 17): its first Ctrl-C ends a writer that waits
+ * for its first reader (nobody to deliver EOS to), and with a reader
+ * there the EOS reaches it before the writer exits. */
 
 #include <string.h>
 
@@ -206,6 +210,134 @@ GST_START_TEST (test_pause_during_eos)
 
 GST_END_TEST;
 
+#define LAUNCH_VIDEO "video/x-raw,format=I420,width=64,height=48"
+
+/* A non-live writer with no reader waits for one (on-reader-lost=auto);
+ * one SIGINT to gst-launch-1.0 -e ends it with exit status 0, and it
+ * leaves nothing behind. Before, the EOS waited behind the blocked
+ * streaming thread and the process had to be killed. */
+GST_START_TEST (test_launch_eos_without_reader)
+{
+  gchar *name = zbt_name ();
+  gchar *desc = g_strdup_printf ("-e videotestsrc ! " LAUNCH_VIDEO
+      " ! zbsink buffer-name=%s", name);
+  GPid pid = zbt_spawn_launch (desc);
+  gint status;
+
+  g_free (desc);
+  g_usleep (1500 * 1000);
+  fail_unless (zbt_wait_pid (pid, 0) == -1, "the writer did not wait");
+  kill (pid, SIGINT);
+  status = zbt_wait_pid (pid, 10000);
+  if (status == -1)
+    zbt_kill (pid, SIGKILL, 5000);
+  fail_unless (status != -1, "gst-launch-1.0 -e ignored the first SIGINT");
+  fail_unless (WIFEXITED (status) && WEXITSTATUS (status) == 0,
+      "status 0x%x", status);
+  fail_unless (zbt_no_leftovers (name));
+  g_free (name);
+}
+
+GST_END_TEST;
+
+/* With a reader: the same SIGINT delivers EOS to it (the EOS record), and
+ * the writer exits 0. */
+GST_START_TEST (test_launch_eos_with_reader)
+{
+  gchar *name = zbt_name ();
+  GstElement *rp = zbt_pipeline ("zbsrc buffer-name=%s ! fakesink "
+      "sync=false", name);
+  gchar *desc = g_strdup_printf ("-e videotestsrc is-live=true ! "
+      LAUNCH_VIDEO " ! zbsink buffer-name=%s", name);
+  GPid pid;
+  gint status;
+
+  fail_unless (zbt_set_state (rp, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  pid = zbt_spawn_launch (desc);
+  g_free (desc);
+  g_usleep (1500 * 1000);
+  kill (pid, SIGINT);
+  status = zbt_wait_pid (pid, 10000);
+  if (status == -1)
+    zbt_kill (pid, SIGKILL, 5000);
+  fail_unless (status != -1, "gst-launch-1.0 -e ignored the first SIGINT");
+  fail_unless (WIFEXITED (status) && WEXITSTATUS (status) == 0,
+      "status 0x%x", status);
+  zbt_wait_eos (rp, 5000);
+  gst_element_set_state (rp, GST_STATE_NULL);
+  gst_object_unref (rp);
+  fail_unless (zbt_no_leftovers (name));
+  g_free (name);
+}
+
+GST_END_TEST;
+
+/* A writer that stops without EOS (set to NULL) while its reader still
+ * has frames to read whose bytes lie in the writer's pool segments
+ * (videotestsrc allocates from zbsink's pool): the reader, slower than
+ * the writer, still gets every frame the writer wrote (stop waits, bounded,
+ * until the reader has read them). Before, the segments went with the
+ * writer and those frames were dropped with a warning. */
+static GstPadProbeReturn
+slow_reader (GstPad * pad, GstPadProbeInfo * info, gpointer count)
+{
+  /* stuck on the first frame: the writer's pool runs dry and grows new
+   * segments that the reader has not mapped yet */
+  g_usleep (g_atomic_int_get ((gint *) count) == 0 ? 500 * 1000 : 10 * 1000);
+  g_atomic_int_inc ((gint *) count);
+  return GST_PAD_PROBE_OK;
+}
+
+GST_START_TEST (test_stop_without_eos_keeps_frames)
+{
+  gchar *name = zbt_name ();
+  GstElement *rp, *wp, *sink, *out;
+  GstPad *pad;
+  gint count = 0, read;
+  guint64 written;
+  gint64 end;
+
+  rp = zbt_pipeline ("zbsrc buffer-name=%s on-writer-lost=eos is-live=false "
+      "! fakesink name=out sync=false", name);
+  out = gst_bin_get_by_name (GST_BIN (rp), "out");
+  pad = gst_element_get_static_pad (out, "sink");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, slow_reader, &count, NULL);
+  gst_object_unref (pad);
+  gst_object_unref (out);
+  fail_unless (zbt_set_state (rp, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+
+  wp = zbt_pipeline ("videotestsrc ! " LAUNCH_VIDEO " ! zbsink name=sink "
+      "buffer-name=%s", name);
+  sink = gst_bin_get_by_name (GST_BIN (wp), "sink");
+  fail_unless (zbt_set_state (wp, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (zbt_stat_u64 (sink, "frames-sent") < 20) {
+    fail_unless (g_get_monotonic_time () < end);
+    g_usleep (1000);
+  }
+  written = zbt_stat_u64 (sink, "frames-sent");
+  read = g_atomic_int_get (&count);
+  gst_element_set_state (wp, GST_STATE_NULL);
+  fail_unless (read < (gint) written, "the reader was not behind: %d of %"
+      G_GUINT64_FORMAT, read, written);
+  written = zbt_stat_u64 (sink, "frames-sent");
+  fail_unless (zbt_stat_u64 (sink, "zero-copy-frames") > 0,
+      "no frame went through the pool");
+  gst_object_unref (sink);
+  gst_object_unref (wp);
+
+  zbt_wait_eos (rp, 10000);
+  fail_unless_equals_int (g_atomic_int_get (&count), (gint) written);
+  zbt_stop_and_free (rp);
+  fail_unless (zbt_no_leftovers (name));
+  g_free (name);
+}
+
+GST_END_TEST;
+
 static Suite *
 zbeos_suite (void)
 {
@@ -217,6 +349,9 @@ zbeos_suite (void)
   tcase_add_loop_test (tc, test_eos, 0, 2);
   tcase_add_loop_test (tc, test_flush_during_eos, 0, 2);
   tcase_add_loop_test (tc, test_pause_during_eos, 0, 2);
+  tcase_add_test (tc, test_launch_eos_without_reader);
+  tcase_add_test (tc, test_launch_eos_with_reader);
+  tcase_add_test (tc, test_stop_without_eos_keeps_frames);
   return s;
 }
 

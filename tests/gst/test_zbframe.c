@@ -106,9 +106,29 @@ GST_START_TEST (test_bad_fields_rejected)
   frame[5] = 0;
   fail_unless_equals_int (zb_gst_record_decode (frame, sizeof (frame), &rec,
           &payload), -EPROTO);
-  frame[5] = 6;
+  frame[5] = 7;
   fail_unless_equals_int (zb_gst_record_decode (frame, sizeof (frame), &rec,
           &payload), -EPROTO);
+  /* an error record (6) carries text of at most ZB_GST_ERROR_MAX bytes */
+  frame[5] = ZB_GST_RECORD_ERROR;
+  fail_unless_equals_int (zb_gst_record_decode (frame, sizeof (frame), &rec,
+          &payload), 0);
+  fail_unless_equals_int (rec.type, ZB_GST_RECORD_ERROR);
+  {
+    guint8 *rec_big = g_malloc0 (ZB_GST_HEADER_SIZE + ZB_GST_ERROR_MAX + 1);
+
+    zb_gst_record_init (&rec, ZB_GST_RECORD_ERROR);
+    rec.payload_size = ZB_GST_ERROR_MAX + 1;
+    zb_gst_record_encode (&rec, rec_big);
+    fail_unless_equals_int (zb_gst_record_decode (rec_big,
+            ZB_GST_HEADER_SIZE + ZB_GST_ERROR_MAX + 1, &rec, &payload),
+        -EBADMSG);
+    rec.payload_size = ZB_GST_ERROR_MAX;
+    zb_gst_record_encode (&rec, rec_big);
+    fail_unless_equals_int (zb_gst_record_decode (rec_big,
+            ZB_GST_HEADER_SIZE + ZB_GST_ERROR_MAX, &rec, &payload), 0);
+    g_free (rec_big);
+  }
   /* a pool record (5) needs room for its reference */
   frame[5] = ZB_GST_RECORD_POOL;
   fail_unless_equals_int (zb_gst_record_decode (frame, sizeof (frame), &rec,

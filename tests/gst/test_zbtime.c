@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
 #include <gst/check/gstcheck.h>
 #include <gst/net/gstnet.h>
 
@@ -414,6 +415,88 @@ GST_START_TEST (test_writer_seek)
 
 GST_END_TEST;
 
+/* An encoded stream (any caps but x-raw) read by a live reader that was
+ * PAUSED while key and delta units arrived: the newest stale key unit and
+ * the delta unit after it are pushed first, at running time 0 (a decoder
+ * or muxer that joins starts at a key unit; the key unit zbsink forces
+ * for a joining reader often arrives just before the reader's base time),
+ * then the fresh frames; the older stale GOP is dropped. Frames carry
+ * their index; keys are 0, 3 and 6. */
+static void
+push_coded (GstElement * src, guint index)
+{
+  GstBuffer *b = gst_buffer_new_allocate (NULL, 4, NULL);
+
+  gst_buffer_fill (b, 0, &index, 4);
+  if (index % 3 != 0)
+    GST_BUFFER_FLAG_SET (b, GST_BUFFER_FLAG_DELTA_UNIT);
+  fail_unless_equals_int (gst_app_src_push_buffer (GST_APP_SRC (src), b),
+      GST_FLOW_OK);
+  g_usleep (20 * 1000);
+}
+
+GST_START_TEST (test_paused_reader_keeps_key_unit)
+{
+  gchar *name = zbt_name ();
+  GstElement *wp, *rp, *src, *out;
+  GstSample *s;
+  guint i, want[] = { 3, 4, 5, 6, 7 }, got;
+  GstClockTime last = 0;
+
+  rp = zbt_pipeline ("zbsrc buffer-name=%s ! appsink name=out sync=false",
+      name);
+  wp = zbt_pipeline ("appsrc name=src is-live=true format=time "
+      "do-timestamp=true caps=video/x-zbt-coded ! zbsink buffer-name=%s "
+      "sync=false", name);
+  src = gst_bin_get_by_name (GST_BIN (wp), "src");
+  out = gst_bin_get_by_name (GST_BIN (rp), "out");
+  fail_unless_equals_int (zbt_set_state (rp, GST_STATE_PAUSED),
+      GST_STATE_CHANGE_NO_PREROLL);
+  fail_unless (zbt_set_state (wp, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  for (i = 0; i < 5; i++)
+    push_coded (src, i);
+  g_usleep (200 * 1000);
+  fail_unless (zbt_set_state (rp, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  g_usleep (100 * 1000);
+  for (i = 5; i < 8; i++)
+    push_coded (src, i);
+
+  for (i = 0; i < G_N_ELEMENTS (want); i++) {
+    GstBuffer *b;
+
+    s = gst_app_sink_try_pull_sample (GST_APP_SINK (out), 5 * GST_SECOND);
+    fail_unless (s != NULL, "buffer %u missing", i);
+    b = gst_sample_get_buffer (s);
+    fail_unless (gst_buffer_extract (b, 0, &got, 4) == 4);
+    fail_unless_equals_int (got, want[i]);
+    fail_unless_equals_int (GST_BUFFER_FLAG_IS_SET (b,
+            GST_BUFFER_FLAG_DELTA_UNIT), got % 3 != 0);
+    fail_unless (GST_BUFFER_PTS_IS_VALID (b));
+    if (got <= 4) {
+      fail_unless_equals_uint64 (GST_BUFFER_PTS (b), 0);
+    } else {
+      fail_unless (GST_BUFFER_PTS (b) > last, "frame %u: PTS %"
+          GST_TIME_FORMAT, got, GST_TIME_ARGS (GST_BUFFER_PTS (b)));
+    }
+    if (got == 3)
+      fail_unless (GST_BUFFER_FLAG_IS_SET (b, GST_BUFFER_FLAG_DISCONT));
+    last = GST_BUFFER_PTS (b);
+    gst_sample_unref (s);
+  }
+  gst_object_unref (out);
+  gst_app_src_end_of_stream (GST_APP_SRC (src));
+  gst_object_unref (src);
+  zbt_wait_eos (wp, 5000);
+  zbt_stop_and_free (wp);
+  zbt_stop_and_free (rp);
+  fail_unless (zbt_no_leftovers (name));
+  g_free (name);
+}
+
+GST_END_TEST;
+
 static Suite *
 zbtime_suite (void)
 {
@@ -424,6 +507,7 @@ zbtime_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_loop_test (tc, test_net_clock, 0, G_N_ELEMENTS (net_cases));
   tcase_add_test (tc, test_paused_live_reader);
+  tcase_add_test (tc, test_paused_reader_keeps_key_unit);
   tcase_add_test (tc, test_late_joining_reader);
   tcase_add_test (tc, test_not_live_reader);
   tcase_add_loop_test (tc, test_writer_restart, 0,
