@@ -10,6 +10,8 @@
 #include "gstzbcommon.h"
 #include "gstzbmetadata.h"
 
+#include <zerobuffer/zerobuffer.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -370,4 +372,27 @@ gst_zb_shm_watch_changed (GstZbShmWatch * watch, GstClockTime recheck)
     return TRUE;
   }
   return FALSE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Fan-out reader ids */
+
+const gchar *
+gst_zb_reader_id_problem (const gchar * id)
+{
+  const gchar *c;
+
+  if (id == NULL || *id == '\0')
+    return "it is empty";
+  if (strlen (id) > ZB_NAME_MAX - 2)
+    return "it is too long";
+  for (c = id; *c; c++) {
+    if (*c == '/')
+      return "it contains '/'";
+    if (*c == '@')
+      return "it contains '@' (NAME@ID splits at the first '@')";
+    if ((guchar) * c < 0x20 || *c == 0x7f || *c == ' ')
+      return "it contains a space or a control character";
+  }
+  return NULL;
 }

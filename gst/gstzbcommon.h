@@ -195,5 +195,10 @@ gint gst_zb_shm_watch_wait (GstZbShmWatch * watch, GstClockTime timeout);
 gboolean gst_zb_shm_watch_changed (GstZbShmWatch * watch,
     GstClockTime recheck);
 
+/* A fan-out reader id (docs/fanout.md): a reader of stream NAME with id
+ * ID creates buffer NAME@ID. NULL when @id is good, else a static text
+ * saying what is wrong with it. */
+const gchar *gst_zb_reader_id_problem (const gchar * id);
+
 G_END_DECLS
 #endif /* __GST_ZB_COMMON_H__ */

@@ -24,6 +24,14 @@
  * for a new reader and reconnect (the default), drop buffers until one
  * appears, or post an error.
  *
+ * Any number of readers: besides the reader of buffer NAME, zbsink writes
+ * every frame to each reader that created a buffer NAME@ID (zbsrc
+ * reader-id=ID, or any ZeroBuffer reader by that name; docs/fanout.md),
+ * found as they appear (an inotify watch, no polling) and left when they
+ * go, each with its own copy, caps, key-unit start and back-pressure
+ * (#GstZbSink:reader-policy), posting "zbsink-reader-joined" and
+ * "zbsink-reader-left" element messages.
+ *
  * ## Example launch lines
  * |[
  * gst-launch-1.0 videotestsrc is-live=true ! video/x-raw,format=I420,width=1280,height=720 ! zbsink buffer-name=cam
@@ -35,6 +43,11 @@
  * gst-launch-1.0 -e audiotestsrc is-live=true ! zbsink buffer-name=mic
  * gst-launch-1.0 zbsrc buffer-name=mic ! audioconvert ! autoaudiosink
  * ]| Audio; with -e the writer's EOS reaches the reader on Ctrl-C.
+ * |[
+ * gst-launch-1.0 v4l2src ! videoconvert ! x264enc tune=zerolatency ! h264parse ! zbsink buffer-name=cam
+ * gst-launch-1.0 -e zbsrc buffer-name=cam reader-id=rec ! h264parse ! mp4mux ! filesink location=rec.mp4
+ * gst-launch-1.0 zbsrc buffer-name=cam reader-id=view ! decodebin ! autovideosink
+ * ]| One camera, two consumers that come and go on their own.
  */
 
 #ifdef HAVE_CONFIG_H
@@ -60,6 +73,8 @@ GST_DEBUG_CATEGORY (gst_zb_sink_debug);
 #define DEFAULT_ZERO_COPY TRUE
 #define DEFAULT_COPY_THREADS 1
 #define DEFAULT_ALLOW_UID -1
+#define DEFAULT_READER_POLICY GST_ZB_READER_POLICY_AUTO
+#define DEFAULT_READER_TIMEOUT 1000
 /* copy-threads=0: one per processor, up to this */
 #define AUTO_COPY_THREADS_MAX 4
 
@@ -77,6 +92,9 @@ enum
   PROP_ZERO_COPY,
   PROP_COPY_THREADS,
   PROP_ALLOW_UID,
+  PROP_READER_POLICY,
+  PROP_READER_TIMEOUT,
+  PROP_READERS,
   PROP_STATS
 };
 
@@ -192,6 +210,38 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
           GST_PARAM_MUTABLE_READY));
 
   /**
+   * GstZbSink:reader-policy:
+   *
+   * What a full ring of one reader of NAME@ID does to a frame: drop (that
+   * reader misses it, at once), block (wait up to #GstZbSink:reader-timeout,
+   * then skip that reader without waiting until its ring has room again),
+   * or auto (drop for a live upstream, block otherwise). A stuck reader
+   * never stalls the others for longer than one reader-timeout. The
+   * reader of NAME follows #GstZbSink:leaky instead.
+   *
+   * Since: 0.3
+   */
+  g_object_class_install_property (gobject_class, PROP_READER_POLICY,
+      g_param_spec_enum ("reader-policy", "Reader policy",
+          "What a full ring of a reader of NAME@ID does to a frame: drop = it "
+          "misses it at once; block = wait up to reader-timeout, then skip "
+          "that reader until it has room; auto = drop for a live upstream, "
+          "else block", GST_TYPE_ZB_READER_POLICY, DEFAULT_READER_POLICY,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_READER_TIMEOUT,
+      g_param_spec_int ("reader-timeout", "Reader timeout",
+          "reader-policy=block: milliseconds to wait for a reader of NAME@ID "
+          "whose ring is full before skipping it (0 = as long as it lives)",
+          0, G_MAXINT, DEFAULT_READER_TIMEOUT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_READERS,
+      g_param_spec_uint ("readers", "Readers",
+          "Readers connected now: the reader of NAME and those of NAME@ID",
+          0, G_MAXUINT, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
    * GstZbSink:stats:
    *
    * Counters since start, as a "zbsink-stats" structure: frames-sent and
@@ -202,14 +252,18 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
    * out as plain memory because every block was in use), and the
    * connection:
    * connected, reader-pid (0 when not connected), utilisation (fraction
-   * of the ring in use, 0..1).
+   * of the ring in use, 0..1). These counters are the reader of NAME's.
+   * readers: an array with a "zbsink-reader" structure per connected
+   * reader, the reader of NAME first: name, reader-id (readers of
+   * NAME@ID), pid, frames, drops, bytes, stalled, utilisation.
    *
    * Since: 0.2
    */
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
           "Counters since start: frames-sent, bytes-sent, drops, "
-          "zero-copy-frames, pool-fallbacks, connected, reader-pid, utilisation",
+          "zero-copy-frames, pool-fallbacks, connected, reader-pid, "
+          "utilisation, readers (name, pid, frames, drops, bytes of each)",
           GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
@@ -230,6 +284,7 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
 
   gst_type_mark_as_plugin_api (GST_TYPE_ZB_FRAME_FORMAT, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_ZB_READER_LOST, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_ZB_READER_POLICY, 0);
 
   GST_DEBUG_CATEGORY_INIT (gst_zb_sink_debug, "zbsink", 0, "ZeroBuffer sink");
 }
@@ -246,6 +301,8 @@ gst_zb_sink_init (GstZbSink * self)
   self->allow_uid = DEFAULT_ALLOW_UID;
   self->zero_copy = DEFAULT_ZERO_COPY;
   self->copy_threads = DEFAULT_COPY_THREADS;
+  self->reader_policy = DEFAULT_READER_POLICY;
+  self->reader_timeout = DEFAULT_READER_TIMEOUT;
   g_mutex_init (&self->writer_lock);
   self->pool_conn = gst_zb_pool_conn_new ();
   self->sent_segments = g_ptr_array_new_with_free_func ((GDestroyNotify)
@@ -321,6 +378,12 @@ gst_zb_sink_set_property (GObject * object, guint prop_id,
     case PROP_WRITE_TIMEOUT:
       self->write_timeout = g_value_get_int (value);
       break;
+    case PROP_READER_POLICY:
+      self->reader_policy = g_value_get_enum (value);
+      break;
+    case PROP_READER_TIMEOUT:
+      self->reader_timeout = g_value_get_int (value);
+      break;
     case PROP_ALLOW_UID:
       self->allow_uid = g_value_get_int (value);
       break;
@@ -338,6 +401,7 @@ gst_zb_sink_get_property (GObject * object, guint prop_id, GValue * value,
   GstZbSink *self = GST_ZB_SINK (object);
   zb_status status;
   guint64 fallbacks;
+  GValue readers = G_VALUE_INIT;
 
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
@@ -368,6 +432,16 @@ gst_zb_sink_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_WRITE_TIMEOUT:
       g_value_set_int (value, self->write_timeout);
       break;
+    case PROP_READER_POLICY:
+      g_value_set_enum (value, self->reader_policy);
+      break;
+    case PROP_READER_TIMEOUT:
+      g_value_set_int (value, self->reader_timeout);
+      break;
+    case PROP_READERS:
+      g_value_set_uint (value, (self->connected ? 1 : 0) +
+          gst_zb_sink_outputs_count (self->outputs));
+      break;
     case PROP_ALLOW_UID:
       g_value_set_int (value, self->allow_uid);
       break;
@@ -377,6 +451,23 @@ gst_zb_sink_get_property (GObject * object, guint prop_id, GValue * value,
               &status) < 0)
         status.utilisation = 0.0;
       fallbacks = self->pool ? gst_zb_sink_pool_get_fallbacks (self->pool) : 0;
+      g_value_init (&readers, GST_TYPE_ARRAY);
+      if (self->connected) {
+        GValue v = G_VALUE_INIT;
+
+        g_value_init (&v, GST_TYPE_STRUCTURE);
+        g_value_take_boxed (&v, gst_structure_new ("zbsink-reader",
+                "name", G_TYPE_STRING, self->conn_name,
+                "pid", G_TYPE_UINT64, self->reader_pid,
+                "frames", G_TYPE_UINT64, self->frames,
+                "drops", G_TYPE_UINT64, self->drops,
+                "bytes", G_TYPE_UINT64, self->bytes,
+                "stalled", G_TYPE_BOOLEAN, FALSE,
+                "utilisation", G_TYPE_DOUBLE,
+                CLAMP (status.utilisation, 0.0, 1.0), NULL));
+        gst_value_array_append_and_take_value (&readers, &v);
+      }
+      gst_zb_sink_outputs_append_stats (self->outputs, &readers);
       g_value_take_boxed (value, gst_structure_new ("zbsink-stats",
               "frames-sent", G_TYPE_UINT64, self->frames,
               "bytes-sent", G_TYPE_UINT64, self->bytes,
@@ -387,6 +478,7 @@ gst_zb_sink_get_property (GObject * object, guint prop_id, GValue * value,
               "reader-pid", G_TYPE_UINT64, self->reader_pid,
               "utilisation", G_TYPE_DOUBLE,
               CLAMP (status.utilisation, 0.0, 1.0), NULL));
+      gst_structure_take_value (g_value_get_boxed (value), "readers", &readers);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -402,8 +494,10 @@ gst_zb_sink_start (GstBaseSink * bsink)
 {
   GstZbSink *self = GST_ZB_SINK (bsink);
   GstZbShmWatch *watch;
+  GstZbSinkOutputs *outputs = NULL;
   gchar *name = NULL;
   guint threads;
+  gint allow_uid;
   int ret;
 
   GST_OBJECT_LOCK (self);
@@ -425,12 +519,13 @@ gst_zb_sink_start (GstBaseSink * bsink)
   self->reader_pid = 0;
   self->connected = FALSE;
   threads = self->copy_threads;
+  allow_uid = self->allow_uid;
   GST_OBJECT_UNLOCK (self);
 
   self->reader_lost = FALSE;
   self->ever_connected = FALSE;
   self->live_known = FALSE;
-  self->need_key = FALSE;
+  gst_zb_key_wait_start (&self->key, NULL);
   gst_caps_replace (&self->sent_caps, NULL);
 
   if (name == NULL || *name == '\0')
@@ -448,8 +543,13 @@ gst_zb_sink_start (GstBaseSink * bsink)
   g_free (self->conn_name);
   self->conn_name = name;
   watch = gst_zb_shm_watch_new (name);
+  /* the readers of NAME@ID; a name with '@' is one reader's buffer */
+  if (!self->chan_mode && strchr (name, '@') == NULL)
+    outputs = gst_zb_sink_outputs_new (self, name, allow_uid, self->format);
   GST_OBJECT_LOCK (self);
   self->watch = watch;
+  self->outputs = outputs;
+  gst_zb_sink_outputs_set_flushing (outputs, self->unlocked);
   gst_zb_shm_watch_set_flushing (watch, self->unlocked);
   GST_OBJECT_UNLOCK (self);
   self->eos_sent = FALSE;
@@ -490,12 +590,18 @@ gst_zb_sink_stop (GstBaseSink * bsink)
 {
   GstZbSink *self = GST_ZB_SINK (bsink);
   GstZbShmWatch *watch;
+  GstZbSinkOutputs *outputs;
 
   /* frames in our pool segments that the reader has yet to read */
   gst_zb_sink_drain_segments (self, STOP_DRAIN_MS);
   /* a pipeline that failed: the reader learns why */
   gst_zb_sink_error_send (self);
   gst_zb_sink_error_watch_stop (self);
+  GST_OBJECT_LOCK (self);
+  outputs = self->outputs;
+  self->outputs = NULL;
+  GST_OBJECT_UNLOCK (self);
+  gst_zb_sink_outputs_free (outputs);
   gst_zb_sink_disconnect (self);
   gst_zb_copier_free (self->copier);
   self->copier = NULL;
@@ -526,6 +632,7 @@ gst_zb_sink_unlock (GstBaseSink * bsink)
     zb_writer_wakeup (self->writer);
   if (self->watch)
     gst_zb_shm_watch_set_flushing (self->watch, TRUE);
+  gst_zb_sink_outputs_set_flushing (self->outputs, TRUE);
   GST_OBJECT_UNLOCK (self);
   return TRUE;
 }
@@ -540,6 +647,7 @@ gst_zb_sink_unlock_stop (GstBaseSink * bsink)
     zb_writer_wakeup_clear (self->writer);
   if (self->watch)
     gst_zb_shm_watch_set_flushing (self->watch, FALSE);
+  gst_zb_sink_outputs_set_flushing (self->outputs, FALSE);
   GST_OBJECT_UNLOCK (self);
   return TRUE;
 }
@@ -571,6 +679,8 @@ gst_zb_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
     gst_zb_video_layouts (&self->vinfo, &self->gst_layout, &self->raw_layout);
   }
   gst_caps_replace (&self->caps, caps);
+  /* the metadata of readers of NAME@ID that join from now on */
+  gst_zb_sink_outputs_set_caps (self->outputs, caps);
   return TRUE;
 
   /* ERRORS */
@@ -713,6 +823,9 @@ gst_zb_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
   }
   fill_record (self, buffer, &rec);
   flow = gst_zb_sink_send (self, &rec, buffer, TRUE);
+  /* then to the readers of NAME@ID */
+  if (flow == GST_FLOW_OK && self->outputs)
+    flow = gst_zb_sink_outputs_write (self->outputs, &rec, buffer);
   if (self->chan_mode && flow == GST_FLOW_OK)
     self->chan_expected++;
   return flow;
@@ -772,6 +885,9 @@ send_eos (GstZbSink * self)
 
     zb_gst_record_init (&rec, ZB_GST_RECORD_EOS);
     flow = gst_zb_sink_send (self, &rec, NULL, TRUE);
+    /* each reader of NAME@ID gets it within reader-timeout */
+    if (flow == GST_FLOW_OK && self->outputs)
+      flow = gst_zb_sink_outputs_write (self->outputs, &rec, NULL);
     if (flow != GST_FLOW_OK) {
       GST_DEBUG_OBJECT (self, "EOS record not written: %s",
           gst_flow_get_name (flow));

@@ -154,7 +154,8 @@ gst_zb_sink_error_send (GstZbSink * self)
   void *dst;
   int ret;
 
-  if (self->writer == NULL || self->chan_mode || self->eos_sent ||
+  if ((self->writer == NULL && gst_zb_sink_outputs_count (self->outputs) ==
+          0) || self->chan_mode || self->eos_sent ||
       self->format != GST_ZB_FRAME_FORMAT_GST)
     return;
   GST_OBJECT_LOCK (self);
@@ -181,6 +182,11 @@ gst_zb_sink_error_send (GstZbSink * self)
 
   zb_gst_record_init (&rec, ZB_GST_RECORD_ERROR);
   rec.payload_size = payload->len;
+  /* the readers of NAME@ID (gstzbsinkoutput.c) */
+  gst_zb_sink_outputs_write_record (self->outputs, &rec, payload->data,
+      payload->len, ERROR_WRITE_TIMEOUT_MS);
+  if (self->writer == NULL)
+    goto done;
   zb_writer_set_write_timeout (self->writer, ERROR_WRITE_TIMEOUT_MS);
   ret = zb_writer_acquire (self->writer, ZB_GST_HEADER_SIZE + payload->len,
       &dst);
@@ -194,6 +200,7 @@ gst_zb_sink_error_send (GstZbSink * self)
   else
     GST_WARNING_OBJECT (self, "could not send the pipeline's error to the "
         "reader: %s", zb_strerror (ret));
+done:
   g_byte_array_unref (payload);
   g_free (text);
   g_free (debug);

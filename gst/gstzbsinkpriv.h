@@ -4,7 +4,9 @@
  *
  * zbsink is split by job: gstzbsink.c (the element: properties, states,
  * caps, timestamps, render, EOS), gstzbsinkwrite.c (connecting to the
- * reader, writing frames, the duplex channel checks) and gstzbsinkpool.c
+ * reader of NAME, writing frames, the duplex channel checks),
+ * gstzbsinkoutput.c (the readers of NAME@ID, docs/fanout.md) and
+ * gstzbsinkpool.c
  * (the buffer pool it proposes, whose blocks lie in pool segments and
  * travel as pool records). They share the instance struct and these
  * functions.
@@ -18,6 +20,7 @@
 #include "gstzbclock.h"
 #include "gstzbcommon.h"
 #include "gstzbcopy.h"
+#include "gstzbsinkoutput.h"
 #include "gstzbsinkpool.h"
 #include "gstzbvideo.h"
 
@@ -59,10 +62,9 @@ struct _GstZbSink
   gboolean live_known;          /* upstream_live was asked (start: not) */
   gboolean upstream_live;       /* for on-reader-lost=auto */
   gboolean pool_usable;         /* the reader may map our pool segments */
-  gboolean need_key;            /* a new reader: skip delta units until a
+  GstZbKeyWait key;             /* a new reader: skip delta units until a
                                  * key unit (a joining decoder starts at
                                  * one) */
-  guint skipped;                /* delta units skipped for need_key */
   gboolean is_video;
   GstVideoInfo vinfo;
   GstZbLayout gst_layout;       /* default GstVideoInfo layout */
@@ -108,6 +110,13 @@ struct _GstZbSink
 
   /* streaming thread; cleared at stop */
   GstZbClockCache clock_cache;
+
+  /* fan-out (gstzbsinkoutput.c): the readers of NAME@ID. Properties:
+   * GST_OBJECT_LOCK. outputs: made by start(), freed by stop(), set and
+   * cleared under GST_OBJECT_LOCK (the stats and unlock() read it) */
+  GstZbReaderPolicy reader_policy;
+  gint reader_timeout;
+  GstZbSinkOutputs *outputs;
 
   /* the pipeline's bus (gstzbsinkerror.c): error_bus and the handlers:
    * start/stop; pipeline_error(_debug), interrupted: GST_OBJECT_LOCK (set
@@ -165,6 +174,15 @@ void gst_zb_sink_error_send (GstZbSink * self);
  * (its client is gone) or GST_FLOW_ERROR. */
 GstFlowReturn gst_zb_sink_channel_check (GstZbSink * self,
     GstBuffer * buffer);
+
+/* Whether upstream is live (asked once per start): the auto policies
+ * drop for a live upstream, which must never wait. */
+gboolean gst_zb_sink_upstream_is_live (GstZbSink * self);
+
+/* Does @buf need repacking into @layout, or are its bytes already laid out
+ * that way? */
+gboolean gst_zb_sink_needs_repack (GstZbSink * self, GstBuffer * buf,
+    const GstZbLayout * layout);
 
 /* Copy @buf into @dst (@size bytes): video planes row by row into
  * @layout (NULL: as its bytes); large frames with the copier's threads. */

@@ -211,19 +211,6 @@ reader_is_us (const gchar * name)
   return us;
 }
 
-/* Raw audio and video have no delta units to skip for a new reader. */
-static gboolean
-caps_are_raw (GstCaps * caps)
-{
-  GstStructure *s;
-
-  if (caps == NULL || gst_caps_get_size (caps) == 0)
-    return TRUE;
-  s = gst_caps_get_structure (caps, 0);
-  return gst_structure_has_name (s, "video/x-raw") ||
-      gst_structure_has_name (s, "audio/x-raw");
-}
-
 /* Connect to the reader's buffer unless connected. @block: wait for the
  * buffer to appear (per connect-timeout), else try once. */
 static ConnectResult
@@ -267,6 +254,12 @@ ensure_connected (GstZbSink * self, gboolean block)
       block = FALSE;
     if (channel_stale (self)) {
       /* the client that sent the request is gone: drop its response */
+      g_free (name);
+      return CONNECT_NONE;
+    }
+    /* a reader of NAME@ID joined while we waited for one of NAME (its
+     * objects wake the watch too) */
+    if (block && gst_zb_sink_outputs_count (self->outputs) > 0) {
       g_free (name);
       return CONNECT_NONE;
     }
@@ -334,8 +327,7 @@ ensure_connected (GstZbSink * self, gboolean block)
       self->ever_connected ? "replaced" : NULL);
   self->ever_connected = TRUE;
   self->reader_lost = FALSE;
-  self->need_key = !self->chan_mode && !caps_are_raw (self->caps);
-  self->skipped = 0;
+  gst_zb_key_wait_start (&self->key, self->chan_mode ? NULL : self->caps);
   g_free (name);
   return CONNECT_OK;
 
@@ -468,10 +460,9 @@ gst_zb_sink_copy_payload (GstZbSink * self, GstBuffer * buf,
   gst_buffer_extract (buf, 0, dst, size);
 }
 
-/* Does @buf need repacking into @layout, or are its bytes already laid out
- * that way? */
-static gboolean
-needs_repack (GstZbSink * self, GstBuffer * buf, const GstZbLayout * layout)
+gboolean
+gst_zb_sink_needs_repack (GstZbSink * self, GstBuffer * buf,
+    const GstZbLayout * layout)
 {
   GstVideoMeta *meta;
   guint p;
@@ -587,7 +578,7 @@ write_frame_inner (GstZbSink * self, const zb_gst_record * rec,
     const GstZbLayout *l = self->format == GST_ZB_FRAME_FORMAT_RAW ?
         &self->raw_layout : &self->gst_layout;
 
-    if (needs_repack (self, buf, l)) {
+    if (gst_zb_sink_needs_repack (self, buf, l)) {
       layout = l;
       payload = l->size;
     } else {
@@ -801,10 +792,9 @@ write_failed:
 
 
 
-/* Whether upstream is live (asked once per start, with a LATENCY query):
- * on-reader-lost=auto drops for a live upstream, which must never wait. */
-static gboolean
-upstream_is_live (GstZbSink * self)
+/* Asked once per start, with a LATENCY query. */
+gboolean
+gst_zb_sink_upstream_is_live (GstZbSink * self)
 {
   gboolean live = FALSE, upstream_live = FALSE;
   GstClockTime min, max;
@@ -818,36 +808,6 @@ upstream_is_live (GstZbSink * self)
         self->upstream_live ? "" : "not ");
   }
   return self->upstream_live;
-}
-
-/* A reader that joins an encoded stream starts at a key unit: after a new
- * connection, delta units are skipped (upstream is asked for a key unit
- * once) until one comes, for at most KEY_WAIT_MAX buffers (a stream
- * without key units, e.g. intra refresh, is sent on after that). */
-#define KEY_WAIT_MAX 150
-
-static gboolean
-skip_until_key (GstZbSink * self, GstBuffer * buf)
-{
-  if (!self->need_key)
-    return FALSE;
-  if (!GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT)) {
-    self->need_key = FALSE;
-    return FALSE;
-  }
-  if (self->skipped == 0) {
-    GST_INFO_OBJECT (self, "new reader: asking upstream for a key unit");
-    gst_pad_push_event (GST_BASE_SINK_PAD (self),
-        gst_video_event_new_upstream_force_key_unit (GST_CLOCK_TIME_NONE,
-            TRUE, 0));
-  }
-  if (++self->skipped > KEY_WAIT_MAX) {
-    GST_WARNING_OBJECT (self, "no key unit after %u delta units: sending "
-        "from a delta unit", KEY_WAIT_MAX);
-    self->need_key = FALSE;
-    return FALSE;
-  }
-  return TRUE;
 }
 
 /* Connect if needed, send a caps record if the caps changed, write the
@@ -869,20 +829,24 @@ gst_zb_sink_send (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
     action = self->on_reader_lost;
     GST_OBJECT_UNLOCK (self);
     if (action == GST_ZB_READER_LOST_AUTO)
-      action = upstream_is_live (self) ? GST_ZB_READER_LOST_DROP :
+      action = gst_zb_sink_upstream_is_live (self) ? GST_ZB_READER_LOST_DROP :
           GST_ZB_READER_LOST_WAIT;
 
     /* no reader yet is no reader: drop applies from the start, so that a
-     * live capture never waits for its first reader */
-    cr = ensure_connected (self, action != GST_ZB_READER_LOST_DROP);
+     * live capture never waits for its first reader; nor does a writer
+     * that serves readers of NAME@ID (they pace it, per reader-policy) */
+    cr = ensure_connected (self, action != GST_ZB_READER_LOST_DROP &&
+        gst_zb_sink_outputs_count (self->outputs) == 0);
     if (cr == CONNECT_ERROR)
       return GST_FLOW_ERROR;
+    if (cr == CONNECT_NONE && gst_zb_sink_outputs_count (self->outputs) > 0)
+      return GST_FLOW_OK;       /* not a drop: no reader of NAME expected */
     if (cr == CONNECT_NONE)
       goto dropped;
     if (cr == CONNECT_INTERRUPTED)
       goto interrupted;
 
-    if (buf && skip_until_key (self, buf))
+    if (buf && gst_zb_key_wait_skip (&self->key, self, buf, self->conn_name))
       goto dropped;
 
     /* caps changed since the metadata or the last caps record */

@@ -42,6 +42,10 @@
  * |[
  * gst-launch-1.0 zbsrc buffer-name=cam num-buffers=1 ! videoconvert ! pngenc ! filesink location=frame.png
  * ]| Writes one received frame to a PNG file.
+ * |[
+ * gst-launch-1.0 zbsrc buffer-name=cam reader-id=rec ! fakesink
+ * ]| One of many readers of the zbsink buffer-name=cam: creates buffer
+ * cam@rec, which that zbsink writes to as well (#GstZbSrc:reader-id).
  *
  * Since: 0.1
  */
@@ -64,6 +68,7 @@ GST_DEBUG_CATEGORY (gst_zb_src_debug);
 
 #define DEFAULT_BUFFER_NAME NULL
 #define DEFAULT_CHANNEL_NAME NULL
+#define DEFAULT_READER_ID NULL
 #define DEFAULT_PAYLOAD_SIZE ((guint64) ZB_DEFAULT_PAYLOAD_SIZE)
 #define DEFAULT_METADATA_SIZE ((guint64) ZB_DEFAULT_METADATA_SIZE)
 #define DEFAULT_PERMS 0600
@@ -80,6 +85,7 @@ enum
 {
   PROP_0,
   PROP_BUFFER_NAME,
+  PROP_READER_ID,
   PROP_CHANNEL_NAME,
   PROP_PAYLOAD_SIZE,
   PROP_METADATA_SIZE,
@@ -142,6 +148,23 @@ gst_zb_src_class_init (GstZbSrcClass * klass)
       g_param_spec_string ("buffer-name", "Buffer name",
           "Name of the shared-memory buffer to create (letters, digits, "
           "'-', '_'; no '/'; at most 245 bytes)", DEFAULT_BUFFER_NAME,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  /**
+   * GstZbSrc:reader-id:
+   *
+   * Read the stream of a fan-out writer as one of its many readers: create
+   * buffer BUFFER-NAME@READER-ID instead of BUFFER-NAME (docs/fanout.md).
+   * A zbsink buffer-name=BUFFER-NAME writes every frame to each of them.
+   *
+   * Since: 0.3
+   */
+  g_object_class_install_property (gobject_class, PROP_READER_ID,
+      g_param_spec_string ("reader-id", "Reader id",
+          "Be one of many readers of buffer-name: create buffer "
+          "BUFFER-NAME@READER-ID, which a zbsink buffer-name=BUFFER-NAME "
+          "also writes to (no '/', '@' or spaces; NULL = the single reader "
+          "of BUFFER-NAME)", DEFAULT_READER_ID,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_CHANNEL_NAME,
@@ -317,6 +340,7 @@ gst_zb_src_finalize (GObject * object)
   GstZbSrc *self = GST_ZB_SRC (object);
 
   g_free (self->buffer_name);
+  g_free (self->reader_id);
   g_free (self->channel_name);
   g_free (self->name);
   g_free (self->chan);
@@ -343,6 +367,10 @@ gst_zb_src_set_property (GObject * object, guint prop_id,
     case PROP_BUFFER_NAME:
       g_free (self->buffer_name);
       self->buffer_name = g_value_dup_string (value);
+      break;
+    case PROP_READER_ID:
+      g_free (self->reader_id);
+      self->reader_id = g_value_dup_string (value);
       break;
     case PROP_CHANNEL_NAME:
       g_free (self->channel_name);
@@ -424,6 +452,9 @@ gst_zb_src_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_BUFFER_NAME:
       g_value_set_string (value, self->buffer_name);
       break;
+    case PROP_READER_ID:
+      g_value_set_string (value, self->reader_id);
+      break;
     case PROP_CHANNEL_NAME:
       g_value_set_string (value, self->channel_name);
       break;
@@ -473,6 +504,31 @@ gst_zb_src_get_property (GObject * object, guint prop_id, GValue * value,
 /* ------------------------------------------------------------------ */
 /* States */
 
+/* reader-id needs a buffer-name without '@' and a good id. Frees @stream
+ * and @id. */
+static gboolean
+check_reader_id (GstZbSrc * self, gboolean chan, gchar * stream, gchar * id)
+{
+  const gchar *problem = gst_zb_reader_id_problem (id);
+  gboolean ok = FALSE;
+
+  if (chan)
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("reader-id applies to buffer-name, not to channel-name."), (NULL));
+  else if (problem)
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("Invalid reader-id \"%s\": %s.", id, problem), (NULL));
+  else if (stream && strchr (stream, '@'))
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("With reader-id, buffer-name names the stream and has no '@' "
+            "(buffer-name=\"%s\").", stream), (NULL));
+  else
+    ok = TRUE;
+  g_free (stream);
+  g_free (id);
+  return ok;
+}
+
 static gboolean
 gst_zb_src_start (GstBaseSrc * bsrc)
 {
@@ -490,11 +546,25 @@ gst_zb_src_start (GstBaseSrc * bsrc)
         ("Set either buffer-name or channel-name, not both."), (NULL));
     return FALSE;
   }
-  /* with channel-name, the duplex channel's request buffer */
+  if (self->reader_id) {
+    gchar *id = g_strdup (self->reader_id);
+    gchar *stream = g_strdup (self->buffer_name);
+    gboolean chan = self->channel_name != NULL;
+
+    GST_OBJECT_UNLOCK (self);
+    if (!check_reader_id (self, chan, stream, id))
+      return FALSE;
+    GST_OBJECT_LOCK (self);
+  }
+  /* with channel-name, the duplex channel's request buffer; with
+   * reader-id, NAME@ID */
   g_free (self->name);
-  self->name = self->channel_name ?
-      g_strdup_printf ("%s_request", self->channel_name) :
-      g_strdup (self->buffer_name);
+  if (self->channel_name)
+    self->name = g_strdup_printf ("%s_request", self->channel_name);
+  else if (self->reader_id && self->buffer_name)
+    self->name = g_strdup_printf ("%s@%s", self->buffer_name, self->reader_id);
+  else
+    self->name = g_strdup (self->buffer_name);
   g_free (self->chan);
   self->chan = g_strdup (self->channel_name);
   self->chan_generation = 0;

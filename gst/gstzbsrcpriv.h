@@ -30,6 +30,7 @@ struct _GstZbSrc
 
   /* properties; GST_OBJECT_LOCK */
   gchar *buffer_name;
+  gchar *reader_id;             /* fan-out: create buffer-name@reader-id */
   gchar *channel_name;
   guint64 payload_size;
   guint64 metadata_size;

@@ -12,7 +12,8 @@
  * parent, buffer-name (that is NAME) or channel-name (a URI names a
  * buffer); each KEY once. VALUE: %XX-decoded, then read as
  * gst_value_deserialize() reads it (what gst-launch-1.0 takes), and
- * within the property's range. Nothing is set unless the whole URI is
+ * within the property's range (zbsrc's reader-id: a good fan-out id,
+ * docs/fanout.md). Nothing is set unless the whole URI is
  * good; parameters not given keep their values.
  */
 
@@ -21,6 +22,7 @@
 #endif
 
 #include "gstzburi.h"
+#include "gstzbcommon.h"
 
 #include <zerobuffer/zerobuffer.h>
 
@@ -274,6 +276,11 @@ read_parameters (GObjectClass * klass, const gchar * uri,
       g_value_unset (&param.value);
       goto bad_value;
     }
+    if (strcmp (param.pspec->name, "reader-id") == 0 &&
+        gst_zb_reader_id_problem (text) != NULL) {
+      g_value_unset (&param.value);
+      goto bad_reader_id;
+    }
     g_array_append_val (params, param);
     memset (&param, 0, sizeof (param));
     g_clear_pointer (&key, g_free);
@@ -321,6 +328,12 @@ bad_value:
     set_bad_uri (error, uri, "bad value '%s' for parameter '%s' (expected "
         "%s)", text, key, expected);
     g_free (expected);
+    goto failed;
+  }
+bad_reader_id:
+  {
+    set_bad_uri (error, uri, "bad reader-id '%s': %s", text,
+        gst_zb_reader_id_problem (text));
     goto failed;
   }
 failed:

@@ -196,9 +196,6 @@ void zb_stats_withdraw (zb_stats * stats);
 /* sweep.c */
 void zb_stats_remove_dead (const char *buffer, uint64_t pid);
 
-/* writer.c */
-int zb_writer_space_ready (zb_writer * writer, size_t size);
-
 /* reader.c */
 int zb_reader_writer_alive (zb_reader * reader);
 

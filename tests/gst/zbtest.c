@@ -229,6 +229,12 @@ zbt_tmp_path (const gchar * file)
   return path;
 }
 
+const gchar *
+zbt_tmp_dir (void)
+{
+  return tmp_dir ? tmp_dir : g_get_tmp_dir ();
+}
+
 GPid
 zbt_spawn_launch (const gchar * desc)
 {

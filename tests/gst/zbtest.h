@@ -74,6 +74,10 @@ gchar *zbt_tmp_path (const gchar * file);
  * temporary directory. */
 GPid zbt_spawn_launch (const gchar * desc);
 
+/* The test binary's temporary directory (removed with its files at the
+ * end). */
+const gchar *zbt_tmp_dir (void);
+
 /* Send @sig to @pid and reap it within @timeout_ms (SIGKILL after that).
  * Returns the wait status. */
 gint zbt_kill (GPid pid, gint sig, gint timeout_ms);

@@ -275,6 +275,12 @@ size_t zb_writer_space_to_end (zb_writer * writer);
  * Frames up to this size never fail with -E2BIG. */
 size_t zb_max_size_always (size_t payload_size);
 
+/* Would zb_writer_acquire() of @size bytes go ahead without waiting for
+ * space? 1 also when it would fail at once (-EMSGSIZE, -E2BIG), 0 when it
+ * would wait. Never blocks; the reader only ever frees more. For a writer
+ * that must never wait for one reader among many (a fan-out). */
+int zb_writer_space_ready (zb_writer * writer, size_t size);
+
 /* Publish the acquired frame. Returns 0 or -EINVAL (nothing acquired). */
 int zb_writer_commit (zb_writer * writer);
 
