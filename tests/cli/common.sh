@@ -106,8 +106,10 @@ jcheck () {
 wait_for_buffer () {
   local i
   for i in $(seq 1 100); do
-    "$Z" inspect "$1" > /dev/null 2>&1 && [ -e "/dev/shm/sem.sem-w-$1" ] &&
-        [ -e "/dev/shm/sem.sem-r-$1" ] && return 0
+    # the reader stores its pid last: before that a writer finds no buffer
+    "$Z" inspect "$1" --json 2>/dev/null | grep -q '"reader_pid": *[1-9]' &&
+        [ -e "/dev/shm/sem.sem-w-$1" ] && [ -e "/dev/shm/sem.sem-r-$1" ] &&
+        return 0
     sleep 0.05
   done
   fail "buffer $1 did not appear"

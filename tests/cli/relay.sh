@@ -37,7 +37,7 @@ run_chain () {
   bg LP "$Z" relay "$IN" "$OUT" --transform "$transform" $extra \
       --buffer-size 128K --metadata-size 1K --json-output > "$TMP/relay.json"
   wait_for_buffer "$IN"
-  "$Z" writer "$IN" -n "$FRAMES" -s "$SIZE" -m '{"caps":"test/x"}' \
+  "$Z" writer "$IN" --connect-timeout-ms 5000 -n "$FRAMES" -s "$SIZE" -m '{"caps":"test/x"}' \
       --json-output > "$TMP/w.json"
   expect_rc 0 $? "writer into relay ($transform)"
   wait_pid "$LP" 10
