@@ -95,7 +95,11 @@ wait "$fpid"
 frc=$?
 # Let the last packets land, then stop the receiver cleanly.
 sleep 0.5
-kill -INT "$rpid"
+# SIGINT to gst-launch-1.0 itself: timeout(1) would pass a signal to the
+# child and again to its process group, and a second SIGINT makes
+# gst-launch-1.0 -e quit before its EOS is through (exit 130 under load)
+child=$(pgrep -P "$rpid" -n gst-launch-1.0)
+kill -INT "${child:-$rpid}"
 wait "$rpid"
 rrc=$?
 pids=()

@@ -73,6 +73,8 @@ typedef struct
   int restarted;                /* counting began after the refresh */
   uint64_t base_size, base_written, base_wp;
   uint64_t frames, bytes;
+  int64_t since_us, sample_us;  /* frames and bytes moved from since_us
+                                 * (a sample) to sample_us (the last) */
   int rates_known;
   double fps, mibps;
   size_t meta_len;
@@ -254,12 +256,14 @@ row_sample (Row * r, const zb_status * st)
 {
   uint64_t df, db, p = st->payload_size;
 
+  r->sample_us = zb_cli_now_us ();
   if (!r->have_base || st->payload_size != r->base_size
       || st->written_count < r->base_written) {
     /* first sight, or a new buffer of that name: start over */
     r->have_base = 1;
     r->restarted = 1;
     r->frames = r->bytes = 0;
+    r->since_us = r->sample_us;
     r->rates_known = 0;
     r->base_size = st->payload_size;
     r->base_written = st->written_count;
@@ -342,14 +346,20 @@ top_refresh (Top * t, uint8_t * meta)
     /* rows are made here only, so a row that is not (re)started now has
      * counted since the previous refresh: a whole period */
     r->restarted = 0;
-    if (row_sample (r, &r->st) == 0 && !r->restarted && elapsed > 0) {
+    /* over the time between the samples that bound the counts, not the
+     * refresh period: a slow scan would count more frames than its time */
+    if (row_sample (r, &r->st) == 0 && !r->restarted && elapsed > 0 &&
+        r->sample_us > r->since_us) {
+      double span = (double) (r->sample_us - r->since_us) / 1e6;
+
       r->rates_known = 1;
-      r->fps = (double) r->frames / elapsed;
-      r->mibps = (double) r->bytes / elapsed / (1024.0 * 1024.0);
+      r->fps = (double) r->frames / span;
+      r->mibps = (double) r->bytes / span / (1024.0 * 1024.0);
     } else {
       r->rates_known = 0;
     }
     r->frames = r->bytes = 0;
+    r->since_us = r->sample_us;
   }
   zb_admin_free (&l);
 
