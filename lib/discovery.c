@@ -231,7 +231,7 @@ zb_discovery_poke (zb_discovery * d)
 }
 
 void
-zb_discovery_stop (zb_discovery * d)
+zb_discovery_join (zb_discovery * d)
 {
   if (d == NULL)
     return;
@@ -239,7 +239,16 @@ zb_discovery_stop (zb_discovery * d)
   if (d->thread_started) {
     zb_discovery_poke (d);
     pthread_join (d->thread, NULL);
+    d->thread_started = 0;
   }
+}
+
+void
+zb_discovery_stop (zb_discovery * d)
+{
+  if (d == NULL)
+    return;
+  zb_discovery_join (d);
   if (d->inotify_fd >= 0)
     close (d->inotify_fd);
   if (d->wake_fd >= 0)

@@ -319,8 +319,7 @@ zb_fanout_open (const char *name, const zb_fanout_config * config,
     ret = -ENOMEM;
     goto error;
   }
-  ret = zb_discovery_start (f->name, f->recheck_ms, discover, f,
-      &f->discovery);
+  ret = zb_discovery_start (f->name, f->recheck_ms, discover, f, &f->discovery);
   if (ret < 0)
     goto error;
   *out = f;

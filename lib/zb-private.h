@@ -199,6 +199,13 @@ void zb_stats_remove_dead (const char *buffer, uint64_t pid);
 /* reader.c */
 int zb_reader_writer_alive (zb_reader * reader);
 
+/* duplex.c */
+int zb_duplex_channel_names (const char *name, char *request,
+    char *response);
+void zb_duplex_reader_config (const zb_duplex_config * config,
+    zb_reader_config * rc);
+int zb_duplex_timeout (const zb_duplex_config * config);
+
 /* discovery.c: a thread that notices the buffers NAME and NAME@* appear
  * in /dev/shm (inotify; fanout.c, duplex.c). */
 #define ZB_SHM_DIR "/dev/shm"
@@ -213,7 +220,9 @@ int zb_discovery_start (const char *name, int recheck_ms,
     zb_discovery_scan_func scan, void *user_data, zb_discovery ** out);
 /* Scan again now, and for a while (a peer may come back at once). */
 void zb_discovery_poke (zb_discovery * d);
-/* Stop and join the thread, free @d (NULL allowed). */
+/* Stop and join the thread (NULL allowed); poke() stays harmless. */
+void zb_discovery_join (zb_discovery * d);
+/* Join, then free @d (NULL allowed). */
 void zb_discovery_stop (zb_discovery * d);
 int zb_discovery_stopping (zb_discovery * d);
 /* Is @entry (a file name in /dev/shm) NAME, or NAME@ID with a non-empty
