@@ -143,8 +143,8 @@ new_client (Client * s, zb_duplex_server * server)
     s->height = atoi (v);
   free (text);
   fprintf (stderr, "zb-duplex-invert: new client of %s, %s requests, "
-      "%s %dx%d\n", s->channel, s->gst_requests ? "gst" : "raw", s->format[0] ? s->format : "bytes",
-      s->width, s->height);
+      "%s %dx%d\n", s->channel, s->gst_requests ? "gst" : "raw",
+      s->format[0] ? s->format : "bytes", s->width, s->height);
 }
 
 static void
