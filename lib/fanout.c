@@ -3,8 +3,8 @@
  * Every reader keeps a standard one-reader buffer; this file only finds
  * them and writes each frame to each, with one zb_writer per reader (an
  * "output"). Two threads touch the outputs:
- *   - the discovery thread (discovery.c) connects new readers and appends them to
- *     @pending;
+ *   - the discovery thread (discovery.c) connects new readers and appends
+ *     them to @pending;
  *   - the writing thread (the caller of zb_fanout_write()) moves them to
  *     @active, writes, and removes the readers that are gone.
  * Only the writing thread writes to an output or removes one, so it reads
