@@ -10,6 +10,7 @@
 #include <time.h>
 
 #define DEFAULT_TIMEOUT_MS 5000
+#define FAN_IN_CONNECT_MS 1000
 
 struct zb_duplex_client
 {
@@ -74,6 +75,21 @@ wait_previous_requests (const char *request, int timeout_ms)
   }
 }
 
+/* Channel NAME@ID: does a live server own NAME_request (a fan-in server,
+ * or another server of NAME)? */
+static int
+fan_in_server_alive (const char *name)
+{
+  const char *at = strchr (name, '@');
+  char request[ZB_NAME_MAX + 1];
+  zb_status st;
+
+  if (at == NULL || at == name)
+    return 0;
+  snprintf (request, sizeof (request), "%.*s_request", (int) (at - name), name);
+  return zb_inspect (request, &st, NULL, 0, NULL) == 0 && st.reader_alive;
+}
+
 int
 zb_duplex_client_connect (const char *name, const zb_duplex_config * config,
     zb_duplex_client ** out)
@@ -103,6 +119,11 @@ zb_duplex_client_connect (const char *name, const zb_duplex_config * config,
   if (ret < 0)
     goto error;
   wc.connect_timeout_ms = zb_duplex_timeout (config);
+  /* A fan-in server opens our channel once it has seen our response
+   * buffer: give it time, also under load, whatever the caller's (maybe
+   * very short) timeout, while it lives. */
+  if (wc.connect_timeout_ms < FAN_IN_CONNECT_MS && fan_in_server_alive (name))
+    wc.connect_timeout_ms = FAN_IN_CONNECT_MS;
   wc.write_timeout_ms = zb_duplex_timeout (config);
   ret = zb_writer_connect (request, &wc, &client->requests);
   if (ret < 0)

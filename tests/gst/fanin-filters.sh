@@ -40,16 +40,22 @@ client () {
 }
 
 start=$(date +%s.%N)
-client cam1 smpte 64 64 150
+client cam1 smpte 64 64 250
 p1=${pids[-1]}
 client cam2 ball 80 60 0
 p2=${pids[-1]}
-client cam3 snow 96 48 150
+client cam3 snow 96 48 250
 p3=${pids[-1]}
 
-sleep 1
+# Each client's first responses (a loaded machine starts gst-launch
+# slowly), then cam2 mid-stream: the others must still be running.
+for id in cam1 cam2 cam3; do
+  for _ in $(seq 100); do [ -s "$tmp/$id.out" ] && break; sleep 0.1; done
+  [ -s "$tmp/$id.out" ] || fail "$id got no response in 10 s: $(cat "$tmp/$id.log")"
+done
 kill -0 "$p2" 2>/dev/null || fail "cam2 ended: $(cat "$tmp/cam2.log")"
-[ -s "$tmp/cam2.out" ] || fail "cam2 got no response in 1 s"
+kill -0 "$p1" 2>/dev/null && kill -0 "$p3" 2>/dev/null \
+  || fail "cam1 or cam3 ended before cam2 was stopped"
 kill -STOP "$p2"
 sleep 1.5
 kill -KILL "$p2"
@@ -69,14 +75,14 @@ tmp = sys.argv[1]
 for cam, size in (("cam1", 64 * 64), ("cam3", 96 * 48)):
     sent = open(f"{tmp}/{cam}.in", "rb").read()
     got = open(f"{tmp}/{cam}.out", "rb").read()
-    if len(sent) != 150 * size or len(got) != len(sent):
-        sys.exit(f"{cam}: sent {len(sent)} bytes, got {len(got)}, want {150 * size}")
+    if len(sent) != 250 * size or len(got) != len(sent):
+        sys.exit(f"{cam}: sent {len(sent)} bytes, got {len(got)}, want {250 * size}")
     want = bytes(255 - b for b in sent)
     if got != want:
         i = next(i for i in range(len(got)) if got[i] != want[i])
         sys.exit(f"{cam}: frame {i // size} byte {i % size} is not the answer to its own frame")
-    print(f"{cam}: 150 frames of {size} bytes, each the inversion of its own")
+    print(f"{cam}: 250 frames of {size} bytes, each the inversion of its own")
 PY
 grep -c "new client of" "$tmp/server.log" | grep -qx 3 \
   || fail "the server did not see 3 clients: $(cat "$tmp/server.log")"
-echo "cam1 + cam3 done in $(echo "$end - $start" | bc) s (150 frames each at 50 fps: 3 s), cam2 stopped then killed"
+echo "cam1 + cam3 done in $(echo "$end - $start" | bc) s (250 frames each at 50 fps: 5 s), cam2 stopped then killed"

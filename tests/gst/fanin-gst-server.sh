@@ -43,16 +43,22 @@ client () {
   pids+=("$!")
 }
 
-client cam1 smpte 64 64 100
+client cam1 smpte 64 64 200
 p1=${pids[-1]}
 client cam2 ball 80 60 0
 p2=${pids[-1]}
-client cam3 snow 96 48 100
+client cam3 snow 96 48 200
 p3=${pids[-1]}
 
-sleep 1
+# Each client's first responses (a loaded machine starts gst-launch
+# slowly), then cam2 mid-stream: the others must still be running.
+for id in cam1 cam2 cam3; do
+  for _ in $(seq 100); do [ -s "$tmp/$id.out" ] && break; sleep 0.1; done
+  [ -s "$tmp/$id.out" ] || fail "$id got no response in 10 s: $(cat "$tmp/$id.log")"
+done
 kill -0 "$p2" 2>/dev/null || fail "cam2 ended: $(cat "$tmp/cam2.log")"
-[ -s "$tmp/cam2.out" ] || fail "cam2 got no response in 1 s"
+kill -0 "$p1" 2>/dev/null && kill -0 "$p3" 2>/dev/null \
+  || fail "cam1 or cam3 ended before cam2 was stopped"
 kill -KILL "$p2"
 
 for p in "$p1" "$p3"; do
@@ -69,12 +75,12 @@ tmp = sys.argv[1]
 for cam, size in (("cam1", 64 * 64), ("cam3", 96 * 48)):
     sent = open(f"{tmp}/{cam}.in", "rb").read()
     got = open(f"{tmp}/{cam}.out", "rb").read()
-    if len(sent) != 100 * size or len(got) != len(sent):
-        sys.exit(f"{cam}: sent {len(sent)} bytes, got {len(got)}, want {100 * size}")
-    for k in range(100):
+    if len(sent) != 200 * size or len(got) != len(sent):
+        sys.exit(f"{cam}: sent {len(sent)} bytes, got {len(got)}, want {200 * size}")
+    for k in range(200):
         if got[k * size:(k + 1) * size] != sent[k * size:(k + 1) * size][::-1]:
             sys.exit(f"{cam}: frame {k} is not the answer to its own frame")
-    print(f"{cam}: 100 frames of {size} bytes, each its own frame turned")
+    print(f"{cam}: 200 frames of {size} bytes, each its own frame turned")
 PY
 
 # The server stops on SIGINT and removes its request buffers.

@@ -569,7 +569,9 @@ void zb_duplex_server_destroy (zb_duplex_server * server);
 
 /* Create the response buffer of channel @name and connect to its request
  * buffer, waiting up to config->timeout_ms for the server (and for it to
- * have read the requests a previous client left queued). Returns 0, or
+ * have read the requests a previous client left queued); for a channel
+ * NAME@ID while a server of NAME lives, at least 1 s (a fan-in server
+ * creates the request buffer once it sees the response buffer). Returns 0, or
  * the errors of zb_reader_create() and zb_writer_connect() (-ENOENT: no
  * server ready for a new client in time). */
 int zb_duplex_client_connect (const char *name,
