@@ -1,7 +1,9 @@
 /* zb-duplex-invert: a duplex channel server on libzerobuffer.
  *
  * Serves channel NAME (creates NAME_request; connects to each client's
- * NAME_response) and answers every request with its bytes inverted
+ * NAME_response) and, by fan-in, every channel NAME@ID a client opens
+ * (zbfilter channel-name=NAME@cam1, ...: each client is served on its own,
+ * with its own caps), and answers every request with its bytes inverted
  * (255 - b), or, with -m gray, with the frame made grey (raw video named by
  * the client's caps: planar YUV keeps its luma, 4-byte RGB averages its
  * colours). Responses are written in place in the response ring
@@ -42,14 +44,26 @@ typedef enum
   MODE_GRAY
 } Mode;
 
+/* What a client's metadata says, per channel: NAME and each NAME@ID
+ * (fan-in) is a client of its own. */
+typedef struct
+{
+  char channel[ZB_NAME_MAX + 1];
+  int gst_requests;             /* this client sends gst records */
+  char format[32];              /* raw video format of this client */
+  int width, height;
+} Client;
+
+#define MAX_CLIENTS 256
+
+/* Handler calls are serialised by the library: no lock needed. */
 typedef struct
 {
   Mode mode;
   int delay_ms;
-  int gst_requests;             /* this client sends gst records */
-  char format[32];              /* raw video format of this client */
-  int width, height;
   unsigned long served;
+  Client clients[MAX_CLIENTS];
+  int n_clients;
 } Server;
 
 static uint64_t
@@ -82,9 +96,28 @@ caps_field (const char *caps, const char *key)
   return NULL;
 }
 
+/* The state of the client of the request being answered (its channel,
+ * zb_duplex_server_channel()): NULL when MAX_CLIENTS channels are known
+ * already and this is none of them. */
+static Client *
+client_of (Server * srv, zb_duplex_server * server)
+{
+  const char *channel = zb_duplex_server_channel (server);
+  int i;
+
+  for (i = 0; i < srv->n_clients; i++)
+    if (strcmp (srv->clients[i].channel, channel) == 0)
+      return &srv->clients[i];
+  if (srv->n_clients == MAX_CLIENTS)
+    return NULL;
+  snprintf (srv->clients[srv->n_clients].channel, ZB_NAME_MAX + 1, "%s",
+      channel);
+  return &srv->clients[srv->n_clients++];
+}
+
 /* A new client: read its caps and frame format from its metadata. */
 static void
-new_client (Server * s, zb_duplex_server * server)
+new_client (Client * s, zb_duplex_server * server)
 {
   const void *meta;
   size_t size;
@@ -109,9 +142,9 @@ new_client (Server * s, zb_duplex_server * server)
   if ((v = caps_field (text, "height")) != NULL)
     s->height = atoi (v);
   free (text);
-  fprintf (stderr, "zb-duplex-invert: new client, %s requests, %s %dx%d\n",
-      s->gst_requests ? "gst" : "raw", s->format[0] ? s->format : "bytes",
-      s->width, s->height);
+  fprintf (stderr, "zb-duplex-invert: new client of %s, %s requests, "
+      "%s %dx%d\n", s->channel, s->gst_requests ? "gst" : "raw",
+      s->format[0] ? s->format : "bytes", s->width, s->height);
 }
 
 static void
@@ -126,7 +159,7 @@ invert (const uint8_t * in, uint8_t * out, size_t n)
 /* Grey: planar/semi-planar YUV keeps the luma plane and sets chroma to
  * 128; 4-byte RGB gets the mean of its three colours; else a copy. */
 static void
-gray (const Server * s, const uint8_t * in, uint8_t * out, size_t n)
+gray (const Client * s, const uint8_t * in, uint8_t * out, size_t n)
 {
   static const char *yuv[] = { "I420", "YV12", "NV12", "NV21", "Y42B",
     "Y444", "GRAY8", NULL
@@ -180,14 +213,17 @@ static int
 handle (zb_duplex_server * server, const zb_frame * request, void *user_data)
 {
   Server *s = user_data;
+  Client *c = client_of (s, server);
   const uint8_t *in = request->data;
   size_t n = request->size;
   void *out;
   int ret;
 
+  if (c == NULL)                /* too many channels: answer, untouched */
+    return zb_duplex_server_respond (server, in, n);
   if (request->flags & ZB_FRAME_NEW_WRITER)
-    new_client (s, server);
-  if (s->gst_requests) {
+    new_client (c, server);
+  if (c->gst_requests) {
     uint64_t payload;
     unsigned header;
 
@@ -214,7 +250,7 @@ handle (zb_duplex_server * server, const zb_frame * request, void *user_data)
   if (ret < 0)
     return ret;
   if (s->mode == MODE_GRAY)
-    gray (s, in, out, n);
+    gray (c, in, out, n);
   else
     invert (in, out, n);
   s->served++;
@@ -246,7 +282,7 @@ usage (void)
 int
 main (int argc, char **argv)
 {
-  Server s = { MODE_INVERT, 0, 0, "", 0, 0, 0 };
+  static Server s;
   zb_duplex_config config = { 0, 16 << 20, 0, 5000 };
   zb_duplex_server *server = NULL;
   const char *name = NULL, *caps = NULL;
@@ -254,6 +290,7 @@ main (int argc, char **argv)
   sigset_t set;
   int opt, ret;
 
+  s.mode = MODE_INVERT;
   while ((opt = getopt (argc, argv, "n:m:s:d:c:h")) != -1) {
     switch (opt) {
       case 'n':

@@ -132,6 +132,26 @@ gst_zb_filter_is_lost_error (int ret)
       ret == -ENOBUFS;
 }
 
+/* Channel NAME@ID: is there a live fan-in server of NAME? It creates
+ * NAME@ID_request only once it sees our response buffer, which
+ * zb_duplex_client_connect() creates before it waits for the request
+ * buffer (docs/duplex.md, "Fan-in"). */
+static gboolean
+fan_in_server_alive (const gchar * channel)
+{
+  const gchar *at = strchr (channel, '@');
+  gchar *request;
+  zb_status st;
+  int ret;
+
+  if (at == NULL || at == channel)
+    return FALSE;
+  request = g_strdup_printf ("%.*s_request", (int) (at - channel), channel);
+  ret = zb_inspect (request, &st, NULL, 0, NULL);
+  g_free (request);
+  return ret == 0 && st.reader_alive;
+}
+
 /* One attempt to connect. Returns 0, -ENOENT (no live server) or another
  * negative errno. */
 static int
@@ -148,9 +168,10 @@ try_connect (GstZbFilter * self)
   /* no server (or a dead one's leftovers): skip creating our buffer */
   ret = zb_inspect (request, &st, NULL, 0, NULL);
   g_free (request);
-  if (ret == -ENOENT || ret == -EPROTO || (ret == 0 && !st.reader_alive))
+  if ((ret == -ENOENT || ret == -EPROTO || (ret == 0 && !st.reader_alive))
+      && !fan_in_server_alive (self->channel))
     return -ENOENT;
-  if (ret < 0)
+  if (ret < 0 && ret != -ENOENT && ret != -EPROTO)
     return ret;
 
   memset (&config, 0, sizeof (config));

@@ -3,8 +3,8 @@
  * Every reader keeps a standard one-reader buffer; this file only finds
  * them and writes each frame to each, with one zb_writer per reader (an
  * "output"). Two threads touch the outputs:
- *   - the discovery thread (ours) connects new readers and appends them to
- *     @pending;
+ *   - the discovery thread (discovery.c) connects new readers and appends
+ *     them to @pending;
  *   - the writing thread (the caller of zb_fanout_write()) moves them to
  *     @active, writes, and removes the readers that are gone.
  * Only the writing thread writes to an output or removes one, so it reads
@@ -15,28 +15,12 @@
 
 #include "zb-private.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/inotify.h>
 #include <time.h>
-#include <unistd.h>
-
-#define SHM_DIR "/dev/shm"
-
-/* A reader's last step (its pid in the OIEB) makes no inotify event: after
- * an event, look again this often for this long (as zbsink's watch). */
-#define SETTLE_INTERVAL_MS 5
-#define SETTLE_TIME_MS 200
-
-/* Without inotify: how often to look. */
-#define NO_WATCH_INTERVAL_MS 100
 
 typedef struct
 {
@@ -83,12 +67,8 @@ struct zb_fanout
   /* The writing thread's. */
   uint64_t frames_written;
 
-  /* The discovery thread's, and how to stop it. */
-  int inotify_fd;               /* -1 without inotify */
-  int wake_fd;                  /* eventfd: rescan now, or stop */
-  int stopping;                 /* atomic */
-  int thread_started;
-  pthread_t thread;
+  /* The discovery thread (discovery.c). */
+  zb_discovery *discovery;
 };
 
 static void
@@ -101,20 +81,6 @@ static void
 store_int (int *field, int v)
 {
   __atomic_store_n (field, v, __ATOMIC_RELAXED);
-}
-
-/* Is @entry (a file name in /dev/shm) NAME or NAME@ID with a non-empty ID?
- * Semaphore files ("sem.sem-w-NAME@ID") are taken as their buffer's. */
-static int
-matches (zb_fanout * f, const char *entry, int with_sems)
-{
-  if (with_sems && strncmp (entry, "sem.sem-", 8) == 0
-      && (entry[8] == 'w' || entry[8] == 'r') && entry[9] == '-')
-    entry += 10;
-  if (strncmp (entry, f->name, f->name_len) != 0)
-    return 0;
-  entry += f->name_len;
-  return entry[0] == '\0' || (entry[0] == '@' && entry[1] != '\0');
 }
 
 static void
@@ -217,129 +183,32 @@ connect_one (zb_fanout * f, const char *name)
   return 0;
 }
 
-/* Connect to every reader of ours in /dev/shm that is not yet connected,
- * up to max_readers. Returns how many looked not ready yet (created but
- * without a pid, or still being initialised), worth another look soon. */
+/* One /dev/shm entry of ours: connect to it unless it is connected, up to
+ * max_readers. Returns 1 when it looked not ready yet (created but without
+ * a pid, or still being initialised), worth another look soon. */
 static int
-discover (zb_fanout * f)
-{
-  DIR *dir = opendir (SHM_DIR);
-  struct dirent *de;
-  int not_ready = 0;
-
-  if (dir == NULL)
-    return 0;
-  while ((de = readdir (dir)) != NULL) {
-    int known, full, ret;
-
-    if (!matches (f, de->d_name, 0) || zb_name_check (de->d_name) < 0)
-      continue;
-    if (__atomic_load_n (&f->stopping, __ATOMIC_ACQUIRE))
-      break;
-    pthread_mutex_lock (&f->lock);
-    known = known_locked (f, de->d_name);
-    /* Only this thread adds readers: the count cannot grow meanwhile. */
-    full = f->n_active + f->n_pending >= f->max_readers;
-    pthread_mutex_unlock (&f->lock);
-    if (known || full)
-      continue;
-    ret = connect_one (f, de->d_name);
-    if (ret == -ENOENT || ret == -EPROTO)
-      not_ready++;
-  }
-  closedir (dir);
-  return not_ready;
-}
-
-/* Read the pending inotify events: 1 if one may concern our readers. */
-static int
-drain_events (zb_fanout * f)
-{
-  union
-  {
-    struct inotify_event ev;
-    char bytes[4096];
-  } buf;
-  ssize_t n, off;
-  int hit = 0;
-
-  while ((n = read (f->inotify_fd, &buf, sizeof (buf))) > 0) {
-    for (off = 0; off < n;) {
-      const struct inotify_event *ev =
-          (const struct inotify_event *) (buf.bytes + off);
-
-      if ((ev->mask & IN_Q_OVERFLOW) || (ev->len > 0
-              && matches (f, ev->name, 1)))
-        hit = 1;
-      off += (ssize_t) sizeof (struct inotify_event) + ev->len;
-    }
-  }
-  return hit;
-}
-
-static void *
-discovery_main (void *data)
+discover_one (const char *entry, void *data)
 {
   zb_fanout *f = data;
-  int64_t now = zb_now_ms ();
-  int64_t settle_until = 0, next_recheck = now + f->recheck_ms;
+  int known, full, ret;
 
-  for (;;) {
-    struct pollfd fds[2];
-    int64_t timeout;
-    int nfds = 0, scan = 0;
-
-    now = zb_now_ms ();
-    timeout = next_recheck - now;
-    if (settle_until > now && timeout > SETTLE_INTERVAL_MS)
-      timeout = SETTLE_INTERVAL_MS;
-    if (f->inotify_fd < 0 && timeout > NO_WATCH_INTERVAL_MS)
-      timeout = NO_WATCH_INTERVAL_MS;
-    if (timeout < 0)
-      timeout = 0;
-    fds[nfds].fd = f->wake_fd;
-    fds[nfds++].events = POLLIN;
-    if (f->inotify_fd >= 0) {
-      fds[nfds].fd = f->inotify_fd;
-      fds[nfds++].events = POLLIN;
-    }
-    poll (fds, (nfds_t) nfds, (int) timeout);
-    if (__atomic_load_n (&f->stopping, __ATOMIC_ACQUIRE))
-      break;
-    now = zb_now_ms ();
-    if (fds[0].revents & POLLIN) {
-      uint64_t v;
-
-      /* A reader was dropped: it may come back at once. */
-      if (read (f->wake_fd, &v, sizeof (v)) == sizeof (v))
-        settle_until = now + SETTLE_TIME_MS;
-      scan = 1;
-    }
-    if (f->inotify_fd >= 0 && drain_events (f)) {
-      settle_until = now + SETTLE_TIME_MS;
-      scan = 1;
-    }
-    if (now < settle_until || f->inotify_fd < 0)
-      scan = 1;
-    if (now >= next_recheck) {
-      next_recheck = now + f->recheck_ms;
-      scan = 1;
-    }
-    /* Nothing left half-created: no need to keep looking. */
-    if (scan && discover (f) == 0)
-      settle_until = 0;
-  }
-  return NULL;
+  pthread_mutex_lock (&f->lock);
+  known = known_locked (f, entry);
+  /* Only the discovery thread adds readers: the count cannot grow
+   * meanwhile. */
+  full = f->n_active + f->n_pending >= f->max_readers;
+  pthread_mutex_unlock (&f->lock);
+  if (known || full)
+    return 0;
+  ret = connect_one (f, entry);
+  return ret == -ENOENT || ret == -EPROTO;
 }
 
-static void
-poke (zb_fanout * f)
+/* Connect to every reader of ours in /dev/shm that is not yet connected. */
+static int
+discover (zb_discovery * d, void *data)
 {
-  uint64_t one = 1;
-
-  if (write (f->wake_fd, &one, sizeof (one)) < 0) {
-    /* the counter is full: a wakeup is pending anyway */
-  }
+  return zb_discovery_for_each (d, discover_one, data);
 }
 
 static void
@@ -398,7 +267,6 @@ zb_fanout_open (const char *name, const zb_fanout_config * config,
     zb_fanout ** out)
 {
   zb_fanout *f;
-  sigset_t all, old;
   size_t i;
   int ret;
 
@@ -436,8 +304,6 @@ zb_fanout_open (const char *name, const zb_fanout_config * config,
       config->recheck_ms : ZB_FANOUT_DEFAULT_RECHECK_MS;
   f->on_event = config ? config->on_event : NULL;
   f->user_data = config ? config->user_data : NULL;
-  f->inotify_fd = -1;
-  f->wake_fd = -1;
   pthread_mutex_init (&f->lock, NULL);
   {
     pthread_condattr_t ca;
@@ -453,30 +319,9 @@ zb_fanout_open (const char *name, const zb_fanout_config * config,
     ret = -ENOMEM;
     goto error;
   }
-  f->wake_fd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (f->wake_fd < 0) {
-    ret = -errno;
-    goto error;
-  }
-  /* shm_open() creates NAME, sem_open() links sem.sem-X-NAME into place:
-   * each an IN_CREATE. Watch before the first scan, so that no reader
-   * falls between the two. */
-  f->inotify_fd = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
-  if (f->inotify_fd >= 0 && inotify_add_watch (f->inotify_fd, SHM_DIR,
-          IN_CREATE | IN_MOVED_TO) < 0) {
-    close (f->inotify_fd);
-    f->inotify_fd = -1;
-  }
-  discover (f);
-
-  /* Signals go to the application's threads, never to ours. */
-  sigfillset (&all);
-  pthread_sigmask (SIG_SETMASK, &all, &old);
-  ret = -pthread_create (&f->thread, NULL, discovery_main, f);
-  pthread_sigmask (SIG_SETMASK, &old, NULL);
+  ret = zb_discovery_start (f->name, f->recheck_ms, discover, f, &f->discovery);
   if (ret < 0)
     goto error;
-  f->thread_started = 1;
   *out = f;
   return 0;
 
@@ -493,11 +338,7 @@ zb_fanout_close (zb_fanout * f)
 
   if (f == NULL)
     return;
-  if (f->thread_started) {
-    __atomic_store_n (&f->stopping, 1, __ATOMIC_RELEASE);
-    poke (f);
-    pthread_join (f->thread, NULL);
-  }
+  zb_discovery_stop (f->discovery);
   /* Alone now. */
   if (f->active != NULL && f->pending != NULL)
     adopt_pending_locked (f);
@@ -505,10 +346,6 @@ zb_fanout_close (zb_fanout * f)
     emit (f, f->active[i], 0, 0);
     output_free (f->active[i]);
   }
-  if (f->inotify_fd >= 0)
-    close (f->inotify_fd);
-  if (f->wake_fd >= 0)
-    close (f->wake_fd);
   pthread_cond_destroy (&f->count_changed);
   pthread_mutex_destroy (&f->lock);
   free (f->metadata);
@@ -578,7 +415,7 @@ zb_fanout_write (zb_fanout * f, const void *data, size_t size)
     dropped_one = 1;
   }
   if (dropped_one)
-    poke (f);
+    zb_discovery_poke (f->discovery);
   return delivered;
 }
 

@@ -199,4 +199,39 @@ void zb_stats_remove_dead (const char *buffer, uint64_t pid);
 /* reader.c */
 int zb_reader_writer_alive (zb_reader * reader);
 
+/* duplex.c */
+int zb_duplex_channel_names (const char *name, char *request,
+    char *response);
+void zb_duplex_reader_config (const zb_duplex_config * config,
+    zb_reader_config * rc);
+int zb_duplex_timeout (const zb_duplex_config * config);
+
+/* discovery.c: a thread that notices the buffers NAME and NAME@* appear
+ * in /dev/shm (inotify; fanout.c, duplex.c). */
+#define ZB_SHM_DIR "/dev/shm"
+typedef struct zb_discovery zb_discovery;
+/* Called once from zb_discovery_start(), then from the thread; returns
+ * how many objects looked not ready yet (worth another look soon). */
+typedef int (*zb_discovery_scan_func) (zb_discovery * d, void *user_data);
+/* Called by zb_discovery_for_each() for one entry; returns 1 if not ready
+ * yet, else 0. */
+typedef int (*zb_discovery_entry_func) (const char *entry, void *user_data);
+int zb_discovery_start (const char *name, int recheck_ms,
+    zb_discovery_scan_func scan, void *user_data, zb_discovery ** out);
+/* Scan again now, and for a while (a peer may come back at once). */
+void zb_discovery_poke (zb_discovery * d);
+/* Stop and join the thread (NULL allowed); poke() stays harmless. */
+void zb_discovery_join (zb_discovery * d);
+/* Join, then free @d (NULL allowed). */
+void zb_discovery_stop (zb_discovery * d);
+int zb_discovery_stopping (zb_discovery * d);
+/* Is @entry (a file name in /dev/shm) NAME, or NAME@ID with a non-empty
+ * ID? With @with_sems, semaphore files count as their buffer's. */
+int zb_discovery_matches (const char *name, size_t name_len,
+    const char *entry, int with_sems);
+/* Call @func for each /dev/shm entry that matches NAME (valid buffer
+ * names, no semaphores) until stopping; returns the sum of its returns. */
+int zb_discovery_for_each (zb_discovery * d, zb_discovery_entry_func func,
+    void *user_data);
+
 #endif /* ZB_PRIVATE_H */

@@ -192,6 +192,7 @@ for _name, _args, _res in [
     ("zb_duplex_server_set_metadata", [_P, ctypes.c_char_p, ctypes.c_size_t],
      ctypes.c_int),
     ("zb_duplex_server_destroy", [_P], None),
+    ("zb_duplex_server_channel", [_P], ctypes.c_char_p),
     ("zb_duplex_client_connect", [ctypes.c_char_p,
                                   ctypes.POINTER(_DuplexConfig), _PP],
      ctypes.c_int),
@@ -791,7 +792,9 @@ def writer_stats(name, writer_pid):
 
 class DuplexServer(_Handle):
     """Serves channel NAME: handler(request_memoryview) returns the response
-    as a bytes-like object."""
+    as a bytes-like object. A NAME without '@' also serves every channel
+    NAME@ID a client opens (fan-in, docs/duplex.md): the handler is called
+    for one request at a time, and channel() tells whose it is."""
 
     _destroy = staticmethod(_lib.zb_duplex_server_destroy)
 
@@ -813,6 +816,11 @@ class DuplexServer(_Handle):
                                                       len(metadata)),
                    "metadata")
         self._cb = _HANDLER(self._call)
+
+    def channel(self):
+        """From the handler: the channel of the request being answered
+        (NAME, or NAME@ID of a fan-in client)."""
+        return _lib.zb_duplex_server_channel(self._h).decode()
 
     def _call(self, server, request, _user):
         req = request.contents

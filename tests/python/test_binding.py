@@ -280,6 +280,69 @@ class BindingTest(unittest.TestCase):
                 lib.zb_cleanup((self.name + "_request").encode()),
                 (0, -errno.ENOENT))
 
+    def test_duplex_fan_in(self):
+        """One Python server, three client processes of NAME@cam1..3:
+        each gets the answers to its own requests only; one is killed
+        mid-stream, the others finish (docs/duplex.md, "Fan-in")."""
+        def serve():
+            def answer(req):
+                return (server.channel().encode() + b"|"
+                        + bytes(255 - b for b in req))
+            with zerobuffer.DuplexServer(self.name, answer,
+                                         payload_size=1 << 16) as server:
+                server.run()
+
+        rd, wr = os.pipe()
+
+        def client(cam, count):
+            channel = "%s@%s" % (self.name, cam)
+            with zerobuffer.DuplexClient(channel, payload_size=1 << 16) as c:
+                k = 0
+                while count == 0 or k < count:
+                    k += 1
+                    req = ("%s:%d" % (cam, k)).encode() * 3
+                    seq = c.send(req)
+                    with c.receive() as resp:
+                        assert resp.sequence == seq == k
+                        want = (channel.encode() + b"|"
+                                + bytes(255 - b for b in req))
+                        assert bytes(resp.data) == want, (cam, k)
+                    if k == 20:
+                        os.write(wr, b"N")
+
+        server = in_child(serve)
+        pids = []
+        try:
+            pids = [in_child(lambda: client("cam1", 300)),
+                    in_child(lambda: client("cam2", 0)),
+                    in_child(lambda: client("cam3", 300))]
+            got = b""
+            while b"N" * 3 not in got:
+                got += os.read(rd, 1)
+            os.kill(pids[1], signal.SIGKILL)
+            os.waitpid(pids[1], 0)
+            wait_ok(self, pids[0], 20)
+            wait_ok(self, pids[2], 20)
+            done, _ = os.waitpid(server, os.WNOHANG)
+            self.assertEqual(done, 0, "the server ended")
+        finally:
+            for pid in [server] + pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                except (ProcessLookupError, ChildProcessError):
+                    pass
+            os.close(rd)
+            os.close(wr)
+            # The killed server's request buffers, the killed client's
+            # response buffer.
+            lib = zerobuffer._lib
+            lib.zb_cleanup.argtypes = [ctypes.c_char_p]
+            for f in os.listdir("/dev/shm"):
+                if f.startswith(self.name) and f.endswith(
+                        ("_request", "_response")):
+                    lib.zb_cleanup(f.encode())
+
     def test_gst_frame_format(self):
         # RGB 5x2: rows of 15 bytes padded to 16 in GStreamer's layout.
         caps1 = ("video/x-raw, format=(string)RGB, width=(int)5, "

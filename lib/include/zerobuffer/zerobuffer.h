@@ -498,7 +498,8 @@ typedef struct
 /* Longest channel name: "_response" is appended. */
 #define ZB_CHANNEL_NAME_MAX (ZB_NAME_MAX - 9)
 
-/* Called by zb_duplex_server_run() once per request, in the loop's thread.
+/* Called by zb_duplex_server_run() once per request, in the thread of the
+ * request's channel (one call at a time, see run()).
  * It must answer exactly once, with zb_duplex_server_respond() or
  * zb_duplex_server_acquire() + zb_duplex_server_commit(), before it returns
  * 0; a negative return stops the loop with that value. @request is valid
@@ -511,12 +512,20 @@ typedef int (*zb_duplex_handler) (zb_duplex_server * server,
 int zb_duplex_server_create (const char *name,
     const zb_duplex_config * config, zb_duplex_server ** server);
 
-/* Serve requests one at a time until zb_duplex_server_stop(). A client that
- * disconnects or dies is dropped and the next one served; the requests it
- * left queued are dropped unanswered, so that a response only ever goes to
- * the client that sent the request (docs/duplex.md). Blocking: yes.
- * Returns 0 when stopped, a handler's negative return, -EPROTO when a
- * handler did not answer, or a corrupt-segment error. */
+/* Serve requests until zb_duplex_server_stop(). A server of a NAME
+ * without '@' serves channel NAME and, by fan-in, every channel NAME@ID
+ * that a client opens (zb_duplex_client_connect ("NAME@ID")), each with
+ * its own request and response buffers, client, sequence and metadata;
+ * requests of one channel are answered in order, channels independently
+ * (a thread each). Handler calls are serialised (one at a time) except
+ * while one waits in respond/acquire for room in its client's ring. A
+ * client that disconnects or dies is dropped; the requests it left queued
+ * are dropped unanswered, so that a response only ever goes to the client
+ * that sent the request (docs/duplex.md). A handler whose respond failed
+ * because its client is gone may return 0: only that client is dropped.
+ * Blocking: yes. Returns 0 when stopped, a handler's negative return (it
+ * stops every channel), -EPROTO when a handler returned 0 without
+ * answering a live client, or a corrupt-segment error. */
 int zb_duplex_server_run (zb_duplex_server * server, zb_duplex_handler handler,
     void *user_data);
 
@@ -536,17 +545,23 @@ int zb_duplex_server_commit (zb_duplex_server * server);
 
 /* Metadata for the response buffer (e.g. the caps of the responses),
  * written to each client's response buffer before its first response;
- * clients read it with zb_duplex_client_get_metadata(). Call before run(),
- * or from a handler before it answers a client's first request (e.g. to
- * derive the output caps from the client's, zb_duplex_server_get_metadata).
+ * clients read it with zb_duplex_client_get_metadata(). Call before run()
+ * (for every channel), or from a handler before it answers a client's
+ * first request (for that request's channel only: e.g. to derive the
+ * output caps from that client's, zb_duplex_server_get_metadata).
  * Returns 0, -EINVAL (size 0) or -ENOMEM. */
 int zb_duplex_server_set_metadata (zb_duplex_server * server,
     const void *data, size_t size);
 
-/* The metadata the current client wrote into the request buffer (e.g. the
- * caps of its requests), as zb_reader_get_metadata(); from a handler. */
+/* The metadata the current request's client wrote into its request buffer
+ * (e.g. the caps of its requests), as zb_reader_get_metadata(); from a
+ * handler. */
 int zb_duplex_server_get_metadata (zb_duplex_server * server,
     const void **data, size_t * size);
+
+/* The channel of the request being answered (NAME or NAME@ID), from a
+ * handler; NAME outside a handler. Valid until the handler returns. */
+const char *zb_duplex_server_channel (zb_duplex_server * server);
 
 /* Remove the request buffer and free @server (NULL allowed); not while
  * run() is running. */
@@ -554,7 +569,9 @@ void zb_duplex_server_destroy (zb_duplex_server * server);
 
 /* Create the response buffer of channel @name and connect to its request
  * buffer, waiting up to config->timeout_ms for the server (and for it to
- * have read the requests a previous client left queued). Returns 0, or
+ * have read the requests a previous client left queued); for a channel
+ * NAME@ID while a server of NAME lives, at least 1 s (a fan-in server
+ * creates the request buffer once it sees the response buffer). Returns 0, or
  * the errors of zb_reader_create() and zb_writer_connect() (-ENOENT: no
  * server ready for a new client in time). */
 int zb_duplex_client_connect (const char *name,
