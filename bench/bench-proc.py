@@ -3,20 +3,24 @@
 
   /usr/bin/python3 bench/bench-proc.py PIPELINE...
 
-Runs the gst-launch-style PIPELINE until EOS, an error or SIGTERM, then
-prints key=value lines:
-  status   eos, error: TEXT, or stopped (SIGTERM)
+Runs the gst-launch-style PIPELINE until EOS, an error or SIGTERM (or, in
+a reader, no new buffer for ZB_BENCH_IDLE seconds, default 3, after the
+first), then prints key=value lines:
+  status   eos, error: TEXT, stopped (SIGTERM) or stalled (no new buffer)
   cpu      user + system seconds of this process from PLAYING to the end
            (the interpreter's start-up and the teardown left out)
 A reader names its fakesink "out": also
   rendered the buffers the fakesink got (its stats property)
   first    wall-clock time of the first buffer at the fakesink
-  last     wall-clock time of the EOS at the fakesink (after the last buffer)
+  last     wall-clock time of the EOS at the fakesink (after the last
+           buffer); when stalled, of the last change of rendered (polled
+           every 10 ms)
 A writer names its zbsink "zb": also zbsink's stats at EOS, frames-sent,
 zero-copy-frames, pool-fallbacks (gst-launch cannot print them).
 Runs with /usr/bin/python3 (PyGObject, python3-gi and python3-gst-1.0).
 """
 
+import os
 import resource
 import signal
 import sys
@@ -58,10 +62,22 @@ def main():
     pipe.set_state(Gst.State.PLAYING)
     bus = pipe.get_bus()
     status = "stopped"
+    idle = float(os.environ.get("ZB_BENCH_IDLE", "3"))
+    seen = (0, time.time())
     while not stop:
         msg = bus.timed_pop_filtered(
-            100 * Gst.MSECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
+            10 * Gst.MSECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
         if msg is None:
+            if out is None or "first" not in times:
+                continue
+            n = out.get_property("stats").get_uint64("rendered")[1]
+            t = time.time()
+            if n != seen[0]:
+                seen = (n, t)
+            elif t - seen[1] > idle:
+                status = "stalled"
+                times["last"] = seen[1]
+                break
             continue
         if msg.type == Gst.MessageType.ERROR:
             status = "error: " + msg.parse_error()[0].message
