@@ -21,7 +21,9 @@
 # of the reader and of both (each the median over the runs, so w + r need
 # not add up exactly), and zbsink's copies per buffer from its stats
 # ((frames-sent - zero-copy-frames) / frames-sent; pool-fallbacks shown).
-# shmsink has no such counter.
+# shmsink has no such counter: its copies per buffer are counted in a short
+# untimed run (30 frames) from its LOG-level debug line "... will memcpy"
+# (GST_DEBUG=shmsink:6), kept out of the timed runs.
 #
 # Properties set (all others default): zbsink buffer-name sync=false;
 # zbsrc buffer-name is-live=false (shmsrc's default); shmsink socket-path
@@ -133,6 +135,24 @@ record() {
   tail -1 "$tmp/$1.fps"
 }
 
+# shm_copies PRODUCER CAPS: shmsink's copies per buffer over 30 frames of
+# PRODUCER (untimed), from its debug log
+shm_copies() {
+  local sock="$tmp/shm-check" k=30 wpid c
+  rm -f "$sock"
+  GST_DEBUG=shmsink:6 GST_DEBUG_NO_COLOR=1 timeout 30 gst-launch-1.0 -q $1 ! \
+    shmsink socket-path="$sock" sync=false >"$tmp/check.log" 2>&1 &
+  wpid=$!
+  if wait_for -S "$sock" 30; then
+    timeout 30 gst-launch-1.0 -q shmsrc socket-path="$sock" num-buffers=$k ! \
+      "$2" ! fakesink sync=false >/dev/null 2>&1 || true
+  fi
+  kill "$wpid" 2>/dev/null || true
+  wait "$wpid" 2>/dev/null || true
+  c=$(grep -c "will memcpy" "$tmp/check.log" || true)
+  echo "$c / $k" | bc -l
+}
+
 # the JPEG files of the jpegdec cases, made once
 for res in 1920x1080 3840x2160; do
   gst-launch-1.0 -q videotestsrc num-buffers=1 pattern=smpte ! \
@@ -142,9 +162,9 @@ done
 
 echo "# $(date -u '+%F %T UTC'), load before: $(uptime | sed 's/.*load average: //')"
 echo "# bench/bench-producers.sh $runs $secs ${cases[*]}"
-printf '%-18s %6s %6s %6s %7s %21s %21s %7s %s\n' case frames "zb f/s" \
+printf '%-18s %6s %6s %6s %7s %21s %21s %7s %8s %s\n' case frames "zb f/s" \
   "shm" zb/shm "zb CPU ms/f w+r=all" "shm CPU ms/f w+r=all" "zb copy" \
-  "fallbacks stalls"
+  "shm copy" "fallbacks stalls"
 for c in "${cases[@]}"; do
   p=${c%@*}
   case "${c#*@}" in
@@ -187,11 +207,12 @@ for c in "${cases[@]}"; do
   m() { [ -s "$tmp/$1" ] && median <"$tmp/$1" || echo 0; }
   zf=$(m zb.fps); sf=$(m shm.fps)
   ratio=$( [ "$sf" != 0 ] && echo "$zf / $sf" | bc -l || echo 0)
-  printf '%-18s %6d %6.0f %6.0f %6.2fx %6.3f+%.3f=%-7.3f %6.3f+%.3f=%-7.3f %7.2f %s%s\n' \
+  sc=$(shm_copies "$(producer "$p" $w $h 30)" "$caps")
+  printf '%-18s %6d %6.0f %6.0f %6.2fx %6.3f+%.3f=%-7.3f %6.3f+%.3f=%-7.3f %7.2f %8.2f %s%s\n' \
     "$c" "$n" "$zf" "$sf" "$ratio" "$(m zb.wcpu)" "$(m zb.rcpu)" "$(m zb.cpu)" \
-    "$(m shm.wcpu)" "$(m shm.rcpu)" "$(m shm.cpu)" "$(m zb.copies)" \
+    "$(m shm.wcpu)" "$(m shm.rcpu)" "$(m shm.cpu)" "$(m zb.copies)" "$sc" \
     "$(sort -g "$tmp/zb.fallbacks" 2>/dev/null | tail -1)" "${stalls:+ stalled:$stalls}"
   # every run, for the record
-  echo "#   zb f/s: $(tr '\n' ' ' <"$tmp/zb.fps" 2>/dev/null | xargs printf '%.0f ')| shm f/s: $(tr '\n' ' ' <"$tmp/shm.fps" 2>/dev/null | xargs printf '%.0f ')"
+  echo "#   zb f/s: $(tr '\n' ' ' 2>/dev/null <"$tmp/zb.fps" | xargs printf '%.0f ')| shm f/s: $(tr '\n' ' ' 2>/dev/null <"$tmp/shm.fps" | xargs printf '%.0f ')"
 done
 echo "# $(date -u '+%F %T UTC'), load after: $(uptime | sed 's/.*load average: //')"
