@@ -147,7 +147,9 @@ shm_copies() {
     timeout 30 gst-launch-1.0 -q shmsrc socket-path="$sock" num-buffers=$k ! \
       "$2" ! fakesink sync=false >/dev/null 2>&1 || true
   fi
-  kill "$wpid" 2>/dev/null || true
+  # SIGINT (forwarded by timeout): gst-launch stops the pipeline, and
+  # shmsink removes its /dev/shm/shmpipe.* area (a SIGTERM leaks it)
+  kill -INT "$wpid" 2>/dev/null || true
   wait "$wpid" 2>/dev/null || true
   c=$(grep -c "will memcpy" "$tmp/check.log" || true)
   echo "$c / $k" | bc -l
@@ -200,7 +202,10 @@ for c in "${cases[@]}"; do
         stalls="$stalls $path#$i($(get rendered "$tmp/r.out")/$n)"
       else
         stalls="$stalls $path#$i(failed)"
-        echo "  $c run $i $path stalled/failed: $(tail -q -n 2 "$tmp"/w.err "$tmp"/r.err 2>/dev/null | tr '\n' ' ')" >&2
+        echo "  $c run $i $path failed: reader $(get status "$tmp/r.out")" \
+          "after $(get rendered "$tmp/r.out") of $n frames, writer" \
+          "$(get status "$tmp/w.out");" \
+          "$(tail -q -n 2 "$tmp"/w.err "$tmp"/r.err 2>/dev/null | tr '\n' ' ')" >&2
       fi
     done
   done
