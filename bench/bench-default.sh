@@ -17,10 +17,9 @@ runs=${1:-3}
 n=${2:-1500}
 stall=${STALL:-120}
 caps="video/x-raw,format=I420,width=1920,height=1080,framerate=10000/1"
+. "$(dirname "$0")/bench-lib.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; rm -f /dev/shm/shmpipe.* 2>/dev/null || true' EXIT
-
-now() { date +%s.%N; }
 
 zb_run() {
   local name="zbbench-default-$$-$1" t0 t1
@@ -59,8 +58,6 @@ shm_run() {
   wait "$wpid" 2>/dev/null || true
   echo "$n / ($t1 - $t0)" | bc -l
 }
-
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 : >"$tmp/zb"; : >"$tmp/shm"
 fmt() { [ "$1" = stalled ] && echo stalled || printf '%.0f frames/s' "$1"; }

@@ -18,18 +18,9 @@ shift 2 2>/dev/null || shift $#
 counts=("$@")
 [ ${#counts[@]} -gt 0 ] || counts=(1 2 4)
 caps="video/x-raw,format=I420,width=1920,height=1080,framerate=10000/1"
+. "$(dirname "$0")/bench-lib.sh"
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
-
-now() { date +%s.%N; }
-
-# cpu_of CMD...: run CMD in a subshell; print its children's user + system
-# seconds (bash's times: the second line is the children's)
-cpu_of() {
-  ( "$@" >/dev/null; times ) | awk 'NR == 2 {
-    split($1, u, /[ms]/); split($2, s, /[ms]/);
-    print u[1] * 60 + u[2] + s[1] * 60 + s[2] }'
-}
 
 # zb_run TAG N: prints "frames_per_second"
 zb_run() {
@@ -72,8 +63,6 @@ shm_run() {
   wait "$wpid" 2>/dev/null || true
   echo "$2 * $n / ($t1 - $t0)" | bc -l >"$tmp/rate"
 }
-
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 for c in "${counts[@]}"; do
   : >"$tmp/zb"; : >"$tmp/shm"; : >"$tmp/zbcpu"; : >"$tmp/shmcpu"
