@@ -19,7 +19,7 @@ stall=${STALL:-120}
 caps="video/x-raw,format=I420,width=1920,height=1080,framerate=10000/1"
 . "$(dirname "$0")/bench-lib.sh"
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"; rm -f /dev/shm/shmpipe.* 2>/dev/null || true' EXIT
+trap 'rm -rf "$tmp"' EXIT
 
 zb_run() {
   local name="zbbench-default-$$-$1" t0 t1
@@ -48,13 +48,15 @@ shm_run() {
   if ! timeout "$stall" gst-launch-1.0 -q shmsrc socket-path="$sock" \
     is-live=false num-buffers="$n" ! "$caps" ! fakesink sync=false \
     >"$tmp/r.log" 2>&1; then
-    kill "$wpid" 2>/dev/null || true
+    kill -INT "$wpid" 2>/dev/null || true
     wait "$wpid" 2>/dev/null || true
     echo stalled
     return
   fi
   t1=$(now)
-  kill "$wpid" 2>/dev/null || true
+  # SIGINT: gst-launch stops the pipeline and shmsink removes its
+  # /dev/shm/shmpipe.* area (SIGTERM would leak it)
+  kill -INT "$wpid" 2>/dev/null || true
   wait "$wpid" 2>/dev/null || true
   echo "$n / ($t1 - $t0)" | bc -l
 }
