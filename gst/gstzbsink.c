@@ -736,7 +736,7 @@ gst_zb_sink_propose_allocation (GstBaseSink * bsink, GstQuery * query)
     pool = gst_object_ref (self->pool);
   GST_OBJECT_UNLOCK (self);
   if (pool == NULL) {
-    pool = gst_zb_sink_pool_new (name, self->pool_conn);
+    pool = gst_zb_sink_pool_new (name);
     config = gst_buffer_pool_get_config (pool);
     gst_buffer_pool_config_set_params (config, caps, size, 2, 0);
     gst_buffer_pool_config_add_option (config,

@@ -36,6 +36,17 @@ gst_zb_src_dup_name (GstZbSrc * self)
   return name;
 }
 
+gchar *
+gst_zb_src_dup_pool_name (GstZbSrc * self)
+{
+  gchar *name = gst_zb_src_dup_name (self);
+  gchar *at = name ? strchr (name, '@') : NULL;
+
+  if (at)
+    *at = '\0';
+  return name;
+}
+
 GstCaps *
 gst_zb_src_user_caps (GstZbSrc * self)
 {
@@ -138,6 +149,9 @@ handle_writer_lost (GstZbSrc * self, const gchar * reason)
   name = g_strdup (self->name);
   pid = self->writer_pid;
   self->connected = FALSE;
+  /* NAME@ID: the writer's pool segments are named after NAME */
+  if (strchr (name, '@'))
+    *strchr (name, '@') = '\0';
   if (!timeout)
     self->writer_pid = 0;
   GST_OBJECT_UNLOCK (self);
@@ -350,8 +364,9 @@ take_pool_record (GstZbSrc * self, GstZbReaderRef * ref, zb_frame * frame,
   GST_OBJECT_LOCK (self);
   pid = self->writer_pid;
   GST_OBJECT_UNLOCK (self);
-  name = gst_zb_src_dup_name (self);
-  /* only the current writer's own segments for this buffer */
+  name = gst_zb_src_dup_pool_name (self);
+  /* only the current writer's own segments for this buffer (for NAME@ID:
+   * for NAME, whose pool serves every reader) */
   if (zb_gst_pool_name (expect, sizeof (expect), name, pid, pref.serial) < 0
       || strcmp (expect, pref.name) != 0) {
     g_free (name);
