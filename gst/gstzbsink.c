@@ -462,6 +462,7 @@ gst_zb_sink_get_property (GObject * object, guint prop_id, GValue * value,
                 "frames", G_TYPE_UINT64, self->frames,
                 "drops", G_TYPE_UINT64, self->drops,
                 "bytes", G_TYPE_UINT64, self->bytes,
+                "zero-copy-frames", G_TYPE_UINT64, self->in_place,
                 "stalled", G_TYPE_BOOLEAN, FALSE,
                 "utilisation", G_TYPE_DOUBLE,
                 CLAMP (status.utilisation, 0.0, 1.0), NULL));
