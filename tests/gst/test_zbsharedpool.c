@@ -16,6 +16,7 @@
 #include <gst/check/gstcheck.h>
 
 #include "zbfanout-helpers.h"
+#include "zbframe.h"
 
 #define W 320
 #define H 240
@@ -101,14 +102,20 @@ assert_file_frames (const gchar * path, Log * in)
 /* ------------------------------------------------------------------ */
 /* Pool segments, readers */
 
+/* Pool segments of buffer @name (any writer) in /dev/shm; a name with
+ * an '@' is hashed (zb_gst_pool_name()). */
 static guint
 pool_segments (const gchar * name)
 {
-  gchar *prefix = g_strdup_printf ("zbpool-%s-", name);
+  gchar buf[ZB_GST_POOL_NAME_SIZE];
+  gchar *prefix;
   GDir *dir = g_dir_open ("/dev/shm", 0, NULL);
   const gchar *f;
   guint n = 0;
 
+  /* "zbpool-PART-0-" without "0-" */
+  fail_unless (zb_gst_pool_name (buf, sizeof (buf), name, 0, ZB_GST_NONE) == 0);
+  prefix = g_strndup (buf, strlen (buf) - 2);
   while (dir && (f = g_dir_read_name (dir)))
     if (g_str_has_prefix (f, prefix))
       n++;
@@ -429,6 +436,63 @@ GST_START_TEST (test_killed_reader_releases)
 
 GST_END_TEST;
 
+/* zbsrc reader-id=a (buffer NAME@a) takes the pool records of a writer
+ * in another process: 0, a fan-out zbsink buffer-name=NAME (segments
+ * named after NAME); 1, a zbsink buffer-name=NAME@a (one reader, segments
+ * named after NAME@a). Killed with -9, the writer's segments are removed
+ * by the reader; then a second writer, the same. */
+GST_START_TEST (test_id_reader_writer_killed)
+{
+  gchar *name = zbt_name ();
+  gchar *wname = __i__ == 0 ? g_strdup (name) : g_strdup_printf ("%s@a", name);
+  gchar *desc;
+  GstElement *rp, *src;
+  GstBus *bus;
+  GstMessage *msg;
+  GPid pid;
+  gint64 end;
+  gint round;
+
+  rp = zbt_pipeline ("zbsrc name=src buffer-name=%s reader-id=a ! "
+      "fakesink sync=false", name);
+  src = gst_bin_get_by_name (GST_BIN (rp), "src");
+  bus = gst_element_get_bus (rp);
+  fail_unless (gst_element_set_state (rp, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  desc = g_strdup_printf ("videotestsrc is-live=true ! "
+      "video/x-raw,format=I420,width=%d,height=%d,framerate=100/1 ! "
+      "zbsink buffer-name=%s", W, H, wname);
+  for (round = 0; round < 2; round++) {
+    guint64 before = zbt_stat_u64 (src, "frames-received");
+
+    pid = zbt_spawn_launch (desc);
+    end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+    while (zbt_stat_u64 (src, "frames-received") < before + 20) {
+      zbt_assert_no_error (bus);
+      fail_unless (g_get_monotonic_time () < end, "no frames");
+      g_usleep (5000);
+    }
+    zbt_assert_no_error (bus);
+    /* pool records (the segments exist), not copies */
+    fail_unless (pool_segments (wname) > 0, "no pool segment of %s", wname);
+    zbt_kill (pid, SIGKILL, 5000);
+    msg = zbt_pop_element (bus, "zbsrc-writer-lost", 5000);
+    fail_unless (msg != NULL);
+    gst_message_unref (msg);
+    wait_no_pool_segments (wname, 2000);
+  }
+  zbt_assert_no_error (bus);
+  gst_object_unref (bus);
+  gst_object_unref (src);
+  zbt_stop_and_free (rp);
+  p_no_leftovers (name, "a");
+  g_free (desc);
+  g_free (wname);
+  g_free (name);
+}
+
+GST_END_TEST;
+
 static Suite *
 zbsharedpool_suite (void)
 {
@@ -440,6 +504,7 @@ zbsharedpool_suite (void)
   tcase_add_test (tc, test_every_reader_zero_copy);
   tcase_add_test (tc, test_stopped_reader_no_stall);
   tcase_add_test (tc, test_killed_reader_releases);
+  tcase_add_loop_test (tc, test_id_reader_writer_killed, 0, 2);
   return s;
 }
 
