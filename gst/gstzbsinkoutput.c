@@ -62,8 +62,8 @@ typedef struct
   /* the discovery thread's until listed, then the streaming thread's */
   gboolean has_metadata;
   gboolean announced;           /* its joined message is out: the
-                                 * streaming thread may adopt it (and
-                                 * post its left message); lock */
+                                 * streaming thread may post its left
+                                 * message; lock */
   GstCaps *sent_caps;           /* caps this reader knows */
 
   /* streaming thread */
@@ -361,8 +361,9 @@ connect_one (GstZbSinkOutputs * outs, const gchar * name)
     output_free (o);
     return;
   }
-  /* counted in "readers" before the message; adopted (and so able to
-   * leave) only after it */
+  /* counted in "readers" before the message, and written to from then
+   * on (so a frame pushed once the message is seen reaches it); it
+   * leaves only after the message (remove_output()) */
   post_joined (outs, o);
   g_mutex_lock (&outs->lock);
   o->announced = TRUE;
@@ -770,10 +771,6 @@ adopt_pending (GstZbSinkOutputs * outs)
   for (i = 0; i < outs->pending->len;) {
     Output *o = g_ptr_array_index (outs->pending, i);
 
-    if (!o->announced) {
-      i++;
-      continue;
-    }
     /* a joining decoder starts at a key unit */
     gst_zb_key_wait_start (&o->key, self->caps);
     if (outs->flushing)
@@ -784,12 +781,23 @@ adopt_pending (GstZbSinkOutputs * outs)
   g_mutex_unlock (&outs->lock);
 }
 
+/* How long a reader that is lost before its joined message is out waits
+ * for it (the discovery thread posts it right after listing the reader). */
+#define ANNOUNCE_WAIT_US (1 * G_USEC_PER_SEC)
+
 static void
 remove_output (GstZbSinkOutputs * outs, guint index, const gchar * reason)
 {
   Output *o = g_ptr_array_index (outs->active, index);
+  gint64 end = g_get_monotonic_time () + ANNOUNCE_WAIT_US;
 
   g_mutex_lock (&outs->lock);
+  /* its left message after its joined message */
+  while (!o->announced && g_get_monotonic_time () < end) {
+    g_mutex_unlock (&outs->lock);
+    g_usleep (1000);
+    g_mutex_lock (&outs->lock);
+  }
   g_ptr_array_remove_index (outs->active, index);
   g_mutex_unlock (&outs->lock);
   post_left (outs, o, reason);
