@@ -16,7 +16,8 @@ time per delivered frame (writer and readers, user + system).
 
 Run with GST_PLUGIN_PATH_1_0=build/gst. zbsink runs with its default
 properties (non-live upstream: reader-policy=auto is block, every reader
-gets every frame; each reader of NAME@ID gets a copy).
+gets every frame; every reader of NAME@ID gets a pool record of the one
+block videotestsrc filled, as the reader of NAME would).
 """
 
 import argparse

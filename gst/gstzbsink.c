@@ -462,6 +462,7 @@ gst_zb_sink_get_property (GObject * object, guint prop_id, GValue * value,
                 "frames", G_TYPE_UINT64, self->frames,
                 "drops", G_TYPE_UINT64, self->drops,
                 "bytes", G_TYPE_UINT64, self->bytes,
+                "zero-copy-frames", G_TYPE_UINT64, self->in_place,
                 "stalled", G_TYPE_BOOLEAN, FALSE,
                 "utilisation", G_TYPE_DOUBLE,
                 CLAMP (status.utilisation, 0.0, 1.0), NULL));
@@ -736,7 +737,7 @@ gst_zb_sink_propose_allocation (GstBaseSink * bsink, GstQuery * query)
     pool = gst_object_ref (self->pool);
   GST_OBJECT_UNLOCK (self);
   if (pool == NULL) {
-    pool = gst_zb_sink_pool_new (name, self->pool_conn);
+    pool = gst_zb_sink_pool_new (name);
     config = gst_buffer_pool_get_config (pool);
     gst_buffer_pool_config_set_params (config, caps, size, 2, 0);
     gst_buffer_pool_config_add_option (config,

@@ -13,9 +13,11 @@
  * counters, is made under the lock, which the stats and unlock() take to
  * read them. No lock is held across a write, a connect or a message.
  *
- * Every reader gets its own copy of a frame, also when upstream filled a
- * block of zbsink's pool: a pool record's block is released by one reader
- * (gstzbsinkpool.c); the reader of NAME gets the pool record.
+ * When upstream filled a block of zbsink's pool, every reader of our user
+ * gets a pool record of that one block, as the reader of NAME does: each
+ * output has its own GstZbPoolConn, and the block is reused once every
+ * reader it went to has released its record (gstzbsinkpool.c). A reader
+ * of another user gets a copy (our segments are 0600).
  */
 
 #ifdef HAVE_CONFIG_H
@@ -54,12 +56,14 @@ typedef struct
   const gchar *id;              /* in name, after the '@' */
   zb_writer *writer;
   guint64 pid;
+  GstZbPoolConn *pool_conn;     /* its blocks' releases (set at connect) */
+  gboolean pool_usable;         /* of our user: may map our pool segments */
 
   /* the discovery thread's until listed, then the streaming thread's */
   gboolean has_metadata;
   gboolean announced;           /* its joined message is out: the
-                                 * streaming thread may adopt it (and
-                                 * post its left message); lock */
+                                 * streaming thread may post its left
+                                 * message; lock */
   GstCaps *sent_caps;           /* caps this reader knows */
 
   /* streaming thread */
@@ -71,6 +75,7 @@ typedef struct
   guint64 frames;
   guint64 drops;
   guint64 bytes;
+  guint64 zero_copy;            /* frames sent as pool records */
 } Output;
 
 struct _GstZbSinkOutputs
@@ -170,6 +175,12 @@ gst_zb_key_wait_skip (GstZbKeyWait * wait, GstZbSink * sink, GstBuffer * buf,
 static void
 output_free (Output * o)
 {
+  /* the pools stop reading the writer before it goes; the blocks this
+   * reader holds are reused once it is gone */
+  if (o->pool_conn) {
+    gst_zb_pool_conn_disconnected (o->pool_conn);
+    gst_zb_pool_conn_unref (o->pool_conn);
+  }
   zb_writer_disconnect (o->writer);
   gst_caps_replace (&o->sent_caps, NULL);
   g_free (o->name);
@@ -313,6 +324,12 @@ connect_one (GstZbSinkOutputs * outs, const gchar * name)
   o->id = o->name + outs->stream_len + 1;
   if (zb_writer_get_status (o->writer, &status) == 0)
     o->pid = status.reader_pid;
+  o->pool_conn = gst_zb_pool_conn_new ();
+  gst_zb_pool_conn_connected (o->pool_conn, o->writer, o->pid);
+  o->pool_usable = gst_zb_sink_reader_is_us (name);
+  if (!o->pool_usable)
+    GST_INFO_OBJECT (outs->sink, "the reader of \"%s\" is another user: "
+        "copying frames instead of sending pool records", name);
 
   g_mutex_lock (&outs->lock);
   if (outs->caps)
@@ -344,8 +361,9 @@ connect_one (GstZbSinkOutputs * outs, const gchar * name)
     output_free (o);
     return;
   }
-  /* counted in "readers" before the message; adopted (and so able to
-   * leave) only after it */
+  /* counted in "readers" before the message, and written to from then
+   * on (so a frame pushed once the message is seen reaches it); it
+   * leaves only after the message (remove_output()) */
   post_joined (outs, o);
   g_mutex_lock (&outs->lock);
   o->announced = TRUE;
@@ -520,6 +538,7 @@ append_one (GValue * array, Output * o)
           "frames", G_TYPE_UINT64, o->frames,
           "drops", G_TYPE_UINT64, o->drops,
           "bytes", G_TYPE_UINT64, o->bytes,
+          "zero-copy-frames", G_TYPE_UINT64, o->zero_copy,
           "stalled", G_TYPE_BOOLEAN, o->stalled,
           "utilisation", G_TYPE_DOUBLE,
           CLAMP (status.utilisation, 0.0, 1.0), NULL));
@@ -563,14 +582,39 @@ is_flushing (GstZbSinkOutputs * outs)
   return ret;
 }
 
-/* Write one frame to @o: an optional record header, then @buf, or @bytes.
- * @wait: a full ring is waited for (up to @timeout_ms, 0: as long as the
- * reader lives) unless the reader is stalled; else it drops at once. */
+static PutResult put_inner (GstZbSinkOutputs * outs, Output * o,
+    const zb_gst_record * rec, GstBuffer * buf, const void *bytes,
+    gsize nbytes, gboolean wait, gint timeout_ms, int *err,
+    GstZbPoolSegment ** segp);
+
+/* Write one frame to @o: an optional record header, then @buf, or @bytes;
+ * a pool record when @buf is a block of our pool and the reader may map
+ * it. @wait: a full ring is waited for (up to @timeout_ms, 0: as long as
+ * the reader lives) unless the reader is stalled; else it drops at once. */
 static PutResult
 put (GstZbSinkOutputs * outs, Output * o, const zb_gst_record * rec,
     GstBuffer * buf, const void *bytes, gsize nbytes, gboolean wait,
     gint timeout_ms, int *err)
 {
+  GstZbPoolSegment *seg = NULL;
+  PutResult pr;
+
+  pr = put_inner (outs, o, rec, buf, bytes, nbytes, wait, timeout_ms, err,
+      &seg);
+  /* not sent: the reference taken for it goes */
+  gst_zb_pool_segment_unref (seg);
+  return pr;
+}
+
+static PutResult
+put_inner (GstZbSinkOutputs * outs, Output * o, const zb_gst_record * rec,
+    GstBuffer * buf, const void *bytes, gsize nbytes, gboolean wait,
+    gint timeout_ms, int *err, GstZbPoolSegment ** segp)
+{
+  GstZbPoolSegment *seg = NULL;
+  GstMemory *pool_mem = NULL;
+  zb_gst_pool_ref pref;
+  guint8 pref_bytes[ZB_GST_POOL_REF_SIZE];
   GstZbSink *self = outs->sink;
   const GstZbLayout *layout = NULL;
   gsize hdr = rec ? ZB_GST_HEADER_SIZE : 0;
@@ -590,6 +634,15 @@ put (GstZbSinkOutputs * outs, Output * o, const zb_gst_record * rec,
       payload = l->size;
     } else {
       payload = gst_buffer_get_size (buf);
+      /* one block of our pool, in the default layout: a pool record */
+      if (rec && o->pool_usable && gst_buffer_n_memory (buf) == 1) {
+        pool_mem = gst_buffer_peek_memory (buf, 0);
+        seg = *segp = gst_zb_pool_memory_ref (pool_mem, &pref);
+        if (seg) {
+          zb_gst_pool_ref_encode (&pref, pref_bytes);
+          payload = ZB_GST_POOL_REF_SIZE;
+        }
+      }
     }
   }
   if (hdr + payload == 0)
@@ -663,13 +716,28 @@ put (GstZbSinkOutputs * outs, Output * o, const zb_gst_record * rec,
     zb_gst_record r = *rec;
 
     r.payload_size = payload;
+    if (seg)
+      r.type = ZB_GST_RECORD_POOL;
     zb_gst_record_encode (&r, dst);
   }
-  if (buf)
+  if (seg)
+    memcpy ((guint8 *) dst + hdr, pref_bytes, ZB_GST_POOL_REF_SIZE);
+  else if (buf)
     gst_zb_sink_copy_payload (self, buf, layout, (guint8 *) dst + hdr, payload);
   else if (nbytes)
     memcpy ((guint8 *) dst + hdr, bytes, nbytes);
   zb_writer_commit (o->writer);
+  if (seg) {
+    /* the block is reused once this reader (and every other one it went
+     * to) has released this record */
+    gst_zb_pool_memory_sent (pool_mem, o->pool_conn,
+        zb_writer_bytes_committed (o->writer));
+    *segp = NULL;
+    gst_zb_sink_sent_segment (self, seg);
+    g_mutex_lock (&outs->lock);
+    o->zero_copy++;
+    g_mutex_unlock (&outs->lock);
+  }
   return PUT_OK;
 
   /* ERRORS */
@@ -703,10 +771,6 @@ adopt_pending (GstZbSinkOutputs * outs)
   for (i = 0; i < outs->pending->len;) {
     Output *o = g_ptr_array_index (outs->pending, i);
 
-    if (!o->announced) {
-      i++;
-      continue;
-    }
     /* a joining decoder starts at a key unit */
     gst_zb_key_wait_start (&o->key, self->caps);
     if (outs->flushing)
@@ -717,12 +781,23 @@ adopt_pending (GstZbSinkOutputs * outs)
   g_mutex_unlock (&outs->lock);
 }
 
+/* How long a reader that is lost before its joined message is out waits
+ * for it (the discovery thread posts it right after listing the reader). */
+#define ANNOUNCE_WAIT_US (1 * G_USEC_PER_SEC)
+
 static void
 remove_output (GstZbSinkOutputs * outs, guint index, const gchar * reason)
 {
   Output *o = g_ptr_array_index (outs->active, index);
+  gint64 end = g_get_monotonic_time () + ANNOUNCE_WAIT_US;
 
   g_mutex_lock (&outs->lock);
+  /* its left message after its joined message */
+  while (!o->announced && g_get_monotonic_time () < end) {
+    g_mutex_unlock (&outs->lock);
+    g_usleep (1000);
+    g_mutex_lock (&outs->lock);
+  }
   g_ptr_array_remove_index (outs->active, index);
   g_mutex_unlock (&outs->lock);
   post_left (outs, o, reason);

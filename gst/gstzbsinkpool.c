@@ -14,12 +14,15 @@
  * maps the segment read-only and wraps the block. Anything else is copied
  * into the ring as before.
  *
- * A block goes back into use only when both have let go of it: upstream
+ * A block goes back into use only when all have let go of it: upstream
  * (its GstMemory was freed: no buffer, no mapping, no sub-memory holds it,
  * so the GstMemory contract holds by construction: a new memory object is
- * made for every reuse) and the reader (the ring frame of the last record
- * that referenced it was released). Ring space returns to the writer in
- * ring order, so the second is a comparison of two counters:
+ * made for every reuse) and every reader it was sent to (the ring frame of
+ * the last record that referenced it was released). zbsink sends one
+ * block to the reader of NAME and to every NAME@ID reader (docs/fanout.md),
+ * each over its own connection (a GstZbPoolConn each): a block keeps one
+ * "hold" per connection it went over. Ring space returns to the writer in
+ * ring order, so a hold is released when two counters compare:
  * zb_writer_bytes_released() >= the zb_writer_bytes_committed() mark taken
  * when the record was committed. Upstream may therefore keep buffers as
  * long as it likes and in any order: nothing waits for them. When no
@@ -29,7 +32,10 @@
  *
  * A new reader (or none) makes every mark of an earlier reader void: a
  * reader releases what it holds before its buffer can be made again. A new
- * connection to the same reader counts what it held at connect.
+ * connection to the same reader counts what it held at connect. A
+ * connection that ended holds until its reader is gone (the pid is dead):
+ * a SIGSTOPped reader keeps its blocks, the pool grows past them and then
+ * hands out plain memory (copies); nothing waits for it.
  *
  * Locks: the allocator's lock guards its free list and segments; the
  * connection's lock guards the writer pointer (taken inside the
@@ -151,6 +157,74 @@ conn_released (GstZbPoolConn * c, guint64 serial, guint64 pid, guint64 mark)
 }
 
 /* ------------------------------------------------------------------ */
+/* Holds: the last record sent of a block (or a segment) per connection */
+
+typedef struct
+{
+  GstZbPoolConn *conn;          /* a reference */
+  guint64 serial, pid, mark;    /* as for conn_released() */
+} Hold;
+
+typedef struct
+{
+  Hold *v;
+  guint n, size;
+} Holds;
+
+/* A record of it went over @conn (connection @serial to @pid) at @mark:
+ * replaces what that connection held. */
+static void
+holds_set (Holds * h, GstZbPoolConn * conn, guint64 serial, guint64 pid,
+    guint64 mark)
+{
+  guint i;
+
+  for (i = 0; i < h->n; i++)
+    if (h->v[i].conn == conn)
+      break;
+  if (i == h->n) {
+    if (h->n == h->size) {
+      h->size = h->size ? h->size * 2 : 4;
+      h->v = g_renew (Hold, h->v, h->size);
+    }
+    h->v[i].conn = gst_zb_pool_conn_ref (conn);
+    h->n++;
+  }
+  h->v[i].serial = serial;
+  h->v[i].pid = pid;
+  h->v[i].mark = mark;
+}
+
+/* Has every reader released what it held (or is it gone)? Forgets the
+ * holds that are released: a released one stays released. */
+static gboolean
+holds_released (Holds * h)
+{
+  guint i;
+
+  for (i = 0; i < h->n;) {
+    Hold *d = &h->v[i];
+
+    if (!conn_released (d->conn, d->serial, d->pid, d->mark))
+      return FALSE;
+    gst_zb_pool_conn_unref (d->conn);
+    h->v[i] = h->v[--h->n];
+  }
+  return TRUE;
+}
+
+static void
+holds_free (Holds * h)
+{
+  guint i;
+
+  for (i = 0; i < h->n; i++)
+    gst_zb_pool_conn_unref (h->v[i].conn);
+  g_free (h->v);
+  memset (h, 0, sizeof (*h));
+}
+
+/* ------------------------------------------------------------------ */
 /* Segments */
 
 struct _GstZbPoolSegment
@@ -162,10 +236,9 @@ struct _GstZbPoolSegment
   gsize size;
   gsize block_size;
   guint n_blocks;
-  /* the last record that referenced a block: streaming thread */
-  guint64 last_conn;
-  guint64 last_pid;
-  guint64 last_mark;
+  /* the last record that referenced a block, per connection: streaming
+   * thread */
+  Holds last;
 };
 
 static gint segment_serial;     /* atomic; per process */
@@ -271,14 +344,15 @@ gst_zb_pool_segment_unref (GstZbPoolSegment * seg)
   shm_unlink (path);
   live_remove (seg->name);
   munmap (seg->base, seg->size);
+  holds_free (&seg->last);
   GST_DEBUG ("pool segment %s removed", seg->name);
   g_free (seg);
 }
 
 gboolean
-gst_zb_pool_segment_released (GstZbPoolSegment * seg, GstZbPoolConn * conn)
+gst_zb_pool_segment_released (GstZbPoolSegment * seg)
 {
-  return conn_released (conn, seg->last_conn, seg->last_pid, seg->last_mark);
+  return holds_released (&seg->last);
 }
 
 /* ------------------------------------------------------------------ */
@@ -290,22 +364,22 @@ typedef struct
   /* roots only */
   GstZbPoolSegment *seg;        /* a reference */
   guint index;
-  /* the last record sent of it; streaming thread, read when freed */
-  guint64 conn, pid, mark;
+  /* the last record sent of it per connection; streaming thread, moved
+   * to the free list when freed */
+  Holds holds;
 } GstZbPoolMemory;
 
 typedef struct
 {
   GstZbPoolSegment *seg;        /* a reference */
   guint index;
-  guint64 conn, pid, mark;
+  Holds holds;
 } FreeBlock;
 
 typedef struct
 {
   GstAllocator parent;
 
-  GstZbPoolConn *conn;          /* set once */
   gchar *buffer;                /* set once */
   gsize block_size;             /* set once */
   gsize mem_size;               /* set once */
@@ -397,9 +471,7 @@ pool_free (GstAllocator * allocator, GstMemory * mem)
   fb = g_new (FreeBlock, 1);
   fb->seg = m->seg;
   fb->index = m->index;
-  fb->conn = m->conn;
-  fb->pid = m->pid;
-  fb->mark = m->mark;
+  fb->holds = m->holds;
   /* last in, first out: take_block() scans from the head, so the most
    * recently used block that the reader has released is reused, and the
    * blocks in use stay few and in the CPU caches (first in, first out
@@ -419,11 +491,11 @@ gst_zb_pool_allocator_finalize (GObject * object)
 
   /* every memory held a reference: all blocks are on the free list */
   while ((fb = g_queue_pop_head (&self->free))) {
+    holds_free (&fb->holds);
     gst_zb_pool_segment_unref (fb->seg);
     g_free (fb);
   }
   g_ptr_array_unref (self->segments);
-  gst_zb_pool_conn_unref (self->conn);
   g_free (self->buffer);
   g_mutex_clear (&self->lock);
   G_OBJECT_CLASS (gst_zb_pool_allocator_parent_class)->finalize (object);
@@ -457,13 +529,12 @@ gst_zb_pool_allocator_init (GstZbPoolAllocator * self)
 }
 
 static GstZbPoolAllocator *
-pool_allocator_new (const gchar * buffer, GstZbPoolConn * conn, gsize size)
+pool_allocator_new (const gchar * buffer, gsize size)
 {
   GstZbPoolAllocator *self = g_object_new (gst_zb_pool_allocator_get_type (),
       NULL);
 
   gst_object_ref_sink (self);
-  self->conn = gst_zb_pool_conn_ref (conn);
   self->buffer = g_strdup (buffer);
   self->mem_size = size;
   self->block_size = (size + BLOCK_ALIGN - 1) / BLOCK_ALIGN * BLOCK_ALIGN;
@@ -518,7 +589,7 @@ take_block (GstZbPoolAllocator * self)
     for (l = self->free.head; l; l = l->next) {
       FreeBlock *b = l->data;
 
-      if (conn_released (self->conn, b->conn, b->pid, b->mark)) {
+      if (holds_released (&b->holds)) {
         fb = b;
         g_queue_delete_link (&self->free, l);
         break;
@@ -538,6 +609,7 @@ take_block (GstZbPoolAllocator * self)
       self->block_size, BLOCK_ALIGN - 1, 0, self->mem_size);
   m->seg = fb->seg;             /* takes the free list's reference */
   m->index = fb->index;
+  m->holds = fb->holds;         /* none left; keeps its storage */
   g_free (fb);
   return GST_MEMORY_CAST (m);
 }
@@ -573,12 +645,8 @@ gst_zb_pool_memory_sent (GstMemory * mem, GstZbPoolConn * conn, guint64 mark)
   serial = conn->serial;
   pid = conn->reader_pid;
   g_mutex_unlock (&conn->lock);
-  root->conn = serial;
-  root->pid = pid;
-  root->mark = mark;
-  root->seg->last_conn = serial;
-  root->seg->last_pid = pid;
-  root->seg->last_mark = mark;
+  holds_set (&root->holds, conn, serial, pid, mark);
+  holds_set (&root->seg->last, conn, serial, pid, mark);
   /* the reader has these bytes now: a later write map copies */
   GST_MINI_OBJECT_FLAG_SET (mem, GST_MEMORY_FLAG_READONLY);
   if (mem != GST_MEMORY_CAST (root))
@@ -592,7 +660,6 @@ typedef struct
 {
   GstBufferPool parent;
 
-  GstZbPoolConn *conn;          /* set once */
   gchar *buffer;                /* set once */
 
   /* set_config, while inactive */
@@ -641,7 +708,7 @@ sink_pool_set_config (GstBufferPool * pool, GstStructure * config)
   if (self->alloc == NULL || self->alloc->mem_size != size) {
     if (self->alloc)
       gst_object_unref (self->alloc);
-    self->alloc = pool_allocator_new (self->buffer, self->conn, size);
+    self->alloc = pool_allocator_new (self->buffer, size);
   }
   self->size = size;
   /* never more than MAX_BLOCKS are in the pool, but past that buffers are
@@ -709,7 +776,6 @@ gst_zb_sink_pool_finalize (GObject * object)
 
   if (self->alloc)
     gst_object_unref (self->alloc);
-  gst_zb_pool_conn_unref (self->conn);
   g_free (self->buffer);
   G_OBJECT_CLASS (gst_zb_sink_pool_parent_class)->finalize (object);
 }
@@ -734,12 +800,11 @@ gst_zb_sink_pool_init (GstZbSinkPool * self)
 }
 
 GstBufferPool *
-gst_zb_sink_pool_new (const gchar * buffer_name, GstZbPoolConn * conn)
+gst_zb_sink_pool_new (const gchar * buffer_name)
 {
   GstZbSinkPool *self = g_object_new (gst_zb_sink_pool_get_type (), NULL);
 
   gst_object_ref_sink (self);
-  self->conn = gst_zb_pool_conn_ref (conn);
   self->buffer = g_strdup (buffer_name);
   return GST_BUFFER_POOL_CAST (self);
 }

@@ -14,10 +14,10 @@
 
 G_BEGIN_DECLS
 
-/* What the pools need to know of zbsink's connection: whether the reader
- * has released the ring frame that referenced a block. One per sink,
- * shared with every pool it made (pools and their memories may outlive
- * the sink). */
+/* What the pools need to know of one of zbsink's connections: whether
+ * the reader has released the ring frame that referenced a block. One for
+ * the reader of NAME (per sink) and one per NAME@ID output; every block
+ * and segment sent over it holds a reference (they may outlive the sink). */
 typedef struct _GstZbPoolConn GstZbPoolConn;
 
 GstZbPoolConn *gst_zb_pool_conn_new (void);
@@ -32,10 +32,9 @@ void gst_zb_pool_conn_connected (GstZbPoolConn * conn, zb_writer * writer,
 /* Before zb_writer_disconnect(): nobody reads the writer after this. */
 void gst_zb_pool_conn_disconnected (GstZbPoolConn * conn);
 
-/* A pool for @buffer_name (names its segments) whose blocks are released
- * per @conn. Not floating. */
-GstBufferPool *gst_zb_sink_pool_new (const gchar * buffer_name,
-    GstZbPoolConn * conn);
+/* A pool for @buffer_name (names its segments). A block is reused once
+ * every connection it was sent over released it. Not floating. */
+GstBufferPool *gst_zb_sink_pool_new (const gchar * buffer_name);
 
 /* Fallbacks so far: buffers handed out as plain memory because every
  * block was in use and the pool could not grow. */
@@ -49,17 +48,17 @@ typedef struct _GstZbPoolSegment GstZbPoolSegment;
 GstZbPoolSegment *gst_zb_pool_memory_ref (GstMemory * mem,
     zb_gst_pool_ref * ref);
 
-/* The record that references @mem was committed on connection @conn_serial
- * (gst_zb_pool_conn_serial()) with zb_writer_bytes_committed() == @mark:
- * the block is reused only once the reader has released it. Makes @mem
- * read-only (a later write map copies). Streaming thread. */
+/* The record that references @mem was committed on the current
+ * connection of @conn with zb_writer_bytes_committed() == @mark: the block
+ * (and its segment's name) stays until that reader has released it, as
+ * well as every other reader it was sent to. Makes @mem read-only (a later
+ * write map copies). Streaming thread. */
 void gst_zb_pool_memory_sent (GstMemory * mem, GstZbPoolConn * conn,
     guint64 mark);
 
-/* Has the reader released the last record that referenced @seg? TRUE when
- * it has, or when that reader is gone. */
-gboolean gst_zb_pool_segment_released (GstZbPoolSegment * seg,
-    GstZbPoolConn * conn);
+/* Has every reader released the last record that referenced @seg (over
+ * its connection)? TRUE when all have, or are gone. Streaming thread. */
+gboolean gst_zb_pool_segment_released (GstZbPoolSegment * seg);
 void gst_zb_pool_segment_unref (GstZbPoolSegment * seg);
 
 G_END_DECLS

@@ -153,10 +153,21 @@ GstFlowReturn gst_zb_sink_send (GstZbSink * self, const zb_gst_record * rec,
 void gst_zb_sink_disconnect (GstZbSink * self);
 
 /* Before leaving without EOS: wait up to @timeout_ms, while the reader
- * lives, until it has released the last records of our pool segments (it
- * has then mapped them), so that their names may go with us and the last
+ * of NAME lives (or NAME@ID readers are connected), until every reader
+ * has released the last records of our pool segments (it has then mapped
+ * them), so that their names may go with us and the last
  * frames still arrive. */
 void gst_zb_sink_drain_segments (GstZbSink * self, gint timeout_ms);
+
+/* @seg (a reference, taken) has a record in a ring now (of NAME or of a
+ * NAME@ID reader): keep its name in /dev/shm until every reader it went
+ * to has released it; let go of the segments all have released.
+ * Streaming thread. */
+void gst_zb_sink_sent_segment (GstZbSink * self, GstZbPoolSegment * seg);
+
+/* Is buffer @name (in /dev/shm) of our user? Then its reader may map our
+ * pool segments (0600), else it gets copies. */
+gboolean gst_zb_sink_reader_is_us (const gchar * name);
 
 /* gstzbsinkerror.c: watch the top-level pipeline's ERROR messages and
  * gst-launch-1.0's interrupt from start() to stop(); forget both; write

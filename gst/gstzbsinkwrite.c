@@ -199,8 +199,8 @@ typedef enum
 } ConnectResult;
 
 /* Whether the buffer @name (its segment) belongs to our own user. */
-static gboolean
-reader_is_us (const gchar * name)
+gboolean
+gst_zb_sink_reader_is_us (const gchar * name)
 {
   gchar *path = g_strdup_printf ("/dev/shm/%s", name);
   struct stat st;
@@ -307,7 +307,7 @@ ensure_connected (GstZbSink * self, gboolean block)
   gst_zb_pool_conn_connected (self->pool_conn, w, pid);
   /* our pool segments are ours alone (0600): a reader of another user
    * (allow-uid) cannot open them, so its frames are copied */
-  self->pool_usable = reader_is_us (name);
+  self->pool_usable = gst_zb_sink_reader_is_us (name);
   if (!self->pool_usable)
     GST_INFO_OBJECT (self, "the reader of \"%s\" is another user: copying "
         "frames instead of sending pool records", name);
@@ -482,11 +482,8 @@ gst_zb_sink_needs_repack (GstZbSink * self, GstBuffer * buf,
   return gst_buffer_get_size (buf) < layout->size;
 }
 
-/* @seg (a reference, taken) has a record in the ring now: keep its name
- * in /dev/shm until the reader has released the record; let go of the
- * segments whose last record it has released. */
-static void
-sent_segment (GstZbSink * self, GstZbPoolSegment * seg)
+void
+gst_zb_sink_sent_segment (GstZbSink * self, GstZbPoolSegment * seg)
 {
   guint i;
 
@@ -497,7 +494,7 @@ sent_segment (GstZbSink * self, GstZbPoolSegment * seg)
       gst_zb_pool_segment_unref (seg);
       seg = NULL;
       i++;
-    } else if (gst_zb_pool_segment_released (s, self->pool_conn)) {
+    } else if (gst_zb_pool_segment_released (s)) {
       g_ptr_array_remove_index_fast (self->sent_segments, i);
     } else {
       i++;
@@ -513,20 +510,23 @@ gst_zb_sink_drain_segments (GstZbSink * self, gint timeout_ms)
   gint64 end = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
   guint i;
 
-  while (self->writer && self->sent_segments->len > 0) {
+  /* the readers of NAME@ID too: they read from the same segments */
+  while (self->sent_segments->len > 0) {
     for (i = 0; i < self->sent_segments->len;) {
       if (gst_zb_pool_segment_released (g_ptr_array_index
-              (self->sent_segments, i), self->pool_conn))
+              (self->sent_segments, i)))
         g_ptr_array_remove_index_fast (self->sent_segments, i);
       else
         i++;
     }
     if (self->sent_segments->len == 0)
       break;
-    if (g_get_monotonic_time () >= end ||
-        zb_writer_check_reader (self->writer) < 0) {
+    if (g_get_monotonic_time () >= end || (self->writer &&
+            zb_writer_check_reader (self->writer) < 0) ||
+        (self->writer == NULL &&
+            gst_zb_sink_outputs_count (self->outputs) == 0)) {
       GST_WARNING_OBJECT (self, "leaving with %u pool segments whose last "
-          "records the reader has not read", self->sent_segments->len);
+          "records a reader has not read", self->sent_segments->len);
       break;
     }
     g_usleep (2000);
@@ -707,7 +707,7 @@ write_frame_inner (GstZbSink * self, const zb_gst_record * rec,
     gst_zb_pool_memory_sent (pool_mem, self->pool_conn,
         zb_writer_bytes_committed (self->writer));
     *segp = NULL;
-    sent_segment (self, seg);
+    gst_zb_sink_sent_segment (self, seg);
     GST_OBJECT_LOCK (self);
     self->in_place++;
     GST_OBJECT_UNLOCK (self);

@@ -94,6 +94,10 @@ GstFlowReturn gst_zb_src_next_buffer (GstZbSrc * self, GstZbReaderRef * ref,
 /* gstzbsrcwriter.c: the buffer's name (a copy), the caps property (a
  * reference or NULL); any thread, take GST_OBJECT_LOCK. */
 gchar *gst_zb_src_dup_name (GstZbSrc * self);
+/* The buffer whose writer names the pool segments (a copy): the buffer's
+ * name up to its first '@' (the writer of NAME@ID serves it from the pool
+ * of NAME, docs/fanout.md). */
+gchar *gst_zb_src_dup_pool_name (GstZbSrc * self);
 GstCaps *gst_zb_src_user_caps (GstZbSrc * self);
 
 G_END_DECLS

@@ -36,6 +36,17 @@ gst_zb_src_dup_name (GstZbSrc * self)
   return name;
 }
 
+gchar *
+gst_zb_src_dup_pool_name (GstZbSrc * self)
+{
+  gchar *name = gst_zb_src_dup_name (self);
+  gchar *at = name ? strchr (name, '@') : NULL;
+
+  if (at)
+    *at = '\0';
+  return name;
+}
+
 GstCaps *
 gst_zb_src_user_caps (GstZbSrc * self)
 {
@@ -147,7 +158,16 @@ handle_writer_lost (GstZbSrc * self, const gchar * reason)
     forget_pool_maps (self);
     /* a killed writer could not remove its pool segments */
     if (strcmp (reason, "died") == 0 && pid != 0) {
-      guint n = gst_zb_pool_shm_sweep (name, pid);
+      gchar *base = g_strdup (name);
+      guint n;
+
+      /* NAME@ID: a fan-out writer named them after NAME */
+      if (strchr (base, '@'))
+        *strchr (base, '@') = '\0';
+      n = gst_zb_pool_shm_sweep (name, pid);
+      if (strcmp (base, name) != 0)
+        n += gst_zb_pool_shm_sweep (base, pid);
+      g_free (base);
 
       if (n)
         GST_INFO_OBJECT (self, "removed %u pool segments of dead writer %"
@@ -350,13 +370,20 @@ take_pool_record (GstZbSrc * self, GstZbReaderRef * ref, zb_frame * frame,
   GST_OBJECT_LOCK (self);
   pid = self->writer_pid;
   GST_OBJECT_UNLOCK (self);
+  /* only the current writer's own segments for this buffer; for NAME@ID
+   * also those for NAME (a fan-out writer's pool serves every reader;
+   * a writer of buffer-name=NAME@ID names them after NAME@ID) */
   name = gst_zb_src_dup_name (self);
-  /* only the current writer's own segments for this buffer */
   if (zb_gst_pool_name (expect, sizeof (expect), name, pid, pref.serial) < 0
       || strcmp (expect, pref.name) != 0) {
     g_free (name);
-    why = "segment name is not one of the writer's for this buffer";
-    goto invalid;
+    name = gst_zb_src_dup_pool_name (self);
+    if (zb_gst_pool_name (expect, sizeof (expect), name, pid,
+            pref.serial) < 0 || strcmp (expect, pref.name) != 0) {
+      g_free (name);
+      why = "segment name is not one of the writer's for this buffer";
+      goto invalid;
+    }
   }
   g_free (name);
 
