@@ -1,5 +1,5 @@
 # Shell functions shared by the benchmark scripts in bench/ (sourced, not
-# run): bench-default.sh, bench-readers.sh, bench-producers.sh.
+# run): bench-default.sh, bench-producers.sh.
 
 # now: wall-clock seconds with nanoseconds
 now() { date +%s.%N; }
