@@ -63,7 +63,10 @@ rtp_caps="$rtp_caps,width=(string)$width,height=(string)$height"
 rtp_caps="$rtp_caps,colorimetry=(string)BT601-5,payload=96"
 
 echo "== receiver on 127.0.0.1:$port"
-timeout 60 gst-launch-1.0 -e udpsrc address=127.0.0.1 port="$port" \
+# --foreground: timeout(1) passes our SIGINT to gst-launch-1.0 once; without
+# it, it also signals its process group, and the second SIGINT makes
+# gst-launch-1.0 -e quit before its EOS is through (exit 130 under load)
+timeout --foreground 60 gst-launch-1.0 -e udpsrc address=127.0.0.1 port="$port" \
   caps="$rtp_caps" buffer-size=4194304 \
   ! rtpjitterbuffer latency=200 ! rtpvrawdepay ! videoconvert \
   ! pngenc compression-level=1 \
@@ -95,11 +98,7 @@ wait "$fpid"
 frc=$?
 # Let the last packets land, then stop the receiver cleanly.
 sleep 0.5
-# SIGINT to gst-launch-1.0 itself: timeout(1) would pass a signal to the
-# child and again to its process group, and a second SIGINT makes
-# gst-launch-1.0 -e quit before its EOS is through (exit 130 under load)
-child=$(pgrep -P "$rpid" -n gst-launch-1.0)
-kill -INT "${child:-$rpid}"
+kill -INT "$rpid"
 wait "$rpid"
 rrc=$?
 pids=()
