@@ -6,10 +6,15 @@
  * with its own caps), and answers every request with its bytes inverted
  * (255 - b), or, with -m gray, with the frame made grey (raw video named by
  * the client's caps: planar YUV keeps its luma, 4-byte RGB averages its
- * colours). Responses are written in place in the response ring
- * (acquire + commit): no copy besides the transform itself.
+ * colours). A client of libzerobuffer (zbfilter, zb_duplex_client) is
+ * answered in place: the transform changes the request where it lies in
+ * the request ring and the client reads it back there, so no byte is
+ * copied either way (docs/duplex.md "In place"). Other clients (the
+ * reference implementations', or with -C all clients) get the answer
+ * written into the response ring (acquire + commit).
  *
  *   zb-duplex-invert -n NAME [-m invert|gray] [-s BYTES] [-d MS] [-c CAPS]
+ *                    [-C]
  *
  * -s  request ring size (default 16 MiB); -d  sleep MS per request (to
  * simulate a slow model); -c  declare CAPS as the responses' caps in the
@@ -60,6 +65,7 @@ typedef struct
 typedef struct
 {
   Mode mode;
+  int copy;                     /* -C: never answer in place */
   int delay_ms;
   unsigned long served;
   Client clients[MAX_CLIENTS];
@@ -185,7 +191,7 @@ gray (const Client * s, const uint8_t * in, uint8_t * out, size_t n)
         packed *= 3;            /* Y444 */
       luma = n == packed ? w * h : ((w + 3) & ~(size_t) 3) * h;
       luma = luma < n ? luma : n;
-      memcpy (out, in, luma);
+      memmove (out, in, luma);
       memset (out + luma, 128, n - luma);
       return;
     }
@@ -203,10 +209,10 @@ gray (const Client * s, const uint8_t * in, uint8_t * out, size_t n)
       out[i + (first ? 3 : 0)] = in[i + (first ? 3 : 0)];
       out[i + c] = out[i + c + 1] = out[i + c + 2] = m;
     }
-    memcpy (out + i, in + i, n - i);
+    memmove (out + i, in + i, n - i);
     return;
   }
-  memcpy (out, in, n);
+  memmove (out, in, n);
 }
 
 static int
@@ -215,8 +221,8 @@ handle (zb_duplex_server * server, const zb_frame * request, void *user_data)
   Server *s = user_data;
   Client *c = client_of (s, server);
   const uint8_t *in = request->data;
-  size_t n = request->size;
-  void *out;
+  size_t n = request->size, size;
+  void *out, *writable;
   int ret;
 
   if (c == NULL)                /* too many channels: answer, untouched */
@@ -245,7 +251,19 @@ handle (zb_duplex_server * server, const zb_frame * request, void *user_data)
   if (n == 0)                   /* a frame has at least one byte */
     return zb_duplex_server_respond (server, "", 1);
 
-  /* in place in the response ring */
+  /* In place in the request, where the client reads it back (a client of
+   * libzerobuffer), else into the response ring. */
+  if (!s->copy && zb_duplex_server_request_data (server, &writable, &size) == 0) {
+    size_t offset = (size_t) (in - (const uint8_t *) request->data);
+
+    out = (uint8_t *) writable + offset;
+    if (s->mode == MODE_GRAY)
+      gray (c, out, out, n);
+    else
+      invert (out, out, n);
+    s->served++;
+    return zb_duplex_server_respond_in_place (server, offset, n);
+  }
   ret = zb_duplex_server_acquire (server, n, &out);
   if (ret < 0)
     return ret;
@@ -276,7 +294,7 @@ static void
 usage (void)
 {
   fprintf (stderr, "usage: zb-duplex-invert -n NAME [-m invert|gray] "
-      "[-s BYTES] [-d MS] [-c CAPS]\n");
+      "[-s BYTES] [-d MS] [-c CAPS] [-C]\n");
 }
 
 int
@@ -291,7 +309,7 @@ main (int argc, char **argv)
   int opt, ret;
 
   s.mode = MODE_INVERT;
-  while ((opt = getopt (argc, argv, "n:m:s:d:c:h")) != -1) {
+  while ((opt = getopt (argc, argv, "n:m:s:d:c:Ch")) != -1) {
     switch (opt) {
       case 'n':
         name = optarg;
@@ -314,6 +332,9 @@ main (int argc, char **argv)
         break;
       case 'c':
         caps = optarg;
+        break;
+      case 'C':
+        s.copy = 1;
         break;
       default:
         usage ();

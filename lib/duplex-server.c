@@ -51,6 +51,9 @@ struct channel
   int answered;
   int lost;                     /* a respond failed: the client is gone */
   int in_handler;               /* holds server->handler_lock */
+  const zb_frame *request;      /* being answered */
+  int in_place;                 /* the client takes answers in place */
+  uint8_t nonce[16];            /* ... recognised by this */
   void *metadata;               /* set by a handler for this channel */
   size_t metadata_size;
   int metadata_sent;            /* on the current client's connection */
@@ -114,7 +117,14 @@ channel_init (zb_duplex_server * server, channel * ch, const char *name)
   if (ret < 0)
     return ret;
   snprintf (ch->name, sizeof (ch->name), "%s", name);
-  return zb_reader_create (request, &server->rc, &ch->requests);
+  ret = zb_reader_create (request, &server->rc, &ch->requests);
+  if (ret == 0) {
+    uint64_t magic = ZB_IN_PLACE_MAGIC;
+
+    /* We may answer in place (a client of ours then says it takes it). */
+    zb_reader_set_reserved (ch->requests, &magic, 1);
+  }
+  return ret;
 }
 
 int
@@ -233,6 +243,13 @@ connect_responses (channel * ch)
     zb_writer_disconnect (writer);
     return ret;
   }
+  if (ret == 0) {
+    uint64_t reserved[4];
+
+    zb_writer_peer_reserved (writer, reserved);
+    ch->in_place = reserved[0] == ZB_IN_PLACE_MAGIC;
+    memcpy (ch->nonce, &reserved[1], sizeof (ch->nonce));
+  }
   ch->metadata_sent = 0;
   ch->client_pid = pid;
   ch->client_checked_ms = zb_now_ms ();
@@ -279,7 +296,9 @@ call_handler (channel * ch, const zb_frame * request)
   pthread_mutex_lock (&server->handler_lock);
   current = ch;
   ch->in_handler = 1;
+  ch->request = request;
   ret = server->handler (server, request, server->user_data);
+  ch->request = NULL;
   ch->in_handler = 0;
   current = NULL;
   pthread_mutex_unlock (&server->handler_lock);
@@ -599,18 +618,11 @@ note (channel * ch, int ret)
   return ret;
 }
 
-int
-zb_duplex_server_respond (zb_duplex_server * server, const void *data,
-    size_t size)
+static int
+respond (channel * ch, const void *data, size_t size)
 {
-  channel *ch;
   int ret, yielded;
 
-  if (server == NULL)
-    return -EINVAL;
-  ch = channel_of (server);
-  if (ch->responses == NULL)
-    return -EINVAL;
   ret = send_metadata (ch);
   if (ret < 0)
     return note (ch, ret);
@@ -622,6 +634,79 @@ zb_duplex_server_respond (zb_duplex_server * server, const void *data,
   if (ret == 0)
     ch->answered = 1;
   return note (ch, ret);
+}
+
+int
+zb_duplex_server_respond (zb_duplex_server * server, const void *data,
+    size_t size)
+{
+  channel *ch;
+
+  if (server == NULL)
+    return -EINVAL;
+  ch = channel_of (server);
+  if (ch->responses == NULL)
+    return -EINVAL;
+  return respond (ch, data, size);
+}
+
+/* The channel of the request a handler answers in place: -EINVAL outside
+ * a handler, -EOPNOTSUPP when its client takes no answers in place. */
+static int
+in_place_channel (zb_duplex_server * server, channel ** out)
+{
+  channel *ch;
+
+  if (server == NULL)
+    return -EINVAL;
+  ch = channel_of (server);
+  if (ch != current || ch->request == NULL || ch->responses == NULL)
+    return -EINVAL;
+  if (!ch->in_place)
+    return -EOPNOTSUPP;
+  *out = ch;
+  return 0;
+}
+
+int
+zb_duplex_server_request_data (zb_duplex_server * server, void **data,
+    size_t *size)
+{
+  channel *ch;
+  int ret;
+
+  if (data == NULL || size == NULL)
+    return -EINVAL;
+  ret = in_place_channel (server, &ch);
+  if (ret < 0)
+    return ret;
+  /* Our mapping of the request ring is read-write; the bytes are the
+   * client's request, which it reads back once we answer. */
+  *data = (void *) ch->request->data;
+  *size = ch->request->size;
+  return 0;
+}
+
+int
+zb_duplex_server_respond_in_place (zb_duplex_server * server, size_t offset,
+    size_t size)
+{
+  zb_in_place_record rec;
+  channel *ch;
+  int ret;
+
+  ret = in_place_channel (server, &ch);
+  if (ret < 0)
+    return ret;
+  if (size == 0 || offset > ch->request->size
+      || size > ch->request->size - offset)
+    return -EINVAL;
+  memcpy (rec.nonce, ch->nonce, sizeof (rec.nonce));
+  rec.request_sequence = ch->request->sequence;
+  rec.offset = offset;
+  rec.size = size;
+  /* The record's commit publishes our stores into the request too. */
+  return respond (ch, &rec, sizeof (rec));
 }
 
 int

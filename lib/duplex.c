@@ -4,18 +4,54 @@
 #include "zb-private.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define FAN_IN_CONNECT_MS 1000
+
+/* A request sent to a server that may answer in place, until its answer
+ * no longer needs its bytes. */
+typedef enum
+{
+  REQUEST_SENT,                 /* no answer yet */
+  REQUEST_HELD,                 /* answered in place, answer not released */
+  REQUEST_DONE
+} request_state;
+
+typedef struct
+{
+  uint64_t sequence;
+  uint64_t start;               /* zb_writer_bytes_committed() at its start */
+  const uint8_t *payload;
+  size_t size;
+  request_state state;
+  zb_frame record;              /* HELD: the answer as it was read */
+} request_entry;
 
 struct zb_duplex_client
 {
   zb_reader *responses;
   zb_writer *requests;
+
+  /* In place (docs/duplex.md "In place"): both sides take part. */
+  int in_place;
+  uint8_t nonce[16];
+  uint64_t ring_size;           /* of the request ring */
+  void *acquired;               /* payload of the request being written */
+  size_t acquired_size;
+
+  /* Requests in the order sent, oldest at head; guards the entries. */
+  pthread_mutex_t lock;
+  request_entry *entries;
+  size_t capacity;              /* power of two */
+  size_t head;
+  size_t count;
 };
 
 int
@@ -90,6 +126,36 @@ fan_in_server_alive (const char *name)
   return zb_inspect (request, &st, NULL, 0, NULL) == 0 && st.reader_alive;
 }
 
+/* A server of this library may answer in place: if its request buffer
+ * says so, say in our response buffer that we take such answers, with a
+ * nonce that tells them from others. Before our first request, which the
+ * server reads before it looks at our response buffer; a server that
+ * never said so, or a reference one, gets nothing in our OIEB. */
+static void
+offer_in_place (zb_duplex_client * client)
+{
+  uint64_t peer[4], mine[3];
+  int fd;
+
+  zb_writer_peer_reserved (client->requests, peer);
+  if (peer[0] != ZB_IN_PLACE_MAGIC)
+    return;
+  fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  if (read (fd, client->nonce, sizeof (client->nonce)) !=
+      (ssize_t) sizeof (client->nonce)) {
+    close (fd);
+    return;
+  }
+  close (fd);
+  mine[0] = ZB_IN_PLACE_MAGIC;
+  memcpy (&mine[1], client->nonce, sizeof (client->nonce));
+  zb_reader_set_reserved (client->responses, mine, 3);
+  client->ring_size = zb_writer_ring_size (client->requests);
+  client->in_place = 1;
+}
+
 int
 zb_duplex_client_connect (const char *name, const zb_duplex_config * config,
     zb_duplex_client ** out)
@@ -113,6 +179,7 @@ zb_duplex_client_connect (const char *name, const zb_duplex_config * config,
   client = calloc (1, sizeof (*client));
   if (client == NULL)
     return -ENOMEM;
+  pthread_mutex_init (&client->lock, NULL);
   /* Responses first: the server connects to them on our first request. */
   zb_duplex_reader_config (config, &rc);
   ret = zb_reader_create (response, &rc, &client->responses);
@@ -128,65 +195,229 @@ zb_duplex_client_connect (const char *name, const zb_duplex_config * config,
   ret = zb_writer_connect (request, &wc, &client->requests);
   if (ret < 0)
     goto error;
+  offer_in_place (client);
   *out = client;
   return 0;
 
   /* ERRORS */
 error:
   zb_reader_destroy (client->responses);
+  pthread_mutex_destroy (&client->lock);
   free (client);
   return ret;
+}
+
+/* Room for one more entry (with the lock). */
+static int
+entries_reserve (zb_duplex_client * client)
+{
+  request_entry *grown;
+  size_t i, cap;
+
+  if (client->count < client->capacity)
+    return 0;
+  cap = client->capacity ? client->capacity * 2 : 16;
+  grown = malloc (cap * sizeof (*grown));
+  if (grown == NULL)
+    return -ENOMEM;
+  for (i = 0; i < client->count; i++)
+    grown[i] = client->entries[(client->head + i) & (client->capacity - 1)];
+  free (client->entries);
+  client->entries = grown;
+  client->capacity = cap;
+  client->head = 0;
+  return 0;
+}
+
+static request_entry *
+entry_at (zb_duplex_client * client, size_t i)
+{
+  return &client->entries[(client->head + i) & (client->capacity - 1)];
+}
+
+/* Drop the finished entries at the head, and let the writer charge the
+ * ring up to the oldest request whose bytes may still be read (with the
+ * lock). */
+static void
+entries_trim (zb_duplex_client * client)
+{
+  while (client->count > 0 && entry_at (client, 0)->state == REQUEST_DONE) {
+    client->head = (client->head + 1) & (client->capacity - 1);
+    client->count--;
+  }
+  zb_writer_set_limit (client->requests, client->count == 0 ? UINT64_MAX :
+      entry_at (client, 0)->start + client->ring_size);
 }
 
 int
 zb_duplex_client_send (zb_duplex_client * client, const void *data,
     size_t size, uint64_t * sequence)
 {
+  void *dst;
   int ret;
 
-  if (client == NULL)
+  if (client == NULL || data == NULL)
     return -EINVAL;
-  ret = zb_writer_write (client->requests, data, size);
-  if (ret == 0 && sequence != NULL)
-    *sequence = zb_writer_frames_written (client->requests);
-  return ret;
+  ret = zb_duplex_client_acquire (client, size, &dst);
+  if (ret < 0)
+    return ret;
+  memcpy (dst, data, size);
+  return zb_duplex_client_commit (client, sequence);
 }
 
 int
 zb_duplex_client_acquire (zb_duplex_client * client, size_t size, void **data)
 {
+  int ret = 0;
+
   if (client == NULL)
     return -EINVAL;
-  return zb_writer_acquire (client->requests, size, data);
+  if (client->in_place) {
+    pthread_mutex_lock (&client->lock);
+    ret = entries_reserve (client);
+    pthread_mutex_unlock (&client->lock);
+  }
+  if (ret == 0)
+    ret = zb_writer_acquire (client->requests, size, data);
+  if (ret == 0) {
+    client->acquired = *data;
+    client->acquired_size = size;
+  }
+  return ret;
 }
 
 int
 zb_duplex_client_commit (zb_duplex_client * client, uint64_t * sequence)
 {
+  request_entry *e;
   int ret;
 
   if (client == NULL)
     return -EINVAL;
+  /* With the lock: an answer may come back before we note the request. */
+  pthread_mutex_lock (&client->lock);
   ret = zb_writer_commit (client->requests);
+  if (ret == 0 && client->in_place) {
+    e = &client->entries[(client->head + client->count) &
+        (client->capacity - 1)];
+    e->sequence = zb_writer_frames_written (client->requests);
+    e->start = zb_writer_bytes_committed (client->requests) -
+        ZB_FRAME_HEADER_SIZE - client->acquired_size;
+    e->payload = client->acquired;
+    e->size = client->acquired_size;
+    e->state = REQUEST_SENT;
+    client->count++;
+  }
+  pthread_mutex_unlock (&client->lock);
   if (ret == 0 && sequence != NULL)
     *sequence = zb_writer_frames_written (client->requests);
   return ret;
+}
+
+/* Is @f an answer in place, by its size and our nonce? */
+static int
+is_in_place_record (zb_duplex_client * client, const zb_frame * f,
+    zb_in_place_record * rec)
+{
+  if (f->size != sizeof (*rec))
+    return 0;
+  memcpy (rec, f->data, sizeof (*rec));
+  return memcmp (rec->nonce, client->nonce, sizeof (rec->nonce)) == 0;
+}
+
+/* Note the answer @response (with the lock): an answer in place points
+ * @response at the bytes of its request. 0 or -EPROTO (an answer in place
+ * to no request of ours that awaits one, or out of its bounds). */
+static int
+note_answer (zb_duplex_client * client, zb_frame * response)
+{
+  zb_in_place_record rec;
+  request_entry *e = NULL;
+  size_t i;
+
+  if (!is_in_place_record (client, response, &rec)) {
+    /* Answers come in the order of the requests: the oldest one. */
+    for (i = 0; i < client->count; i++)
+      if (entry_at (client, i)->state == REQUEST_SENT) {
+        entry_at (client, i)->state = REQUEST_DONE;
+        break;
+      }
+    entries_trim (client);
+    return 0;
+  }
+  for (i = 0; i < client->count && e == NULL; i++) {
+    request_entry *x = entry_at (client, i);
+
+    if (x->state == REQUEST_SENT && x->sequence == rec.request_sequence)
+      e = x;
+  }
+  if (e == NULL) {
+    entries_trim (client);
+    return -EPROTO;
+  }
+  /* Older requests left unanswered are never answered now. */
+  for (i = 0; entry_at (client, i) != e; i++)
+    if (entry_at (client, i)->state == REQUEST_SENT)
+      entry_at (client, i)->state = REQUEST_DONE;
+  if (rec.size == 0 || rec.offset > e->size || rec.size > e->size - rec.offset) {
+    e->state = REQUEST_DONE;
+    entries_trim (client);
+    return -EPROTO;
+  }
+  e->state = REQUEST_HELD;
+  e->record = *response;
+  response->data = e->payload + rec.offset;
+  response->size = (size_t) rec.size;
+  entries_trim (client);
+  return 0;
 }
 
 int
 zb_duplex_client_receive (zb_duplex_client * client, int timeout_ms,
     zb_frame * response)
 {
-  if (client == NULL)
+  zb_frame record;
+  int ret;
+
+  if (client == NULL || response == NULL)
     return -EINVAL;
-  return zb_reader_read (client->responses, timeout_ms, response);
+  ret = zb_reader_read (client->responses, timeout_ms, response);
+  if (ret < 0 || !client->in_place)
+    return ret;
+  record = *response;
+  pthread_mutex_lock (&client->lock);
+  ret = note_answer (client, response);
+  pthread_mutex_unlock (&client->lock);
+  if (ret < 0)
+    zb_reader_release (client->responses, &record);
+  return ret;
 }
 
 int
 zb_duplex_client_release (zb_duplex_client * client, const zb_frame * response)
 {
-  if (client == NULL)
+  zb_frame record;
+  size_t i;
+
+  if (client == NULL || response == NULL)
     return -EINVAL;
+  if (client->in_place) {
+    pthread_mutex_lock (&client->lock);
+    for (i = 0; i < client->count; i++) {
+      request_entry *e = entry_at (client, i);
+      const uint8_t *p = response->data;
+
+      if (e->state == REQUEST_HELD && e->record.id == response->id
+          && p >= e->payload && p < e->payload + e->size) {
+        record = e->record;
+        e->state = REQUEST_DONE;
+        entries_trim (client);
+        pthread_mutex_unlock (&client->lock);
+        return zb_reader_release (client->responses, &record);
+      }
+    }
+    pthread_mutex_unlock (&client->lock);
+  }
   return zb_reader_release (client->responses, response);
 }
 
@@ -233,5 +464,7 @@ zb_duplex_client_destroy (zb_duplex_client * client)
     return;
   zb_writer_disconnect (client->requests);
   zb_reader_destroy (client->responses);
+  pthread_mutex_destroy (&client->lock);
+  free (client->entries);
   free (client);
 }

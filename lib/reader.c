@@ -748,3 +748,13 @@ zb_reader_destroy (zb_reader * reader)
   free (reader->holds);
   free (reader);
 }
+
+void
+zb_reader_set_reserved (zb_reader * reader, const uint64_t * values,
+    unsigned int n)
+{
+  unsigned int i;
+
+  for (i = 0; i < n && i < 4; i++)
+    ZB_STORE (reader->seg.oieb->reserved[i], values[i]);
+}

@@ -41,6 +41,10 @@ struct zb_writer
    * reader still held when we connected; written by the writing thread
    * only, read by zb_writer_bytes_released() from any thread. */
   uint64_t committed;
+  /* Atomic: never charge the ring past this count of committed bytes
+   * (UINT64_MAX: no limit). A duplex client sets it so that requests it
+   * still holds in place are not overwritten (duplex.c). */
+  uint64_t limit;
 
   int acquired;
   uint64_t acquired_pos;
@@ -309,6 +313,7 @@ try_connect (const char *name, zb_writer * writer, int take_over)
   /* Tokens from an earlier writer's era mean nothing to us. */
   drain_tokens (seg->sem_r);
   writer->drain_countdown = DRAIN_INTERVAL;
+  ZB_STORE (writer->limit, UINT64_MAX);
   /* From here a fork()ed child drops its copy of the flock. */
   zb_held_lock_add (&writer->shm_lock, lock_fd);
   return 0;
@@ -455,7 +460,18 @@ zb_writer_set_metadata (zb_writer * writer, const void *data, size_t size)
   return 0;
 }
 
-/* Wait until payload_free_bytes >= @required. */
+/* May @required more bytes be charged: has the reader freed them, and do
+ * they stay within the limit? */
+static int
+space_ok (zb_writer * writer, uint64_t required)
+{
+  /* Acquire: the reader finished with the space before crediting it;
+   * pairs with the release add in the reader's credit_in_order(). */
+  return ZB_LOAD (writer->seg.oieb->payload_free_bytes) >= required
+      && writer->committed + required <= ZB_LOAD (writer->limit);
+}
+
+/* Wait until payload_free_bytes >= @required, within the limit. */
 static int
 wait_space (zb_writer * writer, uint64_t required)
 {
@@ -463,13 +479,11 @@ wait_space (zb_writer * writer, uint64_t required)
   int64_t deadline;
   int ret;
 
-  /* Acquire: the reader finished with the space before crediting it;
-   * pairs with the release add in the reader's credit_in_order(). */
-  if (ZB_LOAD (seg->oieb->payload_free_bytes) >= required)
+  if (space_ok (writer, required))
     return 0;                   /* the usual case: no clock read */
   deadline = zb_deadline (writer->write_timeout_ms);
   for (;;) {
-    if (ZB_LOAD (seg->oieb->payload_free_bytes) >= required)
+    if (space_ok (writer, required))
       return 0;
     if (__atomic_load_n (&writer->wakeup, __ATOMIC_ACQUIRE))
       return -EINTR;
@@ -559,7 +573,7 @@ zb_writer_acquire (zb_writer * writer, size_t size, void **data)
    * with a no-op) can still write the next one while the reader holds its
    * newest frame until the next one arrives. */
   if (!wrap && pos != 0 && total >= ZB_HOT_WRAP_MIN)
-    wrap = ZB_LOAD (seg->oieb->payload_free_bytes) >= space_to_end + 2 * total;
+    wrap = space_ok (writer, space_to_end + 2 * total);
   required = wrap ? space_to_end + total : total;
 
   ret = wait_space (writer, required);
@@ -643,9 +657,7 @@ zb_writer_space_ready (zb_writer * writer, size_t size)
   wrap = placement (p, pos, total);
   if (wrap < 0)
     return 1;
-  /* Acquire: pairs with the reader's release add, as in wait_space(). */
-  return ZB_LOAD (writer->seg.oieb->payload_free_bytes) >=
-      (wrap ? p - pos + total : total);
+  return space_ok (writer, wrap ? p - pos + total : total);
 }
 
 size_t
@@ -799,4 +811,27 @@ zb_writer_get_status (zb_writer * writer, zb_status * status)
     return -EINVAL;
   zb_status_fill (&writer->seg, status);
   return 0;
+}
+
+void
+zb_writer_set_limit (zb_writer * writer, uint64_t limit)
+{
+  ZB_STORE (writer->limit, limit);
+  /* A writer waiting for room looks again. */
+  sem_post (writer->seg.sem_r);
+}
+
+uint64_t
+zb_writer_ring_size (zb_writer * writer)
+{
+  return writer->seg.payload_size;
+}
+
+void
+zb_writer_peer_reserved (zb_writer * writer, uint64_t out[4])
+{
+  int i;
+
+  for (i = 0; i < 4; i++)
+    out[i] = ZB_LOAD (writer->seg.oieb->reserved[i]);
 }

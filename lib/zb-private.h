@@ -198,6 +198,18 @@ void zb_stats_remove_dead (const char *buffer, uint64_t pid);
 
 /* reader.c */
 int zb_reader_writer_alive (zb_reader * reader);
+/* Store @n (<= 4) values in the OIEB's reserved words (duplex.c). */
+void zb_reader_set_reserved (zb_reader * reader, const uint64_t * values,
+    unsigned int n);
+
+/* writer.c */
+/* Never charge the ring past @limit committed bytes (UINT64_MAX: no
+ * limit; zb_writer_bytes_committed() counts them); wakes a waiting
+ * writer. Any thread. */
+void zb_writer_set_limit (zb_writer * writer, uint64_t limit);
+uint64_t zb_writer_ring_size (zb_writer * writer);
+/* The OIEB's reserved words, as the reader stored them. */
+void zb_writer_peer_reserved (zb_writer * writer, uint64_t out[4]);
 
 /* duplex.c */
 int zb_duplex_channel_names (const char *name, char *request,
@@ -205,6 +217,20 @@ int zb_duplex_channel_names (const char *name, char *request,
 void zb_duplex_reader_config (const zb_duplex_config * config,
     zb_reader_config * rc);
 int zb_duplex_timeout (const zb_duplex_config * config);
+
+/* In-place answers (docs/duplex.md "In place"): OIEB reserved[0] of a
+ * server's request buffer and of a client's response buffer holds this
+ * (the bytes "ZBDXIP01") when that side takes part; the client's
+ * reserved[1..2] hold its nonce. The server answers in place with a
+ * response of exactly this layout (little-endian). */
+#define ZB_IN_PLACE_MAGIC 0x313050495844425aULL
+typedef struct
+{
+  uint8_t nonce[16];            /* the client's, from its response OIEB */
+  uint64_t request_sequence;    /* the request answered */
+  uint64_t offset;              /* of the answer in the request's payload */
+  uint64_t size;                /* of the answer, > 0 */
+} zb_in_place_record;
 
 /* discovery.c: a thread that notices the buffers NAME and NAME@* appear
  * in /dev/shm (inotify; fanout.c, duplex.c). */

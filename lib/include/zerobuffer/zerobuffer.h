@@ -543,6 +543,21 @@ int zb_duplex_server_acquire (zb_duplex_server * server, size_t size,
     void **data);
 int zb_duplex_server_commit (zb_duplex_server * server);
 
+/* Answer in place (docs/duplex.md "In place"): when the current request's
+ * client is a zb_duplex_client of this library, the
+ * handler may change the request's bytes where they lie and answer with
+ * (part of) them: nothing is copied either way, the client reads its
+ * answer in its own request ring. request_data() gives the request's
+ * payload, writable, until the handler returns; respond_in_place() answers
+ * with its @size bytes from @offset. Only from a handler. Return 0,
+ * -EOPNOTSUPP (this client takes no answers in place, e.g. a client of a
+ * reference implementation: answer by copy), -EINVAL (outside a handler;
+ * @size 0 or past the request), or the errors of respond(). */
+int zb_duplex_server_request_data (zb_duplex_server * server, void **data,
+    size_t * size);
+int zb_duplex_server_respond_in_place (zb_duplex_server * server,
+    size_t offset, size_t size);
+
 /* Metadata for the response buffer (e.g. the caps of the responses),
  * written to each client's response buffer before its first response;
  * clients read it with zb_duplex_client_get_metadata(). Call before run()
@@ -588,9 +603,16 @@ int zb_duplex_client_acquire (zb_duplex_client * client, size_t size,
 int zb_duplex_client_commit (zb_duplex_client * client, uint64_t * sequence);
 
 /* Wait up to @timeout_ms for the next response; release it with
- * zb_duplex_client_release(). Returns 0 or the errors of zb_reader_read()
+ * zb_duplex_client_release(). A response answered in place points into
+ * the request ring, at (part of) the bytes of its request as the server
+ * changed them: until released, that request's space is not reused, so a
+ * client that holds responses, or sends more than a ring of requests
+ * before it receives their answers, waits in send/acquire (up to the
+ * timeout: -ENOBUFS). Thread-safe against send/acquire/commit and release
+ * in other threads. Returns 0 or the errors of zb_reader_read()
  * (-EOWNERDEAD / -EPIPE: the server died / stopped; destroy the client and
- * connect again to reach a new server). */
+ * connect again to reach a new server), or -EPROTO (an answer in place to
+ * no request awaiting one, or out of its bounds; dropped). */
 int zb_duplex_client_receive (zb_duplex_client * client, int timeout_ms,
     zb_frame * response);
 int zb_duplex_client_release (zb_duplex_client * client,
