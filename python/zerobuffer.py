@@ -189,6 +189,11 @@ for _name, _args, _res in [
     ("zb_duplex_server_run", [_P, _HANDLER, _P], ctypes.c_int),
     ("zb_duplex_server_stop", [_P], None),
     ("zb_duplex_server_respond", [_P, _P, ctypes.c_size_t], ctypes.c_int),
+    ("zb_duplex_server_request_data", [_P, ctypes.POINTER(_P),
+                                       ctypes.POINTER(ctypes.c_size_t)],
+     ctypes.c_int),
+    ("zb_duplex_server_respond_in_place", [_P, ctypes.c_size_t,
+                                           ctypes.c_size_t], ctypes.c_int),
     ("zb_duplex_server_set_metadata", [_P, ctypes.c_char_p, ctypes.c_size_t],
      ctypes.c_int),
     ("zb_duplex_server_destroy", [_P], None),
@@ -794,12 +799,20 @@ class DuplexServer(_Handle):
     """Serves channel NAME: handler(request_memoryview) returns the response
     as a bytes-like object. A NAME without '@' also serves every channel
     NAME@ID a client opens (fan-in, docs/duplex.md): the handler is called
-    for one request at a time, and channel() tells whose it is."""
+    for one request at a time, and channel() tells whose it is.
+
+    With in_place=True the request is writable: a client of libzerobuffer
+    (zbfilter, DuplexClient) gets the bytes where they lie in shared
+    memory, and a handler that changes them and returns the request (or a
+    slice of it) answers in place: nothing is copied either way
+    (docs/duplex.md "In place"). Other clients' requests come as a private
+    copy, and the answer goes back by copy. Returning other bytes always
+    answers by copy."""
 
     _destroy = staticmethod(_lib.zb_duplex_server_destroy)
 
     def __init__(self, name, handler, payload_size=64 << 20, timeout_ms=5000,
-                 metadata=None):
+                 metadata=None, in_place=False):
         self._h = None
         cfg = _DuplexConfig(0, payload_size, 0, timeout_ms)
         handle = ctypes.c_void_p()
@@ -808,6 +821,7 @@ class DuplexServer(_Handle):
                "server " + name)
         self._h = handle
         self._handler = handler
+        self._in_place = in_place
         self._error = None
         if metadata is not None:
             if isinstance(metadata, str):
@@ -822,12 +836,27 @@ class DuplexServer(_Handle):
         (NAME, or NAME@ID of a fan-in client)."""
         return _lib.zb_duplex_server_channel(self._h).decode()
 
+    def _request_view(self, server, req):
+        """The view the handler gets, and the address of the request's
+        bytes in shared memory when it may answer in place (else None)."""
+        if not self._in_place:
+            return _view(req.data, req.size), None
+        data, size = _P(), ctypes.c_size_t()
+        if _lib.zb_duplex_server_request_data(server, ctypes.byref(data),
+                                              ctypes.byref(size)) == 0:
+            return _view(data.value, size.value, writable=True), data.value
+        return memoryview(bytearray(_view(req.data, req.size))), None
+
     def _call(self, server, request, _user):
         req = request.contents
-        view = _view(req.data, req.size)
+        view, address = self._request_view(server, req)
         try:
             answer = self._handler(view)
             ptr, size, _keep = _bytes_arg(answer)
+            if address is not None and size > 0 and \
+                    address <= ptr and ptr + size <= address + req.size:
+                return _lib.zb_duplex_server_respond_in_place(
+                    server, ptr - address, size)
             return _lib.zb_duplex_server_respond(server, ptr, size)
         except Exception as e:  # report after run() returns
             self._error = e

@@ -280,6 +280,53 @@ class BindingTest(unittest.TestCase):
                 lib.zb_cleanup((self.name + "_request").encode()),
                 (0, -errno.ENOENT))
 
+    def test_duplex_in_place(self):
+        """in_place=True: a DuplexClient's request is changed where it lies
+        in shared memory and answered with a slice of it; a client made
+        as the reference implementations make one (a plain reader and
+        writer) gets a private copy and a copied answer (docs/duplex.md,
+        "In place")."""
+        def serve():
+            def invert(req):
+                arr = np.frombuffer(req, dtype=np.uint8)
+                np.subtract(255, arr, out=arr)
+                # 2: the bytes in shared memory, 1: a private copy
+                req[4] = 1 if isinstance(req.obj, bytearray) else 2
+                return req[4:]
+            with zerobuffer.DuplexServer(self.name, invert, in_place=True,
+                                         payload_size=1 << 16) as s:
+                s.run()
+
+        pid = in_child(serve)
+        try:
+            with zerobuffer.DuplexClient(self.name,
+                                         payload_size=1 << 16) as c:
+                for k in range(50):
+                    req = bytes([k, 1, 2, 3, 0]) + bytes(range(k, k + 200))
+                    seq = c.send(req)
+                    with c.receive() as resp:
+                        self.assertEqual(resp.sequence, seq)
+                        self.assertEqual(bytes(resp.data), bytes([2]) + bytes(
+                            255 - b for b in req[5:]))
+            with zerobuffer.Reader(self.name + "_response",
+                                   payload_size=1 << 16) as r, \
+                    zerobuffer.Writer(self.name + "_request",
+                                      connect_timeout_ms=3000) as w:
+                for k in range(5):
+                    req = bytes([k, 1, 2, 3, 0, 7, 8])
+                    w.write(req)
+                    with r.read(timeout_ms=5000) as resp:
+                        self.assertEqual(bytes(resp.data),
+                                         bytes([1, 255 - 7, 255 - 8]))
+        finally:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            lib = zerobuffer._lib
+            lib.zb_cleanup.argtypes = [ctypes.c_char_p]
+            self.assertIn(
+                lib.zb_cleanup((self.name + "_request").encode()),
+                (0, -errno.ENOENT))
+
     def test_duplex_fan_in(self):
         """One Python server, three client processes of NAME@cam1..3:
         each gets the answers to its own requests only; one is killed
