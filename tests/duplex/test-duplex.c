@@ -149,20 +149,6 @@ send_pattern (zb_duplex_client * client, size_t size, uint64_t pattern_seq,
   ZBT_OK (zb_duplex_client_send (client, p, size, sequence));
 }
 
-/* Kill the server and remove what it leaves: the stale request buffer
- * (unless another reader's stale cleanup was quicker). */
-static void
-stop_server (pid_t pid, const char *name)
-{
-  char request[ZB_NAME_MAX + 1];
-  int ret;
-
-  zbt_kill9 (pid);
-  snprintf (request, sizeof request, "%s_request", name);
-  ret = zb_cleanup (request);
-  if (ret != -ENOENT)
-    ZBT_OK (ret);
-}
 
 /* Start the server of @a and connect a client with a response ring of
  * @response_size bytes; *@pid is the server's. */
@@ -178,7 +164,7 @@ static void
 close_channel (zb_duplex_client * c, pid_t pid, const char *name)
 {
   zb_duplex_client_destroy (c);
-  stop_server (pid, name);
+  zbt_kill_duplex_server (pid, name);
 }
 
 /* The status of the response ring of channel @name. */
@@ -266,7 +252,7 @@ test_duplex_metadata_per_client (void)
     ZBT_ASSERT (memcmp (meta, want, size) == 0);
     zb_duplex_client_destroy (c);
   }
-  stop_server (pid, a.name);
+  zbt_kill_duplex_server (pid, a.name);
 }
 
 static void
@@ -524,7 +510,7 @@ test_duplex_killed_client_queued_requests (void)
   zbt_sleep_ms (50);
   zbt_kill9 (client_a);
   expect_only_own_answers (a.name);
-  stop_server (pid, a.name);
+  zbt_kill_duplex_server (pid, a.name);
 }
 
 static void
@@ -536,7 +522,7 @@ test_duplex_departed_client_queued_requests (void)
 
   ZBT_EQ (zbt_wait (client_a, 5000), 0);
   expect_only_own_answers (a.name);
-  stop_server (pid, a.name);
+  zbt_kill_duplex_server (pid, a.name);
 }
 
 /* Client A is killed before the server has read even its first request
@@ -555,7 +541,7 @@ test_duplex_client_killed_before_first_read (void)
   client_a = queue_requests (a.name, 2, 0, 1 << 20);
   zbt_kill9 (client_a);
   expect_only_own_answers (a.name);
-  stop_server (pid, a.name);
+  zbt_kill_duplex_server (pid, a.name);
 }
 
 /* A full response ring is back-pressure: a live client that reads late
@@ -597,7 +583,7 @@ test_duplex_full_ring_client_dies (void)
   ZBT_ASSERT (inspect_responses (a.name).written_count < 40);
   zbt_kill9 (client_a);
   expect_only_own_answers (a.name);
-  stop_server (pid, a.name);
+  zbt_kill_duplex_server (pid, a.name);
 }
 
 /* ... and zb_duplex_server_stop() ends it at once. */

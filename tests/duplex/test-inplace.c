@@ -111,18 +111,6 @@ connect_client (const char *name, int timeout_ms)
   return client;
 }
 
-static void
-stop_server (pid_t pid, const char *name)
-{
-  char request[ZB_NAME_MAX + 1];
-  int ret;
-
-  zbt_kill9 (pid);
-  snprintf (request, sizeof request, "%s_request", name);
-  ret = zb_cleanup (request);
-  if (ret != -ENOENT)
-    ZBT_OK (ret);
-}
 
 /* The answer @f to the request of @size bytes with the pattern of @seq,
  * answered in place at @at (the request's payload): no byte copied. */
@@ -177,7 +165,7 @@ test_in_place_round_trips (void)
     }
   }
   zb_duplex_client_destroy (c);
-  stop_server (pid, a.name);
+  zbt_kill_duplex_server (pid, a.name);
 }
 
 typedef struct
@@ -243,7 +231,7 @@ test_in_place_held_answer_keeps_its_bytes (void)
       (long long) waited);
   ZBT_ASSERT (waited >= 250 && waited < 2000);
   zb_duplex_client_destroy (h.client);
-  stop_server (pid, a.name);
+  zbt_kill_duplex_server (pid, a.name);
 }
 
 /* A client as the reference implementations make one (a plain reader of
@@ -280,7 +268,7 @@ test_in_place_reference_client_gets_copies (void)
   }
   zb_writer_disconnect (w);
   zb_reader_destroy (r);
-  stop_server (pid, a.name);
+  zbt_kill_duplex_server (pid, a.name);
 }
 
 /* Hostile in-place records: one naming a request never sent, one past the
@@ -312,7 +300,7 @@ test_in_place_forged_records (void)
   ZBT_PATTERN (f.data, 64, 3);  /* the forger changed nothing */
   ZBT_OK (zb_duplex_client_release (c, &f));
   zb_duplex_client_destroy (c);
-  stop_server (pid, a.name);
+  zbt_kill_duplex_server (pid, a.name);
 }
 
 int

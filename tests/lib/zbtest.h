@@ -719,4 +719,20 @@ zbt_main (const zbt_case * cases, size_t n, int argc, char **argv)
   return failed ? 1 : 0;
 }
 
+/* Kill a duplex server process and remove what it leaves: the stale
+ * request buffer of channel @name (unless another reader's stale cleanup
+ * was quicker). */
+static inline void
+zbt_kill_duplex_server (pid_t pid, const char *name)
+{
+  char request[ZB_NAME_MAX + 1];
+  int ret;
+
+  zbt_kill9 (pid);
+  snprintf (request, sizeof request, "%s_request", name);
+  ret = zb_cleanup (request);
+  if (ret != -ENOENT)
+    ZBT_OK (ret);
+}
+
 #endif /* ZBTEST_H */

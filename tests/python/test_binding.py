@@ -251,15 +251,30 @@ class BindingTest(unittest.TestCase):
         os.close(rd)
         os.close(wr)
 
-    def test_duplex_echo_with_numpy_handler(self):
+    def _start_server(self, handler, **kwargs):
+        """A DuplexServer of self.name with @handler in a child process."""
         def serve():
-            def invert(req):
-                return 255 - np.frombuffer(req, dtype=np.uint8)
-            with zerobuffer.DuplexServer(self.name, invert,
-                                         payload_size=1 << 16) as s:
+            with zerobuffer.DuplexServer(self.name, handler,
+                                         payload_size=1 << 16,
+                                         **kwargs) as s:
                 s.run()
+        return in_child(serve)
 
-        pid = in_child(serve)
+    def _kill_server(self, pid):
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        # The killed server leaves its request buffer: remove it (or find
+        # it removed by another reader's stale cleanup).
+        lib = zerobuffer._lib
+        lib.zb_cleanup.argtypes = [ctypes.c_char_p]
+        self.assertIn(lib.zb_cleanup((self.name + "_request").encode()),
+                      (0, -errno.ENOENT))
+
+    def test_duplex_echo_with_numpy_handler(self):
+        def invert(req):
+            return 255 - np.frombuffer(req, dtype=np.uint8)
+
+        pid = self._start_server(invert)
         try:
             with zerobuffer.DuplexClient(self.name,
                                          payload_size=1 << 16) as c:
@@ -270,15 +285,7 @@ class BindingTest(unittest.TestCase):
                         self.assertEqual(bytes(resp.data),
                                          bytes([255 - k, 254, 253, 252]))
         finally:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            # The killed server leaves its request buffer: remove it (or
-            # find it removed by another reader's stale cleanup).
-            lib = zerobuffer._lib
-            lib.zb_cleanup.argtypes = [ctypes.c_char_p]
-            self.assertIn(
-                lib.zb_cleanup((self.name + "_request").encode()),
-                (0, -errno.ENOENT))
+            self._kill_server(pid)
 
     def test_duplex_in_place(self):
         """in_place=True: a DuplexClient's request is changed where it lies
@@ -286,18 +293,14 @@ class BindingTest(unittest.TestCase):
         as the reference implementations make one (a plain reader and
         writer) gets a private copy and a copied answer (docs/duplex.md,
         "In place")."""
-        def serve():
-            def invert(req):
-                arr = np.frombuffer(req, dtype=np.uint8)
-                np.subtract(255, arr, out=arr)
-                # 2: the bytes in shared memory, 1: a private copy
-                req[4] = 1 if isinstance(req.obj, bytearray) else 2
-                return req[4:]
-            with zerobuffer.DuplexServer(self.name, invert, in_place=True,
-                                         payload_size=1 << 16) as s:
-                s.run()
+        def invert(req):
+            arr = np.frombuffer(req, dtype=np.uint8)
+            np.subtract(255, arr, out=arr)
+            # 2: the bytes in shared memory, 1: a private copy
+            req[4] = 1 if isinstance(req.obj, bytearray) else 2
+            return req[4:]
 
-        pid = in_child(serve)
+        pid = self._start_server(invert, in_place=True)
         try:
             with zerobuffer.DuplexClient(self.name,
                                          payload_size=1 << 16) as c:
@@ -319,13 +322,7 @@ class BindingTest(unittest.TestCase):
                         self.assertEqual(bytes(resp.data),
                                          bytes([1, 255 - 7, 255 - 8]))
         finally:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            lib = zerobuffer._lib
-            lib.zb_cleanup.argtypes = [ctypes.c_char_p]
-            self.assertIn(
-                lib.zb_cleanup((self.name + "_request").encode()),
-                (0, -errno.ENOENT))
+            self._kill_server(pid)
 
     def test_duplex_fan_in(self):
         """One Python server, three client processes of NAME@cam1..3:
