@@ -258,13 +258,32 @@ cpu_relax (void)
 
 /* A peer on another core usually posts within microseconds: poll for a
  * moment before sleeping, which saves the futex wait here and the futex
- * wake on the other side (two syscalls per frame at high rates). */
+ * wake on the other side (two syscalls per frame at high rates). But a
+ * reader of a stream that arrives every few hundred microseconds would
+ * poll in vain before every frame, taking a core from the writer. So each
+ * thread polls only while polling pays: it stops after a poll that found
+ * nothing, and starts again once a sleep ended soon (within twice the
+ * poll), when polling would have caught the token. */
+static __thread int spin_off;
+
+static int64_t
+elapsed_ns (const struct timespec *start)
+{
+  struct timespec now;
+
+  clock_gettime (CLOCK_MONOTONIC, &now);
+  return (now.tv_sec - start->tv_sec) * 1000000000L + now.tv_nsec -
+      start->tv_nsec;
+}
+
 static int
 spin_trywait (sem_t * sem)
 {
-  struct timespec start, now;
+  struct timespec start;
   int i;
 
+  if (spin_off)
+    return sem_trywait (sem) == 0;
   clock_gettime (CLOCK_MONOTONIC, &start);
   for (;;) {
     for (i = 0; i < 64; i++) {
@@ -272,10 +291,10 @@ spin_trywait (sem_t * sem)
         return 1;
       cpu_relax ();
     }
-    clock_gettime (CLOCK_MONOTONIC, &now);
-    if ((now.tv_sec - start.tv_sec) * 1000000000L + now.tv_nsec -
-        start.tv_nsec > ZB_SPIN_NS)
+    if (elapsed_ns (&start) > ZB_SPIN_NS) {
+      spin_off = 1;
       return 0;
+    }
   }
 }
 
@@ -283,7 +302,7 @@ int
 zb_sem_wait_until (sem_t * sem, int64_t deadline_ms)
 {
   int64_t now, until;
-  struct timespec ts;
+  struct timespec ts, slept;
 
   if (spin_trywait (sem))
     return 0;
@@ -296,9 +315,13 @@ zb_sem_wait_until (sem_t * sem, int64_t deadline_ms)
     return sem_trywait (sem) == 0 ? 0 : -ETIMEDOUT;
   ts.tv_sec = until / 1000;
   ts.tv_nsec = (until % 1000) * 1000000;
+  clock_gettime (CLOCK_MONOTONIC, &slept);
   for (;;) {
-    if (sem_clockwait (sem, CLOCK_MONOTONIC, &ts) == 0)
+    if (sem_clockwait (sem, CLOCK_MONOTONIC, &ts) == 0) {
+      if (spin_off && elapsed_ns (&slept) <= 2 * ZB_SPIN_NS)
+        spin_off = 0;
       return 0;
+    }
     if (errno != EINTR)
       return -ETIMEDOUT;
   }

@@ -74,7 +74,8 @@ _Static_assert (sizeof (zb_frame_header) == ZB_FRAME_HEADER_SIZE,
  * to recover the ring before it takes the buffer over anyway. */
 #define ZB_RECOVERY_WAIT_MS 500
 
-/* How long a wait polls before it sleeps on the semaphore. */
+/* How long a wait polls before it sleeps on the semaphore, while polling
+ * pays (see spin_trywait() in os.c). */
 #define ZB_SPIN_NS 20000
 
 /* Atomic access to u64 fields shared with another process. Plain fields in
