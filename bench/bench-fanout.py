@@ -11,7 +11,7 @@ its last frame. Reported per path and N: aggregate frames/s delivered (N x
 FRAMES / time from the valve opening to the last reader's exit) and CPU
 time per delivered frame (writer and readers, user + system).
 
-  /usr/bin/python3 bench/bench-fanout.py [--frames 300] [--readers 1,2,4]
+  /usr/bin/python3 bench/bench-fanout.py [--frames 6000] [--readers 1,2,4]
       [--reps 3] [--caps CAPS]
 
 Run with GST_PLUGIN_PATH_1_0=build/gst. zbsink runs with its default
@@ -116,7 +116,7 @@ def run(path, n, frames, caps, tag):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--frames", type=int, default=6000)
     ap.add_argument("--readers", default="1,2,4")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--caps", default=CAPS)
