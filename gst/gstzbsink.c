@@ -510,6 +510,8 @@ gst_zb_sink_start (GstBaseSink * bsink)
   self->chan_generation = 0;
   self->chan_expected = 1;
   self->chan_sending = 0;
+  self->chan_dropped = 0;
+  self->chan_fanin = FALSE;
   /* a duplex channel's response buffer is created by the client */
   if (self->channel_name)
     name = g_strdup_printf ("%s_response", self->channel_name);
@@ -611,6 +613,8 @@ gst_zb_sink_stop (GstBaseSink * bsink)
   /* the reader may not have read the last records: a segment's name goes
    * with the pool, or now when nobody holds its blocks */
   g_ptr_array_set_size (self->sent_segments, 0);
+  /* fan-in: the connections to the other clients */
+  gst_zb_sink_clients_clear (self);
   if (self->channel) {
     gst_zb_channel_unref (self->channel);
     self->channel = NULL;

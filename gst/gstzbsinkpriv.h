@@ -87,6 +87,14 @@ struct _GstZbSink
   guint64 chan_sending;         /* generation of the buffer being sent */
   GstZbChannel *channel;        /* of the last request answered: whether
                                  * its client is still served */
+  guint64 chan_dropped;         /* a fan-in client dropped (its ring was
+                                 * full for reader-timeout): its
+                                 * generation, whose responses go nowhere */
+  gboolean chan_fanin;          /* the channel answered is a NAME@ID of
+                                 * our NAME (fan-in) */
+  GHashTable *clients;          /* GstZbChannel -> GstZbSinkClient: the
+                                 * connections of the channels not
+                                 * answered now (gstzbsinkclient.c) */
 
   /* writer-side zero copy (gstzbsinkpool.c). writer_lock: held by
    * disconnect(). pool_conn: made at init, told of every connection.
@@ -185,6 +193,15 @@ void gst_zb_sink_error_send (GstZbSink * self);
  * (its client is gone) or GST_FLOW_ERROR. */
 GstFlowReturn gst_zb_sink_channel_check (GstZbSink * self,
     GstBuffer * buffer);
+
+/* gstzbsinkclient.c: answer the requests of @channel from now on: put
+ * the current connection (writer, response buffer, caps sent, generation,
+ * sequence) aside, close those of clients zbsrc no longer serves, and
+ * take @channel's (or a new one: not connected). Streaming thread. */
+typedef struct _GstZbSinkClient GstZbSinkClient;
+void gst_zb_sink_client_switch (GstZbSink * self, GstZbChannel * channel);
+/* Close every connection put aside (stop()). */
+void gst_zb_sink_clients_clear (GstZbSink * self);
 
 /* Whether upstream is live (asked once per start): the auto policies
  * drop for a live upstream, which must never wait. */

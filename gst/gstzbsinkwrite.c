@@ -120,10 +120,18 @@ gst_zb_sink_channel_check (GstZbSink * self, GstBuffer * buffer)
   }
 
   self->chan_sending = meta->generation;
-  if (meta->channel != self->channel) {
-    if (self->channel)
-      gst_zb_channel_unref (self->channel);
-    self->channel = meta->channel ? gst_zb_channel_ref (meta->channel) : NULL;
+  /* another channel's request (fan-in, or a restarted zbsrc): answer
+   * over that channel's connection */
+  if (meta->channel != self->channel)
+    gst_zb_sink_client_switch (self, meta->channel);
+  if (self->chan_dropped != 0 && meta->generation == self->chan_dropped) {
+    GST_LOG_OBJECT (self, "dropping the response to request %"
+        G_GUINT64_FORMAT " of dropped client %" G_GUINT64_FORMAT,
+        meta->sequence, meta->generation);
+    GST_OBJECT_LOCK (self);
+    self->drops++;
+    GST_OBJECT_UNLOCK (self);
+    return GST_FLOW_CUSTOM_SUCCESS;
   }
   if (channel_stale (self)) {
     GST_DEBUG_OBJECT (self, "dropping the response to request %"
@@ -140,6 +148,7 @@ gst_zb_sink_channel_check (GstZbSink * self, GstBuffer * buffer)
       gst_zb_sink_disconnect (self);
     self->chan_generation = meta->generation;
     self->chan_expected = 1;
+    self->chan_dropped = 0;
   }
   seq = meta->sequence;
   if (seq != self->chan_expected)
@@ -265,7 +274,8 @@ ensure_connected (GstZbSink * self, gboolean block)
     }
     /* on-reader-lost=drop: not a connect per buffer, only once the
      * reader's objects appear (or after a while) */
-    if (!block && !gst_zb_shm_watch_changed (self->watch, CONNECT_RECHECK)) {
+    if (!block && !self->chan_fanin &&
+        !gst_zb_shm_watch_changed (self->watch, CONNECT_RECHECK)) {
       g_free (name);
       return CONNECT_NONE;
     }
@@ -418,6 +428,33 @@ handle_reader_lost (GstZbSink * self, int ret)
   return GST_FLOW_OK;
 }
 
+
+/* A fan-in client that died, left, or kept its response ring full for
+ * reader-timeout: it gets no further response on this connection (a
+ * missing response would shift its sequence); its requests are dropped
+ * until it connects again. The other clients are not affected, whatever
+ * on-reader-lost says. */
+static void
+drop_fanin_client (GstZbSink * self, int err)
+{
+  guint64 pid;
+
+  GST_OBJECT_LOCK (self);
+  pid = self->reader_pid;
+  GST_OBJECT_UNLOCK (self);
+  if (err == -ETIMEDOUT)
+    GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
+        ("Duplex client of \"%s\" read no response within reader-timeout: "
+            "dropping it; its requests get no answer until it connects "
+            "again.", self->conn_name), ("reader pid %" G_GUINT64_FORMAT, pid));
+  else
+    GST_INFO_OBJECT (self, "fan-in client of %s lost: %s", self->conn_name,
+        zb_strerror (err));
+  gst_zb_sink_disconnect (self);
+  self->chan_dropped = self->chan_generation;
+  post_message (self, "zbsink-reader-lost", pid, err == -ETIMEDOUT ?
+      "timeout" : err == -EOWNERDEAD ? "died" : "disconnected");
+}
 
 /* ------------------------------------------------------------------ */
 /* Writing */
@@ -669,6 +706,20 @@ write_frame_inner (GstZbSink * self, const zb_gst_record * rec,
         if (write_timeout > 0 && g_get_monotonic_time () - start >=
             (gint64) write_timeout * 1000)
           goto write_timed_out;
+        /* a fan-in client that reads no responses (stopped, stuck) holds
+         * up the others' for reader-timeout at most: then it is dropped */
+        if (self->chan_fanin) {
+          gint reader_timeout;
+
+          GST_OBJECT_LOCK (self);
+          reader_timeout = self->reader_timeout;
+          GST_OBJECT_UNLOCK (self);
+          if (reader_timeout > 0 && g_get_monotonic_time () - start >=
+              (gint64) reader_timeout * 1000) {
+            *err = -ETIMEDOUT;
+            return WRITE_LOST;
+          }
+        }
         if (is_unlocked (self))
           return WRITE_INTERRUPTED;
         continue;
@@ -886,6 +937,10 @@ gst_zb_sink_send (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
       case WRITE_INTERRUPTED:
         goto interrupted;
       case WRITE_LOST:
+        if (self->chan_fanin) {
+          drop_fanin_client (self, err);
+          goto dropped;
+        }
         flow = handle_reader_lost (self, err);
         if (flow != GST_FLOW_OK)
           return flow;

@@ -609,7 +609,18 @@ gst_zb_src_start (GstBaseSrc * bsrc)
   gst_zb_src_time_init (&self->time);
 
   if (self->chan)
-    self->channel = gst_zb_channel_new ();
+    self->channel = gst_zb_channel_new (self->chan);
+  /* NAME without '@': NAME's client and, by fan-in, NAME@ID's */
+  if (self->chan && strchr (self->chan, '@') == NULL) {
+    GstZbSrcFanin *fanin;
+
+    fanin = gst_zb_src_fanin_new (self, self->chan, self->ref, &config, &ret);
+    if (fanin == NULL)
+      goto fanin_failed;
+    GST_OBJECT_LOCK (self);
+    self->fanin = fanin;
+    GST_OBJECT_UNLOCK (self);
+  }
   GST_INFO_OBJECT (self, "created buffer \"%s\": ring %" G_GUINT64_FORMAT
       " bytes", name, self->ring_size);
   g_free (name);
@@ -621,6 +632,15 @@ no_name:
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
         ("No buffer name set: set the buffer-name property."), (NULL));
     g_free (name);
+    return FALSE;
+  }
+fanin_failed:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, FAILED,
+        ("Could not look for the clients NAME@ID of channel \"%s\".",
+            self->chan), ("zb_duplex_watch_start: %s", zb_strerror (ret)));
+    g_free (name);
+    gst_zb_src_stop (bsrc);
     return FALSE;
   }
 create_failed:
@@ -667,6 +687,14 @@ gst_zb_src_stop (GstBaseSrc * bsrc)
 {
   GstZbSrc *self = GST_ZB_SRC (bsrc);
   GstZbReaderRef *ref;
+  GstZbSrcFanin *fanin;
+
+  GST_OBJECT_LOCK (self);
+  fanin = self->fanin;
+  self->fanin = NULL;
+  GST_OBJECT_UNLOCK (self);
+  /* the client channels close; the element has NAME's state back */
+  gst_zb_src_fanin_free (fanin);
 
   GST_OBJECT_LOCK (self);
   ref = self->ref;
@@ -705,7 +733,10 @@ gst_zb_src_unlock (GstBaseSrc * bsrc)
   GstZbSrc *self = GST_ZB_SRC (bsrc);
 
   GST_OBJECT_LOCK (self);
-  if (self->ref)
+  /* fan-in: the channels' threads read on, the streaming thread returns */
+  if (self->fanin)
+    gst_zb_src_fanin_set_flushing (self->fanin, TRUE);
+  else if (self->ref)
     zb_reader_wakeup (self->ref->reader);
   GST_OBJECT_UNLOCK (self);
   return TRUE;
@@ -717,7 +748,9 @@ gst_zb_src_unlock_stop (GstBaseSrc * bsrc)
   GstZbSrc *self = GST_ZB_SRC (bsrc);
 
   GST_OBJECT_LOCK (self);
-  if (self->ref)
+  if (self->fanin)
+    gst_zb_src_fanin_set_flushing (self->fanin, FALSE);
+  else if (self->ref)
     zb_reader_wakeup_clear (self->ref->reader);
   GST_OBJECT_UNLOCK (self);
   return TRUE;
@@ -860,6 +893,16 @@ gst_zb_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
   if (flow != GST_FLOW_OK)
     return flow;
 
+  /* fan-in: a caps event when this request's client has other caps than
+   * the previous request's */
+  if (self->fanin && !self->caps_pending && self->writer_caps) {
+    GstCaps *cur = gst_pad_get_current_caps (GST_BASE_SRC_PAD (bsrc));
+
+    self->caps_pending = cur == NULL || !gst_caps_is_equal (cur,
+        self->writer_caps);
+    if (cur)
+      gst_caps_unref (cur);
+  }
   if (self->caps_pending) {
     GstClockTime duration = gst_zb_caps_frame_duration (self->writer_caps);
 

@@ -146,6 +146,9 @@ handle_writer_lost (GstZbSrc * self, const gchar * reason)
 
   GST_OBJECT_LOCK (self);
   action = self->on_writer_lost;
+  /* a fan-in client NAME@ID that leaves closes only its own channel */
+  if (self->fanin && !gst_zb_src_fanin_loaded_is_main (self->fanin))
+    action = GST_ZB_WRITER_LOST_WAIT;
   name = g_strdup (self->name);
   pid = self->writer_pid;
   self->connected = FALSE;
@@ -228,8 +231,9 @@ unpin_held (GstZbSrc * self, GstZbReaderRef * ref, gint stall_timeout)
 /* Wait for the next frame, following the writer on the way. GST_FLOW_OK
  * with a frame to release. */
 static GstFlowReturn
-next_frame (GstZbSrc * self, GstZbReaderRef * ref, zb_frame * frame)
+next_frame (GstZbSrc * self, GstZbReaderRef ** refp, zb_frame * frame)
 {
+  GstZbReaderRef *ref = *refp;
   GstFlowReturn flow;
   gint timeout, connect_timeout, stall_timeout, slice;
   gint64 idle_us;
@@ -245,19 +249,35 @@ next_frame (GstZbSrc * self, GstZbReaderRef * ref, zb_frame * frame)
     GST_OBJECT_UNLOCK (self);
     slice = stall_timeout > 0 ? MIN (stall_timeout, READ_SLICE_MS) :
         READ_SLICE_MS;
-    ret = zb_reader_read (ref->reader, slice, frame);
+    /* fan-in: the next request of any client, whose state is loaded */
+    if (self->fanin)
+      ret = gst_zb_src_fanin_read (self->fanin, slice, frame, refp);
+    else
+      ret = zb_reader_read (ref->reader, slice, frame);
+    ref = *refp;
     if (ret == 0)
       break;
 
     if (ret == -ETIMEDOUT || ret == -EAGAIN) {
       idle_us = g_get_monotonic_time () - self->last_frame_us;
-      if (stall_timeout > 0 && idle_us >= (gint64) stall_timeout * 1000)
-        unpin_held (self, ref, stall_timeout);
+      if (stall_timeout > 0 && idle_us >= (gint64) stall_timeout * 1000) {
+        if (self->fanin) {
+          GPtrArray *refs = gst_zb_src_fanin_refs (self->fanin);
+          guint i;
+
+          for (i = 0; i < refs->len; i++)
+            unpin_held (self, g_ptr_array_index (refs, i), stall_timeout);
+          g_ptr_array_unref (refs);
+        } else {
+          unpin_held (self, ref, stall_timeout);
+        }
+      }
       if (connect_timeout >= 0 && !self->ever_writer &&
           idle_us >= (gint64) connect_timeout * 1000)
         goto no_writer;
-      if (timeout > 0 && self->writer_present && !self->timeout_reported &&
-          idle_us > (gint64) timeout * 1000) {
+      /* fan-in: clients that leave or die are noticed without it */
+      if (timeout > 0 && !self->fanin && self->writer_present &&
+          !self->timeout_reported && idle_us > (gint64) timeout * 1000) {
         self->timeout_reported = TRUE;
         flow = handle_writer_lost (self, "timeout");
         if (flow != GST_FLOW_OK)
@@ -501,7 +521,8 @@ gst_zb_src_next_buffer (GstZbSrc * self, GstZbReaderRef * ref,
   }
 
   for (;;) {
-    flow = next_frame (self, ref, &frame);
+    /* fan-in: @ref becomes the reader of the request's channel */
+    flow = next_frame (self, &ref, &frame);
     if (flow != GST_FLOW_OK)
       return flow;
 

@@ -1,0 +1,164 @@
+/* zerobuffer GStreamer plugin - zbsink channel-name=NAME answering the
+ * clients of a fan-in zbsrc (docs/duplex.md, "The GStreamer server")
+ *
+ * The requests of every client come interleaved; each buffer's
+ * GstZbRequestMeta names its channel (GstZbChannel: NAME or NAME@ID) and
+ * client. The element holds the connection of the channel it answers now
+ * (writer, response buffer name, caps sent, generation, next sequence);
+ * the other channels' connections wait here, keyed by their GstZbChannel,
+ * and are swapped in when a buffer of theirs comes. A connection whose
+ * client zbsrc no longer serves is closed at the next swap.
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstzbsinkpriv.h"
+
+#include <string.h>
+
+#define GST_CAT_DEFAULT gst_zb_sink_debug
+
+struct _GstZbSinkClient
+{
+  zb_writer *writer;
+  GstCaps *sent_caps;
+  gchar *conn_name;
+  guint64 generation;
+  guint64 expected;
+  guint64 dropped;
+  guint64 reader_pid;
+  gboolean connected;
+  gboolean reader_lost;
+  gboolean fanin;
+};
+
+static void
+client_free (GstZbSinkClient * c)
+{
+  zb_writer_disconnect (c->writer);
+  gst_caps_replace (&c->sent_caps, NULL);
+  g_free (c->conn_name);
+  g_free (c);
+}
+
+/* Exchange the element's connection with @c's. */
+static void
+client_swap (GstZbSink * self, GstZbSinkClient * c)
+{
+  GstZbSinkClient t = *c;
+
+  g_mutex_lock (&self->writer_lock);
+  /* the pool reads the releases of the connection in use only (none in
+   * channel mode: no pool records) */
+  if (self->writer)
+    gst_zb_pool_conn_disconnected (self->pool_conn);
+  GST_OBJECT_LOCK (self);
+  c->writer = self->writer;
+  c->conn_name = self->conn_name;
+  c->reader_pid = self->reader_pid;
+  c->connected = self->connected;
+  self->writer = t.writer;
+  self->conn_name = t.conn_name;
+  self->reader_pid = t.reader_pid;
+  self->connected = t.connected;
+  /* an unlock() that ran before saw the other writer */
+  if (self->unlocked && self->writer)
+    zb_writer_wakeup (self->writer);
+  GST_OBJECT_UNLOCK (self);
+  if (self->writer)
+    gst_zb_pool_conn_connected (self->pool_conn, self->writer,
+        self->reader_pid);
+  g_mutex_unlock (&self->writer_lock);
+
+  c->sent_caps = self->sent_caps;
+  c->generation = self->chan_generation;
+  c->expected = self->chan_expected;
+  c->dropped = self->chan_dropped;
+  c->reader_lost = self->reader_lost;
+  c->fanin = self->chan_fanin;
+  self->sent_caps = t.sent_caps;
+  self->chan_generation = t.generation;
+  self->chan_expected = t.expected;
+  self->chan_dropped = t.dropped;
+  self->reader_lost = t.reader_lost;
+  self->chan_fanin = t.fanin;
+}
+
+/* A channel's first buffer: its connection, not made yet. */
+static GstZbSinkClient *
+client_new (GstZbSink * self, GstZbChannel * channel)
+{
+  GstZbSinkClient *c = g_new0 (GstZbSinkClient, 1);
+  const gchar *cname = channel ? gst_zb_channel_get_name (channel) : NULL;
+  gchar *own;
+  gsize len;
+
+  GST_OBJECT_LOCK (self);
+  own = g_strdup (self->channel_name);
+  GST_OBJECT_UNLOCK (self);
+  len = own ? strlen (own) : 0;
+  /* NAME@ID of our NAME: that client's response buffer; anything else
+   * (our own channel, or a zbsrc of another name) answers ours, as
+   * before fan-in */
+  c->fanin = own && cname && strchr (own, '@') == NULL &&
+      strncmp (cname, own, len) == 0 && cname[len] == '@';
+  c->conn_name = g_strdup_printf ("%s_response", c->fanin ? cname : own);
+  c->expected = 1;
+  g_free (own);
+  return c;
+}
+
+void
+gst_zb_sink_client_switch (GstZbSink * self, GstZbChannel * channel)
+{
+  GstZbSinkClient *c;
+  GHashTableIter iter;
+  gpointer key, value;
+
+  if (self->clients == NULL)
+    self->clients = g_hash_table_new_full (NULL, NULL,
+        (GDestroyNotify) gst_zb_channel_unref, (GDestroyNotify) client_free);
+  /* put the current connection aside (the element's own state goes
+   * into a client record of its own) */
+  c = g_new0 (GstZbSinkClient, 1);
+  client_swap (self, c);
+  if (self->channel)
+    g_hash_table_insert (self->clients, self->channel, c);
+  else
+    client_free (c);
+  self->channel = NULL;
+
+  /* the clients zbsrc no longer serves: their connections close */
+  g_hash_table_iter_init (&iter, self->clients);
+  while (g_hash_table_iter_next (&iter, &key, &value)) {
+    GstZbSinkClient *old = value;
+
+    if (gst_zb_channel_get_client (key) != old->generation) {
+      GST_DEBUG_OBJECT (self, "closing the connection to %s: client gone",
+          old->conn_name);
+      g_hash_table_iter_remove (&iter);
+    }
+  }
+
+  if (channel && g_hash_table_steal_extended (self->clients, channel, &key,
+          &value)) {
+    c = value;
+    gst_zb_channel_unref (key);
+  } else {
+    c = client_new (self, channel);
+  }
+  client_swap (self, c);
+  client_free (c);
+  self->channel = channel ? gst_zb_channel_ref (channel) : NULL;
+}
+
+void
+gst_zb_sink_clients_clear (GstZbSink * self)
+{
+  if (self->clients) {
+    g_hash_table_unref (self->clients);
+    self->clients = NULL;
+  }
+}

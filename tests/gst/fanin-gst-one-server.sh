@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# ONE GStreamer fan-in server (docs/duplex.md, "The GStreamer server"):
+# one gst-launch-1.0 process with ONE zbsrc channel-name=NAME ! videoflip
+# ! zbsink channel-name=NAME pair serves three gst-launch zbfilter clients
+# NAME@cam1..3 at once, each with its own caps (GRAY8 64x64, 80x60,
+# 96x48): zbsrc interleaves their requests in one stream with a caps
+# event at each change of client caps, zbsink answers each client over
+# its own connection. cam2 (a small response ring, 4 requests in flight)
+# is stopped with SIGSTOP for 2 s while the others run (checked: both get
+# responses meanwhile), then killed with -9. cam1 and cam3 must get every
+# frame back, each the 180-degree turn of their own frame (GRAY8 of a
+# width that is a multiple of 4: the byte string reversed), the server
+# must keep running, and the request buffers of cam1..3 must be gone once
+# their clients are.
+set -u
+
+name="zbt-fg1-$$"
+tmp=$(mktemp -d)
+pids=()
+cleanup () {
+  for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  [ -n "${ZBT_KEEP:-}" ] && cp -r "$tmp" "$ZBT_KEEP"
+  rm -rf "$tmp"
+  rm -f /dev/shm/"$name"* /dev/shm/sem.sem-?-"$name"* \
+    /tmp/zerobuffer/"$name"*.lock
+}
+trap cleanup EXIT
+fail () { echo "FAIL: $*"; exit 1; }
+
+# reader-timeout: how long a client that reads no responses (cam2
+# stopped) may hold up the others' responses
+gst-launch-1.0 -m zbsrc channel-name="$name" \
+  ! videoflip video-direction=180 \
+  ! zbsink channel-name="$name" sync=false reader-timeout=500 \
+  > "$tmp/server.log" 2>&1 &
+spid=$!
+pids+=("$spid")
+
+# client ID PATTERN WIDTH HEIGHT FRAMES (0: endless) LIVE [zbfilter options]
+client () {
+  local id=$1 pattern=$2 w=$3 h=$4 n=$5 live=$6 nb=""
+  shift 6
+  [ "$n" != 0 ] && nb="num-buffers=$n"
+  gst-launch-1.0 -q videotestsrc is-live="$live" pattern="$pattern" $nb \
+    ! "video/x-raw,format=GRAY8,width=$w,height=$h,framerate=50/1" \
+    ! tee name=t t. ! queue ! filesink location="$tmp/$id.in" \
+    t. ! queue ! zbfilter channel-name="$name@$id" timeout=5000 "$@" \
+    ! filesink location="$tmp/$id.out" > "$tmp/$id.log" 2>&1 &
+  pids+=("$!")
+}
+
+frames=250
+client cam1 smpte 64 64 $frames true
+p1=${pids[-1]}
+# as fast as it can, 4 requests in flight, a response ring for one
+# response: stopped, it fills, and zbsink waits for it reader-timeout
+client cam2 ball 80 60 0 false max-in-flight=4 payload-size=8192
+p2=${pids[-1]}
+client cam3 snow 96 48 $frames true
+p3=${pids[-1]}
+
+for id in cam1 cam2 cam3; do
+  for _ in $(seq 100); do [ -s "$tmp/$id.out" ] && break; sleep 0.1; done
+  [ -s "$tmp/$id.out" ] || fail "$id got no response in 10 s: $(cat "$tmp/$id.log" "$tmp/server.log")"
+done
+kill -0 "$p2" 2>/dev/null || fail "cam2 ended: $(cat "$tmp/cam2.log")"
+kill -0 "$p1" 2>/dev/null && kill -0 "$p3" 2>/dev/null \
+  || fail "cam1 or cam3 ended before cam2 was stopped"
+
+kill -STOP "$p2"
+sleep 0.3
+s1=$(stat -c %s "$tmp/cam1.out"); s3=$(stat -c %s "$tmp/cam3.out")
+sleep 1.7
+n1=$(stat -c %s "$tmp/cam1.out"); n3=$(stat -c %s "$tmp/cam3.out")
+[ "$n1" -gt "$s1" ] || fail "cam1 got no response while cam2 was stopped"
+[ "$n3" -gt "$s3" ] || fail "cam3 got no response while cam2 was stopped"
+grep -q "zbsink-reader-lost.*reason=(string)timeout" "$tmp/server.log" \
+  || fail "zbsink did not drop the stopped cam2: $(cat "$tmp/server.log")"
+echo "while cam2 was stopped: cam1 +$(( (n1 - s1) / 4096 )) frames, cam3 +$(( (n3 - s3) / 4608 )) frames in 1.7 s"
+kill -KILL "$p2"
+kill -CONT "$p2" 2>/dev/null
+
+for p in "$p1" "$p3"; do
+  for _ in $(seq 200); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  wait "$p"
+  rc=$?
+  [ "$rc" = 0 ] || fail "client $p exit $rc: $(cat "$tmp"/*.log)"
+done
+kill -0 "$spid" 2>/dev/null || fail "the server died: $(cat "$tmp/server.log")"
+
+python3 - "$tmp" "$frames" <<'PY' || fail "responses"
+import sys
+tmp, n = sys.argv[1], int(sys.argv[2])
+for cam, size in (("cam1", 64 * 64), ("cam3", 96 * 48)):
+    sent = open(f"{tmp}/{cam}.in", "rb").read()
+    got = open(f"{tmp}/{cam}.out", "rb").read()
+    if len(sent) != n * size or len(got) != len(sent):
+        sys.exit(f"{cam}: sent {len(sent)} bytes, got {len(got)}, want {n * size}")
+    for k in range(n):
+        if got[k * size:(k + 1) * size] != sent[k * size:(k + 1) * size][::-1]:
+            sys.exit(f"{cam}: frame {k} is not the answer to its own frame")
+    print(f"{cam}: {n} frames of {size} bytes, each its own frame turned")
+PY
+
+# the client channels close once their clients are gone (cam2's too)
+for id in cam1 cam2 cam3; do
+  for _ in $(seq 50); do [ -e "/dev/shm/$name@${id}_request" ] || break; sleep 0.1; done
+  [ -e "/dev/shm/$name@${id}_request" ] && fail "$name@${id}_request still there 5 s after its client"
+done
+
+# The server stops on SIGINT and removes its request buffers.
+kill -INT "$spid"
+for _ in $(seq 100); do kill -0 "$spid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$spid" 2>/dev/null && fail "the server did not stop on SIGINT"
+[ -e "/dev/shm/${name}_request" ] && fail "${name}_request left behind"
+echo "cam1 + cam3 served by one zbsrc/zbsink pair, cam2 stopped then killed"
