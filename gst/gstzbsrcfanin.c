@@ -29,6 +29,8 @@
 #define GST_CAT_DEFAULT gst_zb_src_debug
 
 #define CHANNEL_READ_SLICE_MS 100
+/* how often a thread looks whether its client is still alive */
+#define CLIENT_CHECK_US (5 * 1000)
 /* an event that is not a frame or a read error: the channel closed */
 #define EVENT_CLOSED 1
 
@@ -41,6 +43,9 @@ struct _Chan
   gboolean is_main;             /* NAME's: the element's own reader */
   GstZbReaderRef *ref;
   GThread *thread;
+  /* the thread's */
+  gint64 checked_us;            /* when the client's liveness was checked */
+  gboolean lost;                /* the client is gone */
 
   /* fanin->lock */
   gboolean queued;              /* an event is queued or being processed */
@@ -154,6 +159,28 @@ chan_main (gpointer data)
     g_mutex_unlock (&f->lock);
 
     ret = zb_reader_read (ch->ref->reader, CHANNEL_READ_SLICE_MS, &frame);
+    /* a client that is gone: the requests it left queued are dropped, not
+     * answered (its first request, sequence 1, is a new client's) */
+    if (ret == 0 && !ch->is_main && !(frame.flags & ZB_FRAME_NEW_WRITER)) {
+      gint64 now = g_get_monotonic_time ();
+
+      if (ch->lost || now - ch->checked_us >= CLIENT_CHECK_US) {
+        ch->checked_us = now;
+        ch->lost = !zb_duplex_requests_writer_alive (ch->ref->reader);
+      }
+      if (ch->lost) {
+        GST_LOG_OBJECT (f->src, "%s: dropping request %" G_GUINT64_FORMAT
+            " of a client that is gone", ch->channel_name, frame.sequence);
+        zb_reader_release (ch->ref->reader, &frame);
+        GST_OBJECT_LOCK (f->src);
+        f->src->dropped++;
+        GST_OBJECT_UNLOCK (f->src);
+        g_mutex_lock (&f->lock);
+        continue;
+      }
+    } else if (ret == 0) {
+      ch->lost = FALSE;
+    }
     if (ret == -ETIMEDOUT || ret == -EAGAIN || ret == -EINTR) {
       if (ret == -EINTR)
         g_usleep (10 * 1000);   /* stop() is on its way */

@@ -176,3 +176,13 @@ zb_duplex_channel_idle (zb_reader * requests, const char *channel)
     return 1;
   return zb_inspect (response, &st, NULL, 0, NULL) < 0 || !st.reader_alive;
 }
+
+int
+zb_duplex_requests_writer_alive (zb_reader * requests)
+{
+  zb_status st;
+
+  if (requests == NULL || zb_reader_get_status (requests, &st) < 0)
+    return 0;
+  return st.writer_pid != 0 && zb_reader_writer_alive (requests);
+}

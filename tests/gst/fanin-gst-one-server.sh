@@ -3,15 +3,18 @@
 # one gst-launch-1.0 process with ONE zbsrc channel-name=NAME ! videoflip
 # ! zbsink channel-name=NAME pair serves three gst-launch zbfilter clients
 # NAME@cam1..3 at once, each with its own caps (GRAY8 64x64, 80x60,
-# 96x48): zbsrc interleaves their requests in one stream with a caps
-# event at each change of client caps, zbsink answers each client over
-# its own connection. cam2 (a small response ring, 4 requests in flight)
-# is stopped with SIGSTOP for 2 s while the others run (checked: both get
-# responses meanwhile), then killed with -9. cam1 and cam3 must get every
-# frame back, each the 180-degree turn of their own frame (GRAY8 of a
-# width that is a multiple of 4: the byte string reversed), the server
-# must keep running, and the request buffers of cam1..3 must be gone once
-# their clients are.
+# 96x48), and a client of NAME itself (48x32): zbsrc interleaves their
+# requests in one stream, with a caps event where the client's caps
+# change; zbsink answers each client over its own connection. cam2 (as
+# fast as it can, 4 requests in flight, a response ring for one response)
+# is stopped with SIGSTOP for 2 s while the others run (checked: cam1 and
+# cam3 get responses meanwhile, and zbsink dropped cam2 after
+# reader-timeout: its zbsink-reader-lost message, reason timeout), then
+# killed with -9. cam1, cam3 and NAME's client must get every frame back,
+# each the 180-degree turn of their own frame (GRAY8 of a width that is a
+# multiple of 4: the byte string reversed), the server must keep running,
+# the request buffers of cam1..3 must be gone once their clients are, and
+# NAME's once the server stops.
 set -u
 
 name="zbt-fg1-$$"
@@ -42,10 +45,13 @@ client () {
   local id=$1 pattern=$2 w=$3 h=$4 n=$5 live=$6 nb=""
   shift 6
   [ "$n" != 0 ] && nb="num-buffers=$n"
+  # "own": the client of channel NAME itself, beside those of NAME@ID
+  local chan="$name@$id"
+  [ "$id" = own ] && chan="$name"
   gst-launch-1.0 -q videotestsrc is-live="$live" pattern="$pattern" $nb \
     ! "video/x-raw,format=GRAY8,width=$w,height=$h,framerate=50/1" \
     ! tee name=t t. ! queue ! filesink location="$tmp/$id.in" \
-    t. ! queue ! zbfilter channel-name="$name@$id" timeout=5000 "$@" \
+    t. ! queue ! zbfilter channel-name="$chan" timeout=5000 "$@" \
     ! filesink location="$tmp/$id.out" > "$tmp/$id.log" 2>&1 &
   pids+=("$!")
 }
@@ -59,8 +65,10 @@ client cam2 ball 80 60 0 false max-in-flight=4 payload-size=8192
 p2=${pids[-1]}
 client cam3 snow 96 48 $frames true
 p3=${pids[-1]}
+client own gradient 48 32 $frames true
+p4=${pids[-1]}
 
-for id in cam1 cam2 cam3; do
+for id in cam1 cam2 cam3 own; do
   for _ in $(seq 100); do [ -s "$tmp/$id.out" ] && break; sleep 0.1; done
   [ -s "$tmp/$id.out" ] || fail "$id got no response in 10 s: $(cat "$tmp/$id.log" "$tmp/server.log")"
 done
@@ -81,7 +89,7 @@ echo "while cam2 was stopped: cam1 +$(( (n1 - s1) / 4096 )) frames, cam3 +$(( (n
 kill -KILL "$p2"
 kill -CONT "$p2" 2>/dev/null
 
-for p in "$p1" "$p3"; do
+for p in "$p1" "$p3" "$p4"; do
   for _ in $(seq 200); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
   wait "$p"
   rc=$?
@@ -92,7 +100,7 @@ kill -0 "$spid" 2>/dev/null || fail "the server died: $(cat "$tmp/server.log")"
 python3 - "$tmp" "$frames" <<'PY' || fail "responses"
 import sys
 tmp, n = sys.argv[1], int(sys.argv[2])
-for cam, size in (("cam1", 64 * 64), ("cam3", 96 * 48)):
+for cam, size in (("cam1", 64 * 64), ("cam3", 96 * 48), ("own", 48 * 32)):
     sent = open(f"{tmp}/{cam}.in", "rb").read()
     got = open(f"{tmp}/{cam}.out", "rb").read()
     if len(sent) != n * size or len(got) != len(sent):
@@ -114,4 +122,4 @@ kill -INT "$spid"
 for _ in $(seq 100); do kill -0 "$spid" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$spid" 2>/dev/null && fail "the server did not stop on SIGINT"
 [ -e "/dev/shm/${name}_request" ] && fail "${name}_request left behind"
-echo "cam1 + cam3 served by one zbsrc/zbsink pair, cam2 stopped then killed"
+echo "cam1, cam3 and NAME's own client served by one zbsrc/zbsink pair, cam2 stopped then killed"

@@ -616,6 +616,11 @@ void zb_duplex_watch_stop (zb_duplex_watch * watch);
  * its server closes the channel (as zb_duplex_server_run() does). */
 int zb_duplex_channel_idle (zb_reader * requests, const char *channel);
 
+/* Does request buffer @requests have a live writer (its client; also one
+ * in another PID namespace)? A server drops the requests still queued by
+ * a client that is gone instead of answering them. */
+int zb_duplex_requests_writer_alive (zb_reader * requests);
+
 /* Create the response buffer of channel @name and connect to its request
  * buffer, waiting up to config->timeout_ms for the server (and for it to
  * have read the requests a previous client left queued); for a channel
