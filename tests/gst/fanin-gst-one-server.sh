@@ -26,6 +26,7 @@ cleanup () {
   [ -n "${ZBT_KEEP:-}" ] && cp -r "$tmp" "$ZBT_KEEP"
   rm -rf "$tmp"
   rm -f /dev/shm/"$name"* /dev/shm/sem.sem-?-"$name"* \
+    /dev/shm/zbstats-"$name"* /dev/shm/zbpool-"$name"* \
     /tmp/zerobuffer/"$name"*.lock
 }
 trap cleanup EXIT
@@ -122,4 +123,8 @@ kill -INT "$spid"
 for _ in $(seq 100); do kill -0 "$spid" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$spid" 2>/dev/null && fail "the server did not stop on SIGINT"
 [ -e "/dev/shm/${name}_request" ] && fail "${name}_request left behind"
+# nothing of the server's is left (cam2, killed, leaves its own response
+# buffer, which the next client of cam2 takes over)
+left=$(ls /dev/shm | grep -F "$name" | grep -v -e "@cam2_response\$" -e "^sem.sem-.-$name@cam2_response\$")
+[ -z "$left" ] || fail "left in /dev/shm: $left"
 echo "cam1, cam3 and NAME's own client served by one zbsrc/zbsink pair, cam2 stopped then killed"
