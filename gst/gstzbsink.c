@@ -147,7 +147,8 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
       g_param_spec_string ("channel-name", "Channel name",
           "Duplex channel to answer: write the responses of a zbsrc "
           "channel-name=NAME of this pipeline to NAME_response, one per "
-          "request, in order; excludes buffer-name (set sync=false too, so "
+          "request, in order (a fan-in client NAME@ID's to "
+          "NAME@ID_response); excludes buffer-name (set sync=false too, so "
           "that responses go out as soon as they are ready)", NULL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
@@ -232,7 +233,8 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
   g_object_class_install_property (gobject_class, PROP_READER_TIMEOUT,
       g_param_spec_int ("reader-timeout", "Reader timeout",
           "reader-policy=block: milliseconds to wait for a reader of NAME@ID "
-          "whose ring is full before skipping it (0 = as long as it lives)",
+          "whose ring is full before skipping it (0 = as long as it lives); "
+          "channel-name: for a fan-in client before dropping it",
           0, G_MAXINT, DEFAULT_READER_TIMEOUT,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));

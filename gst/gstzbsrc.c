@@ -46,6 +46,11 @@
  * gst-launch-1.0 zbsrc buffer-name=cam reader-id=rec ! fakesink
  * ]| One of many readers of the zbsink buffer-name=cam: creates buffer
  * cam@rec, which that zbsink writes to as well (#GstZbSrc:reader-id).
+ * |[
+ * gst-launch-1.0 zbsrc channel-name=infer ! videoflip video-direction=180 ! zbsink channel-name=infer sync=false
+ * ]| A duplex server of channel infer and, by fan-in, of every client
+ * `zbfilter channel-name=infer@ID`, each with its own caps
+ * (docs/duplex.md).
  *
  * Since: 0.1
  */
@@ -171,7 +176,9 @@ gst_zb_src_class_init (GstZbSrcClass * klass)
       g_param_spec_string ("channel-name", "Channel name",
           "Serve the duplex channel NAME: read the requests of a zbfilter "
           "from NAME_request and stamp each buffer with its request number "
-          "for a zbsink channel-name=NAME of this pipeline; excludes "
+          "for a zbsink channel-name=NAME of this pipeline; a NAME without "
+          "'@' also serves every client NAME@ID (fan-in: their requests "
+          "interleaved, a caps event where the caps change); excludes "
           "buffer-name", DEFAULT_CHANNEL_NAME,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
