@@ -889,6 +889,7 @@ gst_zb_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
   GstFlowReturn flow;
   GstBuffer *buf = NULL;
 
+again:
   GST_OBJECT_LOCK (self);
   ref = self->ref ? gst_zb_reader_ref_ref (self->ref) : NULL;
   GST_OBJECT_UNLOCK (self);
@@ -920,8 +921,20 @@ gst_zb_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
      * generic error: ask first, to name the buffer and the caps */
     if (!gst_pad_peer_query_accept_caps (GST_BASE_SRC_PAD (bsrc),
             self->writer_caps)
-        || !gst_base_src_set_caps (bsrc, self->writer_caps))
-      goto not_negotiated;
+        || !gst_base_src_set_caps (bsrc, self->writer_caps)) {
+      gchar *str = gst_caps_to_string (self->writer_caps);
+      gboolean refused = gst_zb_src_refuse_client (self,
+          "has caps that downstream cannot use", str);
+
+      g_free (str);
+      if (!refused)
+        goto not_negotiated;
+      /* a fan-in client's caps: that client only */
+      gst_buffer_unref (buf);
+      buf = NULL;
+      self->caps_pending = FALSE;
+      goto again;
+    }
     self->caps_pending = FALSE;
     /* a new latency may apply */
     gst_element_post_message (GST_ELEMENT (self),

@@ -91,6 +91,7 @@ peer_swap (GstZbSrc * self, GstZbSrcPeer * p)
   p->chan_generation = self->chan_generation;
   p->pool_maps = self->pool_maps;
   p->pool_missing_warned = self->pool_missing_warned;
+  p->refused = self->refused;
   self->gst_format = t.gst_format;
   self->writer_caps = t.writer_caps;
   self->writer_present = t.writer_present;
@@ -98,6 +99,7 @@ peer_swap (GstZbSrc * self, GstZbSrcPeer * p)
   self->chan_generation = t.chan_generation;
   self->pool_maps = t.pool_maps;
   self->pool_missing_warned = t.pool_missing_warned;
+  self->refused = t.refused;
 
   GST_OBJECT_LOCK (self);
   p->name = self->name;
@@ -367,6 +369,25 @@ gboolean
 gst_zb_src_fanin_loaded_is_main (GstZbSrcFanin * f)
 {
   return f->loaded == f->main;
+}
+
+gboolean
+gst_zb_src_refuse_client (GstZbSrc * self, const gchar * what,
+    const gchar * detail)
+{
+  GstZbSrcFanin *f = self->fanin;
+
+  if (f == NULL || f->loaded == f->main)
+    return FALSE;
+  GST_ELEMENT_WARNING (self, STREAM, DECODE,
+      ("Refusing the client of duplex channel \"%s\": it %s; its requests "
+          "are dropped until it connects again.", f->loaded->channel_name,
+          what), ("%s", detail ? detail : ""));
+  self->refused = TRUE;
+  if (self->channel)
+    gst_zb_channel_set_client (self->channel, 0);
+  self->chan_generation = 0;
+  return TRUE;
 }
 
 GPtrArray *

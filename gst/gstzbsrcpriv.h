@@ -39,6 +39,7 @@ typedef struct
   gboolean pool_missing_warned;
   guint64 writer_pid;
   gboolean connected;
+  gboolean refused;
 } GstZbSrcPeer;
 
 typedef struct _GstZbSrcFanin GstZbSrcFanin;
@@ -89,6 +90,8 @@ struct _GstZbSrc
                                  * segments mapped so far; emptied when
                                  * the writer changes */
   gboolean pool_missing_warned; /* per writer */
+  gboolean refused;             /* fan-in: the client sent bad input; its
+                                 * requests are dropped until a new one */
   GstZbSrcFanin *fanin;         /* channel-name without '@': the clients
                                  * of NAME and of NAME@ID; made by start(),
                                  * freed by stop(); the fields above from
@@ -141,6 +144,13 @@ int gst_zb_src_fanin_read (GstZbSrcFanin * fanin, gint timeout_ms,
     zb_frame * frame, GstZbReaderRef ** ref);
 /* Whether the loaded client is NAME's own (on-writer-lost applies). */
 gboolean gst_zb_src_fanin_loaded_is_main (GstZbSrcFanin * fanin);
+/* The loaded client is a fan-in client NAME@ID that sent bad input:
+ * refuse it (gstzbsrcwriter.c drops its requests until it connects
+ * again; zbsink drops what is on its way) and post a warning naming it
+ * (@what, @detail). FALSE, nothing done: NAME's own client or a single
+ * channel, whose bad input is an error. */
+gboolean gst_zb_src_refuse_client (GstZbSrc * self, const gchar * what,
+    const gchar * detail);
 /* References to every channel's reader. */
 GPtrArray *gst_zb_src_fanin_refs (GstZbSrcFanin * fanin);
 

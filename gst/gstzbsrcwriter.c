@@ -233,13 +233,15 @@ unpin_held (GstZbSrc * self, GstZbReaderRef * ref, gint stall_timeout)
 static GstFlowReturn
 next_frame (GstZbSrc * self, GstZbReaderRef ** refp, zb_frame * frame)
 {
-  GstZbReaderRef *ref = *refp;
+  GstZbReaderRef *ref;
   GstFlowReturn flow;
   gint timeout, connect_timeout, stall_timeout, slice;
   gint64 idle_us;
   gchar *name;
   int ret;
 
+again:
+  ref = *refp;
   for (;;) {
     /* both may change while PLAYING: read them for every slice */
     GST_OBJECT_LOCK (self);
@@ -293,11 +295,25 @@ next_frame (GstZbSrc * self, GstZbReaderRef ** refp, zb_frame * frame)
         return flow;
       continue;
     }
+    if (gst_zb_src_refuse_client (self, "broke its request ring",
+            zb_strerror (ret)))
+      continue;
     goto read_failed;
   }
 
   self->last_frame_us = g_get_monotonic_time ();
   self->timeout_reported = FALSE;
+  if (self->refused) {
+    /* a refused fan-in client: nothing until it connects again */
+    if (!(frame->flags & ZB_FRAME_NEW_WRITER)) {
+      zb_reader_release (ref->reader, frame);
+      GST_OBJECT_LOCK (self);
+      self->dropped++;
+      GST_OBJECT_UNLOCK (self);
+      goto again;
+    }
+    self->refused = FALSE;
+  }
   if ((frame->flags & ZB_FRAME_NEW_WRITER) || !self->writer_present)
     handle_new_writer (self, ref->reader);
   return GST_FLOW_OK;
@@ -339,7 +355,15 @@ take_caps_record (GstZbSrc * self, const void *payload, gsize size)
   GstCaps *caps = gst_caps_from_string (str);
 
   if (caps == NULL || !gst_caps_is_fixed (caps)) {
-    gchar *name = gst_zb_src_dup_name (self);
+    gchar *name;
+
+    if (gst_zb_src_refuse_client (self, "sent invalid caps", str)) {
+      g_free (str);
+      if (caps)
+        gst_caps_unref (caps);
+      return TRUE;
+    }
+    name = gst_zb_src_dup_name (self);
 
     GST_ELEMENT_ERROR (self, STREAM, DECODE,
         ("The writer of buffer \"%s\" sent invalid caps.", name),
@@ -451,6 +475,9 @@ missing:
   }
 invalid:
   {
+    /* the caller drops the frame of a refused fan-in client */
+    if (gst_zb_src_refuse_client (self, "sent an invalid pool record", why))
+      return POOL_MISSING;
     zb_reader_release (ref->reader, frame);
     name = gst_zb_src_dup_name (self);
     GST_ELEMENT_ERROR (self, STREAM, DECODE,
@@ -479,6 +506,13 @@ take_error_record (GstZbSrc * self, const void *payload, gsize size)
   GST_OBJECT_LOCK (self);
   action = self->on_writer_error;
   GST_OBJECT_UNLOCK (self);
+  /* a fan-in client's failure is that client's only */
+  if (action == GST_ZB_WRITER_ERROR_ERROR &&
+      gst_zb_src_refuse_client (self, "failed", msg)) {
+    g_free (msg);
+    g_free (debug);
+    return FALSE;
+  }
   name = gst_zb_src_dup_name (self);
   if (action == GST_ZB_WRITER_ERROR_ERROR)
     GST_ELEMENT_ERROR (self, STREAM, FAILED,
@@ -529,6 +563,11 @@ gst_zb_src_next_buffer (GstZbSrc * self, GstZbReaderRef * ref,
     memset (&rec, 0, sizeof (rec));
     if (self->gst_format) {
       ret = zb_gst_record_decode (frame.data, frame.size, &rec, &payload);
+      if (ret < 0 && gst_zb_src_refuse_client (self, "sent an invalid frame",
+              zb_strerror (ret))) {
+        zb_reader_release (ref->reader, &frame);
+        continue;
+      }
       if (ret < 0)
         goto bad_record;
       payload_size = (size_t) rec.payload_size;

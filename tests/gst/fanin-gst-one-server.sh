@@ -14,8 +14,14 @@
 # each the 180-degree turn of their own frame (GRAY8 of a width that is a
 # multiple of 4: the byte string reversed), the server must keep running,
 # the request buffers of cam1..3 must be gone once their clients are, and
-# NAME's once the server stops.
+# NAME's once the server stops. Meanwhile a hostile client NAME@evil
+# (Python binding) sends frames that are no gst records: zbsrc refuses that
+# client with a warning and serves the others on.
+#
+#   fanin-gst-one-server.sh LIBZEROBUFFER PYTHON_DIR
 set -u
+lib=$1
+pydir=$2
 
 name="zbt-fg1-$$"
 tmp=$(mktemp -d)
@@ -76,6 +82,22 @@ done
 kill -0 "$p2" 2>/dev/null || fail "cam2 ended: $(cat "$tmp/cam2.log")"
 kill -0 "$p1" 2>/dev/null && kill -0 "$p3" 2>/dev/null \
   || fail "cam1 or cam3 ended before cam2 was stopped"
+
+# a hostile client: gst frame format announced, garbage sent
+ZEROBUFFER_LIBRARY="$lib" PYTHONPATH="$pydir" python3 - "$name@evil" \
+    > "$tmp/evil.log" 2>&1 <<'PY' || fail "hostile client: $(cat "$tmp/evil.log")"
+import sys, time, zerobuffer as zb
+c = zb.DuplexClient(sys.argv[1], payload_size=1 << 16, timeout_ms=3000)
+meta = (b'{"type":"gstreamer-filter","caps":"video/x-raw,format=GRAY8,'
+        b'width=8,height=8,framerate=50/1","frame_format":"gst",'
+        b'"frame_format_version":1}')
+assert zb._lib.zb_duplex_client_set_metadata(c._h, meta, len(meta)) == 0
+for i in range(5):
+    c.send(b"\x01 not a gst record " * 4)
+time.sleep(0.5)
+PY
+grep -q "Refusing the client of duplex channel \"$name@evil\": it sent an invalid frame" \
+    "$tmp/server.log" || fail "the hostile client was not refused: $(cat "$tmp/server.log")"
 
 kill -STOP "$p2"
 sleep 0.3
