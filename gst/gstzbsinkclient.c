@@ -7,7 +7,9 @@
  * (writer, response buffer name, caps sent, generation, next sequence);
  * the other channels' connections wait here, keyed by their GstZbChannel,
  * and are swapped in when a buffer of theirs comes. A connection whose
- * client zbsrc no longer serves is closed at the next swap.
+ * client zbsrc no longer serves is closed at the next swap. A fan-in
+ * client that is lost, stalls its response ring for reader-timeout, or
+ * whose response buffer cannot be written is dropped alone.
  */
 
 #ifdef HAVE_CONFIG_H
@@ -16,6 +18,7 @@
 
 #include "gstzbsinkpriv.h"
 
+#include <errno.h>
 #include <string.h>
 
 #define GST_CAT_DEFAULT gst_zb_sink_debug
@@ -161,4 +164,49 @@ gst_zb_sink_clients_clear (GstZbSink * self)
     g_hash_table_unref (self->clients);
     self->clients = NULL;
   }
+}
+
+/* A fan-in client that died, left, or kept its response ring full for
+ * reader-timeout: it gets no further response on this connection (a
+ * missing response would shift its sequence); its requests are dropped
+ * until it connects again. The other clients are not affected, whatever
+ * on-reader-lost says. */
+void
+gst_zb_sink_fanin_drop (GstZbSink * self, int err)
+{
+  guint64 pid;
+
+  GST_OBJECT_LOCK (self);
+  pid = self->reader_pid;
+  GST_OBJECT_UNLOCK (self);
+  if (err == -ETIMEDOUT)
+    GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
+        ("Duplex client of \"%s\" read no response within reader-timeout: "
+            "dropping it; its requests get no answer until it connects "
+            "again.", self->conn_name), ("reader pid %" G_GUINT64_FORMAT, pid));
+  else
+    GST_INFO_OBJECT (self, "fan-in client of %s lost: %s", self->conn_name,
+        zb_strerror (err));
+  gst_zb_sink_disconnect (self);
+  self->chan_dropped = self->chan_generation;
+  gst_zb_post_peer_message (GST_ELEMENT (self), "zbsink-reader-lost",
+      "buffer-name", self->conn_name, pid, err == -ETIMEDOUT ? "timeout" :
+      err == -EOWNERDEAD ? "died" : "disconnected", NULL);
+}
+
+/* A fan-in client's response buffer @name cannot be written (-EPERM,
+ * -EBUSY, metadata too large for it, ...): a warning, and that client's
+ * responses are dropped until it connects again. FALSE: not a fan-in
+ * client (the caller posts the error). */
+gboolean
+gst_zb_sink_fanin_refuse (GstZbSink * self, const gchar * name, int ret)
+{
+  if (!self->chan_fanin)
+    return FALSE;
+  GST_ELEMENT_WARNING (self, RESOURCE, OPEN_WRITE,
+      ("Cannot answer the duplex client of buffer \"%s\": dropping its "
+          "responses until it connects again.", name), ("%s",
+          zb_strerror (ret)));
+  self->chan_dropped = self->chan_generation;
+  return TRUE;
 }

@@ -8,7 +8,8 @@
  * gstzbsinkoutput.c (the readers of NAME@ID, docs/fanout.md) and
  * gstzbsinkpool.c
  * (the buffer pool it proposes, whose blocks lie in pool segments and
- * travel as pool records). They share the instance struct and these
+ * travel as pool records) and gstzbsinkclient.c (one connection per
+ * client of a fan-in zbsrc, docs/duplex.md). They share the instance struct and these
  * functions.
  */
 
@@ -202,6 +203,15 @@ typedef struct _GstZbSinkClient GstZbSinkClient;
 void gst_zb_sink_client_switch (GstZbSink * self, GstZbChannel * channel);
 /* Close every connection put aside (stop()). */
 void gst_zb_sink_clients_clear (GstZbSink * self);
+/* The fan-in client answered now (chan_fanin) died, left (@err), or kept
+ * its response ring full for reader-timeout (-ETIMEDOUT): drop it alone
+ * (its responses go nowhere until it connects again), post
+ * zbsink-reader-lost. */
+void gst_zb_sink_fanin_drop (GstZbSink * self, int err);
+/* Its response buffer @name cannot be written (@ret): a warning, and the
+ * same. FALSE, nothing done, for any other channel. */
+gboolean gst_zb_sink_fanin_refuse (GstZbSink * self, const gchar * name,
+    int ret);
 
 /* Whether upstream is live (asked once per start): the auto policies
  * drop for a live upstream, which must never wait. */

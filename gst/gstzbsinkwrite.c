@@ -344,6 +344,12 @@ ensure_connected (GstZbSink * self, gboolean block)
   /* ERRORS */
 connect_failed:
   {
+    /* a fan-in client's buffer (its user, its lock, another writer):
+     * that client only */
+    if (gst_zb_sink_fanin_refuse (self, name, ret)) {
+      g_free (name);
+      return CONNECT_NONE;
+    }
     if (ret == -EBUSY)
       GST_ELEMENT_ERROR (self, RESOURCE, BUSY,
           ("Buffer \"%s\" already has a live writer.", name),
@@ -380,6 +386,10 @@ connect_timed_out:
 metadata_failed:
   {
     zb_writer_disconnect (w);
+    if (gst_zb_sink_fanin_refuse (self, name, ret)) {
+      g_free (name);
+      return CONNECT_NONE;
+    }
     if (ret == -EMSGSIZE)
       GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
           ("The caps do not fit in the metadata block of buffer \"%s\"; "
@@ -428,33 +438,6 @@ handle_reader_lost (GstZbSink * self, int ret)
   return GST_FLOW_OK;
 }
 
-
-/* A fan-in client that died, left, or kept its response ring full for
- * reader-timeout: it gets no further response on this connection (a
- * missing response would shift its sequence); its requests are dropped
- * until it connects again. The other clients are not affected, whatever
- * on-reader-lost says. */
-static void
-drop_fanin_client (GstZbSink * self, int err)
-{
-  guint64 pid;
-
-  GST_OBJECT_LOCK (self);
-  pid = self->reader_pid;
-  GST_OBJECT_UNLOCK (self);
-  if (err == -ETIMEDOUT)
-    GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
-        ("Duplex client of \"%s\" read no response within reader-timeout: "
-            "dropping it; its requests get no answer until it connects "
-            "again.", self->conn_name), ("reader pid %" G_GUINT64_FORMAT, pid));
-  else
-    GST_INFO_OBJECT (self, "fan-in client of %s lost: %s", self->conn_name,
-        zb_strerror (err));
-  gst_zb_sink_disconnect (self);
-  self->chan_dropped = self->chan_generation;
-  post_message (self, "zbsink-reader-lost", pid, err == -ETIMEDOUT ?
-      "timeout" : err == -EOWNERDEAD ? "died" : "disconnected");
-}
 
 /* ------------------------------------------------------------------ */
 /* Writing */
@@ -938,7 +921,7 @@ gst_zb_sink_send (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
         goto interrupted;
       case WRITE_LOST:
         if (self->chan_fanin) {
-          drop_fanin_client (self, err);
+          gst_zb_sink_fanin_drop (self, err);
           goto dropped;
         }
         flow = handle_reader_lost (self, err);
