@@ -9,8 +9,9 @@
 # fast as it can, 4 requests in flight, a response ring for one response)
 # is stopped with SIGSTOP for 2 s while the others run (checked: cam1 and
 # cam3 get responses meanwhile, and zbsink dropped cam2 after
-# reader-timeout: its zbsink-reader-lost message, reason timeout), then
-# killed with -9. cam1, cam3 and NAME's client must get every frame back,
+# reader-timeout: its zbsink-reader-lost message, reason timeout), goes on
+# (SIGCONT: it finds its connection gone, connects again and is
+# answered), then is killed with -9. cam1, cam3 and NAME's client must get every frame back,
 # each the 180-degree turn of their own frame (GRAY8 of a width that is a
 # multiple of 4: the byte string reversed), the server must keep running,
 # the request buffers of cam1..3 must be gone once their clients are, and
@@ -109,8 +110,20 @@ n1=$(stat -c %s "$tmp/cam1.out"); n3=$(stat -c %s "$tmp/cam3.out")
 grep -q "zbsink-reader-lost.*reason=(string)timeout" "$tmp/server.log" \
   || fail "zbsink did not drop the stopped cam2: $(cat "$tmp/server.log")"
 echo "while cam2 was stopped: cam1 +$(( (n1 - s1) / 4096 )) frames, cam3 +$(( (n3 - s3) / 4608 )) frames in 1.7 s"
+# cam2 goes on: zbsink left its response buffer, so its zbfilter finds
+# the server gone (-EPIPE), drops its requests in flight and connects
+# again as a new client, which is answered
+c1=$(stat -c %s "$tmp/cam2.out")
+t0=$(date +%s%N)
+kill -CONT "$p2"
+for _ in $(seq 150); do
+  [ "$(stat -c %s "$tmp/cam2.out")" -gt $(( c1 + 20 * 4800 )) ] && break
+  sleep 0.1
+done
+[ "$(stat -c %s "$tmp/cam2.out")" -gt $(( c1 + 20 * 4800 )) ] \
+  || fail "cam2 was not answered again after it was dropped"
+echo "cam2 answered again (20 frames more) $(( ($(date +%s%N) - t0) / 1000000 )) ms after SIGCONT"
 kill -KILL "$p2"
-kill -CONT "$p2" 2>/dev/null
 
 for p in "$p1" "$p3" "$p4"; do
   for _ in $(seq 200); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
