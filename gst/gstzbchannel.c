@@ -93,14 +93,26 @@ gst_buffer_add_zb_request_meta (GstBuffer * buffer, GstZbChannel * channel,
 struct _GstZbChannel
 {
   guint64 client;               /* atomic */
+  gchar *name;                  /* immutable */
 };
 
 static guint64 last_generation; /* atomic */
 
 GstZbChannel *
-gst_zb_channel_new (void)
+gst_zb_channel_new (const gchar * name)
 {
-  return g_atomic_rc_box_new0 (GstZbChannel);
+  GstZbChannel *channel = g_atomic_rc_box_new0 (GstZbChannel);
+
+  channel->name = g_strdup (name);
+  return channel;
+}
+
+static void
+channel_clear (gpointer data)
+{
+  GstZbChannel *channel = data;
+
+  g_free (channel->name);
 }
 
 GstZbChannel *
@@ -112,7 +124,7 @@ gst_zb_channel_ref (GstZbChannel * channel)
 void
 gst_zb_channel_unref (GstZbChannel * channel)
 {
-  g_atomic_rc_box_release (channel);
+  g_atomic_rc_box_release_full (channel, channel_clear);
 }
 
 void
@@ -125,6 +137,12 @@ guint64
 gst_zb_channel_get_client (GstZbChannel * channel)
 {
   return __atomic_load_n (&channel->client, __ATOMIC_ACQUIRE);
+}
+
+const gchar *
+gst_zb_channel_get_name (GstZbChannel * channel)
+{
+  return channel->name;
 }
 
 guint64

@@ -23,7 +23,9 @@ G_BEGIN_DECLS
  * reference-counted. */
 typedef struct _GstZbChannel GstZbChannel;
 
-GstZbChannel *gst_zb_channel_new (void);
+/* @name: the channel (NAME or NAME@ID), whose NAME_response the answers
+ * go to. */
+GstZbChannel *gst_zb_channel_new (const gchar * name);
 GstZbChannel *gst_zb_channel_ref (GstZbChannel * channel);
 void gst_zb_channel_unref (GstZbChannel * channel);
 
@@ -31,6 +33,9 @@ void gst_zb_channel_unref (GstZbChannel * channel);
  * stopped). */
 void gst_zb_channel_set_client (GstZbChannel * channel, guint64 generation);
 guint64 gst_zb_channel_get_client (GstZbChannel * channel);
+
+/* The channel's name, as given to new(); valid while @channel is. */
+const gchar *gst_zb_channel_get_name (GstZbChannel * channel);
 
 /* A new generation number, never returned before in this process. */
 guint64 gst_zb_channel_next_generation (void);

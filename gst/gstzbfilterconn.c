@@ -183,6 +183,12 @@ try_connect (GstZbFilter * self)
   ret = zb_duplex_client_connect (self->channel, &config, &c);
   if (ret < 0)
     return ret;
+  /* the server's pid: a fan-in server created NAME@ID_request only now
+   * (st was not filled above) */
+  request = g_strdup_printf ("%s_request", self->channel);
+  if (zb_inspect (request, &st, NULL, 0, NULL) < 0)
+    st.reader_pid = 0;
+  g_free (request);
 
   name = gst_object_get_name (GST_OBJECT (self));
   meta = gst_zb_make_metadata ("gstreamer-filter", self->in_caps, name,

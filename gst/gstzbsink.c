@@ -147,7 +147,8 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
       g_param_spec_string ("channel-name", "Channel name",
           "Duplex channel to answer: write the responses of a zbsrc "
           "channel-name=NAME of this pipeline to NAME_response, one per "
-          "request, in order; excludes buffer-name (set sync=false too, so "
+          "request, in order (a fan-in client NAME@ID's to "
+          "NAME@ID_response); excludes buffer-name (set sync=false too, so "
           "that responses go out as soon as they are ready)", NULL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
@@ -232,7 +233,8 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
   g_object_class_install_property (gobject_class, PROP_READER_TIMEOUT,
       g_param_spec_int ("reader-timeout", "Reader timeout",
           "reader-policy=block: milliseconds to wait for a reader of NAME@ID "
-          "whose ring is full before skipping it (0 = as long as it lives)",
+          "whose ring is full before skipping it (0 = as long as it lives); "
+          "channel-name: for a fan-in client before dropping it",
           0, G_MAXINT, DEFAULT_READER_TIMEOUT,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));
@@ -510,6 +512,8 @@ gst_zb_sink_start (GstBaseSink * bsink)
   self->chan_generation = 0;
   self->chan_expected = 1;
   self->chan_sending = 0;
+  self->chan_dropped = 0;
+  self->chan_fanin = FALSE;
   /* a duplex channel's response buffer is created by the client */
   if (self->channel_name)
     name = g_strdup_printf ("%s_response", self->channel_name);
@@ -611,6 +615,8 @@ gst_zb_sink_stop (GstBaseSink * bsink)
   /* the reader may not have read the last records: a segment's name goes
    * with the pool, or now when nobody holds its blocks */
   g_ptr_array_set_size (self->sent_segments, 0);
+  /* fan-in: the connections to the other clients */
+  gst_zb_sink_clients_clear (self);
   if (self->channel) {
     gst_zb_channel_unref (self->channel);
     self->channel = NULL;

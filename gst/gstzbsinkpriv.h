@@ -8,7 +8,8 @@
  * gstzbsinkoutput.c (the readers of NAME@ID, docs/fanout.md) and
  * gstzbsinkpool.c
  * (the buffer pool it proposes, whose blocks lie in pool segments and
- * travel as pool records). They share the instance struct and these
+ * travel as pool records) and gstzbsinkclient.c (one connection per
+ * client of a fan-in zbsrc, docs/duplex.md). They share the instance struct and these
  * functions.
  */
 
@@ -87,6 +88,14 @@ struct _GstZbSink
   guint64 chan_sending;         /* generation of the buffer being sent */
   GstZbChannel *channel;        /* of the last request answered: whether
                                  * its client is still served */
+  guint64 chan_dropped;         /* a fan-in client dropped (its ring was
+                                 * full for reader-timeout): its
+                                 * generation, whose responses go nowhere */
+  gboolean chan_fanin;          /* the channel answered is a NAME@ID of
+                                 * our NAME (fan-in) */
+  GHashTable *clients;          /* GstZbChannel -> GstZbSinkClient: the
+                                 * connections of the channels not
+                                 * answered now (gstzbsinkclient.c) */
 
   /* writer-side zero copy (gstzbsinkpool.c). writer_lock: held by
    * disconnect(). pool_conn: made at init, told of every connection.
@@ -185,6 +194,24 @@ void gst_zb_sink_error_send (GstZbSink * self);
  * (its client is gone) or GST_FLOW_ERROR. */
 GstFlowReturn gst_zb_sink_channel_check (GstZbSink * self,
     GstBuffer * buffer);
+
+/* gstzbsinkclient.c: answer the requests of @channel from now on: put
+ * the current connection (writer, response buffer, caps sent, generation,
+ * sequence) aside, close those of clients zbsrc no longer serves, and
+ * take @channel's (or a new one: not connected). Streaming thread. */
+typedef struct _GstZbSinkClient GstZbSinkClient;
+void gst_zb_sink_client_switch (GstZbSink * self, GstZbChannel * channel);
+/* Close every connection put aside (stop()). */
+void gst_zb_sink_clients_clear (GstZbSink * self);
+/* The fan-in client answered now (chan_fanin) died, left (@err), or kept
+ * its response ring full for reader-timeout (-ETIMEDOUT): drop it alone
+ * (its responses go nowhere until it connects again), post
+ * zbsink-reader-lost. */
+void gst_zb_sink_fanin_drop (GstZbSink * self, int err);
+/* Its response buffer @name cannot be written (@ret): a warning, and the
+ * same. FALSE, nothing done, for any other channel. */
+gboolean gst_zb_sink_fanin_refuse (GstZbSink * self, const gchar * name,
+    int ret);
 
 /* Whether upstream is live (asked once per start): the auto policies
  * drop for a live upstream, which must never wait. */

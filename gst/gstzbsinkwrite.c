@@ -120,10 +120,18 @@ gst_zb_sink_channel_check (GstZbSink * self, GstBuffer * buffer)
   }
 
   self->chan_sending = meta->generation;
-  if (meta->channel != self->channel) {
-    if (self->channel)
-      gst_zb_channel_unref (self->channel);
-    self->channel = meta->channel ? gst_zb_channel_ref (meta->channel) : NULL;
+  /* another channel's request (fan-in, or a restarted zbsrc): answer
+   * over that channel's connection */
+  if (meta->channel != self->channel)
+    gst_zb_sink_client_switch (self, meta->channel);
+  if (self->chan_dropped != 0 && meta->generation == self->chan_dropped) {
+    GST_LOG_OBJECT (self, "dropping the response to request %"
+        G_GUINT64_FORMAT " of dropped client %" G_GUINT64_FORMAT,
+        meta->sequence, meta->generation);
+    GST_OBJECT_LOCK (self);
+    self->drops++;
+    GST_OBJECT_UNLOCK (self);
+    return GST_FLOW_CUSTOM_SUCCESS;
   }
   if (channel_stale (self)) {
     GST_DEBUG_OBJECT (self, "dropping the response to request %"
@@ -140,6 +148,7 @@ gst_zb_sink_channel_check (GstZbSink * self, GstBuffer * buffer)
       gst_zb_sink_disconnect (self);
     self->chan_generation = meta->generation;
     self->chan_expected = 1;
+    self->chan_dropped = 0;
   }
   seq = meta->sequence;
   if (seq != self->chan_expected)
@@ -265,7 +274,8 @@ ensure_connected (GstZbSink * self, gboolean block)
     }
     /* on-reader-lost=drop: not a connect per buffer, only once the
      * reader's objects appear (or after a while) */
-    if (!block && !gst_zb_shm_watch_changed (self->watch, CONNECT_RECHECK)) {
+    if (!block && !self->chan_fanin &&
+        !gst_zb_shm_watch_changed (self->watch, CONNECT_RECHECK)) {
       g_free (name);
       return CONNECT_NONE;
     }
@@ -334,6 +344,12 @@ ensure_connected (GstZbSink * self, gboolean block)
   /* ERRORS */
 connect_failed:
   {
+    /* a fan-in client's buffer (its user, its lock, another writer):
+     * that client only */
+    if (gst_zb_sink_fanin_refuse (self, name, ret)) {
+      g_free (name);
+      return CONNECT_NONE;
+    }
     if (ret == -EBUSY)
       GST_ELEMENT_ERROR (self, RESOURCE, BUSY,
           ("Buffer \"%s\" already has a live writer.", name),
@@ -370,6 +386,10 @@ connect_timed_out:
 metadata_failed:
   {
     zb_writer_disconnect (w);
+    if (gst_zb_sink_fanin_refuse (self, name, ret)) {
+      g_free (name);
+      return CONNECT_NONE;
+    }
     if (ret == -EMSGSIZE)
       GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
           ("The caps do not fit in the metadata block of buffer \"%s\"; "
@@ -669,6 +689,20 @@ write_frame_inner (GstZbSink * self, const zb_gst_record * rec,
         if (write_timeout > 0 && g_get_monotonic_time () - start >=
             (gint64) write_timeout * 1000)
           goto write_timed_out;
+        /* a fan-in client that reads no responses (stopped, stuck) holds
+         * up the others' for reader-timeout at most: then it is dropped */
+        if (self->chan_fanin) {
+          gint reader_timeout;
+
+          GST_OBJECT_LOCK (self);
+          reader_timeout = self->reader_timeout;
+          GST_OBJECT_UNLOCK (self);
+          if (reader_timeout > 0 && g_get_monotonic_time () - start >=
+              (gint64) reader_timeout * 1000) {
+            *err = -ETIMEDOUT;
+            return WRITE_LOST;
+          }
+        }
         if (is_unlocked (self))
           return WRITE_INTERRUPTED;
         continue;
@@ -886,6 +920,10 @@ gst_zb_sink_send (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
       case WRITE_INTERRUPTED:
         goto interrupted;
       case WRITE_LOST:
+        if (self->chan_fanin) {
+          gst_zb_sink_fanin_drop (self, err);
+          goto dropped;
+        }
         flow = handle_reader_lost (self, err);
         if (flow != GST_FLOW_OK)
           return flow;

@@ -46,6 +46,11 @@
  * gst-launch-1.0 zbsrc buffer-name=cam reader-id=rec ! fakesink
  * ]| One of many readers of the zbsink buffer-name=cam: creates buffer
  * cam@rec, which that zbsink writes to as well (#GstZbSrc:reader-id).
+ * |[
+ * gst-launch-1.0 zbsrc channel-name=infer ! videoflip video-direction=180 ! zbsink channel-name=infer sync=false
+ * ]| A duplex server of channel infer and, by fan-in, of every client
+ * `zbfilter channel-name=infer@ID`, each with its own caps
+ * (docs/duplex.md).
  *
  * Since: 0.1
  */
@@ -171,7 +176,9 @@ gst_zb_src_class_init (GstZbSrcClass * klass)
       g_param_spec_string ("channel-name", "Channel name",
           "Serve the duplex channel NAME: read the requests of a zbfilter "
           "from NAME_request and stamp each buffer with its request number "
-          "for a zbsink channel-name=NAME of this pipeline; excludes "
+          "for a zbsink channel-name=NAME of this pipeline; a NAME without "
+          "'@' also serves every client NAME@ID (fan-in: their requests "
+          "interleaved, a caps event where the caps change); excludes "
           "buffer-name", DEFAULT_CHANNEL_NAME,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
@@ -609,7 +616,18 @@ gst_zb_src_start (GstBaseSrc * bsrc)
   gst_zb_src_time_init (&self->time);
 
   if (self->chan)
-    self->channel = gst_zb_channel_new ();
+    self->channel = gst_zb_channel_new (self->chan);
+  /* NAME without '@': NAME's client and, by fan-in, NAME@ID's */
+  if (self->chan && strchr (self->chan, '@') == NULL) {
+    GstZbSrcFanin *fanin;
+
+    fanin = gst_zb_src_fanin_new (self, self->chan, self->ref, &config, &ret);
+    if (fanin == NULL)
+      goto fanin_failed;
+    GST_OBJECT_LOCK (self);
+    self->fanin = fanin;
+    GST_OBJECT_UNLOCK (self);
+  }
   GST_INFO_OBJECT (self, "created buffer \"%s\": ring %" G_GUINT64_FORMAT
       " bytes", name, self->ring_size);
   g_free (name);
@@ -621,6 +639,15 @@ no_name:
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
         ("No buffer name set: set the buffer-name property."), (NULL));
     g_free (name);
+    return FALSE;
+  }
+fanin_failed:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, FAILED,
+        ("Could not look for the clients NAME@ID of channel \"%s\".",
+            self->chan), ("zb_duplex_watch_start: %s", zb_strerror (ret)));
+    g_free (name);
+    gst_zb_src_stop (bsrc);
     return FALSE;
   }
 create_failed:
@@ -667,6 +694,14 @@ gst_zb_src_stop (GstBaseSrc * bsrc)
 {
   GstZbSrc *self = GST_ZB_SRC (bsrc);
   GstZbReaderRef *ref;
+  GstZbSrcFanin *fanin;
+
+  GST_OBJECT_LOCK (self);
+  fanin = self->fanin;
+  self->fanin = NULL;
+  GST_OBJECT_UNLOCK (self);
+  /* the client channels close; the element has NAME's state back */
+  gst_zb_src_fanin_free (fanin);
 
   GST_OBJECT_LOCK (self);
   ref = self->ref;
@@ -705,7 +740,10 @@ gst_zb_src_unlock (GstBaseSrc * bsrc)
   GstZbSrc *self = GST_ZB_SRC (bsrc);
 
   GST_OBJECT_LOCK (self);
-  if (self->ref)
+  /* fan-in: the channels' threads read on, the streaming thread returns */
+  if (self->fanin)
+    gst_zb_src_fanin_set_flushing (self->fanin, TRUE);
+  else if (self->ref)
     zb_reader_wakeup (self->ref->reader);
   GST_OBJECT_UNLOCK (self);
   return TRUE;
@@ -717,7 +755,9 @@ gst_zb_src_unlock_stop (GstBaseSrc * bsrc)
   GstZbSrc *self = GST_ZB_SRC (bsrc);
 
   GST_OBJECT_LOCK (self);
-  if (self->ref)
+  if (self->fanin)
+    gst_zb_src_fanin_set_flushing (self->fanin, FALSE);
+  else if (self->ref)
     zb_reader_wakeup_clear (self->ref->reader);
   GST_OBJECT_UNLOCK (self);
   return TRUE;
@@ -849,6 +889,7 @@ gst_zb_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
   GstFlowReturn flow;
   GstBuffer *buf = NULL;
 
+again:
   GST_OBJECT_LOCK (self);
   ref = self->ref ? gst_zb_reader_ref_ref (self->ref) : NULL;
   GST_OBJECT_UNLOCK (self);
@@ -860,6 +901,16 @@ gst_zb_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
   if (flow != GST_FLOW_OK)
     return flow;
 
+  /* fan-in: a caps event when this request's client has other caps than
+   * the previous request's */
+  if (self->fanin && !self->caps_pending && self->writer_caps) {
+    GstCaps *cur = gst_pad_get_current_caps (GST_BASE_SRC_PAD (bsrc));
+
+    self->caps_pending = cur == NULL || !gst_caps_is_equal (cur,
+        self->writer_caps);
+    if (cur)
+      gst_caps_unref (cur);
+  }
   if (self->caps_pending) {
     GstClockTime duration = gst_zb_caps_frame_duration (self->writer_caps);
 
@@ -870,8 +921,20 @@ gst_zb_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
      * generic error: ask first, to name the buffer and the caps */
     if (!gst_pad_peer_query_accept_caps (GST_BASE_SRC_PAD (bsrc),
             self->writer_caps)
-        || !gst_base_src_set_caps (bsrc, self->writer_caps))
-      goto not_negotiated;
+        || !gst_base_src_set_caps (bsrc, self->writer_caps)) {
+      gchar *str = gst_caps_to_string (self->writer_caps);
+      gboolean refused = gst_zb_src_refuse_client (self,
+          "has caps that downstream cannot use", str);
+
+      g_free (str);
+      if (!refused)
+        goto not_negotiated;
+      /* a fan-in client's caps: that client only */
+      gst_buffer_unref (buf);
+      buf = NULL;
+      self->caps_pending = FALSE;
+      goto again;
+    }
     self->caps_pending = FALSE;
     /* a new latency may apply */
     gst_element_post_message (GST_ELEMENT (self),

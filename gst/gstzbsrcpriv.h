@@ -6,7 +6,8 @@
  * gstzbsrcwriter.c waits for frames and follows the writer (a new writer,
  * a lost one, the timeout, the stall breaker); gstzbsrctime.c is the
  * timestamp model; gstzbsrcbuf.c makes the output buffers over
- * gstzbsrcmem.c's ring memories.
+ * gstzbsrcmem.c's ring memories; gstzbsrcfanin.c serves the clients
+ * NAME@ID of channel-name=NAME (fan-in, docs/duplex.md).
  */
 
 #ifndef __GST_ZB_SRC_PRIV_H__
@@ -23,6 +24,26 @@
 G_BEGIN_DECLS
 
 GST_DEBUG_CATEGORY_EXTERN (gst_zb_src_debug);
+
+/* What zbsrc knows of one client of a fan-in server while the
+ * streaming thread works on another (gstzbsrcfanin.c): the fields of the
+ * same names below. */
+typedef struct
+{
+  gchar *name;
+  gboolean gst_format;
+  GstCaps *writer_caps;
+  gboolean writer_present;
+  GstZbChannel *channel;
+  guint64 chan_generation;
+  GHashTable *pool_maps;
+  gboolean pool_missing_warned;
+  guint64 writer_pid;
+  gboolean connected;
+  gboolean refused;
+} GstZbSrcPeer;
+
+typedef struct _GstZbSrcFanin GstZbSrcFanin;
 
 struct _GstZbSrc
 {
@@ -70,6 +91,14 @@ struct _GstZbSrc
                                  * segments mapped so far; emptied when
                                  * the writer changes */
   gboolean pool_missing_warned; /* per writer */
+  gboolean refused;             /* fan-in: the client sent bad input; its
+                                 * requests are dropped until a new one */
+  GstZbSrcFanin *fanin;         /* channel-name without '@': the clients
+                                 * of NAME and of NAME@ID; made by start(),
+                                 * freed by stop(); the fields above from
+                                 * gst_format on are of the channel whose
+                                 * request the streaming thread handles
+                                 * (gstzbsrcfanin.c) */
 
   /* statistics (the stats property); GST_OBJECT_LOCK */
   guint64 frames;
@@ -99,6 +128,32 @@ gchar *gst_zb_src_dup_name (GstZbSrc * self);
  * of NAME, docs/fanout.md). */
 gchar *gst_zb_src_dup_pool_name (GstZbSrc * self);
 GstCaps *gst_zb_src_user_caps (GstZbSrc * self);
+
+/* gstzbsrcfanin.c: zbsrc channel-name=NAME (no '@') serves NAME's client
+ * and, by fan-in, every client NAME@ID (docs/duplex.md). new(): @ref is
+ * NAME_request's (a reference is taken), @config makes the NAME@ID_request
+ * buffers; NULL with *@err a negative errno. read(): the next request of
+ * any client (as zb_reader_read(), -EINTR while flushing), its channel's
+ * client state loaded into @self, *@ref its reader (borrowed until the
+ * next read). Streaming thread; set_flushing() from any thread. */
+GstZbSrcFanin *gst_zb_src_fanin_new (GstZbSrc * self,
+    const gchar * channel_name, GstZbReaderRef * ref,
+    const zb_reader_config * config, int *err);
+void gst_zb_src_fanin_free (GstZbSrcFanin * fanin);
+void gst_zb_src_fanin_set_flushing (GstZbSrcFanin * fanin, gboolean flushing);
+int gst_zb_src_fanin_read (GstZbSrcFanin * fanin, gint timeout_ms,
+    zb_frame * frame, GstZbReaderRef ** ref);
+/* Whether the loaded client is NAME's own (on-writer-lost applies). */
+gboolean gst_zb_src_fanin_loaded_is_main (GstZbSrcFanin * fanin);
+/* The loaded client is a fan-in client NAME@ID that sent bad input:
+ * refuse it (gstzbsrcwriter.c drops its requests until it connects
+ * again; zbsink drops what is on its way) and post a warning naming it
+ * (@what, @detail). FALSE, nothing done: NAME's own client or a single
+ * channel, whose bad input is an error. */
+gboolean gst_zb_src_refuse_client (GstZbSrc * self, const gchar * what,
+    const gchar * detail);
+/* References to every channel's reader. */
+GPtrArray *gst_zb_src_fanin_refs (GstZbSrcFanin * fanin);
 
 G_END_DECLS
 #endif /* __GST_ZB_SRC_PRIV_H__ */

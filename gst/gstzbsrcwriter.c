@@ -146,6 +146,9 @@ handle_writer_lost (GstZbSrc * self, const gchar * reason)
 
   GST_OBJECT_LOCK (self);
   action = self->on_writer_lost;
+  /* a fan-in client NAME@ID that leaves closes only its own channel */
+  if (self->fanin && !gst_zb_src_fanin_loaded_is_main (self->fanin))
+    action = GST_ZB_WRITER_LOST_WAIT;
   name = g_strdup (self->name);
   pid = self->writer_pid;
   self->connected = FALSE;
@@ -228,14 +231,17 @@ unpin_held (GstZbSrc * self, GstZbReaderRef * ref, gint stall_timeout)
 /* Wait for the next frame, following the writer on the way. GST_FLOW_OK
  * with a frame to release. */
 static GstFlowReturn
-next_frame (GstZbSrc * self, GstZbReaderRef * ref, zb_frame * frame)
+next_frame (GstZbSrc * self, GstZbReaderRef ** refp, zb_frame * frame)
 {
+  GstZbReaderRef *ref;
   GstFlowReturn flow;
   gint timeout, connect_timeout, stall_timeout, slice;
   gint64 idle_us;
   gchar *name;
   int ret;
 
+again:
+  ref = *refp;
   for (;;) {
     /* both may change while PLAYING: read them for every slice */
     GST_OBJECT_LOCK (self);
@@ -245,19 +251,35 @@ next_frame (GstZbSrc * self, GstZbReaderRef * ref, zb_frame * frame)
     GST_OBJECT_UNLOCK (self);
     slice = stall_timeout > 0 ? MIN (stall_timeout, READ_SLICE_MS) :
         READ_SLICE_MS;
-    ret = zb_reader_read (ref->reader, slice, frame);
+    /* fan-in: the next request of any client, whose state is loaded */
+    if (self->fanin)
+      ret = gst_zb_src_fanin_read (self->fanin, slice, frame, refp);
+    else
+      ret = zb_reader_read (ref->reader, slice, frame);
+    ref = *refp;
     if (ret == 0)
       break;
 
     if (ret == -ETIMEDOUT || ret == -EAGAIN) {
       idle_us = g_get_monotonic_time () - self->last_frame_us;
-      if (stall_timeout > 0 && idle_us >= (gint64) stall_timeout * 1000)
-        unpin_held (self, ref, stall_timeout);
+      if (stall_timeout > 0 && idle_us >= (gint64) stall_timeout * 1000) {
+        if (self->fanin) {
+          GPtrArray *refs = gst_zb_src_fanin_refs (self->fanin);
+          guint i;
+
+          for (i = 0; i < refs->len; i++)
+            unpin_held (self, g_ptr_array_index (refs, i), stall_timeout);
+          g_ptr_array_unref (refs);
+        } else {
+          unpin_held (self, ref, stall_timeout);
+        }
+      }
       if (connect_timeout >= 0 && !self->ever_writer &&
           idle_us >= (gint64) connect_timeout * 1000)
         goto no_writer;
-      if (timeout > 0 && self->writer_present && !self->timeout_reported &&
-          idle_us > (gint64) timeout * 1000) {
+      /* fan-in: clients that leave or die are noticed without it */
+      if (timeout > 0 && !self->fanin && self->writer_present &&
+          !self->timeout_reported && idle_us > (gint64) timeout * 1000) {
         self->timeout_reported = TRUE;
         flow = handle_writer_lost (self, "timeout");
         if (flow != GST_FLOW_OK)
@@ -273,11 +295,25 @@ next_frame (GstZbSrc * self, GstZbReaderRef * ref, zb_frame * frame)
         return flow;
       continue;
     }
+    if (gst_zb_src_refuse_client (self, "broke its request ring",
+            zb_strerror (ret)))
+      continue;
     goto read_failed;
   }
 
   self->last_frame_us = g_get_monotonic_time ();
   self->timeout_reported = FALSE;
+  if (self->refused) {
+    /* a refused fan-in client: nothing until it connects again */
+    if (!(frame->flags & ZB_FRAME_NEW_WRITER)) {
+      zb_reader_release (ref->reader, frame);
+      GST_OBJECT_LOCK (self);
+      self->dropped++;
+      GST_OBJECT_UNLOCK (self);
+      goto again;
+    }
+    self->refused = FALSE;
+  }
   if ((frame->flags & ZB_FRAME_NEW_WRITER) || !self->writer_present)
     handle_new_writer (self, ref->reader);
   return GST_FLOW_OK;
@@ -319,7 +355,15 @@ take_caps_record (GstZbSrc * self, const void *payload, gsize size)
   GstCaps *caps = gst_caps_from_string (str);
 
   if (caps == NULL || !gst_caps_is_fixed (caps)) {
-    gchar *name = gst_zb_src_dup_name (self);
+    gchar *name;
+
+    if (gst_zb_src_refuse_client (self, "sent invalid caps", str)) {
+      g_free (str);
+      if (caps)
+        gst_caps_unref (caps);
+      return TRUE;
+    }
+    name = gst_zb_src_dup_name (self);
 
     GST_ELEMENT_ERROR (self, STREAM, DECODE,
         ("The writer of buffer \"%s\" sent invalid caps.", name),
@@ -431,6 +475,9 @@ missing:
   }
 invalid:
   {
+    /* the caller drops the frame of a refused fan-in client */
+    if (gst_zb_src_refuse_client (self, "sent an invalid pool record", why))
+      return POOL_MISSING;
     zb_reader_release (ref->reader, frame);
     name = gst_zb_src_dup_name (self);
     GST_ELEMENT_ERROR (self, STREAM, DECODE,
@@ -459,6 +506,13 @@ take_error_record (GstZbSrc * self, const void *payload, gsize size)
   GST_OBJECT_LOCK (self);
   action = self->on_writer_error;
   GST_OBJECT_UNLOCK (self);
+  /* a fan-in client's failure is that client's only */
+  if (action == GST_ZB_WRITER_ERROR_ERROR &&
+      gst_zb_src_refuse_client (self, "failed", msg)) {
+    g_free (msg);
+    g_free (debug);
+    return FALSE;
+  }
   name = gst_zb_src_dup_name (self);
   if (action == GST_ZB_WRITER_ERROR_ERROR)
     GST_ELEMENT_ERROR (self, STREAM, FAILED,
@@ -501,13 +555,19 @@ gst_zb_src_next_buffer (GstZbSrc * self, GstZbReaderRef * ref,
   }
 
   for (;;) {
-    flow = next_frame (self, ref, &frame);
+    /* fan-in: @ref becomes the reader of the request's channel */
+    flow = next_frame (self, &ref, &frame);
     if (flow != GST_FLOW_OK)
       return flow;
 
     memset (&rec, 0, sizeof (rec));
     if (self->gst_format) {
       ret = zb_gst_record_decode (frame.data, frame.size, &rec, &payload);
+      if (ret < 0 && gst_zb_src_refuse_client (self, "sent an invalid frame",
+              zb_strerror (ret))) {
+        zb_reader_release (ref->reader, &frame);
+        continue;
+      }
       if (ret < 0)
         goto bad_record;
       payload_size = (size_t) rec.payload_size;

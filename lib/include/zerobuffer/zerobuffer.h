@@ -582,6 +582,45 @@ const char *zb_duplex_server_channel (zb_duplex_server * server);
  * run() is running. */
 void zb_duplex_server_destroy (zb_duplex_server * server);
 
+/* Fan-in for a server that reads the requests itself (zbsrc
+ * channel-name=NAME; zb_duplex_server_run() does this on its own): a
+ * thread watches /dev/shm (inotify, and a look every second) for the
+ * response buffer NAME@ID_response of a live client without a channel
+ * yet, creates that channel's request buffer NAME@ID_request with
+ * @config and hands it to @func: from the watch's thread, and from
+ * zb_duplex_watch_start() for the clients already there. @func
+ * owns @requests (zb_reader_destroy()) and calls
+ * zb_duplex_watch_forget() once it destroyed them, so that a client that
+ * comes back with the same ID is seen again. A channel whose request
+ * buffer another live server holds is left to it. At most 256 channels
+ * at once. Not across fork(). */
+typedef struct zb_duplex_watch zb_duplex_watch;
+typedef void (*zb_duplex_watch_func) (const char *channel,
+    zb_reader * requests, void *user_data);
+
+/* Start watching for clients of @name (no '@'). Returns 0, -EINVAL,
+ * -ENAMETOOLONG, -ENOMEM or a pthread error. */
+int zb_duplex_watch_start (const char *name, const zb_reader_config * config,
+    zb_duplex_watch_func func, void *user_data, zb_duplex_watch ** watch);
+
+/* Channel @channel (NAME@ID) is closed: its request buffer is destroyed;
+ * look for it again. Thread-safe, also from @func. */
+void zb_duplex_watch_forget (zb_duplex_watch * watch, const char *channel);
+
+/* Stop the thread (no @func call after this returns) and free @watch
+ * (NULL allowed). Not from @func. */
+void zb_duplex_watch_stop (zb_duplex_watch * watch);
+
+/* Is the client of fan-in channel @channel gone: no live writer of its
+ * request buffer @requests and no live reader of NAME@ID_response? Then
+ * its server closes the channel (as zb_duplex_server_run() does). */
+int zb_duplex_channel_idle (zb_reader * requests, const char *channel);
+
+/* Does request buffer @requests have a live writer (its client; also one
+ * in another PID namespace)? A server drops the requests still queued by
+ * a client that is gone instead of answering them. */
+int zb_duplex_requests_writer_alive (zb_reader * requests);
+
 /* Create the response buffer of channel @name and connect to its request
  * buffer, waiting up to config->timeout_ms for the server (and for it to
  * have read the requests a previous client left queued); for a channel
