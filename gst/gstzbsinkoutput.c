@@ -583,9 +583,7 @@ is_flushing (GstZbSinkOutputs * outs)
 }
 
 static PutResult put_inner (GstZbSinkOutputs * outs, Output * o,
-    const zb_gst_record * rec, GstBuffer * buf, const void *bytes,
-    gsize nbytes, gboolean wait, gint timeout_ms, int *err,
-    GstZbPoolSegment ** segp);
+    GstZbSinkFrame * f, gboolean wait, gint timeout_ms, int *err);
 
 /* Write one frame to @o: an optional record header, then @buf, or @bytes;
  * a pool record when @buf is a block of our pool and the reader may map
@@ -596,95 +594,41 @@ put (GstZbSinkOutputs * outs, Output * o, const zb_gst_record * rec,
     GstBuffer * buf, const void *bytes, gsize nbytes, gboolean wait,
     gint timeout_ms, int *err)
 {
-  GstZbPoolSegment *seg = NULL;
+  GstZbSinkFrame f;
   PutResult pr;
 
-  pr = put_inner (outs, o, rec, buf, bytes, nbytes, wait, timeout_ms, err,
-      &seg);
-  /* not sent: the reference taken for it goes */
-  gst_zb_pool_segment_unref (seg);
+  gst_zb_sink_frame_init (outs->sink, &f, outs->format, o->pool_usable,
+      TRUE, rec, buf, bytes, nbytes);
+  pr = put_inner (outs, o, &f, wait, timeout_ms, err);
+  gst_zb_sink_frame_clear (&f);
   return pr;
 }
 
 static PutResult
-put_inner (GstZbSinkOutputs * outs, Output * o, const zb_gst_record * rec,
-    GstBuffer * buf, const void *bytes, gsize nbytes, gboolean wait,
-    gint timeout_ms, int *err, GstZbPoolSegment ** segp)
+put_inner (GstZbSinkOutputs * outs, Output * o, GstZbSinkFrame * f,
+    gboolean wait, gint timeout_ms, int *err)
 {
-  GstZbPoolSegment *seg = NULL;
-  GstMemory *pool_mem = NULL;
-  zb_gst_pool_ref pref;
-  guint8 pref_bytes[ZB_GST_POOL_REF_SIZE];
   GstZbSink *self = outs->sink;
-  const GstZbLayout *layout = NULL;
-  gsize hdr = rec ? ZB_GST_HEADER_SIZE : 0;
-  gsize payload = nbytes, want;
   gint64 start = g_get_monotonic_time ();
-  gboolean padding = FALSE;
-  guint pads = 0;
-  void *dst;
   int ret;
 
-  if (buf) {
-    const GstZbLayout *l = outs->format == GST_ZB_FRAME_FORMAT_RAW ?
-        &self->raw_layout : &self->gst_layout;
-
-    if (gst_zb_sink_needs_repack (self, buf, l)) {
-      layout = l;
-      payload = l->size;
-    } else {
-      payload = gst_buffer_get_size (buf);
-      /* one block of our pool, in the default layout: a pool record */
-      if (rec && o->pool_usable && gst_buffer_n_memory (buf) == 1) {
-        pool_mem = gst_buffer_peek_memory (buf, 0);
-        seg = *segp = gst_zb_pool_memory_ref (pool_mem, &pref);
-        if (seg) {
-          zb_gst_pool_ref_encode (&pref, pref_bytes);
-          payload = ZB_GST_POOL_REF_SIZE;
-        }
-      }
-    }
-  }
-  if (hdr + payload == 0)
+  if (f->want == 0)
     return PUT_OK;
-  want = hdr + payload;
   zb_writer_set_write_timeout (o->writer, wait ? WRITE_SLICE_MS :
       DROP_WRITE_TIMEOUT_MS);
   for (;;) {
-    if ((!wait || o->stalled) && !zb_writer_space_ready (o->writer, want)) {
+    if ((!wait || o->stalled) && !zb_writer_space_ready (o->writer, f->want)) {
       /* full rings are where dead readers stay */
       ret = zb_writer_check_reader (o->writer);
       if (ret < 0)
         goto lost;
       return PUT_DROPPED;
     }
-    ret = zb_writer_acquire (o->writer, want, &dst);
-    if (ret == 0 && padding) {
-      /* the ring up to its end is skipped by the reader, as for the
-       * reader of NAME (gstzbsinkwrite.c) */
-      zb_gst_record pad;
-
-      zb_gst_record_init (&pad, ZB_GST_RECORD_PAD);
-      pad.payload_size = want - ZB_GST_HEADER_SIZE;
-      zb_gst_record_encode (&pad, dst);
-      zb_writer_commit (o->writer);
-      padding = FALSE;
-      want = hdr + payload;
-      continue;
-    }
+    ret = gst_zb_sink_frame_acquire (self, f, o->writer);
     if (ret == 0)
       break;
     switch (ret) {
-      case -E2BIG:
-        if (rec == NULL || padding || ++pads > 2)
-          goto no_fit;
-        {
-          gsize to_end = zb_writer_space_to_end (o->writer);
-
-          want = to_end >= ZB_GST_MIN_FRAME ? to_end - ZB_FRAME_HEADER_SIZE :
-              ZB_GST_HEADER_SIZE;
-        }
-        padding = TRUE;
+      case -EAGAIN:
         continue;
       case -ENOBUFS:
         ret = zb_writer_check_reader (o->writer);
@@ -712,28 +656,10 @@ put_inner (GstZbSinkOutputs * outs, Output * o, const zb_gst_record * rec,
     }
   }
   o->stalled = FALSE;
-  if (rec) {
-    zb_gst_record r = *rec;
-
-    r.payload_size = payload;
-    if (seg)
-      r.type = ZB_GST_RECORD_POOL;
-    zb_gst_record_encode (&r, dst);
-  }
-  if (seg)
-    memcpy ((guint8 *) dst + hdr, pref_bytes, ZB_GST_POOL_REF_SIZE);
-  else if (buf)
-    gst_zb_sink_copy_payload (self, buf, layout, (guint8 *) dst + hdr, payload);
-  else if (nbytes)
-    memcpy ((guint8 *) dst + hdr, bytes, nbytes);
-  zb_writer_commit (o->writer);
-  if (seg) {
-    /* the block is reused once this reader (and every other one it went
-     * to) has released this record */
-    gst_zb_pool_memory_sent (pool_mem, o->pool_conn,
-        zb_writer_bytes_committed (o->writer));
-    *segp = NULL;
-    gst_zb_sink_sent_segment (self, seg);
+  ret = gst_zb_sink_frame_commit (self, f, o->writer, o->pool_conn);
+  if (ret < 0)
+    goto no_fit;
+  if (f->pool_mem) {
     g_mutex_lock (&outs->lock);
     o->zero_copy++;
     g_mutex_unlock (&outs->lock);
@@ -754,7 +680,7 @@ no_fit:
       GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
           ("Reader \"%s\" misses frames of %" G_GSIZE_FORMAT " bytes that "
               "its ring cannot hold (raise payload-size on that reader).",
-              o->name, hdr + payload), ("%s", zb_strerror (ret)));
+              o->name, f->hdr + f->payload), ("%s", zb_strerror (ret)));
     o->fit_warned = TRUE;
     return PUT_DROPPED;
   }

@@ -5,6 +5,7 @@
  * zbsink is split by job: gstzbsink.c (the element: properties, states,
  * caps, timestamps, render, EOS), gstzbsinkwrite.c (connecting to the
  * reader of NAME, writing frames, the duplex channel checks),
+ * gstzbsinkframe.c (one frame into one ring, for every reader),
  * gstzbsinkoutput.c (the readers of NAME@ID, docs/fanout.md) and
  * gstzbsinkpool.c
  * (the buffer pool it proposes, whose blocks lie in pool segments and
@@ -168,12 +169,6 @@ void gst_zb_sink_disconnect (GstZbSink * self);
  * frames still arrive. */
 void gst_zb_sink_drain_segments (GstZbSink * self, gint timeout_ms);
 
-/* @seg (a reference, taken) has a record in a ring now (of NAME or of a
- * NAME@ID reader): keep its name in /dev/shm until every reader it went
- * to has released it; let go of the segments all have released.
- * Streaming thread. */
-void gst_zb_sink_sent_segment (GstZbSink * self, GstZbPoolSegment * seg);
-
 /* Is buffer @name (in /dev/shm) of our user? Then its reader may map our
  * pool segments (0600), else it gets copies. */
 gboolean gst_zb_sink_reader_is_us (const gchar * name);
@@ -217,15 +212,54 @@ gboolean gst_zb_sink_fanin_refuse (GstZbSink * self, const gchar * name,
  * drop for a live upstream, which must never wait. */
 gboolean gst_zb_sink_upstream_is_live (GstZbSink * self);
 
-/* Does @buf need repacking into @layout, or are its bytes already laid out
- * that way? */
-gboolean gst_zb_sink_needs_repack (GstZbSink * self, GstBuffer * buf,
-    const GstZbLayout * layout);
+/* gstzbsinkframe.c: one frame written into one ring, the reader of
+ * NAME's (gstzbsinkwrite.c) or a NAME@ID reader's (gstzbsinkoutput.c). The
+ * caller loops on gst_zb_sink_frame_acquire() with its own policy for a
+ * full ring, then commits; clear() in any case. Streaming thread. */
+typedef struct
+{
+  const zb_gst_record *rec;     /* record header, or NULL: none */
+  GstBuffer *buf;               /* the payload, or NULL: bytes */
+  const void *bytes;
+  gsize nbytes;
 
-/* Copy @buf into @dst (@size bytes): video planes row by row into
- * @layout (NULL: as its bytes); large frames with the copier's threads. */
-void gst_zb_sink_copy_payload (GstZbSink * self, GstBuffer * buf,
-    const GstZbLayout * layout, guint8 * dst, gsize size);
+  const GstZbLayout *layout;    /* repack @buf into it; NULL: as it is */
+  gsize hdr;                    /* record header bytes */
+  gsize payload;                /* payload bytes in the ring */
+  GstMemory *pool_mem;          /* sent as a pool record of this block */
+  GstZbPoolSegment *seg;        /* its segment: a reference until sent */
+  guint8 pref_bytes[ZB_GST_POOL_REF_SIZE];
+
+  gboolean may_pad;             /* a pad record may skip the ring's end */
+  gsize want;                   /* bytes asked for now: the frame's, or a
+                                 * pad record's while padding */
+  gboolean padding;
+  guint pads;
+  void *dst;                    /* reserved by acquire() */
+} GstZbSinkFrame;
+
+/* Lay out a frame: an optional record header @rec, then @buf (repacked
+ * when its layout is not the @format's), or @bytes; a pool record when
+ * @pool_ok and @buf is one block of our pool. @may_pad: pad records may
+ * take a frame that does not fit from the write position to the ring's
+ * start (gst format only, i.e. with @rec). want is 0: nothing to send. */
+void gst_zb_sink_frame_init (GstZbSink * self, GstZbSinkFrame * f,
+    GstZbFrameFormat format, gboolean pool_ok, gboolean may_pad,
+    const zb_gst_record * rec, GstBuffer * buf, const void *bytes,
+    gsize nbytes);
+/* One zb_writer_acquire() of want bytes from @w. 0: dst is reserved for
+ * the frame; -EAGAIN: a pad record was written or is due, call again;
+ * else zb_writer_acquire()'s error (-E2BIG: no pad record helps) or
+ * zb_writer_commit()'s for a pad record. */
+int gst_zb_sink_frame_acquire (GstZbSink * self, GstZbSinkFrame * f,
+    zb_writer * w);
+/* Fill dst and commit it. A pool record (pool_mem set) is announced to
+ * @conn, and its segment kept until every reader has released it. 0 or
+ * zb_writer_commit()'s error. */
+int gst_zb_sink_frame_commit (GstZbSink * self, GstZbSinkFrame * f,
+    zb_writer * w, GstZbPoolConn * conn);
+/* Drop the pool segment reference of a frame not sent. */
+void gst_zb_sink_frame_clear (GstZbSinkFrame * f);
 
 G_END_DECLS
 #endif /* __GST_ZB_SINK_PRIV_H__ */

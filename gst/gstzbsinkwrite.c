@@ -442,88 +442,6 @@ handle_reader_lost (GstZbSink * self, int ret)
 /* ------------------------------------------------------------------ */
 /* Writing */
 
-/* Copy @buf into @dst (@size bytes): video planes row by row into
- * @layout, anything else as its bytes; large frames with the copier's
- * threads. */
-void
-gst_zb_sink_copy_payload (GstZbSink * self, GstBuffer * buf,
-    const GstZbLayout * layout, guint8 * dst, gsize size)
-{
-  GstZbCopyPlane planes[GST_ZB_COPY_MAX_PLANES];
-  GstVideoFrame vf;
-  GstMapInfo map;
-  guint p;
-
-  if (layout && gst_video_frame_map (&vf, &self->vinfo, buf, GST_MAP_READ)) {
-    for (p = 0; p < GST_VIDEO_FRAME_N_PLANES (&vf); p++) {
-      gint sstride = GST_VIDEO_FRAME_PLANE_STRIDE (&vf, p);
-
-      planes[p].dst = dst + layout->offset[p];
-      planes[p].src = GST_VIDEO_FRAME_PLANE_DATA (&vf, p);
-      planes[p].dst_stride = layout->stride[p];
-      planes[p].src_stride = sstride;
-      planes[p].row_bytes = MIN (layout->row_bytes[p], ABS (sstride));
-      planes[p].rows = layout->rows[p];
-    }
-    gst_zb_copier_run (self->copier, planes, p);
-    gst_video_frame_unmap (&vf);
-    return;
-  }
-  /* one memory: mapped as it is; more: gst_buffer_map() would merge
-   * them into a copy first */
-  if (gst_buffer_n_memory (buf) == 1 && gst_buffer_map (buf, &map,
-          GST_MAP_READ)) {
-    gst_zb_copier_copy (self->copier, dst, map.data, MIN (size, map.size));
-    gst_buffer_unmap (buf, &map);
-    return;
-  }
-  gst_buffer_extract (buf, 0, dst, size);
-}
-
-gboolean
-gst_zb_sink_needs_repack (GstZbSink * self, GstBuffer * buf,
-    const GstZbLayout * layout)
-{
-  GstVideoMeta *meta;
-  guint p;
-
-  if (!self->is_video)
-    return FALSE;
-  meta = gst_buffer_get_video_meta (buf);
-  for (p = 0; p < GST_VIDEO_INFO_N_PLANES (&self->vinfo); p++) {
-    gsize off = meta ? meta->offset[p] : GST_VIDEO_INFO_PLANE_OFFSET
-        (&self->vinfo, p);
-    gint stride = meta ? meta->stride[p] : GST_VIDEO_INFO_PLANE_STRIDE
-        (&self->vinfo, p);
-
-    if (off != layout->offset[p] || stride != layout->stride[p])
-      return TRUE;
-  }
-  return gst_buffer_get_size (buf) < layout->size;
-}
-
-void
-gst_zb_sink_sent_segment (GstZbSink * self, GstZbPoolSegment * seg)
-{
-  guint i;
-
-  for (i = 0; i < self->sent_segments->len;) {
-    GstZbPoolSegment *s = g_ptr_array_index (self->sent_segments, i);
-
-    if (s == seg) {
-      gst_zb_pool_segment_unref (seg);
-      seg = NULL;
-      i++;
-    } else if (gst_zb_pool_segment_released (s)) {
-      g_ptr_array_remove_index_fast (self->sent_segments, i);
-    } else {
-      i++;
-    }
-  }
-  if (seg)
-    g_ptr_array_add (self->sent_segments, seg);
-}
-
 void
 gst_zb_sink_drain_segments (GstZbSink * self, gint timeout_ms)
 {
@@ -554,8 +472,7 @@ gst_zb_sink_drain_segments (GstZbSink * self, gint timeout_ms)
 }
 
 static GstZbWriteResult write_frame_inner (GstZbSink * self,
-    const zb_gst_record * rec, GstBuffer * buf, const void *bytes,
-    gsize nbytes, int *err, GstZbPoolSegment ** seg);
+    GstZbSinkFrame * f, int *err);
 
 /* Write one frame: an optional gst record header, then @buf (or nothing),
  * or a pool record when @buf is a block of our pool. Blocks while the
@@ -564,57 +481,25 @@ static GstZbWriteResult
 write_frame (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
     const void *bytes, gsize nbytes, int *err)
 {
-  GstZbPoolSegment *seg = NULL;
+  GstZbSinkFrame f;
   GstZbWriteResult wr;
 
-  wr = write_frame_inner (self, rec, buf, bytes, nbytes, err, &seg);
-  /* not sent: the reference taken for it goes */
-  gst_zb_pool_segment_unref (seg);
+  /* duplex responses are one frame each: no pool records, no padding */
+  gst_zb_sink_frame_init (self, &f, self->format, !self->chan_mode &&
+      self->pool_usable, !self->chan_mode, rec, buf, bytes, nbytes);
+  wr = write_frame_inner (self, &f, err);
+  gst_zb_sink_frame_clear (&f);
   return wr;
 }
 
 static GstZbWriteResult
-write_frame_inner (GstZbSink * self, const zb_gst_record * rec,
-    GstBuffer * buf, const void *bytes, gsize nbytes, int *err,
-    GstZbPoolSegment ** segp)
+write_frame_inner (GstZbSink * self, GstZbSinkFrame * f, int *err)
 {
-  const GstZbLayout *layout = NULL;
-  gsize hdr = rec ? ZB_GST_HEADER_SIZE : 0;
-  gsize payload = nbytes;
-  GstZbPoolSegment *seg = NULL;
-  GstMemory *pool_mem = NULL;
-  zb_gst_pool_ref pref;
-  guint8 pref_bytes[ZB_GST_POOL_REF_SIZE];
-  gsize want;
   gint64 start = 0;
   gint write_timeout;
-  gboolean leaky, padding = FALSE;
-  guint pads = 0;
+  gboolean leaky;
   gchar *name;
-  void *dst;
   int ret;
-
-  if (buf) {
-    const GstZbLayout *l = self->format == GST_ZB_FRAME_FORMAT_RAW ?
-        &self->raw_layout : &self->gst_layout;
-
-    if (gst_zb_sink_needs_repack (self, buf, l)) {
-      layout = l;
-      payload = l->size;
-    } else {
-      payload = gst_buffer_get_size (buf);
-      /* one block of our pool, in the default layout: a pool record */
-      if (rec && !self->chan_mode && self->pool_usable &&
-          gst_buffer_n_memory (buf) == 1) {
-        pool_mem = gst_buffer_peek_memory (buf, 0);
-        seg = *segp = gst_zb_pool_memory_ref (pool_mem, &pref);
-        if (seg) {
-          zb_gst_pool_ref_encode (&pref, pref_bytes);
-          payload = ZB_GST_POOL_REF_SIZE;
-        }
-      }
-    }
-  }
 
   GST_OBJECT_LOCK (self);
   leaky = self->leaky;
@@ -625,58 +510,25 @@ write_frame_inner (GstZbSink * self, const zb_gst_record * rec,
       leaky ? LEAKY_WRITE_TIMEOUT_MS : WRITE_SLICE_MS);
   start = g_get_monotonic_time ();
 
-  if (hdr + payload == 0)
+  if (f->want == 0)
     return WRITE_OK;            /* an empty raw buffer: nothing to send */
 
-  want = hdr + payload;
   for (;;) {
-    ret = zb_writer_acquire (self->writer, want, &dst);
-    if (ret == 0 && padding) {
-      /* the ring up to its end is skipped by the reader */
-      zb_gst_record pad;
-
-      zb_gst_record_init (&pad, ZB_GST_RECORD_PAD);
-      pad.payload_size = want - ZB_GST_HEADER_SIZE;
-      zb_gst_record_encode (&pad, dst);
-      ret = zb_writer_commit (self->writer);
-      if (ret < 0)
-        goto write_failed;
-      GST_DEBUG_OBJECT (self, "frame of %" G_GSIZE_FORMAT " bytes does not "
-          "fit from the write position: pad record of %" G_GSIZE_FORMAT
-          " bytes", hdr + payload, want);
-      padding = FALSE;
-      want = hdr + payload;
-      continue;
-    }
+    ret = gst_zb_sink_frame_acquire (self, f, self->writer);
     if (ret == 0)
       break;
     switch (ret) {
-      case -E2BIG:
-        /* The frame fits the ring, but not from the write position however
-         * empty the ring gets (docs/protocol.md §4). In the gst format we
-         * own both ends: a pad record up to the end of the ring (zbsrc
-         * skips it) takes the position to 0, where the frame fits once
-         * the reader has read on. From the last 95 bytes a pad record of
-         * the smallest size wraps first, the next one reaches the end.
-         * Raw frames (and duplex responses, one frame each) cannot do
-         * that: no_fit. */
-        if (rec == NULL || self->chan_mode || padding || ++pads > 2)
-          goto no_fit;
-        {
-          gsize to_end = zb_writer_space_to_end (self->writer);
-
-          want = to_end >= ZB_GST_MIN_FRAME ? to_end - ZB_FRAME_HEADER_SIZE :
-              ZB_GST_HEADER_SIZE;
-        }
-        padding = TRUE;
+      case -EAGAIN:
         continue;
+      case -E2BIG:
+        goto no_fit;
       case -ENOBUFS:
         GST_OBJECT_LOCK (self);
         leaky = self->leaky;
         write_timeout = self->write_timeout;
         GST_OBJECT_UNLOCK (self);
         /* only buffers are dropped; caps and EOS records must arrive */
-        if (leaky && buf != NULL)
+        if (leaky && f->buf != NULL)
           return WRITE_DROPPED;
         zb_writer_set_write_timeout (self->writer,
             leaky ? LEAKY_WRITE_TIMEOUT_MS : WRITE_SLICE_MS);
@@ -719,29 +571,10 @@ write_frame_inner (GstZbSink * self, const zb_gst_record * rec,
     }
   }
 
-  if (rec) {
-    zb_gst_record r = *rec;
-
-    r.payload_size = payload;
-    if (seg)
-      r.type = ZB_GST_RECORD_POOL;
-    zb_gst_record_encode (&r, dst);
-  }
-  if (seg)
-    memcpy ((guint8 *) dst + hdr, pref_bytes, ZB_GST_POOL_REF_SIZE);
-  else if (buf)
-    gst_zb_sink_copy_payload (self, buf, layout, (guint8 *) dst + hdr, payload);
-  else if (nbytes)
-    memcpy ((guint8 *) dst + hdr, bytes, nbytes);
-  ret = zb_writer_commit (self->writer);
+  ret = gst_zb_sink_frame_commit (self, f, self->writer, self->pool_conn);
   if (ret < 0)
     goto write_failed;
-  if (seg) {
-    /* the block is reused once the reader has released this record */
-    gst_zb_pool_memory_sent (pool_mem, self->pool_conn,
-        zb_writer_bytes_committed (self->writer));
-    *segp = NULL;
-    gst_zb_sink_sent_segment (self, seg);
+  if (f->pool_mem) {
     GST_OBJECT_LOCK (self);
     self->in_place++;
     GST_OBJECT_UNLOCK (self);
@@ -755,7 +588,7 @@ write_timed_out:
     GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
         ("The reader of buffer \"%s\" freed no space within %d ms.", name,
             write_timeout), ("frame of %" G_GSIZE_FORMAT " bytes",
-            hdr + payload));
+            f->hdr + f->payload));
     g_free (name);
     return WRITE_ERROR;
   }
@@ -769,7 +602,7 @@ too_big:
     GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
         ("A frame of %" G_GSIZE_FORMAT " bytes does not fit in the ring of "
             "buffer \"%s\" (%" G_GUINT64_FORMAT " bytes); raise payload-size "
-            "on the reader.", hdr + payload, name, status.payload_size),
+            "on the reader.", f->hdr + f->payload, name, status.payload_size),
         ("%s", zb_strerror (ret)));
     g_free (name);
     return WRITE_ERROR;
@@ -786,14 +619,14 @@ no_fit:
     name = g_strdup (self->conn_name);
     /* raw: only a smaller frame moves the position on; leaky drops this
      * one so that the next ones can */
-    if (leaky && buf != NULL && !padding) {
+    if (leaky && f->buf != NULL && !f->padding) {
       if (!self->no_fit_warned)
         GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
             ("Dropping frames of buffer \"%s\" that cannot be written at "
                 "the current position of its ring: this one has %"
                 G_GSIZE_FORMAT " bytes, from there at most %" G_GSIZE_FORMAT
                 " bytes fit; frames up to %" G_GSIZE_FORMAT " bytes always "
-                "fit.", name, want, largest, always),
+                "fit.", name, f->want, largest, always),
             ("%s (ring of %" G_GUINT64_FORMAT " bytes, write position %"
                 G_GUINT64_FORMAT ")", zb_strerror (ret), status.payload_size,
                 status.write_pos));
@@ -807,7 +640,7 @@ no_fit:
             " bytes): from there at most %" G_GSIZE_FORMAT " bytes fit, and "
             "only a smaller frame moves the position on; frames up to %"
             G_GSIZE_FORMAT " bytes always fit. Use frame-format=gst, smaller "
-            "frames or a larger payload-size on the reader.", want, name,
+            "frames or a larger payload-size on the reader.", f->want, name,
             status.payload_size, largest, always),
         ("%s (write position %" G_GUINT64_FORMAT ")", zb_strerror (ret),
             status.write_pos));
