@@ -19,119 +19,6 @@
 #include "zbframe.h"
 #include "zbtest.h"
 
-/* ------------------------------------------------------------------ */
-/* Hashes of frames */
-
-typedef struct
-{
-  GMutex lock;
-  GArray *hashes;               /* guint64, in arrival order */
-} Log;
-
-static guint64
-hash_bytes (const guint8 * data, gsize size)
-{
-  guint64 h = 14695981039346656037ULL;
-  gsize i;
-
-  for (i = 0; i < size; i++) {
-    h ^= data[i];
-    h *= 1099511628211ULL;
-  }
-  return h ^ size;
-}
-
-static GstPadProbeReturn
-log_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
-{
-  Log *log = user_data;
-  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
-  GstMapInfo map;
-  guint64 h;
-
-  fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
-  h = hash_bytes (map.data, map.size);
-  gst_buffer_unmap (buf, &map);
-  g_mutex_lock (&log->lock);
-  g_array_append_val (log->hashes, h);
-  g_mutex_unlock (&log->lock);
-  return GST_PAD_PROBE_OK;
-}
-
-static Log *
-log_new (GstElement * pipeline, const gchar * element)
-{
-  Log *log = g_new0 (Log, 1);
-  GstElement *e = gst_bin_get_by_name (GST_BIN (pipeline), element);
-  GstPad *pad = gst_element_get_static_pad (e, "sink");
-
-  g_mutex_init (&log->lock);
-  log->hashes = g_array_new (FALSE, FALSE, sizeof (guint64));
-  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, log_probe, log, NULL);
-  gst_object_unref (pad);
-  gst_object_unref (e);
-  return log;
-}
-
-static void
-log_free (Log * log)
-{
-  g_array_unref (log->hashes);
-  g_mutex_clear (&log->lock);
-  g_free (log);
-}
-
-/* The frames a reader process wrote to @path (@frame bytes each) are
- * those in @in, in order. */
-static void
-assert_file_frames (const gchar * path, gsize frame, Log * in)
-{
-  gchar *data = NULL;
-  gsize len = 0, i;
-
-  fail_unless (g_file_get_contents (path, &data, &len, NULL), "no %s", path);
-  fail_unless_equals_uint64 (len % frame, 0);
-  fail_unless_equals_uint64 (len / frame, in->hashes->len);
-  for (i = 0; i < len / frame; i++)
-    fail_unless (hash_bytes ((guint8 *) data + i * frame, frame) ==
-        g_array_index (in->hashes, guint64, i), "frame %" G_GSIZE_FORMAT
-        " differs", i);
-  g_free (data);
-}
-
-/* ------------------------------------------------------------------ */
-/* Pool segments in /dev/shm */
-
-/* Pool segments of buffer @name (any writer) in /dev/shm. */
-static guint
-pool_segments (const gchar * name)
-{
-  gchar *prefix = g_strdup_printf ("zbpool-%s-", name);
-  GDir *dir = g_dir_open ("/dev/shm", 0, NULL);
-  const gchar *f;
-  guint n = 0;
-
-  while (dir && (f = g_dir_read_name (dir)))
-    if (g_str_has_prefix (f, prefix))
-      n++;
-  if (dir)
-    g_dir_close (dir);
-  g_free (prefix);
-  return n;
-}
-
-static void
-wait_no_pool_segments (const gchar * name, gint timeout_ms)
-{
-  gint64 end = g_get_monotonic_time () + timeout_ms * 1000;
-
-  while (pool_segments (name) > 0) {
-    fail_unless (g_get_monotonic_time () < end, "%u pool segments of %s "
-        "left in /dev/shm", pool_segments (name), name);
-    g_usleep (10000);
-  }
-}
-
 static guint64
 stat_of (GstElement * pipeline, const gchar * element, const gchar * field)
 {
@@ -174,7 +61,7 @@ GST_START_TEST (test_default_zero_copy_process)
   GstElement *wp;
   GPid pid;
   gint status;
-  Log *in;
+  ZbtHashLog *in;
 
   g_unlink (path);
   desc = g_strdup_printf ("zbsrc buffer-name=%s is-live=false ! "
@@ -183,7 +70,7 @@ GST_START_TEST (test_default_zero_copy_process)
   wp = zbt_pipeline ("videotestsrc num-buffers=100 pattern=ball ! "
       "video/x-raw,format=I420,width=%d,height=%d ! zbsink name=zb "
       "buffer-name=%s", W, H, name);
-  in = log_new (wp, "zb");
+  in = zbt_hash_log_new (wp, "zb");
   fail_unless (zbt_set_state (wp, GST_STATE_PLAYING) !=
       GST_STATE_CHANGE_FAILURE);
   zbt_wait_eos (wp, 30000);
@@ -193,11 +80,11 @@ GST_START_TEST (test_default_zero_copy_process)
   status = zbt_wait_pid (pid, 10000);
   fail_unless (status != -1 && WIFEXITED (status) &&
       WEXITSTATUS (status) == 0, "reader status %d", status);
-  assert_file_frames (path, I420_SIZE, in);
+  zbt_assert_file_frames (path, I420_SIZE, in);
   zbt_stop_and_free (wp);
-  wait_no_pool_segments (name, 2000);
+  zbt_wait_no_pool_segments (name, 2000);
   fail_unless (zbt_no_leftovers (name));
-  log_free (in);
+  zbt_hash_log_free (in);
   g_unlink (path);
   g_free (path);
   g_free (desc);
@@ -222,7 +109,7 @@ GST_START_TEST (test_held_buffers)
   GstElement *wp;
   GPid pid;
   gint status;
-  Log *in;
+  ZbtHashLog *in;
 
   g_unlink (path);
   if (__i__ == 0) {
@@ -243,7 +130,7 @@ GST_START_TEST (test_held_buffers)
         "buffer-name=%s enable-last-sample=true", W, H, name);
   }
   pid = zbt_spawn_launch (desc);
-  in = log_new (wp, "zb");
+  in = zbt_hash_log_new (wp, "zb");
   fail_unless (zbt_set_state (wp, GST_STATE_PLAYING) !=
       GST_STATE_CHANGE_FAILURE);
   zbt_wait_eos (wp, 60000);
@@ -259,11 +146,11 @@ GST_START_TEST (test_held_buffers)
   status = zbt_wait_pid (pid, 30000);
   fail_unless (status != -1 && WIFEXITED (status) &&
       WEXITSTATUS (status) == 0, "reader status %d", status);
-  assert_file_frames (path, I420_SIZE, in);
+  zbt_assert_file_frames (path, I420_SIZE, in);
   zbt_stop_and_free (wp);
-  wait_no_pool_segments (name, 2000);
+  zbt_wait_no_pool_segments (name, 2000);
   fail_unless (zbt_no_leftovers (name));
-  log_free (in);
+  zbt_hash_log_free (in);
   g_unlink (path);
   g_free (path);
   g_free (desc);
@@ -295,12 +182,12 @@ GST_START_TEST (test_writer_killed)
       "zbsink buffer-name=%s", W, H, name);
   pid = zbt_spawn_launch (desc);
   wait_stat (rp, "src", "frames-received", 20, 10000);
-  fail_unless (pool_segments (name) > 0);
+  fail_unless (zbt_pool_segments (name) > 0);
   zbt_kill (pid, SIGKILL, 5000);
   msg = zbt_pop_element (bus, "zbsrc-writer-lost", 5000);
   fail_unless (msg != NULL);
   gst_message_unref (msg);
-  wait_no_pool_segments (name, 2000);
+  zbt_wait_no_pool_segments (name, 2000);
 
   before = stat_of (rp, "src", "frames-received");
   pid = zbt_spawn_launch (desc);
@@ -309,7 +196,7 @@ GST_START_TEST (test_writer_killed)
   msg = zbt_pop_element (bus, "zbsrc-writer-lost", 5000);
   fail_unless (msg != NULL);
   gst_message_unref (msg);
-  wait_no_pool_segments (name, 2000);
+  zbt_wait_no_pool_segments (name, 2000);
   gst_object_unref (bus);
   zbt_stop_and_free (rp);
   fail_unless (zbt_no_leftovers (name));
@@ -347,7 +234,7 @@ GST_START_TEST (test_reader_killed)
   wait_stat (wp, "zb", "zero-copy-frames", before + 50, 10000);
   zbt_kill (pid, SIGKILL, 5000);
   zbt_stop_and_free (wp);
-  wait_no_pool_segments (name, 2000);
+  zbt_wait_no_pool_segments (name, 2000);
   zbt_remove_leftovers (name);  /* the killed reader's objects */
   g_free (desc);
   g_free (name);
@@ -380,8 +267,7 @@ GST_START_TEST (test_caps_change)
   gchar *name = zbt_name ();
   GstElement *wp, *rp, *cf;
   GstPad *pad;
-  Log *in, *out;
-  guint i;
+  ZbtHashLog *in, *out;
 
   rp = zbt_pipeline ("zbsrc buffer-name=%s ! fakesink name=out sync=false",
       name);
@@ -392,28 +278,25 @@ GST_START_TEST (test_caps_change)
   pad = gst_element_get_static_pad (cf, "src");
   gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, switch_caps, cf, NULL);
   gst_object_unref (pad);
-  in = log_new (wp, "zb");
-  out = log_new (rp, "out");
+  in = zbt_hash_log_new (wp, "zb");
+  out = zbt_hash_log_new (rp, "out");
   fail_unless (gst_element_set_state (rp, GST_STATE_PLAYING) !=
       GST_STATE_CHANGE_FAILURE);
   fail_unless (zbt_set_state (wp, GST_STATE_PLAYING) !=
       GST_STATE_CHANGE_FAILURE);
   zbt_wait_eos (wp, 30000);
   zbt_wait_eos (rp, 30000);
-  fail_unless_equals_int (out->hashes->len, 60);
   fail_unless_equals_int (in->hashes->len, 60);
-  for (i = 0; i < 60; i++)
-    fail_unless (g_array_index (in->hashes, guint64, i) ==
-        g_array_index (out->hashes, guint64, i), "frame %u differs", i);
+  zbt_assert_same_frames (in, out);
   /* both sizes went without a copy */
   fail_unless_equals_uint64 (stat_of (wp, "zb", "zero-copy-frames"), 60);
   zbt_stop_and_free (wp);
   zbt_stop_and_free (rp);
-  wait_no_pool_segments (name, 2000);
+  zbt_wait_no_pool_segments (name, 2000);
   fail_unless (zbt_no_leftovers (name));
   gst_object_unref (cf);
-  log_free (in);
-  log_free (out);
+  zbt_hash_log_free (in);
+  zbt_hash_log_free (out);
   g_free (name);
 }
 

@@ -16,7 +16,6 @@
 #include <gst/check/gstcheck.h>
 
 #include "zbfanout-helpers.h"
-#include "zbframe.h"
 #include <zerobuffer/zerobuffer.h>
 
 #define W 320
@@ -24,119 +23,7 @@
 #define I420_SIZE (W * H * 3 / 2)
 
 /* ------------------------------------------------------------------ */
-/* Hashes of the frames zbsink got */
-
-typedef struct
-{
-  GMutex lock;
-  GArray *hashes;               /* guint64, in arrival order */
-} Log;
-
-static guint64
-hash_bytes (const guint8 * data, gsize size)
-{
-  guint64 h = 14695981039346656037ULL;
-  gsize i;
-
-  for (i = 0; i < size; i++) {
-    h ^= data[i];
-    h *= 1099511628211ULL;
-  }
-  return h ^ size;
-}
-
-static GstPadProbeReturn
-log_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
-{
-  Log *log = user_data;
-  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
-  GstMapInfo map;
-  guint64 h;
-
-  fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
-  h = hash_bytes (map.data, map.size);
-  gst_buffer_unmap (buf, &map);
-  g_mutex_lock (&log->lock);
-  g_array_append_val (log->hashes, h);
-  g_mutex_unlock (&log->lock);
-  return GST_PAD_PROBE_OK;
-}
-
-static Log *
-log_new (GstElement * sink)
-{
-  Log *log = g_new0 (Log, 1);
-  GstPad *pad = gst_element_get_static_pad (sink, "sink");
-
-  g_mutex_init (&log->lock);
-  log->hashes = g_array_new (FALSE, FALSE, sizeof (guint64));
-  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, log_probe, log, NULL);
-  gst_object_unref (pad);
-  return log;
-}
-
-static void
-log_free (Log * log)
-{
-  g_array_unref (log->hashes);
-  g_mutex_clear (&log->lock);
-  g_free (log);
-}
-
-/* The frames in @path are those in @in, in order. */
-static void
-assert_file_frames (const gchar * path, Log * in)
-{
-  gchar *data = NULL;
-  gsize len = 0, i;
-
-  fail_unless (g_file_get_contents (path, &data, &len, NULL), "no %s", path);
-  fail_unless_equals_uint64 (len % I420_SIZE, 0);
-  fail_unless_equals_uint64 (len / I420_SIZE, in->hashes->len);
-  for (i = 0; i < len / I420_SIZE; i++)
-    fail_unless (hash_bytes ((guint8 *) data + i * I420_SIZE, I420_SIZE) ==
-        g_array_index (in->hashes, guint64, i), "%s: frame %" G_GSIZE_FORMAT
-        " differs", path, i);
-  g_free (data);
-}
-
-/* ------------------------------------------------------------------ */
-/* Pool segments, readers */
-
-/* Pool segments of buffer @name (any writer) in /dev/shm; a name with
- * an '@' is hashed (zb_gst_pool_name()). */
-static guint
-pool_segments (const gchar * name)
-{
-  gchar buf[ZB_GST_POOL_NAME_SIZE];
-  gchar *prefix;
-  GDir *dir = g_dir_open ("/dev/shm", 0, NULL);
-  const gchar *f;
-  guint n = 0;
-
-  /* "zbpool-PART-0-" without "0-" */
-  fail_unless (zb_gst_pool_name (buf, sizeof (buf), name, 0, ZB_GST_NONE) == 0);
-  prefix = g_strndup (buf, strlen (buf) - 2);
-  while (dir && (f = g_dir_read_name (dir)))
-    if (g_str_has_prefix (f, prefix))
-      n++;
-  if (dir)
-    g_dir_close (dir);
-  g_free (prefix);
-  return n;
-}
-
-static void
-wait_no_pool_segments (const gchar * name, gint timeout_ms)
-{
-  gint64 end = g_get_monotonic_time () + timeout_ms * 1000;
-
-  while (pool_segments (name) > 0) {
-    fail_unless (g_get_monotonic_time () < end, "%u pool segments of %s "
-        "left in /dev/shm", pool_segments (name), name);
-    g_usleep (10000);
-  }
-}
+/* Readers */
 
 static guint64
 reader_u64 (GstElement * sink, const gchar * id, const gchar * field)
@@ -190,11 +77,11 @@ expect_exit0 (GPid pid, const gchar * who)
 }
 
 static void
-check_file (const gchar * id, Log * in)
+check_file (const gchar * id, ZbtHashLog * in)
 {
   gchar *path = out_path (id);
 
-  assert_file_frames (path, in);
+  zbt_assert_file_frames (path, I420_SIZE, in);
   g_unlink (path);
   g_free (path);
 }
@@ -205,7 +92,7 @@ check_file (const gchar * id, Log * in)
 static GstElement *
 writer_paused (const gchar * name, guint n, gint fps, gboolean live,
     const gchar * extra, const gchar * const *ids, Collector * c,
-    GstElement ** zb, Log ** in)
+    GstElement ** zb, ZbtHashLog ** in)
 {
   GstElement *wp = zbt_pipeline ("videotestsrc num-buffers=%u pattern=ball "
       "is-live=%d ! video/x-raw,format=I420,width=%d,height=%d,"
@@ -216,7 +103,7 @@ writer_paused (const gchar * name, guint n, gint fps, gboolean live,
   gint i;
 
   *zb = gst_bin_get_by_name (GST_BIN (wp), "zb");
-  *in = log_new (*zb);
+  *in = zbt_hash_log_new (wp, "zb");
 
   /* the reader of NAME is there: zbsink connects to it on the first
    * frame (with readers of NAME@ID it does not wait for one) */
@@ -254,7 +141,7 @@ GST_START_TEST (test_every_reader_zero_copy)
   GPid pm, pa, pb;
   GstElement *wp, *zb;
   Collector c;
-  Log *in;
+  ZbtHashLog *in;
 
   pm = spawn_reader (name, NULL);
   pa = spawn_reader (name, "a");
@@ -281,11 +168,11 @@ GST_START_TEST (test_every_reader_zero_copy)
   gst_object_unref (zb);
   collector_clear (&c);
   zbt_stop_and_free (wp);
-  wait_no_pool_segments (name, 2000);
+  zbt_wait_no_pool_segments (name, 2000);
   fail_unless (zbt_no_leftovers (name));
   p_no_leftovers (name, "a");
   p_no_leftovers (name, "b");
-  log_free (in);
+  zbt_hash_log_free (in);
   g_free (name);
 }
 
@@ -306,7 +193,7 @@ GST_START_TEST (test_stopped_reader_no_stall)
   guint64 zc, fb, zc_a, f_a;
   gint status;
   Collector c;
-  Log *in;
+  ZbtHashLog *in;
 
   pm = spawn_reader (name, NULL);
   pa = spawn_reader (name, "a");
@@ -342,7 +229,7 @@ GST_START_TEST (test_stopped_reader_no_stall)
   gst_object_unref (zb);
   collector_clear (&c);
   zbt_stop_and_free (wp);
-  wait_no_pool_segments (name, 2000);
+  zbt_wait_no_pool_segments (name, 2000);
   fail_unless (zbt_no_leftovers (name));
   p_no_leftovers (name, "a");
   zbt_remove_leftovers (name);
@@ -355,7 +242,7 @@ GST_START_TEST (test_stopped_reader_no_stall)
     g_free (p);
     g_free (b);
   }
-  log_free (in);
+  zbt_hash_log_free (in);
   g_free (name);
 }
 
@@ -377,7 +264,7 @@ GST_START_TEST (test_killed_reader_releases)
   gint64 end;
   gint status;
   Collector c;
-  Log *in;
+  ZbtHashLog *in;
 
   pm = spawn_reader (name, NULL);
   pa = spawn_reader (name, "a");
@@ -431,7 +318,7 @@ GST_START_TEST (test_killed_reader_releases)
   gst_object_unref (zb);
   collector_clear (&c);
   zbt_stop_and_free (wp);
-  wait_no_pool_segments (name, 2000);
+  zbt_wait_no_pool_segments (name, 2000);
   fail_unless (zbt_no_leftovers (name));
   p_no_leftovers (name, "a");
   {
@@ -443,7 +330,7 @@ GST_START_TEST (test_killed_reader_releases)
     g_free (p);
     g_free (b);
   }
-  log_free (in);
+  zbt_hash_log_free (in);
   g_free (name);
 }
 
@@ -487,12 +374,12 @@ GST_START_TEST (test_id_reader_writer_killed)
     }
     zbt_assert_no_error (bus);
     /* pool records (the segments exist), not copies */
-    fail_unless (pool_segments (wname) > 0, "no pool segment of %s", wname);
+    fail_unless (zbt_pool_segments (wname) > 0, "no pool segment of %s", wname);
     zbt_kill (pid, SIGKILL, 5000);
     msg = zbt_pop_element (bus, "zbsrc-writer-lost", 5000);
     fail_unless (msg != NULL);
     gst_message_unref (msg);
-    wait_no_pool_segments (wname, 2000);
+    zbt_wait_no_pool_segments (wname, 2000);
   }
   zbt_assert_no_error (bus);
   gst_object_unref (bus);

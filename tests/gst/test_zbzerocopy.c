@@ -13,106 +13,10 @@
 
 #define FRAME_SIZE (64 * 1024)
 
-/* ------------------------------------------------------------------ */
-/* What went in and what came out: a hash per buffer. */
-
-typedef struct
-{
-  GMutex lock;
-  GArray *hashes;               /* guint64, in arrival order */
-  guint ring;                   /* buffers whose memory lay in the ring */
-} Log;
-
-static guint64
-hash_bytes (const guint8 * data, gsize size)
-{
-  guint64 h = 14695981039346656037ULL;
-  gsize i;
-
-  for (i = 0; i < size; i++) {
-    h ^= data[i];
-    h *= 1099511628211ULL;
-  }
-  return h ^ size;
-}
-
-static guint64
-hash_buffer (GstBuffer * buf)
-{
-  GstMapInfo map;
-  guint64 h;
-
-  fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
-  h = hash_bytes (map.data, map.size);
-  gst_buffer_unmap (buf, &map);
-  return h;
-}
-
-static gboolean
-is_ring_memory (GstBuffer * buf)
-{
-  GstMemory *mem;
-
-  if (gst_buffer_n_memory (buf) != 1)
-    return FALSE;
-  mem = gst_buffer_peek_memory (buf, 0);
-  return mem->allocator && g_strcmp0 (mem->allocator->mem_type,
-      "ZbPoolMemory") == 0;
-}
-
-static GstPadProbeReturn
-log_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
-{
-  Log *log = user_data;
-  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
-  guint64 h = hash_buffer (buf);
-
-  g_mutex_lock (&log->lock);
-  g_array_append_val (log->hashes, h);
-  if (is_ring_memory (buf))
-    log->ring++;
-  g_mutex_unlock (&log->lock);
-  return GST_PAD_PROBE_OK;
-}
-
-static Log *
-log_new (GstElement * pipeline, const gchar * element)
-{
-  Log *log = g_new0 (Log, 1);
-  GstElement *e = gst_bin_get_by_name (GST_BIN (pipeline), element);
-  GstPad *pad = gst_element_get_static_pad (e, "sink");
-
-  g_mutex_init (&log->lock);
-  log->hashes = g_array_new (FALSE, FALSE, sizeof (guint64));
-  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, log_probe, log, NULL);
-  gst_object_unref (pad);
-  gst_object_unref (e);
-  return log;
-}
-
-static void
-log_free (Log * log)
-{
-  g_array_unref (log->hashes);
-  g_mutex_clear (&log->lock);
-  g_free (log);
-}
-
-static guint
-log_len (Log * log)
-{
-  guint n;
-
-  g_mutex_lock (&log->lock);
-  n = log->hashes->len;
-  g_mutex_unlock (&log->lock);
-  return n;
-}
-
 /* Every frame the reader got is one the writer was given, intact, in the
  * writer's order; returns how many matched. */
 static guint
-assert_subsequence (Log * in, Log * out)
+assert_subsequence (ZbtHashLog * in, ZbtHashLog * out)
 {
   guint i, j = 0;
 
@@ -126,17 +30,6 @@ assert_subsequence (Log * in, Log * out)
     j++;
   }
   return out->hashes->len;
-}
-
-static void
-assert_equal (Log * in, Log * out)
-{
-  guint i;
-
-  fail_unless_equals_int (out->hashes->len, in->hashes->len);
-  for (i = 0; i < in->hashes->len; i++)
-    fail_unless (g_array_index (in->hashes, guint64, i) ==
-        g_array_index (out->hashes, guint64, i), "frame %u differs", i);
 }
 
 /* ------------------------------------------------------------------ */
@@ -183,30 +76,30 @@ GST_START_TEST (test_videotestsrc)
 {
   gchar *name = zbt_name ();
   GstElement *rp, *wp;
-  Log *in, *out;
+  ZbtHashLog *in, *out;
 
   rp = reader_new (name, FALSE);
   wp = zbt_pipeline ("videotestsrc num-buffers=60 pattern=ball ! "
       "video/x-raw,format=I420,width=320,height=240 ! zbsink name=zb "
       "buffer-name=%s sync=false enable-last-sample=%s", name,
       __i__ ? "true" : "false");
-  in = log_new (wp, "zb");
-  out = log_new (rp, "out");
+  in = zbt_hash_log_new (wp, "zb");
+  out = zbt_hash_log_new (rp, "out");
   start (rp, wp);
   zbt_wait_eos (wp, 30000);
   zbt_wait_eos (rp, 30000);
 
-  assert_equal (in, out);
+  zbt_assert_same_frames (in, out);
   fail_unless_equals_int (in->hashes->len, 60);
   /* every buffer from the pool, every one sent without a copy, with
    * or without the last sample holding it */
-  fail_unless_equals_int (in->ring, 60);
+  fail_unless_equals_int (in->pool_blocks, 60);
   fail_unless_equals_uint64 (in_place (wp), 60);
 
   zbt_stop_and_free (wp);
   zbt_stop_and_free (rp);
-  log_free (in);
-  log_free (out);
+  zbt_hash_log_free (in);
+  zbt_hash_log_free (out);
   fail_unless (zbt_no_leftovers (name));
   g_free (name);
 }
@@ -218,24 +111,24 @@ GST_START_TEST (test_zero_copy_off)
 {
   gchar *name = zbt_name ();
   GstElement *rp, *wp;
-  Log *in, *out;
+  ZbtHashLog *in, *out;
 
   rp = reader_new (name, FALSE);
   wp = zbt_pipeline ("videotestsrc num-buffers=20 pattern=ball ! "
       "video/x-raw,format=I420,width=320,height=240 ! zbsink name=zb "
       "buffer-name=%s sync=false zero-copy=false", name);
-  in = log_new (wp, "zb");
-  out = log_new (rp, "out");
+  in = zbt_hash_log_new (wp, "zb");
+  out = zbt_hash_log_new (rp, "out");
   start (rp, wp);
   zbt_wait_eos (wp, 30000);
   zbt_wait_eos (rp, 30000);
-  assert_equal (in, out);
-  fail_unless_equals_int (in->ring, 0);
+  zbt_assert_same_frames (in, out);
+  fail_unless_equals_int (in->pool_blocks, 0);
   fail_unless_equals_uint64 (in_place (wp), 0);
   zbt_stop_and_free (wp);
   zbt_stop_and_free (rp);
-  log_free (in);
-  log_free (out);
+  zbt_hash_log_free (in);
+  zbt_hash_log_free (out);
   g_free (name);
 }
 
@@ -248,7 +141,7 @@ GST_START_TEST (test_state_cycling)
 {
   gchar *name = zbt_name ();
   GstElement *rp, *wp;
-  Log *in, *out;
+  ZbtHashLog *in, *out;
   guint i;
 
   rp = reader_new (name, FALSE);
@@ -256,8 +149,8 @@ GST_START_TEST (test_state_cycling)
       "video/x-raw,format=I420,width=320,height=240,framerate=200/1 ! "
       "zbsink name=zb buffer-name=%s sync=false "
       "enable-last-sample=false", name);
-  in = log_new (wp, "zb");
-  out = log_new (rp, "out");
+  in = zbt_hash_log_new (wp, "zb");
+  out = zbt_hash_log_new (rp, "out");
   start (rp, wp);
 
   for (i = 0; i < 6; i++) {
@@ -277,15 +170,15 @@ GST_START_TEST (test_state_cycling)
   zbt_wait_eos (wp, 30000);
   zbt_wait_eos (rp, 30000);
 
-  fail_unless (log_len (out) > 10);
+  fail_unless (zbt_hash_log_len (out) > 10);
   fail_unless (in_place (wp) > 10, "%" G_GUINT64_FORMAT " of %u frames sent "
       "without a copy", in_place (wp), in->hashes->len);
   assert_subsequence (in, out);
 
   zbt_stop_and_free (wp);
   zbt_stop_and_free (rp);
-  log_free (in);
-  log_free (out);
+  zbt_hash_log_free (in);
+  zbt_hash_log_free (out);
   fail_unless (zbt_no_leftovers (name));
   g_free (name);
 }

@@ -1,6 +1,7 @@
 /* Shared helpers of the element tests. */
 
 #include "zbtest.h"
+#include "zbframe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -346,4 +347,154 @@ zbt_env_cleanup (void)
     g_printerr ("gst-launch output kept in %s/launch.log\n", tmp_dir);
   g_free (tmp_dir);
   tmp_dir = NULL;
+}
+
+guint64
+zbt_hash_bytes (const guint8 * data, gsize size)
+{
+  guint64 h = 14695981039346656037ULL;
+  gsize i;
+
+  /* FNV-1a */
+  for (i = 0; i < size; i++) {
+    h ^= data[i];
+    h *= 1099511628211ULL;
+  }
+  return h ^ size;
+}
+
+guint64
+zbt_hash_buffer (GstBuffer * buf)
+{
+  GstMapInfo map;
+  guint64 h;
+
+  fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
+  h = zbt_hash_bytes (map.data, map.size);
+  gst_buffer_unmap (buf, &map);
+  return h;
+}
+
+/* One block of zbsink's pool (gst/gstzbsinkpool.c)? */
+static gboolean
+is_pool_block (GstBuffer * buf)
+{
+  GstMemory *mem;
+
+  if (gst_buffer_n_memory (buf) != 1)
+    return FALSE;
+  mem = gst_buffer_peek_memory (buf, 0);
+  return mem->allocator && g_strcmp0 (mem->allocator->mem_type,
+      "ZbPoolMemory") == 0;
+}
+
+static GstPadProbeReturn
+hash_log_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  ZbtHashLog *log = user_data;
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
+  guint64 h = zbt_hash_buffer (buf);
+
+  g_mutex_lock (&log->lock);
+  g_array_append_val (log->hashes, h);
+  if (is_pool_block (buf))
+    log->pool_blocks++;
+  g_mutex_unlock (&log->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+ZbtHashLog *
+zbt_hash_log_new (GstElement * bin, const gchar * element)
+{
+  ZbtHashLog *log = g_new0 (ZbtHashLog, 1);
+  GstElement *e = gst_bin_get_by_name (GST_BIN (bin), element);
+  GstPad *pad;
+
+  fail_unless (e != NULL, "no element %s", element);
+  pad = gst_element_get_static_pad (e, "sink");
+  g_mutex_init (&log->lock);
+  log->hashes = g_array_new (FALSE, FALSE, sizeof (guint64));
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, hash_log_probe, log, NULL);
+  gst_object_unref (pad);
+  gst_object_unref (e);
+  return log;
+}
+
+guint
+zbt_hash_log_len (ZbtHashLog * log)
+{
+  guint n;
+
+  g_mutex_lock (&log->lock);
+  n = log->hashes->len;
+  g_mutex_unlock (&log->lock);
+  return n;
+}
+
+void
+zbt_hash_log_free (ZbtHashLog * log)
+{
+  g_array_unref (log->hashes);
+  g_mutex_clear (&log->lock);
+  g_free (log);
+}
+
+void
+zbt_assert_file_frames (const gchar * path, gsize frame, ZbtHashLog * in)
+{
+  gchar *data = NULL;
+  gsize len = 0, i;
+
+  fail_unless (g_file_get_contents (path, &data, &len, NULL), "no %s", path);
+  fail_unless_equals_uint64 (len % frame, 0);
+  fail_unless_equals_uint64 (len / frame, in->hashes->len);
+  for (i = 0; i < len / frame; i++)
+    fail_unless (zbt_hash_bytes ((guint8 *) data + i * frame, frame) ==
+        g_array_index (in->hashes, guint64, i), "%s: frame %" G_GSIZE_FORMAT
+        " differs", path, i);
+  g_free (data);
+}
+
+void
+zbt_assert_same_frames (ZbtHashLog * in, ZbtHashLog * out)
+{
+  guint i;
+
+  fail_unless_equals_int (out->hashes->len, in->hashes->len);
+  for (i = 0; i < in->hashes->len; i++)
+    fail_unless (g_array_index (in->hashes, guint64, i) ==
+        g_array_index (out->hashes, guint64, i), "frame %u differs", i);
+}
+
+guint
+zbt_pool_segments (const gchar * name)
+{
+  gchar buf[ZB_GST_POOL_NAME_SIZE];
+  gchar *prefix;
+  GDir *dir = g_dir_open ("/dev/shm", 0, NULL);
+  const gchar *f;
+  guint n = 0;
+
+  /* "zbpool-PART-0-" without "0-" */
+  fail_unless (zb_gst_pool_name (buf, sizeof (buf), name, 0, ZB_GST_NONE) == 0);
+  prefix = g_strndup (buf, strlen (buf) - 2);
+  while (dir && (f = g_dir_read_name (dir)))
+    if (g_str_has_prefix (f, prefix))
+      n++;
+  if (dir)
+    g_dir_close (dir);
+  g_free (prefix);
+  return n;
+}
+
+void
+zbt_wait_no_pool_segments (const gchar * name, gint timeout_ms)
+{
+  gint64 end = g_get_monotonic_time () + timeout_ms * 1000;
+
+  while (zbt_pool_segments (name) > 0) {
+    fail_unless (g_get_monotonic_time () < end, "%u pool segments of %s "
+        "left in /dev/shm", zbt_pool_segments (name), name);
+    g_usleep (10000);
+  }
 }

@@ -86,6 +86,46 @@ gint zbt_kill (GPid pid, gint sig, gint timeout_ms);
  * on timeout (the process is then left running). */
 gint zbt_wait_pid (GPid pid, gint timeout_ms);
 
+/* A hash of @size bytes at @data (FNV-1a, and the size): tells frames
+ * apart. */
+guint64 zbt_hash_bytes (const guint8 * data, gsize size);
+
+/* The same of @buf's bytes; fails the test if it cannot be mapped. */
+guint64 zbt_hash_buffer (GstBuffer * buf);
+
+/* A hash of every buffer that reaches an element's sink pad, in arrival
+ * order. The streaming thread adds to it: read the fields under @lock
+ * while it runs (zbt_hash_log_len()), directly once it stopped. */
+typedef struct
+{
+  GMutex lock;
+  GArray *hashes;               /* guint64 */
+  guint pool_blocks;            /* of them, buffers of one block of
+                                 * zbsink's pool (ZbPoolMemory) */
+} ZbtHashLog;
+
+/* Log the buffers reaching the sink pad of @element in @bin (fails the
+ * test without one). Free it after the pipeline stopped. */
+ZbtHashLog *zbt_hash_log_new (GstElement * bin, const gchar * element);
+guint zbt_hash_log_len (ZbtHashLog * log);
+void zbt_hash_log_free (ZbtHashLog * log);
+
+/* The frames in file @path (@frame bytes each, e.g. a reader's filesink)
+ * are those of @in, in order; fails the test naming the first that
+ * differs. */
+void zbt_assert_file_frames (const gchar * path, gsize frame,
+    ZbtHashLog * in);
+
+/* @out logged the frames of @in, all and in order. */
+void zbt_assert_same_frames (ZbtHashLog * in, ZbtHashLog * out);
+
+/* How many pool segments of buffer @name (zbsink's, of any writer) are in
+ * /dev/shm; a name with an '@' is hashed (zb_gst_pool_name()). */
+guint zbt_pool_segments (const gchar * name);
+
+/* Wait up to @timeout_ms until none is left; fails the test after. */
+void zbt_wait_no_pool_segments (const gchar * name, gint timeout_ms);
+
 /* Test binaries call these around srunner_run_all(): a private registry
  * in a fresh temporary directory (GST_REGISTRY) per binary. */
 void zbt_env_init (void);
