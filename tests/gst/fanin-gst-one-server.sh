@@ -25,19 +25,7 @@ lib=$1
 pydir=$2
 
 name="zbt-fg1-$$"
-tmp=$(mktemp -d)
-pids=()
-cleanup () {
-  for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  [ -n "${ZBT_KEEP:-}" ] && cp -r "$tmp" "$ZBT_KEEP"
-  rm -rf "$tmp"
-  rm -f /dev/shm/"$name"* /dev/shm/sem.sem-?-"$name"* \
-    /dev/shm/zbstats-"$name"* /dev/shm/zbpool-"$name"* \
-    /tmp/zerobuffer/"$name"*.lock
-}
-trap cleanup EXIT
-fail () { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/fanin-common.sh"
 
 # reader-timeout: how long a client that reads no responses (cam2
 # stopped) may hold up the others' responses
@@ -47,22 +35,6 @@ gst-launch-1.0 -m zbsrc channel-name="$name" \
   > "$tmp/server.log" 2>&1 &
 spid=$!
 pids+=("$spid")
-
-# client ID PATTERN WIDTH HEIGHT FRAMES (0: endless) LIVE [zbfilter options]
-client () {
-  local id=$1 pattern=$2 w=$3 h=$4 n=$5 live=$6 nb=""
-  shift 6
-  [ "$n" != 0 ] && nb="num-buffers=$n"
-  # "own": the client of channel NAME itself, beside those of NAME@ID
-  local chan="$name@$id"
-  [ "$id" = own ] && chan="$name"
-  gst-launch-1.0 -q videotestsrc is-live="$live" pattern="$pattern" $nb \
-    ! "video/x-raw,format=GRAY8,width=$w,height=$h,framerate=50/1" \
-    ! tee name=t t. ! queue ! filesink location="$tmp/$id.in" \
-    t. ! queue ! zbfilter channel-name="$chan" timeout=5000 "$@" \
-    ! filesink location="$tmp/$id.out" > "$tmp/$id.log" 2>&1 &
-  pids+=("$!")
-}
 
 frames=250
 client cam1 smpte 64 64 $frames true
@@ -76,10 +48,7 @@ p3=${pids[-1]}
 client own gradient 48 32 $frames true
 p4=${pids[-1]}
 
-for id in cam1 cam2 cam3 own; do
-  for _ in $(seq 100); do [ -s "$tmp/$id.out" ] && break; sleep 0.1; done
-  [ -s "$tmp/$id.out" ] || fail "$id got no response in 10 s: $(cat "$tmp/$id.log" "$tmp/server.log")"
-done
+wait_responses cam1 cam2 cam3 own
 kill -0 "$p2" 2>/dev/null || fail "cam2 ended: $(cat "$tmp/cam2.log")"
 kill -0 "$p1" 2>/dev/null && kill -0 "$p3" 2>/dev/null \
   || fail "cam1 or cam3 ended before cam2 was stopped"
@@ -125,12 +94,7 @@ done
 echo "cam2 answered again (20 frames more) $(( ($(date +%s%N) - t0) / 1000000 )) ms after SIGCONT"
 kill -KILL "$p2"
 
-for p in "$p1" "$p3" "$p4"; do
-  for _ in $(seq 200); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-  wait "$p"
-  rc=$?
-  [ "$rc" = 0 ] || fail "client $p exit $rc: $(cat "$tmp"/*.log)"
-done
+wait_clients "$p1" "$p3" "$p4"
 kill -0 "$spid" 2>/dev/null || fail "the server died: $(cat "$tmp/server.log")"
 
 python3 - "$tmp" "$frames" <<'PY' || fail "responses"
@@ -154,9 +118,7 @@ for id in cam1 cam2 cam3; do
 done
 
 # The server stops on SIGINT and removes its request buffers.
-kill -INT "$spid"
-for _ in $(seq 100); do kill -0 "$spid" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$spid" 2>/dev/null && fail "the server did not stop on SIGINT"
+stop_server "$spid"
 [ -e "/dev/shm/${name}_request" ] && fail "${name}_request left behind"
 # nothing of the server's is left (cam2, killed, leaves its own response
 # buffer, which the next client of cam2 takes over)
