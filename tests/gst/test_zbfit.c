@@ -68,20 +68,36 @@ on_handoff (GstElement * sink, GstBuffer * buf, GstPad * pad, gpointer data)
 typedef struct
 {
   gchar *name;
+  gchar *checked;               /* the buffer of the reader checked */
   GstElement *rp, *wp;
   GstElement *in, *out;
 } fit_pipes;
 
+/* @reader_id NULL: the reader checked is that of NAME; else it is the
+ * reader of NAME@ID (the writer's outputs, gstzbsinkoutput.c) and a
+ * reader of NAME with a large ring runs beside it. */
 static void
-pipes_start (fit_pipes * f, const gchar * sink_props)
+pipes_start (fit_pipes * f, const gchar * sink_props, const gchar * reader_id)
 {
   f->name = zbt_name ();
-  f->rp = zbt_pipeline ("zbsrc buffer-name=%s payload-size=%d ! "
-      "fakesink name=out sync=false enable-last-sample=false signal-handoffs=true",
-      f->name, RING);
-  f->wp =
-      zbt_pipeline ("appsrc name=in format=bytes ! zbsink buffer-name=%s "
-      "sync=false %s", f->name, sink_props);
+  if (reader_id) {
+    f->checked = g_strdup_printf ("%s@%s", f->name, reader_id);
+    f->rp = zbt_pipeline ("zbsrc buffer-name=%s ! fakesink sync=false "
+        "enable-last-sample=false zbsrc buffer-name=%s reader-id=%s "
+        "payload-size=%d ! fakesink name=out sync=false "
+        "enable-last-sample=false signal-handoffs=true", f->name, f->name,
+        reader_id, RING);
+  } else {
+    f->checked = g_strdup (f->name);
+    f->rp = zbt_pipeline ("zbsrc buffer-name=%s payload-size=%d ! "
+        "fakesink name=out sync=false enable-last-sample=false "
+        "signal-handoffs=true", f->name, RING);
+  }
+  /* caps: zbsink writes a NAME@ID reader's metadata (and with it the
+   * frame format) only once it has caps */
+  f->wp = zbt_pipeline ("appsrc name=in format=bytes%s ! zbsink "
+      "buffer-name=%s sync=false %s", reader_id ?
+      " caps=application/x-test" : "", f->name, sink_props);
   f->in = gst_bin_get_by_name (GST_BIN (f->wp), "in");
   f->out = gst_bin_get_by_name (GST_BIN (f->rp), "out");
   g_signal_connect (f->out, "handoff", G_CALLBACK (on_handoff), NULL);
@@ -90,6 +106,14 @@ pipes_start (fit_pipes * f, const gchar * sink_props)
   /* not zbt_set_state (): zbsink prerolls on the first buffer */
   fail_unless (gst_element_set_state (f->wp, GST_STATE_PLAYING) !=
       GST_STATE_CHANGE_FAILURE);
+  if (reader_id) {
+    /* the reader of NAME@ID gets the frames from when it joined */
+    GstMessage *msg = zbt_pop_element (GST_ELEMENT_BUS (f->wp),
+        "zbsink-reader-joined", 10000);
+
+    fail_unless (msg != NULL, "%s did not join", f->checked);
+    gst_message_unref (msg);
+  }
 }
 
 static void
@@ -100,6 +124,8 @@ pipes_stop (fit_pipes * f)
   zbt_stop_and_free (f->wp);
   zbt_stop_and_free (f->rp);
   fail_unless (zbt_no_leftovers (f->name));
+  fail_unless (zbt_no_leftovers (f->checked));
+  g_free (f->checked);
   g_free (f->name);
 }
 
@@ -137,8 +163,10 @@ push_and_check (fit_pipes * f, const gsize * sizes, guint n)
 /* 300, 300, 300, 1200, 100, 900, ... with a 2048-byte ring: the 1200-byte
  * buffer (1296 bytes with both headers) fits neither in the 860 bytes up
  * to the end nor in front of position 1188. Before the fix 3 buffers
- * arrived and zbsink retried -ENOBUFS for ever (write-timeout=0). */
-GST_START_TEST (test_gst_varying_sizes)
+ * arrived and zbsink retried -ENOBUFS for ever (write-timeout=0). To the
+ * reader of NAME, or of NAME@ID with @reader_id. */
+static void
+check_varying_sizes (const gchar * reader_id)
 {
   static const gsize pattern[] = { 300, 300, 300, 1200, 100, 900 };
   gsize sizes[60];
@@ -147,11 +175,25 @@ GST_START_TEST (test_gst_varying_sizes)
 
   for (i = 0; i < G_N_ELEMENTS (sizes); i++)
     sizes[i] = pattern[i % G_N_ELEMENTS (pattern)];
-  pipes_start (&f, "");
+  pipes_start (&f, "", reader_id);
   push_and_check (&f, sizes, G_N_ELEMENTS (sizes));
   zbt_assert_no_error (GST_ELEMENT_BUS (f.wp));
   zbt_assert_no_error (GST_ELEMENT_BUS (f.rp));
   pipes_stop (&f);
+}
+
+GST_START_TEST (test_gst_varying_sizes)
+{
+  check_varying_sizes (NULL);
+}
+
+GST_END_TEST;
+
+/* The same for a reader of NAME@ID: zbsink pads its ring as it pads
+ * NAME's (one frame writer, gstzbsinkframe.c), every buffer arrives. */
+GST_START_TEST (test_gst_varying_sizes_reader_id)
+{
+  check_varying_sizes ("x");
 }
 
 GST_END_TEST;
@@ -174,7 +216,7 @@ GST_START_TEST (test_gst_random_sizes)
     sizes[i] = g_rand_int_range (rand, 1, g_rand_boolean (rand) ? 100 :
         RING - 16 - 96 + 1);
   g_rand_free (rand);
-  pipes_start (&f, "");
+  pipes_start (&f, "", NULL);
   push_and_check (&f, sizes, G_N_ELEMENTS (sizes));
   zbt_assert_no_error (GST_ELEMENT_BUS (f.wp));
   pipes_stop (&f);
@@ -193,7 +235,7 @@ GST_START_TEST (test_raw_no_fit_error)
   GError *err = NULL;
   gchar *dbg = NULL;
 
-  pipes_start (&f, "frame-format=raw write-timeout=3000");
+  pipes_start (&f, "frame-format=raw write-timeout=3000", NULL);
   push_and_check (&f, sizes, G_N_ELEMENTS (sizes));
   fail_unless_equals_int (gst_app_src_push_buffer (GST_APP_SRC (f.in),
           make_buffer (1200, 3)), GST_FLOW_OK);
@@ -237,7 +279,7 @@ GST_START_TEST (test_raw_no_fit_leaky_drops)
   guint i;
   GstElement *sink;
 
-  pipes_start (&f, "frame-format=raw leaky=true name=sink");
+  pipes_start (&f, "frame-format=raw leaky=true name=sink", NULL);
   push_and_check (&f, before, G_N_ELEMENTS (before));
   expect_buffers (&f, after, G_N_ELEMENTS (after), 4);
   fail_unless_equals_int (gst_app_src_push_buffer (GST_APP_SRC (f.in),
@@ -267,6 +309,7 @@ zbfit_suite (void)
   tcase_set_timeout (tc, 60);
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_gst_varying_sizes);
+  tcase_add_test (tc, test_gst_varying_sizes_reader_id);
   tcase_add_test (tc, test_gst_random_sizes);
   tcase_add_test (tc, test_raw_no_fit_error);
   tcase_add_test (tc, test_raw_no_fit_leaky_drops);
