@@ -455,20 +455,17 @@ gst_zb_sink_get_property (GObject * object, guint prop_id, GValue * value,
       fallbacks = self->pool ? gst_zb_sink_pool_get_fallbacks (self->pool) : 0;
       g_value_init (&readers, GST_TYPE_ARRAY);
       if (self->connected) {
-        GValue v = G_VALUE_INIT;
+        GstZbReaderStats st = {
+          .name = self->conn_name,
+          .pid = self->reader_pid,
+          .frames = self->frames,
+          .drops = self->drops,
+          .bytes = self->bytes,
+          .zero_copy = self->in_place,
+          .utilisation = status.utilisation,
+        };
 
-        g_value_init (&v, GST_TYPE_STRUCTURE);
-        g_value_take_boxed (&v, gst_structure_new ("zbsink-reader",
-                "name", G_TYPE_STRING, self->conn_name,
-                "pid", G_TYPE_UINT64, self->reader_pid,
-                "frames", G_TYPE_UINT64, self->frames,
-                "drops", G_TYPE_UINT64, self->drops,
-                "bytes", G_TYPE_UINT64, self->bytes,
-                "zero-copy-frames", G_TYPE_UINT64, self->in_place,
-                "stalled", G_TYPE_BOOLEAN, FALSE,
-                "utilisation", G_TYPE_DOUBLE,
-                CLAMP (status.utilisation, 0.0, 1.0), NULL));
-        gst_value_array_append_and_take_value (&readers, &v);
+        gst_zb_sink_reader_stats_append (&readers, &st);
       }
       gst_zb_sink_outputs_append_stats (self->outputs, &readers);
       g_value_take_boxed (value, gst_structure_new ("zbsink-stats",

@@ -522,27 +522,46 @@ gst_zb_sink_outputs_count (GstZbSinkOutputs * outs)
   return n;
 }
 
+void
+gst_zb_sink_reader_stats_append (GValue * array, const GstZbReaderStats * st)
+{
+  GValue v = G_VALUE_INIT;
+  GstStructure *s = gst_structure_new ("zbsink-reader",
+      "name", G_TYPE_STRING, st->name, NULL);
+
+  if (st->id)
+    gst_structure_set (s, "reader-id", G_TYPE_STRING, st->id, NULL);
+  gst_structure_set (s,
+      "pid", G_TYPE_UINT64, st->pid,
+      "frames", G_TYPE_UINT64, st->frames,
+      "drops", G_TYPE_UINT64, st->drops,
+      "bytes", G_TYPE_UINT64, st->bytes,
+      "zero-copy-frames", G_TYPE_UINT64, st->zero_copy,
+      "stalled", G_TYPE_BOOLEAN, st->stalled,
+      "utilisation", G_TYPE_DOUBLE, CLAMP (st->utilisation, 0.0, 1.0), NULL);
+  g_value_init (&v, GST_TYPE_STRUCTURE);
+  g_value_take_boxed (&v, s);
+  gst_value_array_append_and_take_value (array, &v);
+}
+
 static void
 append_one (GValue * array, Output * o)
 {
-  GValue v = G_VALUE_INIT;
   zb_status status;
+  GstZbReaderStats st = {
+    .name = o->name,
+    .id = o->id,
+    .pid = o->pid,
+    .frames = o->frames,
+    .drops = o->drops,
+    .bytes = o->bytes,
+    .zero_copy = o->zero_copy,
+    .stalled = o->stalled,
+  };
 
-  if (zb_writer_get_status (o->writer, &status) < 0)
-    status.utilisation = 0.0;
-  g_value_init (&v, GST_TYPE_STRUCTURE);
-  g_value_take_boxed (&v, gst_structure_new ("zbsink-reader",
-          "name", G_TYPE_STRING, o->name,
-          "reader-id", G_TYPE_STRING, o->id,
-          "pid", G_TYPE_UINT64, o->pid,
-          "frames", G_TYPE_UINT64, o->frames,
-          "drops", G_TYPE_UINT64, o->drops,
-          "bytes", G_TYPE_UINT64, o->bytes,
-          "zero-copy-frames", G_TYPE_UINT64, o->zero_copy,
-          "stalled", G_TYPE_BOOLEAN, o->stalled,
-          "utilisation", G_TYPE_DOUBLE,
-          CLAMP (status.utilisation, 0.0, 1.0), NULL));
-  gst_value_array_append_and_take_value (array, &v);
+  if (zb_writer_get_status (o->writer, &status) >= 0)
+    st.utilisation = status.utilisation;
+  gst_zb_sink_reader_stats_append (array, &st);
 }
 
 void

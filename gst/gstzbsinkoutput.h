@@ -71,6 +71,26 @@ void gst_zb_sink_outputs_set_flushing (GstZbSinkOutputs * outputs,
 /* Readers connected (and about to be). Any thread. */
 guint gst_zb_sink_outputs_count (GstZbSinkOutputs * outputs);
 
+/* One reader's entry in zbsink's stats: the reader of NAME (@id NULL)
+ * or of NAME@ID. */
+typedef struct
+{
+  const gchar *name;            /* the buffer it reads */
+  const gchar *id;              /* NULL: the reader of NAME */
+  guint64 pid;
+  guint64 frames;
+  guint64 drops;
+  guint64 bytes;
+  guint64 zero_copy;            /* frames sent as pool records */
+  gboolean stalled;
+  gdouble utilisation;          /* of its ring, clamped to 0..1 */
+} GstZbReaderStats;
+
+/* Append @st as a "zbsink-reader" structure to @array (a GST_TYPE_ARRAY
+ * value). */
+void gst_zb_sink_reader_stats_append (GValue * array,
+    const GstZbReaderStats * st);
+
 /* Append a "zbsink-reader" structure per reader to @array (a
  * GST_TYPE_ARRAY value). Any thread. */
 void gst_zb_sink_outputs_append_stats (GstZbSinkOutputs * outputs,
