@@ -14,6 +14,8 @@
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define FAN_IN_CONNECT_MS 1000
+/* A send that waits for room drains the answers this often. */
+#define DRAIN_SLICE_MS 10
 
 /* A request sent to a server that may answer in place, until its answer
  * no longer needs its bytes. */
@@ -46,12 +48,26 @@ struct zb_duplex_client
   void *acquired;               /* payload of the request being written */
   size_t acquired_size;
 
-  /* Requests in the order sent, oldest at head; guards the entries. */
+  int timeout_ms;               /* of a send */
+
+  /* Requests in the order sent, oldest at head; guards the entries and
+   * the answers below. */
   pthread_mutex_t lock;
   request_entry *entries;
   size_t capacity;              /* power of two */
   size_t head;
   size_t count;
+
+  /* Answers read while a send waited (see drain_answers()), copied out of
+   * the rings, for receive() to hand out first; and those handed out,
+   * until released. */
+  zb_frame *drained;
+  size_t n_drained;
+  void **copies;
+  size_t n_copies;
+
+  /* One zb_reader_read() at a time: receive() or drain_answers(). */
+  pthread_mutex_t read_lock;
 };
 
 int
@@ -180,6 +196,8 @@ zb_duplex_client_connect (const char *name, const zb_duplex_config * config,
   if (client == NULL)
     return -ENOMEM;
   pthread_mutex_init (&client->lock, NULL);
+  pthread_mutex_init (&client->read_lock, NULL);
+  client->timeout_ms = zb_duplex_timeout (config);
   /* Responses first: the server connects to them on our first request. */
   zb_duplex_reader_config (config, &rc);
   ret = zb_reader_create (response, &rc, &client->responses);
@@ -203,6 +221,7 @@ zb_duplex_client_connect (const char *name, const zb_duplex_config * config,
 error:
   zb_reader_destroy (client->responses);
   pthread_mutex_destroy (&client->lock);
+  pthread_mutex_destroy (&client->read_lock);
   free (client);
   return ret;
 }
@@ -265,20 +284,85 @@ zb_duplex_client_send (zb_duplex_client * client, const void *data,
   return zb_duplex_client_commit (client, sequence);
 }
 
+static int note_answer (zb_duplex_client * client, zb_frame * response);
+
+/* While a send waits for room, read the answers that have come and copy
+ * them out of the rings, so that the server (its response ring) and our
+ * writer (the requests answered in place) get their space back: a client
+ * that sends before it receives would otherwise wait for itself. Only
+ * when no other thread is reading. Returns how many were read. */
+static int
+drain_answers (zb_duplex_client * client)
+{
+  size_t i;
+  int n = 0;
+
+  if (pthread_mutex_trylock (&client->read_lock) != 0)
+    return 0;
+  for (;;) {
+    zb_frame f, record;
+    zb_frame *grown;
+    void *copy;
+
+    if (zb_reader_read (client->responses, 0, &f) < 0)
+      break;
+    record = f;
+    pthread_mutex_lock (&client->lock);
+    if (note_answer (client, &f) == 0 && (copy = malloc (f.size)) != NULL) {
+      grown = realloc (client->drained, (client->n_drained + 1) *
+          sizeof (*grown));
+      if (grown == NULL) {
+        free (copy);
+        copy = NULL;
+      } else {
+        client->drained = grown;
+        memcpy (copy, f.data, f.size);
+        f.data = copy;
+        client->drained[client->n_drained++] = f;
+        n++;
+      }
+    }
+    /* Answered in place: its request is done with once copied. */
+    for (i = 0; i < client->count; i++)
+      if (entry_at (client, i)->state == REQUEST_HELD
+          && entry_at (client, i)->record.id == record.id)
+        entry_at (client, i)->state = REQUEST_DONE;
+    entries_trim (client);
+    pthread_mutex_unlock (&client->lock);
+    zb_reader_release (client->responses, &record);
+  }
+  pthread_mutex_unlock (&client->read_lock);
+  return n;
+}
+
 int
 zb_duplex_client_acquire (zb_duplex_client * client, size_t size, void **data)
 {
+  int64_t deadline;
   int ret = 0;
 
   if (client == NULL)
     return -EINVAL;
-  if (client->in_place) {
-    pthread_mutex_lock (&client->lock);
-    ret = entries_reserve (client);
-    pthread_mutex_unlock (&client->lock);
-  }
-  if (ret == 0)
+  if (!client->in_place)
+    return zb_writer_acquire (client->requests, size, data);
+  pthread_mutex_lock (&client->lock);
+  ret = entries_reserve (client);
+  pthread_mutex_unlock (&client->lock);
+  if (ret < 0)
+    return ret;
+  /* In slices, draining the answers between them. */
+  deadline = zb_deadline (client->timeout_ms);
+  for (;;) {
+    int64_t left = deadline - zb_now_ms ();
+
+    zb_writer_set_write_timeout (client->requests, left < DRAIN_SLICE_MS ?
+        (left < 1 ? 1 : (int) left) : DRAIN_SLICE_MS);
     ret = zb_writer_acquire (client->requests, size, data);
+    if (ret != -ENOBUFS || zb_now_ms () >= deadline)
+      break;
+    drain_answers (client);
+  }
+  zb_writer_set_write_timeout (client->requests, client->timeout_ms);
   if (ret == 0) {
     client->acquired = *data;
     client->acquired_size = size;
@@ -307,6 +391,8 @@ zb_duplex_client_commit (zb_duplex_client * client, uint64_t * sequence)
     e->size = client->acquired_size;
     e->state = REQUEST_SENT;
     client->count++;
+    /* From now on its bytes are not written over until it is done with. */
+    entries_trim (client);
   }
   pthread_mutex_unlock (&client->lock);
   if (ret == 0 && sequence != NULL)
@@ -381,15 +467,39 @@ zb_duplex_client_receive (zb_duplex_client * client, int timeout_ms,
 
   if (client == NULL || response == NULL)
     return -EINVAL;
-  ret = zb_reader_read (client->responses, timeout_ms, response);
-  if (ret < 0 || !client->in_place)
-    return ret;
-  record = *response;
+  if (!client->in_place)
+    return zb_reader_read (client->responses, timeout_ms, response);
+  pthread_mutex_lock (&client->read_lock);
   pthread_mutex_lock (&client->lock);
-  ret = note_answer (client, response);
+  if (client->n_drained > 0) {
+    void **grown = realloc (client->copies, (client->n_copies + 1) *
+        sizeof (*grown));
+
+    if (grown == NULL) {
+      pthread_mutex_unlock (&client->lock);
+      pthread_mutex_unlock (&client->read_lock);
+      return -ENOMEM;
+    }
+    client->copies = grown;
+    *response = client->drained[0];
+    client->copies[client->n_copies++] = (void *) response->data;
+    memmove (client->drained, client->drained + 1,
+        --client->n_drained * sizeof (*client->drained));
+    pthread_mutex_unlock (&client->lock);
+    pthread_mutex_unlock (&client->read_lock);
+    return 0;
+  }
   pthread_mutex_unlock (&client->lock);
-  if (ret < 0)
-    zb_reader_release (client->responses, &record);
+  ret = zb_reader_read (client->responses, timeout_ms, response);
+  if (ret == 0) {
+    record = *response;
+    pthread_mutex_lock (&client->lock);
+    ret = note_answer (client, response);
+    pthread_mutex_unlock (&client->lock);
+    if (ret < 0)
+      zb_reader_release (client->responses, &record);
+  }
+  pthread_mutex_unlock (&client->read_lock);
   return ret;
 }
 
@@ -403,6 +513,13 @@ zb_duplex_client_release (zb_duplex_client * client, const zb_frame * response)
     return -EINVAL;
   if (client->in_place) {
     pthread_mutex_lock (&client->lock);
+    for (i = 0; i < client->n_copies; i++)
+      if (client->copies[i] == response->data) {
+        free (client->copies[i]);
+        client->copies[i] = client->copies[--client->n_copies];
+        pthread_mutex_unlock (&client->lock);
+        return 0;
+      }
     for (i = 0; i < client->count; i++) {
       request_entry *e = entry_at (client, i);
       const uint8_t *p = response->data;
@@ -465,6 +582,13 @@ zb_duplex_client_destroy (zb_duplex_client * client)
   zb_writer_disconnect (client->requests);
   zb_reader_destroy (client->responses);
   pthread_mutex_destroy (&client->lock);
+  pthread_mutex_destroy (&client->read_lock);
+  while (client->n_drained > 0)
+    free ((void *) client->drained[--client->n_drained].data);
+  while (client->n_copies > 0)
+    free (client->copies[--client->n_copies]);
+  free (client->drained);
+  free (client->copies);
   free (client->entries);
   free (client);
 }

@@ -234,6 +234,53 @@ test_in_place_held_answer_keeps_its_bytes (void)
   zbt_kill_duplex_server (pid, a.name);
 }
 
+/* A client that sends before it receives: twelve requests of 20000 bytes
+ * into a request ring of three, then their twelve answers. The answers
+ * in place keep their requests' bytes until received, so the sends that
+ * wait for room read the answers that came and copy them out of the way
+ * (docs/duplex.md "In place"); without that the fourth send waited for
+ * its own receive, up to its timeout (-ENOBUFS). */
+static void
+test_in_place_send_ahead (void)
+{
+  server_args a = { zbt_name (), 64 << 10, IN_PLACE };
+  pid_t pid = zbt_fork (serve, &a);
+  zb_duplex_client *c = connect_client (a.name, 3000);
+  uint64_t seq;
+  int64_t t0 = zbt_now_ms ();
+
+  for (seq = 1; seq <= 12; seq++) {
+    void *dst;
+
+    ZBT_OK (zb_duplex_client_acquire (c, 20000, &dst));
+    zbt_fill (dst, 20000, seq);
+    ZBT_OK (zb_duplex_client_commit (c, NULL));
+  }
+  for (seq = 1; seq <= 12; seq++) {
+    const uint8_t *want = zbt_pattern (20000, seq), *got;
+    zb_frame f;
+    size_t i;
+
+    ZBT_OK (zb_duplex_client_receive (c, 5000, &f));
+    ZBT_EQU (f.sequence, seq);
+    ZBT_EQU (f.size, 20000 - 8);
+    got = f.data;
+    for (i = 0; i < f.size; i++) {
+      uint8_t w = want[8 + i] ^ 0xff;
+
+      if (got[i] != w)
+        ZBT_FAIL ("answer %llu byte %zu: 0x%02x", (unsigned long long) seq,
+            i, got[i]);
+    }
+    ZBT_OK (zb_duplex_client_release (c, &f));
+  }
+  zbt_diag ("12 sent, then 12 received, in %lld ms",
+      (long long) (zbt_now_ms () - t0));
+  ZBT_ASSERT (zbt_now_ms () - t0 < 2000);
+  zb_duplex_client_destroy (c);
+  zbt_kill_duplex_server (pid, a.name);
+}
+
 /* A client as the reference implementations make one (a plain reader of
  * NAME_response, a plain writer of NAME_request): it never says that it
  * takes answers in place, so it gets its answers by copy. */
@@ -311,6 +358,8 @@ main (int argc, char **argv)
         test_in_place_round_trips, 30},
     {"13.x in place: a held answer keeps its request's bytes",
         test_in_place_held_answer_keeps_its_bytes, 30},
+    {"13.x in place: twelve sent before one is received, ring of three",
+        test_in_place_send_ahead, 30},
     {"13.x in place: a reference-style client gets copies",
         test_in_place_reference_client_gets_copies, 30},
     {"13.x in place: forged records are refused",

@@ -644,11 +644,12 @@ int zb_duplex_client_commit (zb_duplex_client * client, uint64_t * sequence);
 /* Wait up to @timeout_ms for the next response; release it with
  * zb_duplex_client_release(). A response answered in place points into
  * the request ring, at (part of) the bytes of its request as the server
- * changed them: until released, that request's space is not reused, so a
- * client that holds responses, or sends more than a ring of requests
- * before it receives their answers, waits in send/acquire (up to the
- * timeout: -ENOBUFS). Thread-safe against send/acquire/commit and release
- * in other threads. Returns 0 or the errors of zb_reader_read()
+ * changed them: until released, that request's space is not reused. A
+ * send/acquire that waits for room copies the answers that came meanwhile
+ * out of the rings (receive() hands them out first), so only responses
+ * the caller holds keep their space: holding more than the ring makes
+ * send/acquire wait (up to the timeout: -ENOBUFS). Thread-safe against
+ * send/acquire/commit and release in other threads. Returns 0 or the errors of zb_reader_read()
  * (-EOWNERDEAD / -EPIPE: the server died / stopped; destroy the client and
  * connect again to reach a new server), or -EPROTO (an answer in place to
  * no request awaiting one, or out of its bounds; dropped). */
