@@ -6,7 +6,7 @@
  * gstzbsrcwriter.c waits for frames and follows the writer (a new writer,
  * a lost one, the timeout, the stall breaker); gstzbsrctime.c is the
  * timestamp model; gstzbsrcbuf.c makes the output buffers over
- * gstzbsrcmem.c's ring memories.
+ * gstzbringmem.c's ring memories.
  */
 
 #ifndef __GST_ZB_SRC_PRIV_H__
