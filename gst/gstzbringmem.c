@@ -160,8 +160,7 @@ ring_mem_unmap (GstMemory * mem)
   g_mutex_lock (&root->lock);
   g_assert (root->maps > 0);
   root->maps--;
-  move = root->maps == 0 && !root->moved &&
-      g_atomic_int_get (&self->detached);
+  move = root->maps == 0 && !root->moved && g_atomic_int_get (&self->detached);
   g_mutex_unlock (&root->lock);
   if (!move)
     return;
