@@ -16,7 +16,12 @@
  *
  * Up to #GstZbFilter:max-in-flight requests are outstanding, so the round
  * trip is pipelined; responses come back in order, one per request, and get
- * the request's timestamps, duration, offsets and flags. Output caps are the
+ * the request's timestamps, duration, offsets and flags. A response goes
+ * downstream without a copy: its buffer wraps the bytes where they lie in
+ * shared memory, read-only, and gives them back to the server when freed;
+ * buffers that downstream holds move to the heap when the server or the
+ * next request needs their space (docs/duplex.md, "Responses without a
+ * copy"). Output caps are the
  * input caps unless the server declares others in the response buffer's
  * metadata ("caps" member, as zbsink writes it).
  *
@@ -38,7 +43,7 @@
  * frame-format=raw on zbfilter or let the server skip the gst header.
  *
  * The #GstZbFilter:stats property holds the counters (requests,
- * responses, round trips, ...).
+ * responses, responses wrapped and copied, round trips, ...).
  *
  * Since: 0.1
  */
