@@ -90,8 +90,7 @@ static const gchar *
 start_server (const gchar * ring, gboolean copy)
 {
   static gboolean registered;
-  gchar *log = g_strdup_printf ("%s/zbt-filterwrap-%d.log",
-      g_get_tmp_dir (), (int) getpid ());
+  gchar *log = zbt_tmp_path ("server.log");
   gchar *req;
   gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
   zb_status st;
