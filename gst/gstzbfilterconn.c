@@ -102,7 +102,7 @@ release_response (gpointer client, const zb_frame * frame)
  * destroys the client (removes NAME_response: a server still answering
  * sees us gone) once none is left: at once, unless a buffer downstream is
  * mapped right now. old_alloc keeps the allocator until then, so that the
- * next connect waits for it (wait_previous_client()). */
+ * next connect waits for it (previous_client_gone()). */
 void
 gst_zb_filter_disconnect (GstZbFilter * self)
 {
