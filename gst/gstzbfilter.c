@@ -16,7 +16,12 @@
  *
  * Up to #GstZbFilter:max-in-flight requests are outstanding, so the round
  * trip is pipelined; responses come back in order, one per request, and get
- * the request's timestamps, duration, offsets and flags. Output caps are the
+ * the request's timestamps, duration, offsets and flags. A response goes
+ * downstream without a copy: its buffer wraps the bytes where they lie in
+ * shared memory, read-only, and gives them back to the server when freed;
+ * buffers that downstream holds move to the heap when the server or the
+ * next request needs their space (docs/duplex.md, "Responses without a
+ * copy"). Output caps are the
  * input caps unless the server declares others in the response buffer's
  * metadata ("caps" member, as zbsink writes it).
  *
@@ -38,7 +43,7 @@
  * frame-format=raw on zbfilter or let the server skip the gst header.
  *
  * The #GstZbFilter:stats property holds the counters (requests,
- * responses, round trips, ...).
+ * responses, responses wrapped and copied, round trips, ...).
  *
  * Since: 0.1
  */
@@ -48,6 +53,7 @@
 #endif
 
 #include "gstzbfilterpriv.h"
+#include "gstzbringmem.h"
 
 #include <errno.h>
 #include <string.h>
@@ -114,6 +120,8 @@ static GstFlowReturn gst_zb_filter_generate_output (GstBaseTransform * trans,
     GstBuffer ** outbuf);
 static GstFlowReturn gst_zb_filter_transform (GstBaseTransform * trans,
     GstBuffer * inbuf, GstBuffer * outbuf);
+static gboolean gst_zb_filter_decide_allocation (GstBaseTransform * trans,
+    GstQuery * query);
 
 static void
 gst_zb_filter_class_init (GstZbFilterClass * klass)
@@ -201,6 +209,13 @@ gst_zb_filter_class_init (GstZbFilterClass * klass)
    *   (on-server-lost=wait)
    * * "passed-through" (guint64): buffers pushed unchanged without a
    *   server (on-server-lost=passthrough)
+   * * "wrapped" (guint64): responses pushed without a copy: a read-only
+   *   memory wraps their bytes where they lie in the ring
+   * * "copies" (guint64): responses copied into a buffer of the negotiated
+   *   pool or allocator (packed raw video repacked for a downstream that
+   *   reads no GstVideoMeta)
+   * * "migrations" (guint64): wrapped responses held downstream that were
+   *   moved out of the ring (one copy each) so that their space went back
    * * "mean-round-trip" (guint64): mean time from sending a request to
    *   receiving its response, in microseconds
    * * "max-round-trip" (guint64): the longest round trip, in microseconds
@@ -211,8 +226,8 @@ gst_zb_filter_class_init (GstZbFilterClass * klass)
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
           "Counters since start: requests, responses, discarded, dropped, "
-          "passed-through, mean-round-trip and max-round-trip (microseconds), "
-          "connected", GST_TYPE_STRUCTURE,
+          "passed-through, wrapped, copies, migrations, mean-round-trip and "
+          "max-round-trip (microseconds), connected", GST_TYPE_STRUCTURE,
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
@@ -236,6 +251,8 @@ gst_zb_filter_class_init (GstZbFilterClass * klass)
   trans_class->generate_output =
       GST_DEBUG_FUNCPTR (gst_zb_filter_generate_output);
   trans_class->transform = GST_DEBUG_FUNCPTR (gst_zb_filter_transform);
+  trans_class->decide_allocation =
+      GST_DEBUG_FUNCPTR (gst_zb_filter_decide_allocation);
 
   gst_type_mark_as_plugin_api (GST_TYPE_ZB_FRAME_FORMAT, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_ZB_SERVER_LOST, 0);
@@ -284,6 +301,9 @@ make_stats (GstZbFilter * self)
       "discarded", G_TYPE_UINT64, self->n_discarded,
       "dropped", G_TYPE_UINT64, self->n_dropped,
       "passed-through", G_TYPE_UINT64, self->n_passed,
+      "wrapped", G_TYPE_UINT64, self->n_wrapped,
+      "copies", G_TYPE_UINT64, self->n_copies,
+      "migrations", G_TYPE_UINT64, self->n_migrations,
       "mean-round-trip", G_TYPE_UINT64, self->n_responses ?
       self->rtt_sum_us / self->n_responses : (guint64) 0,
       "max-round-trip", G_TYPE_UINT64, self->rtt_max_us,
@@ -389,6 +409,8 @@ set_flushing (GstZbFilter * self, gboolean flushing)
   }
   if (self->watch)
     gst_zb_shm_watch_set_flushing (self->watch, flushing);
+  if (flushing && self->old_alloc)
+    gst_zb_ring_allocator_wakeup (self->old_alloc);
   GST_OBJECT_UNLOCK (self);
 }
 
@@ -407,6 +429,7 @@ gst_zb_filter_start (GstBaseTransform * trans)
   self->flushing = FALSE;
   self->n_requests = self->n_responses = self->n_discarded = 0;
   self->n_dropped = self->n_passed = 0;
+  self->n_wrapped = self->n_copies = self->n_migrations = 0;
   self->rtt_sum_us = self->rtt_max_us = 0;
   self->reported_rtt = self->latency_ms * GST_MSECOND;
   self->position_out = GST_CLOCK_TIME_NONE;
@@ -456,16 +479,23 @@ gst_zb_filter_stop (GstBaseTransform * trans)
 {
   GstZbFilter *self = GST_ZB_FILTER (trans);
   GstZbShmWatch *watch;
+  GstAllocator *old;
 
   gst_zb_filter_clear_requests (self);
+  /* held responses that nobody has mapped move to the heap; a mapped one
+   * keeps the client until it is unmapped */
   gst_zb_filter_disconnect (self);
   gst_caps_replace (&self->in_caps, NULL);
   gst_caps_replace (&self->resp_caps, NULL);
   GST_OBJECT_LOCK (self);
   watch = self->watch;
   self->watch = NULL;
+  old = self->old_alloc;
+  self->old_alloc = NULL;
   GST_OBJECT_UNLOCK (self);
   gst_zb_shm_watch_free (watch);
+  if (old)
+    gst_object_unref (old);
   return TRUE;
 }
 
@@ -685,6 +715,22 @@ gst_zb_filter_transform (GstBaseTransform * trans, GstBuffer * inbuf,
     GstBuffer * outbuf)
 {
   g_return_val_if_reached (GST_FLOW_NOT_SUPPORTED);
+}
+
+/* Whether downstream reads GstVideoMeta decides how packed raw video
+ * responses go out: wrapped with a meta, or repacked (make_output()). */
+static gboolean
+gst_zb_filter_decide_allocation (GstBaseTransform * trans, GstQuery * query)
+{
+  GstZbFilter *self = GST_ZB_FILTER (trans);
+  gboolean meta = gst_query_find_allocation_meta (query,
+      GST_VIDEO_META_API_TYPE, NULL);
+
+  GST_DEBUG_OBJECT (self, "downstream %s GstVideoMeta",
+      meta ? "reads" : "does not read");
+  g_atomic_int_set (&self->video_meta_ok, meta);
+  return GST_BASE_TRANSFORM_CLASS (parent_class)->decide_allocation (trans,
+      query);
 }
 
 /* Before a serialized event (EOS, a caps change, ...): every response

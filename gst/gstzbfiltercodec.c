@@ -4,10 +4,19 @@
  *
  * Writing an input buffer into the request ring (gst record or bare
  * bytes; raw video in the layout of the frame format), and turning the
- * oldest response into an output buffer: decoded, copied out of the ring
- * into a buffer of the pool or allocator that the ALLOCATION query
- * decided, with the request's timestamps and flags, under the output caps.
- * Streaming thread only.
+ * oldest response into an output buffer with the request's timestamps and
+ * flags, under the output caps: its bytes wrapped where they lie (a
+ * read-only memory of gstzbringmem.c that releases the frame when freed),
+ * or, when they must be repacked (packed raw video for a downstream that
+ * reads no GstVideoMeta), copied into a buffer of the pool or allocator
+ * that the ALLOCATION query decided. Streaming thread only.
+ *
+ * Wrapped responses stay in the response ring (or, answered in place, in
+ * the request ring) while downstream holds them, and the server (or our
+ * own next request) may need that space: held buffers (a sink's last
+ * sample, a queue) move to the heap when a request waits for room, when
+ * a response is late, and when they hold more than half of the response
+ * ring (gst_zb_filter_unpin()).
  */
 
 #ifdef HAVE_CONFIG_H
@@ -15,12 +24,39 @@
 #endif
 
 #include "gstzbfilterpriv.h"
+#include "gstzbringmem.h"
 #include "zbframe.h"
 
 #include <errno.h>
 #include <string.h>
 
 #define GST_CAT_DEFAULT gst_zb_filter_debug
+
+/* ------------------------------------------------------------------ */
+/* Held responses */
+
+/* Move the wrapped responses downstream holds and nobody has mapped out
+ * of the rings (one copy each), so that their frames go back: @why says
+ * when. Any thread that owns the connection (the streaming thread,
+ * start/stop). */
+void
+gst_zb_filter_unpin (GstZbFilter * self, const gchar * why)
+{
+  guint64 bytes = 0;
+  guint n;
+
+  if (self->ring_alloc == NULL ||
+      gst_zb_ring_allocator_n_pinned (self->ring_alloc) == 0)
+    return;
+  n = gst_zb_ring_allocator_unpin (self->ring_alloc, &bytes);
+  if (n == 0)
+    return;
+  GST_OBJECT_LOCK (self);
+  self->n_migrations += n;
+  GST_OBJECT_UNLOCK (self);
+  GST_DEBUG_OBJECT (self, "%s: moved %u held responses (%" G_GUINT64_FORMAT
+      " bytes) out of the ring", why, n, bytes);
+}
 
 /* ------------------------------------------------------------------ */
 /* Requests */
@@ -140,9 +176,13 @@ gst_zb_filter_send_request (GstZbFilter * self, GstBuffer * buf,
 
   for (;;) {
     ret = zb_duplex_client_acquire (self->client, hdr + payload, &dst);
-    /* -ENOBUFS: the ring is full: the server is slow, stuck or gone */
-    if (ret != -ENOBUFS || (ret = gst_zb_filter_slice_over (self, start,
-                ret)) != 0)
+    if (ret != -ENOBUFS)
+      break;
+    /* -ENOBUFS: the ring is full: the server is slow, stuck or gone, or
+     * responses answered in place that downstream holds keep their
+     * requests' space */
+    gst_zb_filter_unpin (self, "no room for a request");
+    if ((ret = gst_zb_filter_slice_over (self, start, ret)) != 0)
       break;
   }
   if (ret < 0) {
@@ -329,50 +369,106 @@ alloc_output (GstZbFilter * self, gsize size)
   return out;
 }
 
-/* The output buffer for @r from the response @f: one copy out of the
- * ring (the frame goes back to the server at once), packed raw video into
- * the default layout on the way. NULL with *@err: -EPROTO and the like
- * (invalid response), -ENOMEM / -EFAULT (no buffer, or it cannot be
- * mapped: nothing uninitialised goes downstream). */
+/* @size bytes at @payload in the response @f, which it takes, as a buffer
+ * that wraps them where they lie. */
+static GstBuffer *
+wrap_response (GstZbFilter * self, const zb_frame * f, const void *payload,
+    gsize size)
+{
+  GstBuffer *out = gst_buffer_new ();
+
+  /* space returns to the server in ring order: responses held downstream
+   * beyond half of the ring would leave it too little */
+  if (gst_zb_ring_allocator_pinned_bytes (self->ring_alloc) >
+      self->resp_ring_size / 2)
+    gst_zb_filter_unpin (self, "held responses fill half the ring");
+  /* the memory releases the frame when it is freed, or moved to the heap
+   * (gst_zb_filter_unpin(), or at reconnect and stop) */
+  gst_buffer_append_memory (out,
+      gst_zb_ring_allocator_wrap (self->ring_alloc, f, payload, size));
+  GST_OBJECT_LOCK (self);
+  self->n_wrapped++;
+  GST_OBJECT_UNLOCK (self);
+  return out;
+}
+
+/* @size bytes at @payload in the response @f, which it releases, copied
+ * into a buffer of the decided pool or allocator (@repack: packed raw
+ * video into the default layout). NULL with *@err: -ENOMEM / -EFAULT (no
+ * buffer, or it cannot be mapped: nothing uninitialised goes
+ * downstream). */
+static GstBuffer *
+copy_response (GstZbFilter * self, const zb_frame * f, const void *payload,
+    gsize size, gboolean repack, int *err)
+{
+  GstBuffer *out;
+  GstMapInfo map;
+
+  out = alloc_output (self, repack ? self->resp_default.size : size);
+  if (out == NULL) {
+    *err = -ENOMEM;
+  } else if (gst_buffer_get_size (out) > 0) {
+    if (!gst_buffer_map (out, &map, GST_MAP_WRITE)) {
+      gst_buffer_unref (out);
+      out = NULL;
+      *err = -EFAULT;
+    } else {
+      if (repack)
+        gst_zb_video_repack (&self->resp_packed, payload, &self->resp_default,
+            map.data);
+      else
+        memcpy (map.data, payload, size);
+      gst_buffer_unmap (out, &map);
+      GST_OBJECT_LOCK (self);
+      self->n_copies++;
+      GST_OBJECT_UNLOCK (self);
+    }
+  }
+  /* pairs with zb_duplex_client_receive() */
+  zb_duplex_client_release (self->client, f);
+  return out;
+}
+
+/* The output buffer for @r from the response @f, which it takes: the
+ * response's bytes wrapped where they lie, with a GstVideoMeta when they
+ * are packed raw video and downstream reads the meta; packed raw video
+ * for a downstream that does not is repacked into the default layout (a
+ * copy; the frame goes back at once). NULL with *@err: -EPROTO and the
+ * like (invalid response), or copy_response()'s. */
 static GstBuffer *
 make_output (GstZbFilter * self, GstZbRequest * r, const zb_frame * f, int *err)
 {
   const void *payload = f->data;
   gsize size = f->size;
-  gboolean repack;
+  gboolean repack, meta = FALSE;
   GstBuffer *out;
-  GstMapInfo map;
 
   if (self->server_gst) {
     zb_gst_record rec;
 
     *err = zb_gst_record_decode (f->data, f->size, &rec, &payload);
-    if (*err < 0)
-      return NULL;
-    if (rec.type != ZB_GST_RECORD_BUFFER) {
+    if (*err == 0 && rec.type != ZB_GST_RECORD_BUFFER)
       *err = -EPROTO;
+    if (*err < 0) {
+      /* pairs with zb_duplex_client_receive() */
+      zb_duplex_client_release (self->client, f);
       return NULL;
     }
     size = (gsize) rec.payload_size;
   }
   repack = !self->server_gst && size && response_is_packed (self, size);
-  out = alloc_output (self, repack ? self->resp_default.size : size);
-  if (out == NULL) {
-    *err = -ENOMEM;
-    return NULL;
+  if (repack && g_atomic_int_get (&self->video_meta_ok)) {
+    repack = FALSE;
+    meta = TRUE;
   }
-  if (gst_buffer_get_size (out) > 0) {
-    if (!gst_buffer_map (out, &map, GST_MAP_WRITE)) {
-      gst_buffer_unref (out);
-      *err = -EFAULT;
+  if (size > 0 && !repack) {
+    out = wrap_response (self, f, payload, size);
+    if (meta)
+      gst_zb_video_add_meta (out, &self->resp_info, &self->resp_packed);
+  } else {
+    out = copy_response (self, f, payload, size, repack, err);
+    if (out == NULL)
       return NULL;
-    }
-    if (repack)
-      gst_zb_video_repack (&self->resp_packed, payload, &self->resp_default,
-          map.data);
-    else
-      memcpy (map.data, payload, size);
-    gst_buffer_unmap (out, &map);
   }
   gst_buffer_copy_into (out, r->input, GST_BUFFER_COPY_FLAGS |
       GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
@@ -418,8 +514,12 @@ receive (GstZbFilter * self, gboolean block, zb_frame * f,
       *res = GST_ZB_NEXT_NONE;
       return -1;
     }
-    if (ret != -ETIMEDOUT || (ret = gst_zb_filter_slice_over (self, start,
-                ret)) != 0)
+    if (ret != -ETIMEDOUT)
+      break;
+    /* the server may wait for room in the response ring that held
+     * responses keep (space returns in ring order) */
+    gst_zb_filter_unpin (self, "response late");
+    if ((ret = gst_zb_filter_slice_over (self, start, ret)) != 0)
       break;
   }
   *res = GST_ZB_NEXT_FLOW;
@@ -478,8 +578,8 @@ gst_zb_filter_next_output (GstZbFilter * self, gboolean block,
     return GST_ZB_NEXT_AGAIN;
   }
 
+  /* takes the frame: wraps or releases it */
   *out = make_output (self, r, &f, &err);
-  zb_duplex_client_release (self->client, &f);
   account_round_trip (self, g_get_monotonic_time () - r->sent_us);
   gst_zb_filter_request_free (r);
   if (*out == NULL)

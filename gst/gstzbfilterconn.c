@@ -14,6 +14,7 @@
 #endif
 
 #include "gstzbfilterpriv.h"
+#include "gstzbringmem.h"
 
 #include <errno.h>
 #include <string.h>
@@ -88,20 +89,56 @@ post_message (GstZbFilter * self, const gchar * name, guint64 pid,
         self->channel, pid, NULL, NULL);
 }
 
+/* GstZbRingReleaseFunc for the responses wrapped by the ring allocator:
+ * thread-safe against the streaming thread's send and receive */
+static void
+release_response (gpointer client, const zb_frame * frame)
+{
+  zb_duplex_client_release (client, frame);
+}
+
+/* Give the client up: the held responses that nobody has mapped move to
+ * the heap now, the others when they are unmapped, and the allocator
+ * destroys the client (removes NAME_response: a server still answering
+ * sees us gone) once none is left: at once, unless a buffer downstream is
+ * mapped right now. old_alloc keeps the allocator until then, so that the
+ * next connect waits for it (previous_client_gone()). */
 void
 gst_zb_filter_disconnect (GstZbFilter * self)
 {
-  zb_duplex_client *c;
+  GstAllocator *alloc, *old;
+  guint moved;
 
   GST_OBJECT_LOCK (self);
-  c = self->client;
   self->client = NULL;
   self->connected = FALSE;
+  alloc = self->ring_alloc;
+  self->ring_alloc = NULL;
+  old = self->old_alloc;
+  self->old_alloc = NULL;
   gst_caps_replace (&self->server_caps, NULL);
   GST_OBJECT_UNLOCK (self);
 
-  /* removes NAME_response: a server still answering sees us gone */
-  zb_duplex_client_destroy (c);
+  if (old)
+    gst_object_unref (old);
+  if (alloc) {
+    moved = gst_zb_ring_allocator_detach (alloc);
+    if (moved > 0) {
+      GST_OBJECT_LOCK (self);
+      self->n_migrations += moved;
+      GST_OBJECT_UNLOCK (self);
+    }
+    if (gst_zb_ring_allocator_n_pinned (alloc) > 0) {
+      GST_DEBUG_OBJECT (self, "%u held responses are mapped: the client "
+          "lives until they are unmapped",
+          gst_zb_ring_allocator_n_pinned (alloc));
+      GST_OBJECT_LOCK (self);
+      self->old_alloc = alloc;
+      GST_OBJECT_UNLOCK (self);
+    } else {
+      gst_object_unref (alloc);
+    }
+  }
   gst_caps_replace (&self->conn_caps, NULL);
   self->have_server_meta = FALSE;
   self->server_gst = FALSE;
@@ -203,6 +240,10 @@ try_connect (GstZbFilter * self)
 
   GST_OBJECT_LOCK (self);
   self->client = c;
+  /* owns the client from now on: gst_zb_filter_disconnect() detaches it */
+  self->ring_alloc = gst_zb_ring_allocator_new (c, release_response,
+      (GDestroyNotify) zb_duplex_client_destroy);
+  self->resp_ring_size = config.payload_size;
   self->connected = TRUE;
   /* a flush that began while we connected saw no client to wake */
   if (self->flushing)
@@ -218,6 +259,37 @@ try_connect (GstZbFilter * self)
       G_GUINT64_FORMAT, self->channel, self->server_pid);
   post_message (self, "zbfilter-server-connected", self->server_pid, NULL, 0);
   return 0;
+}
+
+/* The previous connection's client lives on while a buffer downstream
+ * has one of its responses mapped, and its response buffer has the name
+ * that the next connect creates: wait up to @wait_ms for the unmap that
+ * destroys it (ended early by a flush or a state change). TRUE when it is
+ * gone. */
+static gboolean
+previous_client_gone (GstZbFilter * self, gint wait_ms)
+{
+  GstAllocator *old;
+  gboolean gone;
+
+  GST_OBJECT_LOCK (self);
+  old = self->old_alloc ? gst_object_ref (self->old_alloc) : NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (old == NULL)
+    return TRUE;
+  gone = gst_zb_ring_allocator_wait_detached (old,
+      g_get_monotonic_time () + (gint64) wait_ms * 1000);
+  if (gone) {
+    GST_OBJECT_LOCK (self);
+    if (self->old_alloc == old) {
+      self->old_alloc = NULL;
+      gst_object_unref (old);
+    }
+    GST_OBJECT_UNLOCK (self);
+    GST_DEBUG_OBJECT (self, "the previous client is gone");
+  }
+  gst_object_unref (old);
+  return gone;
 }
 
 /* Sleep until the server's request buffer appears, @wait passes, or a
@@ -266,6 +338,15 @@ gst_zb_filter_ensure_connected (GstZbFilter * self)
   for (;;) {
     if (gst_zb_filter_is_flushing (self))
       return GST_ZB_CONNECT_FLUSHING;
+    if (!previous_client_gone (self, action == GST_ZB_SERVER_LOST_PASSTHROUGH
+            ? 0 : GST_ZB_FILTER_SLICE_MS)) {
+      if (action == GST_ZB_SERVER_LOST_PASSTHROUGH)
+        return GST_ZB_CONNECT_NONE;
+      if (action == GST_ZB_SERVER_LOST_ERROR && g_get_monotonic_time () -
+          start >= (gint64) timeout * 1000)
+        goto previous_in_use;
+      continue;
+    }
     ret = try_connect (self);
     if (ret == 0)
       return GST_ZB_CONNECT_OK;
@@ -300,6 +381,14 @@ connect_failed:
       GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE,
           ("Could not connect to duplex channel \"%s\".", self->channel),
           ("zb_duplex_client_connect: %s", zb_strerror (ret)));
+    return GST_ZB_CONNECT_ERROR;
+  }
+previous_in_use:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, BUSY,
+        ("A response of the previous connection to channel \"%s\" is still "
+            "mapped downstream after %d ms.", self->channel, timeout),
+        ("the previous client lives until it is unmapped"));
     return GST_ZB_CONNECT_ERROR;
   }
 no_server:

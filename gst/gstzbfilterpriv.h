@@ -68,6 +68,11 @@ struct _GstZbFilter
    * the watch from other threads; only the streaming thread (and
    * start/stop) replaces client */
   zb_duplex_client *client;
+  GstAllocator *ring_alloc;     /* gstzbringmem.h: owns client, wraps its
+                                 * responses; NULL with client */
+  GstAllocator *old_alloc;      /* detached from the previous client, which
+                                 * lives until no memory points into it:
+                                 * waited for before the next connect */
   gboolean flushing;
   GstZbShmWatch *watch;         /* the server's request buffer appearing;
                                  * made by start(), woken by flushing */
@@ -95,6 +100,9 @@ struct _GstZbFilter
   gboolean lost;                /* server lost, no new one yet */
   gboolean discont;
   gboolean draining;            /* wait for every response (EOS, drain) */
+  guint64 resp_ring_size;       /* payload-size of this connection */
+
+  gint video_meta_ok;           /* atomic: downstream reads GstVideoMeta */
 
   /* statistics and what queries read; GST_OBJECT_LOCK */
   guint64 n_requests;
@@ -102,6 +110,9 @@ struct _GstZbFilter
   guint64 n_discarded;
   guint64 n_dropped;
   guint64 n_passed;
+  guint64 n_wrapped;            /* responses pushed without a copy */
+  guint64 n_copies;             /* responses copied (repacked) */
+  guint64 n_migrations;         /* wrapped responses moved to the heap */
   guint64 rtt_sum_us;
   guint64 rtt_max_us;
   GstClockTime reported_rtt;    /* round trip the last LATENCY answer covers */
@@ -131,6 +142,7 @@ gboolean gst_zb_filter_is_lost_error (int ret);
 GstFlowReturn gst_zb_filter_server_lost (GstZbFilter * self, int err);
 
 /* gstzbfiltercodec.c */
+void gst_zb_filter_unpin (GstZbFilter * self, const gchar * why);
 int gst_zb_filter_send_request (GstZbFilter * self, GstBuffer * buf,
     guint64 * sequence);
 

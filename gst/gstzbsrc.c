@@ -61,7 +61,7 @@
 
 #include "gstzbsrcpriv.h"
 #include "gstzbchannel.h"
-#include "gstzbsrcmem.h"
+#include "gstzbringmem.h"
 #include "gstzburi.h"
 #include "zbframe.h"
 
@@ -438,7 +438,7 @@ make_stats (GstZbSrc * self)
       "held-bytes", G_TYPE_UINT64,
       (guint64) (ref ? zb_reader_held_bytes (ref->reader) : 0),
       "pinned-buffers", G_TYPE_UINT64,
-      (guint64) (ref ? gst_zb_src_allocator_n_pinned (ref->alloc) : 0),
+      (guint64) (ref ? gst_zb_ring_allocator_n_pinned (ref->alloc) : 0),
       "writer-pid", G_TYPE_UINT64, self->writer_pid,
       "connected", G_TYPE_BOOLEAN, self->connected, NULL);
 }
@@ -711,9 +711,9 @@ gst_zb_src_stop (GstBaseSrc * bsrc)
   GST_OBJECT_UNLOCK (self);
 
   /* buffers still downstream keep the reader until they are freed */
-  if (ref && gst_zb_src_allocator_n_pinned (ref->alloc) > 0)
+  if (ref && gst_zb_ring_allocator_n_pinned (ref->alloc) > 0)
     GST_DEBUG_OBJECT (self, "%u buffers still hold the ring",
-        gst_zb_src_allocator_n_pinned (ref->alloc));
+        gst_zb_ring_allocator_n_pinned (ref->alloc));
   gst_zb_reader_ref_unref (ref);
 
   gst_caps_replace (&self->writer_caps, NULL);

@@ -2,7 +2,7 @@
  *
  * SPDX-License-Identifier: MIT
  *
- * A frame read from the ring goes downstream wrapped (gstzbsrcmem.c) or,
+ * A frame read from the ring goes downstream wrapped (gstzbringmem.c) or,
  * when downstream already holds too much of the ring, as a copy; raw
  * frames of raw video get a GstVideoMeta or are repacked.
  */
@@ -12,7 +12,7 @@
 #endif
 
 #include "gstzbsrcbuf.h"
-#include "gstzbsrcmem.h"
+#include "gstzbringmem.h"
 
 #include <string.h>
 
@@ -31,6 +31,13 @@ typedef struct
   gpointer data;
 } GstZbCopyRef;
 
+/* GstZbRingReleaseFunc: zb_reader_release() is thread-safe */
+static void
+release_frame (gpointer reader, const zb_frame * frame)
+{
+  zb_reader_release (reader, frame);
+}
+
 GstZbReaderRef *
 gst_zb_reader_ref_new (zb_reader * reader)
 {
@@ -38,7 +45,8 @@ gst_zb_reader_ref_new (zb_reader * reader)
 
   ref->refcount = 1;
   ref->reader = reader;
-  ref->alloc = gst_zb_src_allocator_new (reader);
+  ref->alloc = gst_zb_ring_allocator_new (reader, release_frame,
+      (GDestroyNotify) zb_reader_destroy);
   return ref;
 }
 
@@ -122,12 +130,12 @@ make_buffer (GstZbReaderRef * ref, guint64 limit, zb_frame * frame,
         " held > %" G_GUINT64_FORMAT, size, held, limit);
   } else {
     /* the memory releases the frame when it is freed, or when a stalled
-     * writer makes gst_zb_src_allocator_unpin() move it to the heap */
+     * writer makes gst_zb_ring_allocator_unpin() move it to the heap */
     gst_buffer_append_memory (buf, map ?
-        gst_zb_src_allocator_wrap_full (ref->alloc, frame, data, size,
+        gst_zb_ring_allocator_wrap_full (ref->alloc, frame, data, size,
             gst_zb_pool_map_ref (map),
             (GDestroyNotify) gst_zb_pool_map_unref) :
-        gst_zb_src_allocator_wrap (ref->alloc, frame, data, size));
+        gst_zb_ring_allocator_wrap (ref->alloc, frame, data, size));
   }
   return buf;
 }

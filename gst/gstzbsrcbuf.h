@@ -18,7 +18,7 @@ G_BEGIN_DECLS
 
 /* The reader outlives every buffer that wraps one of its frames: the
  * element holds one reference from start() to stop(), every copied buffer
- * one more; the ring allocator (gstzbsrcmem.h) owns the reader and every
+ * one more; the ring allocator (gstzbringmem.h) owns the reader and every
  * wrapped memory holds the allocator, so the last of them destroys the
  * reader.
  *
@@ -29,7 +29,7 @@ typedef struct
 {
   gint refcount;                /* atomic */
   zb_reader *reader;            /* owned by alloc */
-  GstAllocator *alloc;          /* gstzbsrcmem.h: wraps frames */
+  GstAllocator *alloc;          /* gstzbringmem.h: wraps frames */
   gint outstanding_copies;      /* atomic: copied buffers not yet freed */
 } GstZbReaderRef;
 

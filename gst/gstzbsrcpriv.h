@@ -6,7 +6,7 @@
  * gstzbsrcwriter.c waits for frames and follows the writer (a new writer,
  * a lost one, the timeout, the stall breaker); gstzbsrctime.c is the
  * timestamp model; gstzbsrcbuf.c makes the output buffers over
- * gstzbsrcmem.c's ring memories; gstzbsrcfanin.c serves the clients
+ * gstzbringmem.c's ring memories; gstzbsrcfanin.c serves the clients
  * NAME@ID of channel-name=NAME (fan-in, docs/duplex.md).
  */
 

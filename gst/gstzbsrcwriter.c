@@ -14,7 +14,7 @@
 
 #include "gstzbsrcpriv.h"
 #include "gstzbchannel.h"
-#include "gstzbsrcmem.h"
+#include "gstzbringmem.h"
 
 #include <errno.h>
 #include <string.h>
@@ -218,7 +218,7 @@ unpin_held (GstZbSrc * self, GstZbReaderRef * ref, gint stall_timeout)
     return;
   if (zb_reader_get_status (ref->reader, &status) < 0 || status.writer_pid == 0)
     return;
-  n = gst_zb_src_allocator_unpin (ref->alloc, &bytes);
+  n = gst_zb_ring_allocator_unpin (ref->alloc, &bytes);
   if (n == 0)
     return;
   GST_OBJECT_LOCK (self);

@@ -27,6 +27,13 @@
 #define H 48
 #define CAPS "video/x-raw,format=GRAY8,width=64,height=48,framerate=30/1"
 #define CAPS_SMALL "video/x-raw,format=GRAY8,width=32,height=24,framerate=30/1"
+/* rows of 30 bytes packed (frame-format=raw), 32 in the default layout:
+ * responses must be repacked, a copy into a buffer of the output pool or
+ * allocator (other responses go out wrapped: test_zbfilterwrap.c) */
+#define ODD_W 30
+#define ODD_STRIDE 32
+#define ODD_H 24
+#define CAPS_ODD "video/x-raw,format=GRAY8,width=30,height=24,framerate=30/1"
 
 /* The server of the running test and its channel: killed and removed at
  * exit also when the test fails (check exits the forked test process). */
@@ -173,6 +180,42 @@ new_harness (const gchar * channel)
   return h;
 }
 
+/* A harness around a zbfilter frame-format=raw of @channel */
+static GstHarness *
+raw_harness (const gchar * channel)
+{
+  GstElement *f = gst_element_factory_make ("zbfilter", NULL);
+  GstHarness *h;
+
+  fail_unless (f != NULL);
+  g_object_set (f, "channel-name", channel, NULL);
+  gst_util_set_object_arg (G_OBJECT (f), "frame-format", "raw");
+  h = gst_harness_new_with_element (f, "sink", "src");
+  gst_object_unref (f);
+  return h;
+}
+
+/* @buf is frame @i of CAPS_ODD (default layout) inverted and repacked:
+ * the bytes between rows are zero */
+static void
+check_odd_inverted (GstBuffer * buf, gint i)
+{
+  GstMapInfo map;
+  gint x, y;
+
+  fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
+  fail_unless_equals_uint64 (map.size, ODD_STRIDE * ODD_H);
+  for (y = 0; y < ODD_H; y++)
+    for (x = 0; x < ODD_STRIDE; x++) {
+      gsize k = y * ODD_STRIDE + x;
+      guint8 want = x < ODD_W ? 255 - (guint8) (k + 7 * i) : 0;
+
+      fail_unless (map.data[k] == want, "frame %d (%d,%d): %u, want %u", i,
+          x, y, map.data[k], want);
+    }
+  gst_buffer_unmap (buf, &map);
+}
+
 static GstHarness *
 filter_harness (const gchar * channel, const gchar * caps)
 {
@@ -208,14 +251,15 @@ GST_START_TEST (test_harness_round_trip)
 
 GST_END_TEST;
 
-/* Output buffers come from the allocator downstream proposed, with its
- * parameters (GstBaseTransform's decide_allocation). Before: plain system
- * memory whatever downstream asked for. */
+/* Output buffers that hold a copy (packed raw video repacked) come from
+ * the allocator downstream proposed, with its parameters
+ * (GstBaseTransform's decide_allocation). Before: plain system memory
+ * whatever downstream asked for. */
 GST_START_TEST (test_negotiated_allocator)
 {
   const gchar *channel = start_server ("0");
   GstAllocationParams params;
-  GstHarness *h = new_harness (channel);
+  GstHarness *h = raw_harness (channel);
   GstBuffer *out;
   GstMemory *mem;
   GstMapInfo map;
@@ -225,16 +269,18 @@ GST_START_TEST (test_negotiated_allocator)
   params.prefix = 32;
   params.padding = 16;
   gst_harness_set_propose_allocator (h, NULL, &params);
-  gst_harness_set_src_caps_str (h, CAPS);
+  gst_harness_set_src_caps_str (h, CAPS_ODD);
 
-  fail_unless_equals_int (gst_harness_push (h, make_frame (0, W * H)),
-      GST_FLOW_OK);
+  fail_unless_equals_int (gst_harness_push (h, make_frame (0,
+              ODD_STRIDE * ODD_H)), GST_FLOW_OK);
   out = gst_harness_pull (h);
-  check_inverted (out, 0, W * H);
+  check_odd_inverted (out, 0);
+  fail_unless_equals_uint64 (zbt_stat_u64 (h->element, "copies"), 1);
+  fail_unless_equals_uint64 (zbt_stat_u64 (h->element, "wrapped"), 0);
   fail_unless_equals_int (gst_buffer_n_memory (out), 1);
   mem = gst_buffer_peek_memory (out, 0);
   fail_unless_equals_uint64 (mem->offset, 32);
-  fail_unless (mem->maxsize >= 32 + W * H + 16);
+  fail_unless (mem->maxsize >= 32 + ODD_STRIDE * ODD_H + 16);
   fail_unless (gst_buffer_map (out, &map, GST_MAP_READ));
   fail_unless (((guintptr) map.data - 32) % 128 == 0, "not aligned: %p",
       map.data);
@@ -349,23 +395,23 @@ GST_START_TEST (test_unmappable_input)
 
 GST_END_TEST;
 
-/* The allocator downstream proposed is used for the output, so an output
- * buffer that cannot be mapped is an error, never uninitialised bytes.
- * Before: the proposed allocator was ignored. */
+/* The allocator downstream proposed is used for an output that holds a
+ * copy, so an output buffer that cannot be mapped is an error, never
+ * uninitialised bytes. Before: the proposed allocator was ignored. */
 GST_START_TEST (test_unmappable_output)
 {
   const gchar *channel = start_server ("0");
-  GstHarness *h = new_harness (channel);
+  GstHarness *h = raw_harness (channel);
   GstAllocator *bad = g_object_new (zbt_bad_alloc_get_type (), NULL);
   GstBus *bus = gst_bus_new ();
 
   gst_object_ref_sink (bad);
   gst_element_set_bus (h->element, bus);
   gst_harness_set_propose_allocator (h, gst_object_ref (bad), NULL);
-  gst_harness_set_src_caps_str (h, CAPS);
+  gst_harness_set_src_caps_str (h, CAPS_ODD);
 
-  fail_unless_equals_int (gst_harness_push (h, make_frame (0, W * H)),
-      GST_FLOW_ERROR);
+  fail_unless_equals_int (gst_harness_push (h, make_frame (0,
+              ODD_STRIDE * ODD_H)), GST_FLOW_ERROR);
   assert_error (bus, "Could not get a writable output buffer");
   fail_unless_equals_int (gst_harness_buffers_received (h), 0);
 
