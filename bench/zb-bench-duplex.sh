@@ -10,8 +10,8 @@
 #
 # BUILD_DIR (default build/) must hold gst/ and examples/zb-duplex-invert.
 # Server c: examples/zb-duplex-invert (inverts every byte, single thread),
-# in place (its default) and with -C (answers copied into the response
-# ring). Server gst: gst-launch-1.0 zbsrc channel-name=X ! videoflip
+# with -i (answers in place) and without (answers copied into the response
+# ring, its default). Server gst: gst-launch-1.0 zbsrc channel-name=X ! videoflip
 # video-direction=180 ! zbsink channel-name=X (copies; no in-place row).
 # The client is
 #   videotestsrc num-buffers=N pattern=black ! video/x-raw,format=I420,WxH
@@ -62,11 +62,11 @@ trap cleanup EXIT
 start_server() {
   case $1 in
     c-in-place)
-      "$build/examples/zb-duplex-invert" -n "$chan" -s "$ring" 2> /dev/null &
+      "$build/examples/zb-duplex-invert" -n "$chan" -s "$ring" -i \
+          2> /dev/null &
       ;;
     c-copy)
-      "$build/examples/zb-duplex-invert" -n "$chan" -s "$ring" -C \
-          2> /dev/null &
+      "$build/examples/zb-duplex-invert" -n "$chan" -s "$ring" 2> /dev/null &
       ;;
     gst)
       gst-launch-1.0 -q zbsrc channel-name="$chan" payload-size="$ring" \

@@ -83,8 +83,8 @@ at_exit (void)
 }
 
 /* zbt-duplex-invert on server_channel (a new one unless set) with a
- * request ring of @ring bytes; @copy: -C, every answer copied into the
- * response ring (else answers in place). Dies with the test process
+ * request ring of @ring bytes; @copy: every answer copied into the
+ * response ring (its default), else -i: answers in place. Dies with the test process
  * (PR_SET_PDEATHSIG). Returns the channel. */
 static const gchar *
 start_server (const gchar * ring, gboolean copy)
@@ -106,7 +106,7 @@ start_server (const gchar * ring, gboolean copy)
   server_pid = fork ();
   if (server_pid == 0) {
     const gchar *argv[] = { ZB_DUPLEX_INVERT, "-n", server_channel, "-s",
-      ring, copy ? "-C" : NULL, NULL
+      ring, copy ? NULL : "-i", NULL
     };
 
     prctl (PR_SET_PDEATHSIG, SIGTERM);
