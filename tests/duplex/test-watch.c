@@ -55,7 +55,7 @@ static void
 client_main (void *arg)
 {
   const char *channel = arg;
-  zb_duplex_config config = {.timeout_ms = 3000 };
+  zb_duplex_config config = {.timeout_ms = 8000 };
   zb_duplex_client *c;
 
   ZBT_OK (zb_duplex_client_connect (channel, &config, &c));
@@ -89,7 +89,7 @@ test_watch_client_comes_and_goes (void)
     pid_t pid = zbt_fork (client_main, channel);
     int64_t t0;
 
-    r = await_client (3000);
+    r = await_client (10000);
     ZBT_ASSERT (r != NULL);
     ZBT_ASSERT (strcmp (got_channel, channel) == 0);
     ZBT_ASSERT (zbt_path_exists (path));

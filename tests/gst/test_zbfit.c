@@ -262,6 +262,7 @@ GST_START_TEST (test_raw_no_fit_error)
   gst_object_unref (f.wp);
   zbt_stop_and_free (f.rp);
   fail_unless (zbt_no_leftovers (f.name));
+  g_free (f.checked);
   g_free (f.name);
 }
 
