@@ -50,13 +50,22 @@ await_client (int timeout_ms)
   return r;
 }
 
-/* A client process: connect to @channel, send its name, leave. */
+/* A client process: once told (go_fd), connect to channel, send its
+ * name, leave. Forked before the watch's thread exists: a fork while that
+ * thread scans could leave the child a lock held forever (it hung so in
+ * half the runs under ASan). */
+static const char *client_channel;
+static int go_fd;
+
 static void
 client_main (void *arg)
 {
-  const char *channel = arg;
+  const char *channel = client_channel;
   zb_duplex_config config = {.timeout_ms = 8000 };
   zb_duplex_client *c;
+
+  (void) arg;
+  zbt_await (go_fd, 30000);
 
   ZBT_OK (zb_duplex_client_connect (channel, &config, &c));
   ZBT_OK (zb_duplex_client_send (c, channel, strlen (channel), NULL));
@@ -77,17 +86,28 @@ test_watch_client_comes_and_goes (void)
   zb_frame f;
   int round, i;
 
+  pid_t pids[2];
+  int go[2][2];
+
+  snprintf (channel, sizeof channel, "%s@cam", name);
+  snprintf (path, sizeof path, "/dev/shm/%s@cam_request", name);
+  client_channel = channel;
+  for (round = 0; round < 2; round++) {
+    zbt_pipe (go[round]);
+    go_fd = go[round][0];
+    pids[round] = zbt_fork (client_main, NULL);
+  }
   /* the server of NAME: clients of NAME@ID wait for it */
   snprintf (request, sizeof request, "%s_request", name);
   ZBT_OK (zb_reader_create (request, &rc, &server));
   ZBT_OK (zb_duplex_watch_start (name, &rc, on_client, NULL, &w));
-  snprintf (channel, sizeof channel, "%s@cam", name);
-  snprintf (path, sizeof path, "/dev/shm/%s@cam_request", name);
 
   /* the same client id twice: the channel closes and opens again */
   for (round = 0; round < 2; round++) {
-    pid_t pid = zbt_fork (client_main, channel);
+    pid_t pid = pids[round];
     int64_t t0;
+
+    zbt_signal (go[round][1], 'g');
 
     r = await_client (10000);
     ZBT_ASSERT (r != NULL);
@@ -113,6 +133,8 @@ test_watch_client_comes_and_goes (void)
     zb_reader_destroy (r);
     ZBT_ASSERT (!zbt_path_exists (path));
     zb_duplex_watch_forget (w, channel);
+    close (go[round][0]);
+    close (go[round][1]);
   }
   pthread_mutex_lock (&got_lock);
   ZBT_EQ (got_calls, 2);
@@ -134,6 +156,7 @@ test_watch_names_and_other_servers (void)
   zb_duplex_watch *w = NULL;
   zb_frame f;
   pid_t pid;
+  int go[2];
 
   ZBT_ERR (zb_duplex_watch_start ("a@b", &rc, on_client, NULL, &w), -EINVAL);
   ZBT_ASSERT (w == NULL);
@@ -152,8 +175,12 @@ test_watch_names_and_other_servers (void)
   pthread_mutex_lock (&got_lock);
   got_calls = 0;
   pthread_mutex_unlock (&got_lock);
+  client_channel = channel;
+  zbt_pipe (go);
+  go_fd = go[0];
+  pid = zbt_fork (client_main, NULL);
   ZBT_OK (zb_duplex_watch_start (name, &rc, on_client, NULL, &w));
-  pid = zbt_fork (client_main, channel);
+  zbt_signal (go[1], 'g');
   ZBT_OK (zb_reader_read (other, 3000, &f));
   ZBT_ASSERT (memcmp (f.data, channel, f.size) == 0);
   zb_reader_release (other, &f);
@@ -165,6 +192,8 @@ test_watch_names_and_other_servers (void)
   zb_duplex_watch_stop (w);
   zb_reader_destroy (other);
   zb_reader_destroy (server);
+  close (go[0]);
+  close (go[1]);
 }
 
 int
