@@ -40,19 +40,6 @@ assert_channel_clean (const gchar * channel)
   g_free (resp);
 }
 
-static void
-cleanup_channel (const gchar * channel)
-{
-  gchar *req = part_name (channel, "request");
-  gchar *resp = part_name (channel, "response");
-
-  /* a server killed with SIGKILL leaves its request buffer behind */
-  zb_cleanup (req);
-  zb_cleanup (resp);
-  g_free (req);
-  g_free (resp);
-}
-
 /* Wait until a live server owns CHANNEL_request. */
 static void
 wait_server (const gchar * channel)
@@ -551,7 +538,7 @@ crash_case (const gchar * mode)
   zbt_set_state (p, GST_STATE_NULL);
   gst_object_unref (p);
   gst_object_unref (bus);
-  cleanup_channel (channel);
+  zbt_cleanup_channel (channel);
   assert_channel_clean (channel);
   g_unlink (log);
   g_free (log);
@@ -623,7 +610,7 @@ GST_START_TEST (test_server_drop_duplicate)
 
     zbt_set_state (p, GST_STATE_NULL);
     gst_object_unref (p);
-    cleanup_channel (channel);
+    zbt_cleanup_channel (channel);
     assert_channel_clean (channel);
     g_unlink (log);
     g_free (log);

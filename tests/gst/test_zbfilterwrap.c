@@ -45,18 +45,6 @@ static GPid server_pid;
 static gchar *server_channel;
 
 static void
-cleanup_channel (const gchar * channel)
-{
-  gchar *req = g_strdup_printf ("%s_request", channel);
-  gchar *resp = g_strdup_printf ("%s_response", channel);
-
-  zb_cleanup (req);
-  zb_cleanup (resp);
-  g_free (req);
-  g_free (resp);
-}
-
-static void
 kill_server (void)
 {
   if (server_pid > 0) {
@@ -70,7 +58,7 @@ stop_server (void)
 {
   kill_server ();
   if (server_channel) {
-    cleanup_channel (server_channel);
+    zbt_cleanup_channel (server_channel);
     g_free (server_channel);
     server_channel = NULL;
   }

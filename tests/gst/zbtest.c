@@ -3,6 +3,8 @@
 #include "zbtest.h"
 #include "zbframe.h"
 
+#include <zerobuffer/zerobuffer.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -497,4 +499,16 @@ zbt_wait_no_pool_segments (const gchar * name, gint timeout_ms)
         "left in /dev/shm", zbt_pool_segments (name), name);
     g_usleep (10000);
   }
+}
+
+void
+zbt_cleanup_channel (const gchar * channel)
+{
+  gchar *req = g_strdup_printf ("%s_request", channel);
+  gchar *resp = g_strdup_printf ("%s_response", channel);
+
+  zb_cleanup (req);
+  zb_cleanup (resp);
+  g_free (req);
+  g_free (resp);
 }

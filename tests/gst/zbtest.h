@@ -19,6 +19,9 @@ gchar *zbt_name (void);
 /* TRUE when no OS object of buffer @name exists (shm, both semaphores,
  * lock file). */
 gboolean zbt_no_leftovers (const gchar * name);
+/* Remove the buffers of duplex channel @channel (CHANNEL_request, which a
+ * server killed with SIGKILL leaves behind, and CHANNEL_response). */
+void zbt_cleanup_channel (const gchar * channel);
 
 /* Remove whatever a failed test left of @name (only objects of that
  * name). */
