@@ -236,7 +236,9 @@ produce (int argc, char **argv)
   desc = g_strdup_printf ("zbbenchsrc name=src ! %s ! %s", argv[3], argv[2]);
   pipeline = gst_parse_launch (desc, &error);
   g_free (desc);
-  if (pipeline == NULL) {
+  /* a missing element (no plugin in GST_PLUGIN_PATH_1_0) still returns a
+   * pipeline, which would wait for ever */
+  if (error != NULL) {
     fprintf (stderr, "produce: %s\n", error->message);
     return 1;
   }
@@ -423,7 +425,9 @@ consume (int argc, char **argv)
       argv[2]);
   pipeline = gst_parse_launch (desc, &error);
   g_free (desc);
-  if (pipeline == NULL) {
+  /* a missing element (no plugin in GST_PLUGIN_PATH_1_0) still returns a
+   * pipeline, which would wait for ever */
+  if (error != NULL) {
     fprintf (stderr, "consume: %s\n", error->message);
     return 1;
   }
