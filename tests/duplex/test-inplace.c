@@ -281,6 +281,62 @@ test_in_place_send_ahead (void)
   zbt_kill_duplex_server (pid, a.name);
 }
 
+/* zbfilter with max-in-flight=4 behind a sink that keeps its newest
+ * buffer: three requests and their answers, then four requests at once
+ * and their answers, and again, 100000 bytes each over a ring of about
+ * 10.7 such frames; the newest answer is held until the next one comes.
+ * The held answer (the third, at two frames from the ring's start) limits
+ * the writer to the ring up to its request; an early ("hot") wrap to the
+ * ring's start at the next request charged the skipped tail against that
+ * limit and left room for two requests, so that the third of the four
+ * could only go once the held answer was released, which needs an answer
+ * to a request that could not be sent: the send waited for its timeout
+ * (zbfilter moves its held answers away after 20 ms: a stall every few
+ * frames). The writer no longer wraps early when that leaves less than
+ * half the ring within its limit. */
+static void
+test_in_place_held_answer_no_early_wrap (void)
+{
+  server_args a = { zbt_name (), 10 * 100016 + 70000, IN_PLACE };
+  pid_t pid = zbt_fork (serve, &a);
+  zb_duplex_client *c = connect_client (a.name, 3000);
+  const uint8_t *at[5];
+  uint64_t sent = 0, got = 0;
+  zb_frame held, f;
+  int have = 0, burst = 3;
+  int64_t t0 = zbt_now_ms (), t;
+
+  while (got < 400) {
+    while (sent - got < (uint64_t) burst) {
+      void *dst;
+
+      t = zbt_now_ms ();
+      ZBT_OK (zb_duplex_client_acquire (c, 100000, &dst));
+      if (zbt_now_ms () - t > 500)
+        ZBT_FAIL ("request %llu waited %lld ms for room",
+            (unsigned long long) sent + 1, (long long) (zbt_now_ms () - t));
+      zbt_fill (dst, 100000, ++sent);
+      at[sent % 5] = dst;
+      ZBT_OK (zb_duplex_client_commit (c, NULL));
+    }
+    while (got < sent) {
+      ZBT_OK (zb_duplex_client_receive (c, 5000, &f));
+      ZBT_EQU (f.sequence, ++got);
+      expect_in_place (&f, at[got % 5], 100000, got);
+      if (have)
+        ZBT_OK (zb_duplex_client_release (c, &held));
+      held = f;
+      have = 1;
+    }
+    burst = burst == 3 ? 4 : 3;
+  }
+  ZBT_OK (zb_duplex_client_release (c, &held));
+  zbt_diag ("400 round trips, 3 or 4 in flight, newest answer held: %lld ms",
+      (long long) (zbt_now_ms () - t0));
+  zb_duplex_client_destroy (c);
+  zbt_kill_duplex_server (pid, a.name);
+}
+
 /* A client as the reference implementations make one (a plain reader of
  * NAME_response, a plain writer of NAME_request): it never says that it
  * takes answers in place, so it gets its answers by copy. */
@@ -360,6 +416,8 @@ main (int argc, char **argv)
         test_in_place_held_answer_keeps_its_bytes, 30},
     {"13.x in place: twelve sent before one is received, ring of three",
         test_in_place_send_ahead, 30},
+    {"13.x in place: 4 in flight, newest answer held, no early wrap",
+        test_in_place_held_answer_no_early_wrap, 30},
     {"13.x in place: a reference-style client gets copies",
         test_in_place_reference_client_gets_copies, 30},
     {"13.x in place: forged records are refused",
