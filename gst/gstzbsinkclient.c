@@ -255,7 +255,8 @@ gst_zb_sink_in_place_prepare (GstZbSink * self, GstBuffer * buf,
       frame.sequence != meta->sequence)
     goto copy;
   start = frame.data;
-  if (ip->map.data < start || ip->map.size == 0 ||
+  if (ip->map.data < start || (gsize) (ip->map.data - start) > frame.size ||
+      ip->map.size == 0 ||
       ip->map.size > frame.size - (gsize) (ip->map.data - start))
     goto copy;
   if (self->format == GST_ZB_FRAME_FORMAT_GST) {
