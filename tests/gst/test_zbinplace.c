@@ -242,8 +242,11 @@ run_client (const gchar * channel, const gchar * format, guint in_flight,
   gst_harness_teardown (h);
 }
 
+/* stall-timeout=0: on a loaded machine a request that waits 100 ms in the
+ * server would otherwise move to the heap and be answered by copy */
 #define SERVER(transform, sink_props) \
-  "zbsrc channel-name=@CH@ payload-size=1000000 ! " transform \
+  "zbsrc channel-name=@CH@ payload-size=1000000 stall-timeout=0 ! " \
+  transform \
   " ! zbsink name=sink channel-name=@CH@ sync=false " sink_props
 
 /* ------------------------------------------------------------------ */
@@ -322,7 +325,8 @@ GST_START_TEST (test_tee_copies)
 {
   gchar *file = zbt_tmp_path ("tee.raw");
   gchar *pipeline = g_strdup_printf ("zbsrc channel-name=@CH@ "
-      "payload-size=1000000 ! tee name=t ! queue ! videobalance "
+      "payload-size=1000000 stall-timeout=0 ! tee name=t ! queue ! "
+      "videobalance "
       "saturation=0 ! zbsink name=sink channel-name=@CH@ sync=false t. ! "
       "queue ! filesink location=%s", file);
   const gchar *channel = start_server (pipeline, NULL);
@@ -346,21 +350,51 @@ GST_START_TEST (test_tee_copies)
 
 GST_END_TEST;
 
-/* Fan-in: ONE pair of NAME serves NAME@cam1 and NAME itself; each
- * client's answers are in place in its own request ring (its own
- * generation and channel). */
+/* Fan-in: ONE pair of NAME serves a gst-launch-1.0 client NAME@cam2 (50
+ * frames of videotestsrc, a tee saves what it sends) while this process's
+ * clients NAME@cam1, NAME, then NAME@cam1 again run; each client's
+ * answers are in place in its own request ring (its own generation and
+ * channel), every byte checked. */
 GST_START_TEST (test_in_place_fanin)
 {
   const gchar *channel = start_server (SERVER ("videobalance saturation=0",
           ""), NULL);
   gchar *cam1 = g_strdup_printf ("%s@cam1", channel);
+  gchar *cam2 = g_strdup_printf ("%s@cam2", channel);
+  gchar *in = zbt_tmp_path ("cam2.in"), *out = zbt_tmp_path ("cam2.out");
+  gchar *desc = g_strdup_printf ("videotestsrc num-buffers=50 "
+      "pattern=smpte ! video/x-raw,format=I420,width=%d,height=%d,"
+      "framerate=30/1 ! tee name=t t. ! queue ! filesink location=%s t. ! "
+      "queue ! zbfilter channel-name=%s timeout=5000 on-server-lost=error "
+      "! filesink location=%s", W, H, in, cam2, out);
+  gchar *sent = NULL, *got = NULL;
+  gsize n_sent = 0, n_got = 0, k;
+  GPid pid = zbt_spawn_launch (desc);
+  gint status;
 
   run_client (cam1, "gst", 4, GREY);
   run_client (channel, "gst", 1, GREY);
   run_client (cam1, "gst", 1, GREY);
-  fail_unless_equals_uint64 (stop_server ("in-place-answers"), 3 * N);
+  status = zbt_wait_pid (pid, 20000);
+  fail_unless (status == 0, "gst-launch client of %s: status %d", cam2, status);
+  fail_unless (g_file_get_contents (in, &sent, &n_sent, NULL));
+  fail_unless (g_file_get_contents (out, &got, &n_got, NULL));
+  fail_unless_equals_uint64 (n_sent, 50 * FRAME);
+  fail_unless_equals_uint64 (n_got, 50 * FRAME);
+  for (k = 0; k < n_got; k++)
+    fail_unless ((guint8) got[k] == (k % FRAME < Y_SIZE ?
+            (guint8) sent[k] : 128), "cam2 byte %" G_GSIZE_FORMAT ": %u", k,
+        (guint8) got[k]);
+  fail_unless_equals_uint64 (stop_server ("in-place-answers"), 3 * N + 50);
   zbt_cleanup_channel (cam1);
+  zbt_cleanup_channel (cam2);
+  g_free (sent);
+  g_free (got);
+  g_free (desc);
+  g_free (in);
+  g_free (out);
   g_free (cam1);
+  g_free (cam2);
 }
 
 GST_END_TEST;
