@@ -6,13 +6,22 @@
 # A benchmark, not a test: nothing is asserted.
 #
 #   bench/zb-bench-duplex.sh [BUILD_DIR] [-n BUFFERS] [-r REPS] [-s WxH]
-#                            [--server c|gst]
+#                            [--server c|gst|gst-ip] [-t TRANSFORM]
 #
 # BUILD_DIR (default build/) must hold gst/ and examples/zb-duplex-invert.
 # Server c: examples/zb-duplex-invert (inverts every byte, single thread),
 # with -i (answers in place) and without (answers copied into the response
 # ring, its default). Server gst: gst-launch-1.0 zbsrc channel-name=X ! videoflip
 # video-direction=180 ! zbsink channel-name=X (copies; no in-place row).
+# Server gst-ip: gst-launch-1.0 zbsrc channel-name=X ! videobalance
+# saturation=0 ! zbsink channel-name=X, an in-place transform: answers in
+# place (docs/duplex.md, "The GStreamer server"), against the same
+# pipeline with zbsrc max-held-bytes=1, which copies each request to the
+# heap (as for a downstream that holds too much of the ring), so that
+# videobalance changes the copy and zbsink copies it into the response
+# ring: the two copies every answer took before the server answered in
+# place. -t replaces videobalance saturation=0 (e.g. -t identity: an echo,
+# which leaves the channel's own cost).
 # The client is
 #   videotestsrc num-buffers=N pattern=black ! video/x-raw,format=I420,WxH
 #   ! zbfilter channel-name=X max-in-flight=K ! fakesink sync=false
@@ -25,13 +34,15 @@ n=2000
 reps=3
 size=640x480
 server=c
+transform="videobalance saturation=0"
 while [ $# -gt 0 ]; do
   case $1 in
     -n) n=$2; shift 2 ;;
     -r) reps=$2; shift 2 ;;
     -s) size=$2; shift 2 ;;
     --server) server=$2; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -t) transform=$2; shift 2 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) build=$1; shift ;;
   esac
 done
@@ -73,6 +84,13 @@ start_server() {
           ! videoflip video-direction=180 \
           ! zbsink channel-name="$chan" sync=false > /dev/null 2>&1 &
       ;;
+    gst-in-place|gst-copy)
+      held=0
+      [ "$1" = gst-copy ] && held=1
+      gst-launch-1.0 -q zbsrc channel-name="$chan" payload-size="$ring" \
+          max-held-bytes="$held" ! $transform \
+          ! zbsink channel-name="$chan" sync=false > /dev/null 2>&1 &
+      ;;
     *) echo "unknown server $1" >&2; exit 2 ;;
   esac
   pid=$!
@@ -111,6 +129,7 @@ median() {
 case $server in
   c) modes="c-in-place c-copy" ;;
   gst) modes="gst" ;;
+  gst-ip) modes="gst-in-place gst-copy" ;;
   *) echo "unknown server $server" >&2; exit 2 ;;
 esac
 
@@ -127,9 +146,10 @@ for mode in $modes; do
   done
   stop_server
 done
-if [ "$server" = c ]; then
+if [ "$server" != gst ]; then
+  p=${server%-ip}
   for k in 1 4; do
-    awk -v a="${rate[c-in-place,$k]}" -v b="${rate[c-copy,$k]}" -v k="$k" \
+    awk -v a="${rate[$p-in-place,$k]}" -v b="${rate[$p-copy,$k]}" -v k="$k" \
         'BEGIN { printf "ratio in place / copy, max-in-flight=%s: %.2f\n", k, a / b }'
   done
 fi

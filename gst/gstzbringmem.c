@@ -52,6 +52,7 @@ typedef struct
   gpointer user_data;           /* set once; notified when data no longer
                                  * points outside the heap */
   GDestroyNotify notify;
+  guint64 tag;                  /* set once: _wrap_writable()'s, else 0 */
 } GstZbRingMemory;
 
 typedef struct
@@ -138,9 +139,10 @@ ring_mem_map (GstMemory * mem, gsize maxsize, GstMapFlags flags)
   GstZbRingMemory *root = root_of (mem);
   gpointer data;
 
-  /* read-only: gst_memory_map() already refuses a write map of a
-   * GST_MEMORY_FLAG_READONLY memory; never hand out the ring for writing */
-  if (flags & GST_MAP_WRITE)
+  /* gst_memory_map() already refuses a write map of a
+   * GST_MEMORY_FLAG_READONLY memory (and of a sub-memory, which is one);
+   * hand out the ring for writing only where _wrap_writable() allowed it */
+  if ((flags & GST_MAP_WRITE) && root->tag == 0)
     return NULL;
   g_mutex_lock (&root->lock);
   root->maps++;
@@ -327,17 +329,17 @@ gst_zb_ring_allocator_wrap (GstAllocator * allocator, const zb_frame * frame,
       NULL);
 }
 
-GstMemory *
-gst_zb_ring_allocator_wrap_full (GstAllocator * allocator,
-    const zb_frame * frame, gconstpointer data, gsize size,
-    gpointer user_data, GDestroyNotify notify)
+static GstMemory *
+wrap (GstAllocator * allocator, const zb_frame * frame, gconstpointer data,
+    gsize size, gpointer user_data, GDestroyNotify notify, guint64 tag)
 {
   GstZbRingAllocator *self = (GstZbRingAllocator *) allocator;
   GstZbRingMemory *m = g_new0 (GstZbRingMemory, 1);
 
-  gst_memory_init (GST_MEMORY_CAST (m), GST_MEMORY_FLAG_READONLY, allocator,
-      NULL, size, 0, 0, size);
+  gst_memory_init (GST_MEMORY_CAST (m), tag ? 0 : GST_MEMORY_FLAG_READONLY,
+      allocator, NULL, size, 0, 0, size);
   g_mutex_init (&m->lock);
+  m->tag = tag;
   m->data = (guint8 *) data;
   m->frame = *frame;
   m->user_data = user_data;
@@ -349,6 +351,42 @@ gst_zb_ring_allocator_wrap_full (GstAllocator * allocator,
   self->pinned_bytes += size;
   g_mutex_unlock (&self->lock);
   return GST_MEMORY_CAST (m);
+}
+
+GstMemory *
+gst_zb_ring_allocator_wrap_full (GstAllocator * allocator,
+    const zb_frame * frame, gconstpointer data, gsize size,
+    gpointer user_data, GDestroyNotify notify)
+{
+  return wrap (allocator, frame, data, size, user_data, notify, 0);
+}
+
+GstMemory *
+gst_zb_ring_allocator_wrap_writable (GstAllocator * allocator,
+    const zb_frame * frame, gpointer data, gsize size, guint64 tag)
+{
+  g_return_val_if_fail (tag != 0, NULL);
+  return wrap (allocator, frame, data, size, NULL, NULL, tag);
+}
+
+gboolean
+gst_zb_ring_memory_in_ring (GstMemory * mem, guint64 tag, zb_frame * frame)
+{
+  GstZbRingMemory *root;
+  gboolean in_ring;
+
+  if (mem == NULL || mem->allocator == NULL || tag == 0 ||
+      !G_TYPE_CHECK_INSTANCE_TYPE (mem->allocator,
+          gst_zb_ring_allocator_get_type ()))
+    return FALSE;
+  root = root_of (mem);
+  /* the caller's map keeps it from moving after this */
+  g_mutex_lock (&root->lock);
+  in_ring = !root->moved && root->maps > 0 && root->tag == tag;
+  if (in_ring)
+    *frame = root->frame;
+  g_mutex_unlock (&root->lock);
+  return in_ring;
 }
 
 /* Move what nobody has mapped; with @detach, detach first. */

@@ -49,6 +49,26 @@ GstMemory *gst_zb_ring_allocator_wrap_full (GstAllocator * allocator,
     const zb_frame * frame, gconstpointer data, gsize size,
     gpointer user_data, GDestroyNotify notify);
 
+/* A writable memory (no GST_MEMORY_FLAG_READONLY) of @size bytes at
+ * @data inside @frame, for an owner whose mapping of the ring is
+ * read-write and whose peer reads back what is written there (zbsrc
+ * channel-name: the server's request ring). @tag, not 0, names what the
+ * frame belongs to (zbsrc: the client's generation) for
+ * gst_zb_ring_memory_in_ring(). A write map while the bytes are still in
+ * the ring writes into the ring; once moved to the heap, into the copy.
+ * Sub-memories (gst_memory_share()) stay read-only, as always. As
+ * _wrap() otherwise. */
+GstMemory *gst_zb_ring_allocator_wrap_writable (GstAllocator * allocator,
+    const zb_frame * frame, gpointer data, gsize size, guint64 tag);
+
+/* Are @mem's bytes (a memory of any allocator, or a sub-memory of a ring
+ * memory) still in the ring, in a frame that _wrap_writable() wrapped
+ * with @tag? Then *@frame is that frame, as the owner gave it. @mem must
+ * be mapped by the caller (the map keeps it from moving to the heap)
+ * until it no longer relies on the answer. Any thread. */
+gboolean gst_zb_ring_memory_in_ring (GstMemory * mem, guint64 tag,
+    zb_frame * frame);
+
 /* Move the bytes of every live ring memory that nobody has mapped (itself
  * or through a sub-memory) to the heap and release its frame, so that the
  * peer gets the space back. Mapped memories stay in the ring. Returns the

@@ -251,8 +251,10 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
    * a full ring, or no reader with on-reader-lost=drop), zero-copy-frames
    * (buffers sent as pool records, without a copy: upstream filled them
    * in a block of zbsink's pool), pool-fallbacks (buffers the pool handed
-   * out as plain memory because every block was in use), and the
-   * connection:
+   * out as plain memory because every block was in use), in-place-answers
+   * (channel-name: responses answered in place, as a 40-byte record
+   * naming the bytes in the client's request ring: the buffer was
+   * zbsrc's memory of the very request it answers), and the connection:
    * connected, reader-pid (0 when not connected), utilisation (fraction
    * of the ring in use, 0..1). These counters are the reader of NAME's.
    * readers: an array with a "zbsink-reader" structure per connected
@@ -264,8 +266,9 @@ gst_zb_sink_class_init (GstZbSinkClass * klass)
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
           "Counters since start: frames-sent, bytes-sent, drops, "
-          "zero-copy-frames, pool-fallbacks, connected, reader-pid, "
-          "utilisation, readers (name, pid, frames, drops, bytes of each)",
+          "zero-copy-frames, pool-fallbacks, in-place-answers, connected, "
+          "reader-pid, utilisation, readers (name, pid, frames, drops, "
+          "bytes of each)",
           GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
@@ -474,6 +477,7 @@ gst_zb_sink_get_property (GObject * object, guint prop_id, GValue * value,
               "drops", G_TYPE_UINT64, self->drops,
               "zero-copy-frames", G_TYPE_UINT64, self->in_place,
               "pool-fallbacks", G_TYPE_UINT64, fallbacks,
+              "in-place-answers", G_TYPE_UINT64, self->in_place_answers,
               "connected", G_TYPE_BOOLEAN, self->connected,
               "reader-pid", G_TYPE_UINT64, self->reader_pid,
               "utilisation", G_TYPE_DOUBLE,
@@ -518,6 +522,7 @@ gst_zb_sink_start (GstBaseSink * bsink)
     name = g_strdup (self->buffer_name);
   self->format = self->frame_format;
   self->frames = self->bytes = self->drops = self->in_place = 0;
+  self->in_place_answers = 0;
   self->reader_pid = 0;
   self->connected = FALSE;
   threads = self->copy_threads;

@@ -10,6 +10,12 @@
  * client zbsrc no longer serves is closed at the next swap. A fan-in
  * client that is lost, stalls its response ring for reader-timeout, or
  * whose response buffer cannot be written is dropped alone.
+ *
+ * A response that is zbsrc's request memory of the very request it
+ * answers (an in-place transform changed it where it lies, or none
+ * touched it) is answered in place: a 40-byte record names the bytes in
+ * the client's request ring (zb_duplex_responses_in_place()) and nothing
+ * is copied.
  */
 
 #ifdef HAVE_CONFIG_H
@@ -17,6 +23,7 @@
 #endif
 
 #include "gstzbsinkpriv.h"
+#include "gstzbringmem.h"
 
 #include <errno.h>
 #include <string.h>
@@ -209,4 +216,84 @@ gst_zb_sink_fanin_refuse (GstZbSink * self, const gchar * name, int ret)
           zb_strerror (ret)));
   self->chan_dropped = self->chan_generation;
   return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Answers in place */
+
+gboolean
+gst_zb_sink_in_place_prepare (GstZbSink * self, GstBuffer * buf,
+    GstZbInPlace * ip)
+{
+  GstZbRequestMeta *meta = gst_buffer_get_zb_request_meta (buf);
+  GstZbSinkFrame f;
+  const guint8 *start;
+  zb_frame frame;
+  guint64 offset, size;
+  gboolean as_is;
+
+  memset (ip, 0, sizeof (*ip));
+  if (meta == NULL || meta->generation == 0 || self->writer == NULL ||
+      gst_buffer_n_memory (buf) != 1)
+    return FALSE;
+  /* the bytes go as they are, not repacked into the response layout */
+  gst_zb_sink_frame_init (self, &f, self->format, FALSE, FALSE, NULL, buf,
+      NULL, 0);
+  as_is = f.layout == NULL && f.payload == gst_buffer_get_size (buf);
+  gst_zb_sink_frame_clear (&f);
+  if (!as_is)
+    return FALSE;
+  ip->mem = gst_buffer_peek_memory (buf, 0);
+  /* the map keeps the memory in the ring until the record is written */
+  if (!gst_memory_map (ip->mem, &ip->map, GST_MAP_READ)) {
+    ip->mem = NULL;
+    return FALSE;
+  }
+  /* zbsrc's memory of this very request: the generation names the
+   * channel and its client, the sequence the request */
+  if (!gst_zb_ring_memory_in_ring (ip->mem, meta->generation, &frame) ||
+      frame.sequence != meta->sequence)
+    goto copy;
+  start = frame.data;
+  if (ip->map.data < start || (gsize) (ip->map.data - start) > frame.size ||
+      ip->map.size == 0 ||
+      ip->map.size > frame.size - (gsize) (ip->map.data - start))
+    goto copy;
+  if (self->format == GST_ZB_FRAME_FORMAT_GST) {
+    zb_gst_record rec;
+    const void *payload;
+
+    /* a gst record answers: the request's own record, whose payload the
+     * memory is exactly (its header is the client's; zbfilter takes the
+     * response's timestamps and flags from its request anyway) */
+    if (zb_gst_record_decode (frame.data, frame.size, &rec, &payload) < 0 ||
+        rec.type != ZB_GST_RECORD_BUFFER || payload != (void *) ip->map.data
+        || rec.payload_size != ip->map.size)
+      goto copy;
+    offset = 0;
+    size = frame.size;
+  } else {
+    offset = ip->map.data - start;
+    size = ip->map.size;
+  }
+  /* -EOPNOTSUPP: this client takes no answers in place */
+  if (zb_duplex_responses_in_place (self->writer, frame.sequence, offset,
+          size, ip->record) < 0)
+    goto copy;
+  GST_LOG_OBJECT (self, "answering request %" G_GUINT64_FORMAT " in place: %"
+      G_GUINT64_FORMAT " bytes at %" G_GUINT64_FORMAT, frame.sequence, size,
+      offset);
+  return TRUE;
+
+copy:
+  gst_zb_sink_in_place_clear (ip);
+  return FALSE;
+}
+
+void
+gst_zb_sink_in_place_clear (GstZbInPlace * ip)
+{
+  if (ip->mem)
+    gst_memory_unmap (ip->mem, &ip->map);
+  ip->mem = NULL;
 }

@@ -77,6 +77,7 @@ struct _GstZbSink
   guint64 bytes;
   guint64 drops;
   guint64 in_place;
+  guint64 in_place_answers;     /* duplex: answered in place */
   guint64 reader_pid;
   gboolean connected;
 
@@ -208,6 +209,25 @@ void gst_zb_sink_fanin_drop (GstZbSink * self, int err);
 gboolean gst_zb_sink_fanin_refuse (GstZbSink * self, const gchar * name,
     int ret);
 
+/* gstzbsinkclient.c: a response answered in place (docs/duplex.md, "The
+ * GStreamer server"): @buf, the response to the request of its
+ * GstZbRequestMeta, is one memory that zbsrc wrapped from that very
+ * request (same client generation, same request sequence), still in the
+ * request ring, laid out as the response format writes it; its client
+ * (self->writer's reader) takes answers in place. Then TRUE, @ip holds
+ * the record to write instead of the bytes and a map of the memory (it
+ * cannot move to the heap meanwhile) until _clear(); else FALSE (copy
+ * it). Streaming thread, connected. */
+typedef struct
+{
+  GstMemory *mem;               /* mapped */
+  GstMapInfo map;
+  guint8 record[ZB_DUPLEX_IN_PLACE_SIZE];
+} GstZbInPlace;
+gboolean gst_zb_sink_in_place_prepare (GstZbSink * self, GstBuffer * buf,
+    GstZbInPlace * ip);
+void gst_zb_sink_in_place_clear (GstZbInPlace * ip);
+
 /* Whether upstream is live (asked once per start): the auto policies
  * drop for a live upstream, which must never wait. */
 gboolean gst_zb_sink_upstream_is_live (GstZbSink * self);
@@ -230,6 +250,8 @@ typedef struct
   GstZbPoolSegment *seg;        /* its segment: a reference until sent */
   guint8 pref_bytes[ZB_GST_POOL_REF_SIZE];
 
+  gboolean answer;              /* @bytes answer a buffer in place: dropped
+                                 * as the buffer would be (leaky) */
   gboolean may_pad;             /* a pad record may skip the ring's end */
   gsize want;                   /* bytes asked for now: the frame's, or a
                                  * pad record's while padding */

@@ -474,6 +474,34 @@ gst_zb_sink_drain_segments (GstZbSink * self, gint timeout_ms)
 static GstZbWriteResult write_frame_inner (GstZbSink * self,
     GstZbSinkFrame * f, int *err);
 
+/* Answer @buf in place if it can be (gst_zb_sink_in_place_prepare()):
+ * WRITE_OK etc. with *@done TRUE, else nothing done. */
+static GstZbWriteResult
+write_in_place (GstZbSink * self, GstBuffer * buf, gboolean * done, int *err)
+{
+  GstZbSinkFrame f;
+  GstZbWriteResult wr;
+  GstZbInPlace ip;
+
+  *done = gst_zb_sink_in_place_prepare (self, buf, &ip);
+  if (!*done)
+    return WRITE_OK;
+  /* the record is the whole response frame, in either frame format */
+  gst_zb_sink_frame_init (self, &f, self->format, FALSE, FALSE, NULL, NULL,
+      ip.record, sizeof (ip.record));
+  f.answer = TRUE;
+  wr = write_frame_inner (self, &f, err);
+  gst_zb_sink_frame_clear (&f);
+  /* the client reads the bytes in its ring from now on */
+  gst_zb_sink_in_place_clear (&ip);
+  if (wr == WRITE_OK) {
+    GST_OBJECT_LOCK (self);
+    self->in_place_answers++;
+    GST_OBJECT_UNLOCK (self);
+  }
+  return wr;
+}
+
 /* Write one frame: an optional gst record header, then @buf (or nothing),
  * or a pool record when @buf is a block of our pool. Blocks while the
  * ring is full unless leaky. */
@@ -528,7 +556,7 @@ write_frame_inner (GstZbSink * self, GstZbSinkFrame * f, int *err)
         write_timeout = self->write_timeout;
         GST_OBJECT_UNLOCK (self);
         /* only buffers are dropped; caps and EOS records must arrive */
-        if (leaky && f->buf != NULL)
+        if (leaky && (f->buf != NULL || f->answer))
           return WRITE_DROPPED;
         zb_writer_set_write_timeout (self->writer,
             leaky ? LEAKY_WRITE_TIMEOUT_MS : WRITE_SLICE_MS);
@@ -619,7 +647,7 @@ no_fit:
     name = g_strdup (self->conn_name);
     /* raw: only a smaller frame moves the position on; leaky drops this
      * one so that the next ones can */
-    if (leaky && f->buf != NULL && !f->padding) {
+    if (leaky && (f->buf != NULL || f->answer) && !f->padding) {
       if (!self->no_fit_warned)
         GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
             ("Dropping frames of buffer \"%s\" that cannot be written at "
@@ -689,6 +717,7 @@ gst_zb_sink_send (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
   GstFlowReturn flow;
   ConnectResult cr;
   GstZbWriteResult wr;
+  gboolean answered = FALSE;
   int err = 0;
 
   for (;;) {
@@ -733,7 +762,9 @@ gst_zb_sink_send (GstZbSink * self, const zb_gst_record * rec, GstBuffer * buf,
       if (wr == WRITE_OK)
         gst_caps_replace (&self->sent_caps, self->caps);
     }
-    if (wr == WRITE_OK)
+    if (wr == WRITE_OK && buf && self->chan_mode)
+      wr = write_in_place (self, buf, &answered, &err);
+    if (wr == WRITE_OK && !answered)
       wr = write_frame (self, self->format == GST_ZB_FRAME_FORMAT_GST ? rec :
           NULL, buf, NULL, 0, &err);
 

@@ -593,6 +593,10 @@ gst_zb_src_start (GstBaseSrc * bsrc)
   ret = zb_reader_create (name, &config, &reader);
   if (ret < 0)
     goto create_failed;
+  /* a duplex server: its requests are writable buffers and zbsink
+   * answers a request changed where it lies in place (docs/duplex.md) */
+  if (self->chan)
+    zb_duplex_requests_offer_in_place (reader);
   /* pool segments that killed writers of this buffer left behind */
   gst_zb_pool_shm_sweep (name, 0);
 

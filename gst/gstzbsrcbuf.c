@@ -80,13 +80,14 @@ copy_ref_free (gpointer data)
 
 static GstBuffer *make_buffer (GstZbReaderRef * ref, guint64 limit,
     zb_frame * frame, GstZbPoolMap * map, const void *data, gsize size,
-    gboolean * copied);
+    guint64 tag, gboolean * copied);
 
 GstBuffer *
 gst_zb_reader_ref_make_buffer (GstZbReaderRef * ref, guint64 limit,
-    zb_frame * frame, const void *data, gsize size, gboolean * copied)
+    zb_frame * frame, const void *data, gsize size, guint64 tag,
+    gboolean * copied)
 {
-  return make_buffer (ref, limit, frame, NULL, data, size, copied);
+  return make_buffer (ref, limit, frame, NULL, data, size, tag, copied);
 }
 
 GstBuffer *
@@ -94,12 +95,14 @@ gst_zb_reader_ref_make_pool_buffer (GstZbReaderRef * ref, guint64 limit,
     zb_frame * frame, GstZbPoolMap * map, const void *data, gsize size,
     gboolean * copied)
 {
-  return make_buffer (ref, limit, frame, map, data, size, copied);
+  /* the block lies in the writer's segment, mapped read-only */
+  return make_buffer (ref, limit, frame, map, data, size, 0, copied);
 }
 
 static GstBuffer *
 make_buffer (GstZbReaderRef * ref, guint64 limit, zb_frame * frame,
-    GstZbPoolMap * map, const void *data, gsize size, gboolean * copied)
+    GstZbPoolMap * map, const void *data, gsize size, guint64 tag,
+    gboolean * copied)
 {
   GstBuffer *buf;
   gsize held;
@@ -131,11 +134,18 @@ make_buffer (GstZbReaderRef * ref, guint64 limit, zb_frame * frame,
   } else {
     /* the memory releases the frame when it is freed, or when a stalled
      * writer makes gst_zb_ring_allocator_unpin() move it to the heap */
-    gst_buffer_append_memory (buf, map ?
-        gst_zb_ring_allocator_wrap_full (ref->alloc, frame, data, size,
-            gst_zb_pool_map_ref (map),
-            (GDestroyNotify) gst_zb_pool_map_unref) :
-        gst_zb_ring_allocator_wrap (ref->alloc, frame, data, size));
+    GstMemory *mem;
+
+    if (map)
+      mem = gst_zb_ring_allocator_wrap_full (ref->alloc, frame, data, size,
+          gst_zb_pool_map_ref (map), (GDestroyNotify) gst_zb_pool_map_unref);
+    else if (tag)
+      /* our mapping of the ring is read-write (zb_reader_create) */
+      mem = gst_zb_ring_allocator_wrap_writable (ref->alloc, frame,
+          (gpointer) data, size, tag);
+    else
+      mem = gst_zb_ring_allocator_wrap (ref->alloc, frame, data, size);
+    gst_buffer_append_memory (buf, mem);
   }
   return buf;
 }

@@ -42,12 +42,14 @@ void gst_zb_reader_ref_unref (GstZbReaderRef * ref);
 
 /* The output buffer for @size bytes at @data inside @frame; takes @frame
  * (releases it, or hands it to the buffer). The buffer wraps the frame
- * read-only, or holds a copy when downstream holds more than @limit bytes
- * of the ring or a backlog of earlier copies; *@copied says which. Any
- * thread. */
+ * read-only (@tag 0) or writable, tagged @tag
+ * (gst_zb_ring_allocator_wrap_writable(): a duplex request, which an
+ * in-place transform may change where it lies), or holds a copy when
+ * downstream holds more than @limit bytes of the ring or a backlog of
+ * earlier copies; *@copied says which. Any thread. */
 GstBuffer *gst_zb_reader_ref_make_buffer (GstZbReaderRef * ref,
     guint64 limit, zb_frame * frame, const void *data, gsize size,
-    gboolean * copied);
+    guint64 tag, gboolean * copied);
 
 /* The same for @size bytes at @data in the pool segment @map (a pool
  * record): the wrapping memory holds @frame and a reference to @map. */

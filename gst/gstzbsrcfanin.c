@@ -270,6 +270,8 @@ on_client (const gchar * channel, zb_reader * requests, gpointer data)
   Chan *ch;
 
   GST_INFO_OBJECT (f->src, "fan-in client channel %s", channel);
+  /* before the client connects, as for NAME_request */
+  zb_duplex_requests_offer_in_place (requests);
   ch = chan_new (f, channel, gst_zb_reader_ref_new (requests), FALSE);
   if (ch->thread == NULL) {
     /* nobody reads it: close it at once */

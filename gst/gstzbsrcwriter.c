@@ -652,8 +652,10 @@ gst_zb_src_next_buffer (GstZbSrc * self, GstZbReaderRef * ref,
         payload, payload_size, &copied);
     gst_zb_pool_map_unref (pool_map);
   } else {
+    /* a request (channel mode): writable, so that an in-place transform
+     * changes it where it lies and zbsink answers in place */
     buf = gst_zb_reader_ref_make_buffer (ref, limit, &frame, payload,
-        payload_size, &copied);
+        payload_size, self->chan ? self->chan_generation : 0, &copied);
   }
   GST_BUFFER_PTS (buf) = pts;
   GST_BUFFER_DTS (buf) = dts;

@@ -186,3 +186,38 @@ zb_duplex_requests_writer_alive (zb_reader * requests)
     return 0;
   return st.writer_pid != 0 && zb_reader_writer_alive (requests);
 }
+
+int
+zb_duplex_requests_offer_in_place (zb_reader * requests)
+{
+  uint64_t magic = ZB_IN_PLACE_MAGIC;
+
+  if (requests == NULL)
+    return -EINVAL;
+  /* A client of this library that sees it says in its response buffer
+   * that it takes answers in place (duplex.c, offer_in_place). */
+  zb_reader_set_reserved (requests, &magic, 1);
+  return 0;
+}
+
+int
+zb_duplex_responses_in_place (zb_writer * responses, uint64_t sequence,
+    uint64_t offset, uint64_t size, void *record)
+{
+  zb_in_place_record rec;
+  uint64_t reserved[4];
+
+  if (responses == NULL || record == NULL || size == 0 || sequence == 0)
+    return -EINVAL;
+  /* the client's reserved words: read at each answer, as cheap as a
+   * copy of the nonce (the server's loop reads them once per client) */
+  zb_writer_peer_reserved (responses, reserved);
+  if (reserved[0] != ZB_IN_PLACE_MAGIC)
+    return -EOPNOTSUPP;
+  memcpy (rec.nonce, &reserved[1], sizeof (rec.nonce));
+  rec.request_sequence = sequence;
+  rec.offset = offset;
+  rec.size = size;
+  memcpy (record, &rec, sizeof (rec));
+  return 0;
+}

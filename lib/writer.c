@@ -471,6 +471,23 @@ space_ok (zb_writer * writer, uint64_t required)
       && writer->committed + required <= ZB_LOAD (writer->limit);
 }
 
+/* A writer with a limit (a duplex client whose answers in place keep
+ * their requests' bytes, zb_writer_set_limit()) charges the skipped tail
+ * of an early wrap against it: the limit then ends in front of the oldest
+ * request still held, right after the ring's start, and the next few
+ * requests wait for that one to be released (zbfilter with
+ * max-in-flight=4 behind a sink that keeps its last buffer waited 20 ms
+ * every few frames). Wrap early only if half the ring stays within the
+ * limit after @required more bytes. */
+static int
+hot_wrap_keeps_room (zb_writer * writer, uint64_t required)
+{
+  uint64_t limit = ZB_LOAD (writer->limit);
+
+  return limit == UINT64_MAX || writer->committed + required +
+      writer->seg.payload_size / 2 <= limit;
+}
+
 /* Wait until payload_free_bytes >= @required, within the limit. */
 static int
 wait_space (zb_writer * writer, uint64_t required)
@@ -573,7 +590,8 @@ zb_writer_acquire (zb_writer * writer, size_t size, void **data)
    * with a no-op) can still write the next one while the reader holds its
    * newest frame until the next one arrives. */
   if (!wrap && pos != 0 && total >= ZB_HOT_WRAP_MIN)
-    wrap = space_ok (writer, space_to_end + 2 * total);
+    wrap = space_ok (writer, space_to_end + 2 * total)
+        && hot_wrap_keeps_room (writer, space_to_end + total);
   required = wrap ? space_to_end + total : total;
 
   ret = wait_space (writer, required);

@@ -232,6 +232,8 @@ typedef struct
   uint64_t offset;              /* of the answer in the request's payload */
   uint64_t size;                /* of the answer, > 0 */
 } zb_in_place_record;
+_Static_assert (sizeof (zb_in_place_record) == ZB_DUPLEX_IN_PLACE_SIZE,
+    "in-place record is 40 bytes");
 
 /* discovery.c: a thread that notices the buffers NAME and NAME@* appear
  * in /dev/shm (inotify; fanout.c, duplex.c). */

@@ -5,6 +5,7 @@
 #include "../lib/zbtest.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
 #define NONCE_OFFSET 0x68       /* the client's nonce: OIEB reserved[1..2] */
 
@@ -281,6 +282,62 @@ test_in_place_send_ahead (void)
   zbt_kill_duplex_server (pid, a.name);
 }
 
+/* zbfilter with max-in-flight=4 behind a sink that keeps its newest
+ * buffer: three requests and their answers, then four requests at once
+ * and their answers, and again, 100000 bytes each over a ring of about
+ * 10.7 such frames; the newest answer is held until the next one comes.
+ * The held answer (the third, at two frames from the ring's start) limits
+ * the writer to the ring up to its request; an early ("hot") wrap to the
+ * ring's start at the next request charged the skipped tail against that
+ * limit and left room for two requests, so that the third of the four
+ * could only go once the held answer was released, which needs an answer
+ * to a request that could not be sent: the send waited for its timeout
+ * (zbfilter moves its held answers away after 20 ms: a stall every few
+ * frames). The writer no longer wraps early when that leaves less than
+ * half the ring within its limit. */
+static void
+test_in_place_held_answer_no_early_wrap (void)
+{
+  server_args a = { zbt_name (), 10 * 100016 + 70000, IN_PLACE };
+  pid_t pid = zbt_fork (serve, &a);
+  zb_duplex_client *c = connect_client (a.name, 3000);
+  const uint8_t *at[5];
+  uint64_t sent = 0, got = 0;
+  zb_frame held, f;
+  int have = 0, burst = 3;
+  int64_t t0 = zbt_now_ms (), t;
+
+  while (got < 400) {
+    while (sent - got < (uint64_t) burst) {
+      void *dst;
+
+      t = zbt_now_ms ();
+      ZBT_OK (zb_duplex_client_acquire (c, 100000, &dst));
+      if (zbt_now_ms () - t > 500)
+        ZBT_FAIL ("request %llu waited %lld ms for room",
+            (unsigned long long) sent + 1, (long long) (zbt_now_ms () - t));
+      zbt_fill (dst, 100000, ++sent);
+      at[sent % 5] = dst;
+      ZBT_OK (zb_duplex_client_commit (c, NULL));
+    }
+    while (got < sent) {
+      ZBT_OK (zb_duplex_client_receive (c, 5000, &f));
+      ZBT_EQU (f.sequence, ++got);
+      expect_in_place (&f, at[got % 5], 100000, got);
+      if (have)
+        ZBT_OK (zb_duplex_client_release (c, &held));
+      held = f;
+      have = 1;
+    }
+    burst = burst == 3 ? 4 : 3;
+  }
+  ZBT_OK (zb_duplex_client_release (c, &held));
+  zbt_diag ("400 round trips, 3 or 4 in flight, newest answer held: %lld ms",
+      (long long) (zbt_now_ms () - t0));
+  zb_duplex_client_destroy (c);
+  zbt_kill_duplex_server (pid, a.name);
+}
+
 /* A client as the reference implementations make one (a plain reader of
  * NAME_response, a plain writer of NAME_request): it never says that it
  * takes answers in place, so it gets its answers by copy. */
@@ -350,6 +407,134 @@ test_in_place_forged_records (void)
   zbt_kill_duplex_server (pid, a.name);
 }
 
+/* A server that reads its requests and writes its responses itself, as
+ * zbsrc and zbsink channel-name do: it offers answers in place in its
+ * request buffer (zb_duplex_requests_offer_in_place(), before telling the
+ * parent through @ready), changes bytes 8.. of each request where they
+ * lie and answers with the record of zb_duplex_responses_in_place(); for
+ * a client that did not declare itself (-EOPNOTSUPP) it copies, as
+ * in_place() does. Serves 20 requests, then waits to be killed. */
+typedef struct
+{
+  const char *name;
+  int ready;
+} self_args;
+
+static void
+serve_self (void *data)
+{
+  self_args *a = data;
+  char req[ZB_NAME_MAX + 1], resp[ZB_NAME_MAX + 1];
+  zb_writer_config wc = { 3000, 3000 };
+  uint8_t rec[ZB_DUPLEX_IN_PLACE_SIZE], out[256];
+  zb_writer *w = NULL;
+  zb_reader *r;
+  int n, ret;
+
+  snprintf (req, sizeof req, "%s_request", a->name);
+  snprintf (resp, sizeof resp, "%s_response", a->name);
+  r = zbt_reader (req, 4096, 64 << 10);
+  ZBT_ERR (zb_duplex_requests_offer_in_place (NULL), -EINVAL);
+  ZBT_OK (zb_duplex_requests_offer_in_place (r));
+  zbt_signal (a->ready, 'r');
+  for (n = 0; n < 20; n++) {
+    zb_frame f;
+    uint8_t *p;
+    size_t i;
+
+    ZBT_OK (zb_reader_read (r, 5000, &f));
+    if (w == NULL) {
+      ZBT_OK (zb_writer_connect (resp, &wc, &w));
+      ZBT_ERR (zb_duplex_responses_in_place (NULL, 1, 0, 1, rec), -EINVAL);
+      ZBT_ERR (zb_duplex_responses_in_place (w, 1, 0, 0, rec), -EINVAL);
+    }
+    ZBT_ASSERT (f.size > 8 && f.size < sizeof (out));
+    /* our mapping of the request ring is read-write */
+    p = (uint8_t *) f.data;
+    for (i = 8; i < f.size; i++)
+      p[i] ^= 0xff;
+    ret = zb_duplex_responses_in_place (w, f.sequence, 8, f.size - 8, rec);
+    if (ret == 0) {
+      ZBT_OK (zb_writer_write (w, rec, sizeof (rec)));
+    } else {
+      ZBT_ERR (ret, -EOPNOTSUPP);
+      out[0] = 0xc0;
+      memcpy (out + 1, p + 8, f.size - 8);
+      ZBT_OK (zb_writer_write (w, out, f.size - 8 + 1));
+    }
+    ZBT_OK (zb_reader_release (r, &f));
+  }
+  pause ();
+}
+
+/* zb_duplex_requests_offer_in_place() and zb_duplex_responses_in_place()
+ * (the GStreamer server's way, tests/gst/test_zbinplace.c): a client of
+ * this library gets every answer in place, at its request's bytes; a
+ * reference-style client (a plain writer and reader) gets copies. */
+static void
+test_in_place_own_reader_and_writer (void)
+{
+  int ref;
+
+  for (ref = 0; ref < 2; ref++) {
+    int fds[2];
+    self_args a = { zbt_name (), 0 };
+    pid_t pid;
+    uint64_t seq;
+
+    zbt_pipe (fds);
+    a.ready = fds[1];
+    pid = zbt_fork (serve_self, &a);
+    zbt_await (fds[0], 5000);
+    close (fds[0]);
+    close (fds[1]);
+    if (!ref) {
+      zb_duplex_client *c = connect_client (a.name, 3000);
+
+      for (seq = 1; seq <= 20; seq++) {
+        size_t size = 100 + seq;
+        void *dst;
+        zb_frame f;
+
+        ZBT_OK (zb_duplex_client_acquire (c, size, &dst));
+        zbt_fill (dst, size, seq);
+        ZBT_OK (zb_duplex_client_commit (c, NULL));
+        ZBT_OK (zb_duplex_client_receive (c, 5000, &f));
+        expect_in_place (&f, dst, size, seq);
+        ZBT_OK (zb_duplex_client_release (c, &f));
+      }
+      zb_duplex_client_destroy (c);
+    } else {
+      char req[ZB_NAME_MAX + 1], resp[ZB_NAME_MAX + 1];
+      zb_writer_config wc = { 3000, 3000 };
+      zb_writer *w;
+      zb_reader *r;
+
+      snprintf (req, sizeof req, "%s_request", a.name);
+      snprintf (resp, sizeof resp, "%s_response", a.name);
+      r = zbt_reader (resp, 4096, 1 << 20);
+      ZBT_OK (zb_writer_connect (req, &wc, &w));
+      for (seq = 1; seq <= 20; seq++) {
+        size_t size = 100 + seq, i;
+        const uint8_t *want = zbt_pattern (size, seq), *got;
+        zb_frame f;
+
+        ZBT_OK (zbt_write (w, size, seq));
+        ZBT_OK (zb_reader_read (r, 5000, &f));
+        ZBT_EQU (f.size, size - 8 + 1);
+        got = f.data;
+        ZBT_EQ (got[0], 0xc0);
+        for (i = 8; i < size; i++)
+          ZBT_EQ (got[1 + i - 8], want[i] ^ 0xff);
+        ZBT_OK (zb_reader_release (r, &f));
+      }
+      zb_writer_disconnect (w);
+      zb_reader_destroy (r);
+    }
+    zbt_kill_duplex_server (pid, a.name);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -360,6 +545,10 @@ main (int argc, char **argv)
         test_in_place_held_answer_keeps_its_bytes, 30},
     {"13.x in place: twelve sent before one is received, ring of three",
         test_in_place_send_ahead, 30},
+    {"13.x in place: 4 in flight, newest answer held, no early wrap",
+        test_in_place_held_answer_no_early_wrap, 30},
+    {"13.x in place: a server's own reader and writer (zbsrc/zbsink's way)",
+        test_in_place_own_reader_and_writer, 30},
     {"13.x in place: a reference-style client gets copies",
         test_in_place_reference_client_gets_copies, 30},
     {"13.x in place: forged records are refused",

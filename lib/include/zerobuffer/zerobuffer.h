@@ -621,6 +621,27 @@ int zb_duplex_channel_idle (zb_reader * requests, const char *channel);
  * a client that is gone instead of answering them. */
 int zb_duplex_requests_writer_alive (zb_reader * requests);
 
+/* In-place answers for a server that reads its requests and writes its
+ * responses itself (zbsrc and zbsink channel-name; zb_duplex_server_run()
+ * does this on its own; docs/duplex.md "In place"). offer_in_place(): say
+ * in request buffer @requests that answers may come in place; call it
+ * right after zb_reader_create() (or from a zb_duplex_watch_func), before
+ * the client connects: a client of this library then declares itself in
+ * its response buffer. responses_in_place(): the response frame that
+ * answers request @sequence (the zb_frame's sequence) with @size bytes
+ * from @offset of that request's payload, which the server may have
+ * changed where they lie: ZB_DUPLEX_IN_PLACE_SIZE bytes into @record, to
+ * be written as that request's response into @responses (the client's
+ * response buffer) instead of the bytes. The request may be released
+ * before or after; its client keeps its bytes until it has read the
+ * answer. Any thread. Return 0, -EINVAL, or (responses_in_place())
+ * -EOPNOTSUPP: this client takes no answers in place (a reference
+ * implementation's, or one that saw no offer): answer by copy. */
+#define ZB_DUPLEX_IN_PLACE_SIZE 40
+int zb_duplex_requests_offer_in_place (zb_reader * requests);
+int zb_duplex_responses_in_place (zb_writer * responses, uint64_t sequence,
+    uint64_t offset, uint64_t size, void *record);
+
 /* Create the response buffer of channel @name and connect to its request
  * buffer, waiting up to config->timeout_ms for the server (and for it to
  * have read the requests a previous client left queued); for a channel
