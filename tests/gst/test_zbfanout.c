@@ -520,10 +520,11 @@ GST_START_TEST (test_fanout_block_stopped_reader_costs_one_timeout)
 GST_END_TEST;
 
 /* The writer's pipeline fails (identity error-after in a gst-launch-1.0
- * writer): every reader of NAME@ID gets the writer's error record and
- * posts the writer's message as an error, as the reader of NAME does
- * (test_zbwritererror.c). */
-GST_START_TEST (test_fanout_writer_error_reaches_every_reader)
+ * writer whose upstream is @upstream): every reader of NAME@ID gets the
+ * writer's error record and posts the writer's message as an error, as
+ * the reader of NAME does (test_zbwritererror.c). */
+static void
+check_error_reaches_every_reader (const gchar * upstream)
 {
   const gchar *ids[] = { "a", "b" };
   gchar *name = zbt_name ();
@@ -552,9 +553,7 @@ GST_START_TEST (test_fanout_writer_error_reaches_every_reader)
     }
     g_free (path);
   }
-  desc = g_strdup_printf ("videotestsrc ! video/x-raw,format=I420,width=64,"
-      "height=48,framerate=100/1 ! identity error-after=30 ! zbsink "
-      "buffer-name=%s", name);
+  desc = g_strdup_printf ("%s ! zbsink buffer-name=%s", upstream, name);
   pid = zbt_spawn_launch (desc);
   g_free (desc);
   for (k = 0; k < 2; k++) {
@@ -581,6 +580,24 @@ GST_START_TEST (test_fanout_writer_error_reaches_every_reader)
   }
   fail_unless (zbt_no_leftovers (name));
   g_free (name);
+}
+
+GST_START_TEST (test_fanout_writer_error_reaches_every_reader)
+{
+  check_error_reaches_every_reader ("videotestsrc ! video/x-raw,format=I420,"
+      "width=64,height=48,framerate=100/1 ! identity error-after=30");
+}
+
+GST_END_TEST;
+
+/* The same when upstream sends no caps and fails before the first frame
+ * (identity sleep-time leaves the readers time to join): the error record
+ * follows the readers' metadata, without which zbsrc took it for a raw
+ * frame and ended with EOS. */
+GST_START_TEST (test_fanout_no_caps_error_record)
+{
+  check_error_reaches_every_reader ("fakesrc sizetype=fixed sizemax=64 ! "
+      "identity sleep-time=300000 ! identity error-after=1");
 }
 
 GST_END_TEST;
@@ -709,6 +726,7 @@ zbfanout_suite (void)
   tcase_add_test (tc, test_fanout_writer_error_reaches_every_reader);
   tcase_add_test (tc, test_fanout_no_caps_metadata);
   tcase_add_test (tc, test_fanout_no_caps_metadata_raw);
+  tcase_add_test (tc, test_fanout_no_caps_error_record);
   return s;
 }
 
