@@ -303,19 +303,26 @@ serves (const gchar * req, GPid pid)
       st.reader_pid == (guint64) pid;
 }
 
-GPid
-zbt_start_server (const gchar * const *argv, const gchar * channel,
-    const gchar * log)
+void
+zbt_wait_server (const gchar * channel, GPid pid)
 {
   gchar *req = g_strdup_printf ("%s_request", channel);
   gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-  GPid pid = spawn_logged (argv, log, SIGTERM);
 
   while (g_get_monotonic_time () < end && !serves (req, pid))
     g_usleep (5 * 1000);
   fail_unless (serves (req, pid), "no server on %s", req);
   GST_INFO ("server %d of %s ready", (int) pid, req);
   g_free (req);
+}
+
+GPid
+zbt_start_server (const gchar * const *argv, const gchar * channel,
+    const gchar * log)
+{
+  GPid pid = spawn_logged (argv, log, SIGTERM);
+
+  zbt_wait_server (channel, pid);
   return pid;
 }
 

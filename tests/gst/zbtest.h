@@ -81,6 +81,10 @@ GPid zbt_spawn_launch (const gchar * desc);
  * (as zbt_spawn_launch() runs it); g_strfreev() it. */
 gchar **zbt_launch_argv (const gchar * desc);
 
+/* Wait up to 10 s until process @pid serves duplex channel @channel (it
+ * is the live reader of CHANNEL_request); fails the test otherwise. */
+void zbt_wait_server (const gchar * channel, GPid pid);
+
 /* Spawn the duplex server @argv (argv[0]: a path, or a program in PATH,
  * e.g. ZB_DUPLEX_INVERT or gst-launch-1.0), its output appended to @log;
  * it gets SIGTERM when the test process exits (also when the test
