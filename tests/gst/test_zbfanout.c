@@ -593,11 +593,14 @@ GST_END_TEST;
 /* The same when upstream sends no caps and fails before the first frame
  * (identity sleep-time leaves the readers time to join): the error record
  * follows the readers' metadata, without which zbsrc took it for a raw
- * frame and ended with EOS. */
+ * frame and ended with EOS. A live source: in a non-live pipeline that
+ * fails while prerolling, gst-launch-1.0 may stop zbsink before zbsink
+ * sees the error on the bus, and then no error record is sent at all (to
+ * any reader; not a matter of caps). */
 GST_START_TEST (test_fanout_no_caps_error_record)
 {
-  check_error_reaches_every_reader ("fakesrc sizetype=fixed sizemax=64 ! "
-      "identity sleep-time=300000 ! identity error-after=1");
+  check_error_reaches_every_reader ("fakesrc is-live=true sizetype=fixed "
+      "sizemax=64 ! identity sleep-time=300000 ! identity error-after=1");
 }
 
 GST_END_TEST;
