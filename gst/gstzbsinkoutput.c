@@ -335,7 +335,8 @@ connect_one (GstZbSinkOutputs * outs, const gchar * name)
   if (outs->caps)
     caps = gst_caps_ref (outs->caps);
   g_mutex_unlock (&outs->lock);
-  /* before the first caps the streaming thread writes it */
+  /* before the first caps the streaming thread writes it, with or
+   * without caps, before the first record (ensure_metadata()) */
   if (caps) {
     ret = give_metadata (outs, o, caps);
     gst_caps_unref (caps);
@@ -749,6 +750,30 @@ remove_output (GstZbSinkOutputs * outs, guint index, const gchar * reason)
   output_free (o);
 }
 
+/* Before the first record to @o: its metadata, as the reader of NAME
+ * gets it when zbsink connects to it (gstzbsinkwrite.c), with the caps
+ * when there are any and without them when upstream sent none (a reader
+ * without metadata would take the records of frame-format=gst for raw
+ * bytes). The discovery thread wrote it already when caps were known at
+ * the join. 0 or zb_writer_set_metadata()'s error (warned about once). */
+static int
+ensure_metadata (GstZbSinkOutputs * outs, Output * o)
+{
+  GstZbSink *self = outs->sink;
+  int ret;
+
+  if (o->has_metadata)
+    return 0;
+  ret = give_metadata (outs, o, self->caps);
+  if (ret < 0 && refuse (outs, o->name))
+    GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
+        ("Not serving reader \"%s\": its metadata could not be "
+            "written (raise metadata-size on that reader if the caps "
+            "do not fit).", o->name), ("zb_writer_set_metadata: %s",
+            zb_strerror (ret)));
+  return ret;
+}
+
 /* Everything @o needs before @rec: metadata, a caps record. Then the
  * record. */
 static PutResult
@@ -759,18 +784,10 @@ send_one (GstZbSinkOutputs * outs, Output * o, const zb_gst_record * rec,
   PutResult pr = PUT_OK;
   int ret;
 
-  if (!o->has_metadata && self->caps) {
-    ret = give_metadata (outs, o, self->caps);
-    if (ret < 0) {
-      if (refuse (outs, o->name))
-        GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
-            ("Not serving reader \"%s\": its metadata could not be "
-                "written (raise metadata-size on that reader if the caps "
-                "do not fit).", o->name), ("zb_writer_set_metadata: %s",
-                zb_strerror (ret)));
-      *err = ret;
-      return PUT_LOST;
-    }
+  ret = ensure_metadata (outs, o);
+  if (ret < 0) {
+    *err = ret;
+    return PUT_LOST;
   }
   /* frame-format=raw has no caps records: a reader learns new caps only
    * from the metadata of a new connection. It leaves (and is found again
@@ -877,8 +894,10 @@ gst_zb_sink_outputs_write_record (GstZbSinkOutputs * outs,
     Output *o = g_ptr_array_index (outs->active, i);
     int err = 0;
 
-    /* a reader that is gone is let go by free() right after */
-    if (put (outs, o, rec, NULL, data, size, TRUE, timeout_ms, &err) == PUT_OK)
+    /* a reader that is gone is let go by free() right after; one that
+     * got no frame yet gets its metadata first */
+    if (ensure_metadata (outs, o) == 0 &&
+        put (outs, o, rec, NULL, data, size, TRUE, timeout_ms, &err) == PUT_OK)
       GST_INFO_OBJECT (outs->sink, "sent the pipeline's error to \"%s\"",
           o->name);
   }

@@ -15,6 +15,8 @@
 #include <gst/check/gstcheck.h>
 #include <glib/gstdio.h>
 
+#include <zerobuffer/zerobuffer.h>
+
 #include "zbfanout-helpers.h"
 
 #define FRAME 4096
@@ -518,10 +520,11 @@ GST_START_TEST (test_fanout_block_stopped_reader_costs_one_timeout)
 GST_END_TEST;
 
 /* The writer's pipeline fails (identity error-after in a gst-launch-1.0
- * writer): every reader of NAME@ID gets the writer's error record and
- * posts the writer's message as an error, as the reader of NAME does
- * (test_zbwritererror.c). */
-GST_START_TEST (test_fanout_writer_error_reaches_every_reader)
+ * writer whose upstream is @upstream): every reader of NAME@ID gets the
+ * writer's error record and posts the writer's message as an error, as
+ * the reader of NAME does (test_zbwritererror.c). */
+static void
+check_error_reaches_every_reader (const gchar * upstream)
 {
   const gchar *ids[] = { "a", "b" };
   gchar *name = zbt_name ();
@@ -550,9 +553,7 @@ GST_START_TEST (test_fanout_writer_error_reaches_every_reader)
     }
     g_free (path);
   }
-  desc = g_strdup_printf ("videotestsrc ! video/x-raw,format=I420,width=64,"
-      "height=48,framerate=100/1 ! identity error-after=30 ! zbsink "
-      "buffer-name=%s", name);
+  desc = g_strdup_printf ("%s ! zbsink buffer-name=%s", upstream, name);
   pid = zbt_spawn_launch (desc);
   g_free (desc);
   for (k = 0; k < 2; k++) {
@@ -581,6 +582,138 @@ GST_START_TEST (test_fanout_writer_error_reaches_every_reader)
   g_free (name);
 }
 
+GST_START_TEST (test_fanout_writer_error_reaches_every_reader)
+{
+  check_error_reaches_every_reader ("videotestsrc ! video/x-raw,format=I420,"
+      "width=64,height=48,framerate=100/1 ! identity error-after=30");
+}
+
+GST_END_TEST;
+
+/* The same when upstream sends no caps and fails before the first frame
+ * (identity sleep-time leaves the readers time to join): the error record
+ * follows the readers' metadata, without which zbsrc took it for a raw
+ * frame and ended with EOS. A live source: in a non-live pipeline that
+ * fails while prerolling, gst-launch-1.0 may stop zbsink before zbsink
+ * sees the error on the bus, and then no error record is sent at all (to
+ * any reader; not a matter of caps). */
+GST_START_TEST (test_fanout_no_caps_error_record)
+{
+  check_error_reaches_every_reader ("fakesrc is-live=true sizetype=fixed "
+      "sizemax=64 ! identity sleep-time=300000 ! identity error-after=1");
+}
+
+GST_END_TEST;
+
+/* The metadata of @name's writer, after its first frame, a copy; NULL
+ * when it wrote none. The reader is destroyed. */
+static gchar *
+first_frame_metadata (zb_reader * r, const gchar * name)
+{
+  const void *meta = NULL;
+  size_t size = 0;
+  zb_frame frame;
+  gchar *out = NULL;
+  int ret;
+
+  ret = zb_reader_read (r, 10000, &frame);
+  if (ret == 0) {
+    zb_reader_release (r, &frame);
+    if (zb_reader_get_metadata (r, &meta, &size) == 0)
+      out = g_strndup (meta, size);
+  }
+  zb_reader_destroy (r);
+  fail_unless_equals_int (ret, 0);
+  GST_INFO ("metadata of %s: %s", name, out ? out : "(none)");
+  return out;
+}
+
+#define NOCAPS_SIZE 64
+#define NOCAPS_FRAMES 20
+
+/* Upstream sends no caps (fakesrc in a gst-launch-1.0 writer): a reader of
+ * NAME@ID gets the metadata that the reader of NAME gets, byte for byte
+ * (the frame format, no caps), and zbsrc reader-id therefore reads the
+ * frames of frame-format=gst as records: its payloads are fakesrc's
+ * bytes. Before the fix the readers of NAME@ID got no metadata. */
+static void
+check_no_caps_metadata (const gchar * format)
+{
+  zb_reader_config rc = { 4096, 1 << 16, 0600 };
+  gchar *name = zbt_name ();
+  gchar *lib_id = g_strdup_printf ("%s@m", name);
+  gchar *path = out_path ("nocaps");
+  gchar *shm = g_strdup_printf ("/dev/shm/%s@s", name);
+  gchar *want = g_strdup_printf ("\"frame_format\":\"%s\"", format);
+  gchar *meta[2], *data = NULL, *desc;
+  zb_reader *r[2];
+  GstElement *rp;
+  gint64 end = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  gsize len = 0, i;
+  GPid pid;
+
+  fail_unless_equals_int (zb_reader_create (name, &rc, &r[0]), 0);
+  fail_unless_equals_int (zb_reader_create (lib_id, &rc, &r[1]), 0);
+  rp = zbt_pipeline ("zbsrc buffer-name=%s reader-id=s num-buffers=%d ! "
+      "filesink location=%s", name, NOCAPS_FRAMES, path);
+  fail_unless (gst_element_set_state (rp, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  while (!g_file_test (shm, G_FILE_TEST_EXISTS)) {
+    fail_unless (g_get_monotonic_time () < end, "no %s", shm);
+    g_usleep (5000);
+  }
+  /* 100 frames a second for up to 5 s */
+  desc = g_strdup_printf ("fakesrc num-buffers=500 sizetype=fixed "
+      "sizemax=%d filltype=pattern datarate=%d is-live=true ! zbsink "
+      "buffer-name=%s frame-format=%s", NOCAPS_SIZE, NOCAPS_SIZE * 100, name,
+      format);
+  pid = zbt_spawn_launch (desc);
+  g_free (desc);
+
+  meta[0] = first_frame_metadata (r[0], name);
+  meta[1] = first_frame_metadata (r[1], lib_id);
+  zbt_wait_eos (rp, 20000);
+  zbt_stop_and_free (rp);
+  zbt_kill (pid, SIGINT, 5000);
+
+  fail_unless (meta[0] != NULL, "%s: no metadata", name);
+  fail_unless (strstr (meta[0], want) != NULL, "%s", meta[0]);
+  fail_unless (strstr (meta[0], "\"caps\"") == NULL, "%s", meta[0]);
+  fail_unless (meta[1] != NULL, "%s: no metadata (%s has %s)", lib_id, name,
+      meta[0]);
+  fail_unless_equals_string (meta[1], meta[0]);
+
+  fail_unless (g_file_get_contents (path, &data, &len, NULL), "no %s", path);
+  fail_unless_equals_uint64 (len, NOCAPS_SIZE * NOCAPS_FRAMES);
+  for (i = 0; i < len; i++)
+    fail_unless_equals_int ((guint8) data[i], i % NOCAPS_SIZE);
+
+  g_free (data);
+  g_unlink (path);
+  p_no_leftovers (name, "s");
+  p_no_leftovers (name, "m");
+  fail_unless (zbt_no_leftovers (name));
+  g_free (meta[0]);
+  g_free (meta[1]);
+  g_free (want);
+  g_free (shm);
+  g_free (path);
+  g_free (lib_id);
+  g_free (name);
+}
+
+GST_START_TEST (test_fanout_no_caps_metadata)
+{
+  check_no_caps_metadata ("gst");
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_fanout_no_caps_metadata_raw)
+{
+  check_no_caps_metadata ("raw");
+}
+
 GST_END_TEST;
 
 static Suite *
@@ -594,6 +727,9 @@ zbfanout_suite (void)
   tcase_add_test (tc, test_fanout_live_join_leave_stop_kill);
   tcase_add_test (tc, test_fanout_block_stopped_reader_costs_one_timeout);
   tcase_add_test (tc, test_fanout_writer_error_reaches_every_reader);
+  tcase_add_test (tc, test_fanout_no_caps_metadata);
+  tcase_add_test (tc, test_fanout_no_caps_metadata_raw);
+  tcase_add_test (tc, test_fanout_no_caps_error_record);
   return s;
 }
 

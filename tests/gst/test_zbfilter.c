@@ -5,8 +5,6 @@
 
 #include "zbtest.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -15,7 +13,6 @@
 #include <glib/gstdio.h>
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
-#include <zerobuffer/zerobuffer.h>
 
 #define W 64
 #define H 48
@@ -40,47 +37,6 @@ assert_channel_clean (const gchar * channel)
   g_free (resp);
 }
 
-/* Wait until a live server owns CHANNEL_request. */
-static void
-wait_server (const gchar * channel)
-{
-  gchar *req = part_name (channel, "request");
-  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-  zb_status st;
-
-  while (g_get_monotonic_time () < end) {
-    if (zb_inspect (req, &st, NULL, 0, NULL) == 0 && st.reader_alive)
-      break;
-    g_usleep (10 * 1000);
-  }
-  fail_unless (zb_inspect (req, &st, NULL, 0, NULL) == 0 && st.reader_alive,
-      "no server on %s", req);
-  GST_INFO ("server of %s ready", req);
-  g_free (req);
-}
-
-/* fork + exec @argv with its output appended to @log */
-static GPid
-spawn (const gchar * const *argv, const gchar * log)
-{
-  GPid pid;
-  gint fd = g_open (log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-
-  pid = fork ();
-  if (pid == 0) {
-    if (fd >= 0) {
-      dup2 (fd, 1);
-      dup2 (fd, 2);
-    }
-    execvp (argv[0], (char **) argv);
-    _exit (127);
-  }
-  if (fd >= 0)
-    close (fd);
-  fail_unless (pid > 0);
-  return pid;
-}
-
 static GPid
 spawn_c_server (const gchar * channel, const gchar * delay_ms,
     const gchar * log)
@@ -88,30 +44,18 @@ spawn_c_server (const gchar * channel, const gchar * delay_ms,
   const gchar *argv[] = { ZB_DUPLEX_INVERT, "-n", channel, "-s", "1000000",
     "-d", delay_ms, NULL
   };
-  GPid pid = spawn (argv, log);
 
-  wait_server (channel);
-  return pid;
+  return zbt_start_server (argv, channel, log);
 }
 
 /* gst-launch-1.0 -q with @desc split at spaces */
 static GPid
 spawn_gst_server (const gchar * desc, const gchar * channel, const gchar * log)
 {
-  gchar **words = g_strsplit (desc, " ", -1);
-  GPtrArray *argv = g_ptr_array_new ();
-  GPid pid;
-  gint i;
+  gchar **argv = zbt_launch_argv (desc);
+  GPid pid = zbt_start_server ((const gchar * const *) argv, channel, log);
 
-  g_ptr_array_add (argv, (gpointer) "gst-launch-1.0");
-  g_ptr_array_add (argv, (gpointer) "-q");
-  for (i = 0; words[i]; i++)
-    g_ptr_array_add (argv, words[i]);
-  g_ptr_array_add (argv, NULL);
-  pid = spawn ((const gchar * const *) argv->pdata, log);
-  g_ptr_array_free (argv, TRUE);
-  g_strfreev (words);
-  wait_server (channel);
+  g_strfreev (argv);
   return pid;
 }
 

@@ -14,19 +14,14 @@
 
 #include "zbtest.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <glib/gstdio.h>
 #include <gst/check/gstharness.h>
 #include <gst/video/video.h>
-#include <zerobuffer/zerobuffer.h>
 
 #define W 64
 #define H 48
@@ -72,17 +67,16 @@ at_exit (void)
 
 /* zbt-duplex-invert on server_channel (a new one unless set) with a
  * request ring of @ring bytes; @copy: every answer copied into the
- * response ring (its default), else -i: answers in place. Dies with the test process
- * (PR_SET_PDEATHSIG). Returns the channel. */
+ * response ring (its default), else -i: answers in place. Dies with the
+ * test process. Returns the channel. */
 static const gchar *
 start_server (const gchar * ring, gboolean copy)
 {
   static gboolean registered;
   gchar *log = zbt_tmp_path ("server.log");
-  gchar *req;
-  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-  zb_status st;
-  gint fd;
+  const gchar *argv[] = { ZB_DUPLEX_INVERT, "-n", NULL, "-s", ring,
+    copy ? NULL : "-i", NULL
+  };
 
   if (!registered) {
     atexit (at_exit);
@@ -90,34 +84,9 @@ start_server (const gchar * ring, gboolean copy)
   }
   if (server_channel == NULL)
     server_channel = zbt_name ();
-  fd = g_open (log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-  server_pid = fork ();
-  if (server_pid == 0) {
-    const gchar *argv[] = { ZB_DUPLEX_INVERT, "-n", server_channel, "-s",
-      ring, copy ? NULL : "-i", NULL
-    };
-
-    prctl (PR_SET_PDEATHSIG, SIGTERM);
-    if (fd >= 0) {
-      dup2 (fd, 1);
-      dup2 (fd, 2);
-    }
-    execv (argv[0], (char **) argv);
-    _exit (127);
-  }
-  if (fd >= 0)
-    close (fd);
-  fail_unless (server_pid > 0);
+  argv[2] = server_channel;
+  server_pid = zbt_start_server (argv, server_channel, log);
   g_free (log);
-
-  req = g_strdup_printf ("%s_request", server_channel);
-  while (g_get_monotonic_time () < end &&
-      !(zb_inspect (req, &st, NULL, 0, NULL) == 0 && st.reader_alive &&
-          st.reader_pid == (guint64) server_pid))
-    g_usleep (5 * 1000);
-  fail_unless (zb_inspect (req, &st, NULL, 0, NULL) == 0 && st.reader_alive,
-      "no server on %s", req);
-  g_free (req);
   return server_channel;
 }
 

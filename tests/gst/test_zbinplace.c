@@ -17,18 +17,13 @@
 
 #include "zbtest.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <glib/gstdio.h>
 #include <gst/check/gstharness.h>
-#include <zerobuffer/zerobuffer.h>
 
 /* I420 without padding: the default layout is the packed one */
 #define W 64
@@ -73,10 +68,8 @@ static const gchar *
 start_server (const gchar * pipeline, const gchar * channel)
 {
   static gboolean registered;
-  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-  gchar *desc, *req, **parts;
-  zb_status st;
-  gint fd;
+  const gchar *argv[] = { ZBT_GST_SERVER, NULL, NULL };
+  gchar *desc, **parts;
 
   if (!registered) {
     atexit (kill_server);
@@ -88,33 +81,12 @@ start_server (const gchar * pipeline, const gchar * channel)
   g_strfreev (parts);
   g_free (server_log);
   server_log = zbt_tmp_path ("server.log");
-  fd = g_open (server_log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  server_pid = fork ();
-  if (server_pid == 0) {
-    const gchar *argv[] = { ZBT_GST_SERVER, desc, NULL };
-
-    prctl (PR_SET_PDEATHSIG, SIGTERM);
-    if (fd >= 0) {
-      dup2 (fd, 1);
-      dup2 (fd, 2);
-    }
-    execv (argv[0], (char **) argv);
-    _exit (127);
-  }
-  if (fd >= 0)
-    close (fd);
-  fail_unless (server_pid > 0);
+  /* a log of this server alone: stop_server() reads its stats there */
+  g_unlink (server_log);
+  argv[1] = desc;
+  server_pid = zbt_start_server (argv, server_channel, server_log);
   GST_INFO ("server %d: %s", server_pid, desc);
   g_free (desc);
-
-  req = g_strdup_printf ("%s_request", server_channel);
-  while (g_get_monotonic_time () < end &&
-      !(zb_inspect (req, &st, NULL, 0, NULL) == 0 && st.reader_alive &&
-          st.reader_pid == (guint64) server_pid))
-    g_usleep (5 * 1000);
-  fail_unless (zb_inspect (req, &st, NULL, 0, NULL) == 0 && st.reader_alive,
-      "no server on %s", req);
-  g_free (req);
   return server_channel;
 }
 

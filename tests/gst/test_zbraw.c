@@ -511,10 +511,7 @@ static GPid
 spawn_echo_server (const gchar * channel, int *size_fd)
 {
   zb_duplex_config cfg = {.payload_size = 4 << 20,.timeout_ms = 5000 };
-  gchar *req = g_strdup_printf ("%s_request", channel);
-  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
   int fds[2];
-  zb_status st;
   GPid pid;
 
   fail_unless (pipe (fds) == 0);
@@ -534,14 +531,7 @@ spawn_echo_server (const gchar * channel, int *size_fd)
   fail_unless (pid > 0);
   close (fds[1]);
   *size_fd = fds[0];
-  while (g_get_monotonic_time () < end) {
-    if (zb_inspect (req, &st, NULL, 0, NULL) == 0 && st.reader_alive)
-      break;
-    g_usleep (10 * 1000);
-  }
-  fail_unless (zb_inspect (req, &st, NULL, 0, NULL) == 0 && st.reader_alive,
-      "no server on %s", req);
-  g_free (req);
+  zbt_wait_server (channel, pid);
   return pid;
 }
 

@@ -238,45 +238,91 @@ zbt_tmp_dir (void)
   return tmp_dir ? tmp_dir : g_get_tmp_dir ();
 }
 
-GPid
-zbt_spawn_launch (const gchar * desc)
+gchar **
+zbt_launch_argv (const gchar * desc)
 {
   gchar **words = g_strsplit (desc, " ", -1);
   GPtrArray *argv = g_ptr_array_new ();
-  gchar *log;
-  GPid pid = 0;
-  gint i, fd;
+  gint i;
 
-  g_ptr_array_add (argv, (gpointer) "gst-launch-1.0");
-  g_ptr_array_add (argv, (gpointer) "-q");
+  g_ptr_array_add (argv, g_strdup ("gst-launch-1.0"));
+  g_ptr_array_add (argv, g_strdup ("-q"));
   for (i = 0; words[i]; i++)
     if (*words[i])
-      g_ptr_array_add (argv, words[i]);
+      g_ptr_array_add (argv, g_strdup (words[i]));
   g_ptr_array_add (argv, NULL);
+  g_strfreev (words);
+  return (gchar **) g_ptr_array_free (argv, FALSE);
+}
 
-  log = g_build_filename (tmp_dir ? tmp_dir : g_get_tmp_dir (),
-      "launch.log", NULL);
-  fd = g_open (log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+/* fork + exec @argv (looked up in PATH unless a path), its output appended
+ * to @log; it gets @deathsig when the test process exits */
+static GPid
+spawn_logged (const gchar * const *argv, const gchar * log, gint deathsig)
+{
+  gint fd = g_open (log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+  GPid pid;
 
-  /* fork + exec by hand: the child's output goes to the log file */
   pid = fork ();
   if (pid == 0) {
-    /* a test that fails exits at once: take the launcher with it */
-    prctl (PR_SET_PDEATHSIG, SIGKILL);
+    /* a test that fails exits at once: take the child with it */
+    prctl (PR_SET_PDEATHSIG, deathsig);
     if (fd >= 0) {
       dup2 (fd, 1);
       dup2 (fd, 2);
     }
-    execvp ("gst-launch-1.0", (char **) argv->pdata);
+    execvp (argv[0], (char **) argv);
     _exit (127);
   }
   if (fd >= 0)
     close (fd);
   fail_unless (pid > 0, "fork failed");
+  return pid;
+}
+
+GPid
+zbt_spawn_launch (const gchar * desc)
+{
+  gchar **argv = zbt_launch_argv (desc);
+  gchar *log = g_build_filename (zbt_tmp_dir (), "launch.log", NULL);
+  GPid pid = spawn_logged ((const gchar * const *) argv, log, SIGKILL);
+
   GST_INFO ("spawned %d: %s", (int) pid, desc);
-  g_ptr_array_free (argv, TRUE);
-  g_strfreev (words);
+  g_strfreev (argv);
   g_free (log);
+  return pid;
+}
+
+/* Is @pid the live reader of @req? */
+static gboolean
+serves (const gchar * req, GPid pid)
+{
+  zb_status st;
+
+  return zb_inspect (req, &st, NULL, 0, NULL) == 0 && st.reader_alive &&
+      st.reader_pid == (guint64) pid;
+}
+
+void
+zbt_wait_server (const gchar * channel, GPid pid)
+{
+  gchar *req = g_strdup_printf ("%s_request", channel);
+  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  while (g_get_monotonic_time () < end && !serves (req, pid))
+    g_usleep (5 * 1000);
+  fail_unless (serves (req, pid), "no server on %s", req);
+  GST_INFO ("server %d of %s ready", (int) pid, req);
+  g_free (req);
+}
+
+GPid
+zbt_start_server (const gchar * const *argv, const gchar * channel,
+    const gchar * log)
+{
+  GPid pid = spawn_logged (argv, log, SIGTERM);
+
+  zbt_wait_server (channel, pid);
   return pid;
 }
 

@@ -77,6 +77,23 @@ gchar *zbt_tmp_path (const gchar * file);
  * temporary directory. */
 GPid zbt_spawn_launch (const gchar * desc);
 
+/* The argv of gst-launch-1.0 -q with the pipeline @desc split at spaces
+ * (as zbt_spawn_launch() runs it); g_strfreev() it. */
+gchar **zbt_launch_argv (const gchar * desc);
+
+/* Wait up to 10 s until process @pid serves duplex channel @channel (it
+ * is the live reader of CHANNEL_request); fails the test otherwise. */
+void zbt_wait_server (const gchar * channel, GPid pid);
+
+/* Spawn the duplex server @argv (argv[0]: a path, or a program in PATH,
+ * e.g. ZB_DUPLEX_INVERT or gst-launch-1.0), its output appended to @log;
+ * it gets SIGTERM when the test process exits (also when the test
+ * fails). Then wait up to 10 s until it serves channel @channel (it is
+ * the live reader of CHANNEL_request); fails the test otherwise. Returns
+ * its pid, for the caller to stop (zbt_kill()). */
+GPid zbt_start_server (const gchar * const *argv, const gchar * channel,
+    const gchar * log);
+
 /* The test binary's temporary directory (removed with its files at the
  * end). */
 const gchar *zbt_tmp_dir (void);
