@@ -145,6 +145,11 @@ ring_mem_map (GstMemory * mem, gsize maxsize, GstMapFlags flags)
   if ((flags & GST_MAP_WRITE) && root->tag == 0)
     return NULL;
   g_mutex_lock (&root->lock);
+  /* sealed (gst_zb_ring_memory_seal()): never written again */
+  if ((flags & GST_MAP_WRITE) && GST_MEMORY_IS_READONLY (root)) {
+    g_mutex_unlock (&root->lock);
+    return NULL;
+  }
   root->maps++;
   data = root->data;
   g_mutex_unlock (&root->lock);
@@ -387,6 +392,19 @@ gst_zb_ring_memory_in_ring (GstMemory * mem, guint64 tag, zb_frame * frame)
     *frame = root->frame;
   g_mutex_unlock (&root->lock);
   return in_ring;
+}
+
+void
+gst_zb_ring_memory_seal (GstMemory * mem)
+{
+  GstZbRingMemory *root;
+
+  g_return_if_fail (mem != NULL);
+  root = root_of (mem);
+  /* the lock orders it with ring_mem_map()'s look at the flag */
+  g_mutex_lock (&root->lock);
+  GST_MINI_OBJECT_FLAG_SET (root, GST_MEMORY_FLAG_READONLY);
+  g_mutex_unlock (&root->lock);
 }
 
 /* Move what nobody has mapped; with @detach, detach first. */

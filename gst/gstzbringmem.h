@@ -69,6 +69,15 @@ GstMemory *gst_zb_ring_allocator_wrap_writable (GstAllocator * allocator,
 gboolean gst_zb_ring_memory_in_ring (GstMemory * mem, guint64 tag,
     zb_frame * frame);
 
+/* Make @mem's root read-only (GST_MEMORY_FLAG_READONLY) for good: a write
+ * map from now on copies it, as for any read-only memory. zbsink does this
+ * when it answers a request in place: the client reads those bytes after
+ * zbsink has dropped its buffer, while another holder of that buffer (a
+ * tee's other branch) could otherwise write into them. Call it while
+ * holding a reference to a buffer of @mem, so that nobody else can have it
+ * mapped for writing. Any thread. */
+void gst_zb_ring_memory_seal (GstMemory * mem);
+
 /* Move the bytes of every live ring memory that nobody has mapped (itself
  * or through a sub-memory) to the heap and release its frame, so that the
  * peer gets the space back. Mapped memories stay in the ring. Returns the

@@ -280,6 +280,9 @@ gst_zb_sink_in_place_prepare (GstZbSink * self, GstBuffer * buf,
   if (zb_duplex_responses_in_place (self->writer, frame.sequence, offset,
           size, ip->record) < 0)
     goto copy;
+  /* the client reads these bytes after we drop the buffer: nobody else
+   * who holds it (a tee's other branch) may write into them then */
+  gst_zb_ring_memory_seal (ip->mem);
   GST_LOG_OBJECT (self, "answering request %" G_GUINT64_FORMAT " in place: %"
       G_GUINT64_FORMAT " bytes at %" G_GUINT64_FORMAT, frame.sequence, size,
       offset);

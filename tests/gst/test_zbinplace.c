@@ -322,6 +322,45 @@ GST_START_TEST (test_tee_copies)
 
 GST_END_TEST;
 
+/* A request answered in place stays as it was answered, also when a tee's
+ * other branch writes in place after zbsink dropped its reference (zbsink
+ * enable-last-sample=false; that branch waits 30 ms, so it holds the
+ * buffer alone by then): its write map copies (zbsink made the memory
+ * read-only when it answered), and the client, which reads its answer
+ * 100 ms later, sees the request unchanged. Before: videobalance
+ * brightened the bytes the client was answered with. */
+GST_START_TEST (test_tee_later_writer_copies)
+{
+  const gchar *channel = start_server ("zbsrc channel-name=@CH@ "
+      "payload-size=1000000 stall-timeout=0 ! tee name=t ! queue ! "
+      "zbsink name=sink channel-name=@CH@ sync=false enable-last-sample=false "
+      "t. ! queue ! identity sleep-time=30000 ! videobalance brightness=0.5 "
+      "! fakesink", NULL);
+  GstElement *f = gst_element_factory_make ("zbfilter", NULL);
+  GstHarness *h;
+  GstBuffer *out;
+  gint i;
+
+  fail_unless (f != NULL);
+  g_object_set (f, "channel-name", channel, "timeout", 5000, NULL);
+  gst_util_set_object_arg (G_OBJECT (f), "on-server-lost", "error");
+  h = gst_harness_new_with_element (f, "sink", "src");
+  gst_object_unref (f);
+  gst_harness_set_src_caps_str (h, CAPS);
+  for (i = 0; i < 5; i++) {
+    fail_unless_equals_int (gst_harness_push (h, make_frame (i)), GST_FLOW_OK);
+    out = gst_harness_pull (h);
+    g_usleep (100 * 1000);
+    check_response (out, i, ECHO);
+    gst_buffer_unref (out);
+  }
+  fail_unless_equals_uint64 (zbt_stat_u64 (h->element, "copies"), 0);
+  gst_harness_teardown (h);
+  fail_unless_equals_uint64 (stop_server ("in-place-answers"), 5);
+}
+
+GST_END_TEST;
+
 /* Fan-in: ONE pair of NAME serves a gst-launch-1.0 client NAME@cam2 (50
  * frames of videotestsrc, a tee saves what it sends) while this process's
  * clients NAME@cam1, NAME, then NAME@cam1 again run; each client's
@@ -384,6 +423,7 @@ zbinplace_suite (void)
   tcase_add_test (tc, test_raw_client_gst_answers_copied);
   tcase_add_test (tc, test_copying_transform);
   tcase_add_test (tc, test_tee_copies);
+  tcase_add_test (tc, test_tee_later_writer_copies);
   tcase_add_test (tc, test_in_place_fanin);
   return s;
 }
