@@ -31,31 +31,6 @@
 #define ODD_H 24
 #define CAPS_ODD "video/x-raw,format=GRAY8,width=30,height=24,framerate=30/1"
 
-/* The server of the running test and its channel: killed and removed at
- * exit also when the test fails (check exits the forked test process). */
-static GPid server_pid;
-static gchar *server_channel;
-
-static void
-stop_server (void)
-{
-  if (server_pid > 0) {
-    zbt_kill (server_pid, SIGTERM, 5000);
-    server_pid = 0;
-  }
-  if (server_channel) {
-    zbt_cleanup_channel (server_channel);
-    g_free (server_channel);
-    server_channel = NULL;
-  }
-}
-
-static void
-at_exit (void)
-{
-  stop_server ();
-}
-
 static void
 assert_clean (const gchar * channel)
 {
@@ -73,22 +48,16 @@ assert_clean (const gchar * channel)
 static const gchar *
 start_server (const gchar * delay_ms)
 {
-  static gboolean registered;
   gchar *log = g_strdup_printf ("%s/zbt-filterharness-%d.log",
       g_get_tmp_dir (), (int) getpid ());
   const gchar *argv[] = { ZB_DUPLEX_INVERT, "-n", NULL, "-s", "1000000",
     "-d", delay_ms, NULL
   };
 
-  if (!registered) {
-    atexit (at_exit);
-    registered = TRUE;
-  }
-  server_channel = zbt_name ();
-  argv[2] = server_channel;
-  server_pid = zbt_start_server (argv, server_channel, log);
+  argv[2] = zbt_server_channel ();
+  zbt_server_start (argv, log);
   g_free (log);
-  return server_channel;
+  return argv[2];
 }
 
 static GstBuffer *
@@ -205,7 +174,7 @@ GST_START_TEST (test_harness_round_trip)
   fail_unless_equals_uint64 (zbt_stat_u64 (h->element, "requests"), 5);
   fail_unless_equals_uint64 (zbt_stat_u64 (h->element, "responses"), 5);
   gst_harness_teardown (h);
-  stop_server ();
+  zbt_server_stop ();
 }
 
 GST_END_TEST;
@@ -246,7 +215,7 @@ GST_START_TEST (test_negotiated_allocator)
   gst_buffer_unmap (out, &map);
   gst_buffer_unref (out);
   gst_harness_teardown (h);
-  stop_server ();
+  zbt_server_stop ();
 }
 
 GST_END_TEST;
@@ -349,7 +318,7 @@ GST_START_TEST (test_unmappable_input)
   gst_object_unref (bus);
   gst_harness_teardown (h);
   gst_object_unref (bad);
-  stop_server ();
+  zbt_server_stop ();
 }
 
 GST_END_TEST;
@@ -378,7 +347,7 @@ GST_START_TEST (test_unmappable_output)
   gst_object_unref (bus);
   gst_harness_teardown (h);
   gst_object_unref (bad);
-  stop_server ();
+  zbt_server_stop ();
 }
 
 GST_END_TEST;
@@ -416,7 +385,7 @@ GST_START_TEST (test_flush_in_flight)
   fail_unless_equals_uint64 (zbt_stat_u64 (h->element, "discarded"), 3);
   fail_unless_equals_uint64 (zbt_stat_u64 (h->element, "responses"), 1);
   gst_harness_teardown (h);
-  stop_server ();
+  zbt_server_stop ();
 }
 
 GST_END_TEST;
@@ -478,7 +447,7 @@ GST_START_TEST (test_drain_position)
   fail_unless (gst_pad_peer_query_position (h->sinkpad, GST_FORMAT_TIME, &pos));
   fail_unless_equals_int64 (pos, 4 * 33 * GST_MSECOND);
   gst_harness_teardown (h);
-  stop_server ();
+  zbt_server_stop ();
 }
 
 GST_END_TEST;
@@ -516,7 +485,7 @@ GST_START_TEST (test_renegotiation)
   }
   fail_unless_equals_uint64 (zbt_stat_u64 (h->element, "responses"), 9);
   gst_harness_teardown (h);
-  stop_server ();
+  zbt_server_stop ();
 }
 
 GST_END_TEST;
@@ -547,7 +516,7 @@ GST_START_TEST (test_state_cycles)
   gst_object_unref (f);
   zbt_stop_and_free (p);
   g_free (resp);
-  stop_server ();
+  zbt_server_stop ();
 }
 
 GST_END_TEST;

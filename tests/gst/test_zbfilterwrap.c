@@ -34,60 +34,22 @@
 /* rings of about five frames: held buffers fill them at once */
 #define SMALL_RING "16384"
 
-/* The server of the running test and its channel: killed and removed at
- * exit also when the test fails (check exits the forked test process). */
-static GPid server_pid;
-static gchar *server_channel;
-
-static void
-kill_server (void)
-{
-  if (server_pid > 0) {
-    zbt_kill (server_pid, SIGTERM, 5000);
-    server_pid = 0;
-  }
-}
-
-static void
-stop_server (void)
-{
-  kill_server ();
-  if (server_channel) {
-    zbt_cleanup_channel (server_channel);
-    g_free (server_channel);
-    server_channel = NULL;
-  }
-}
-
-static void
-at_exit (void)
-{
-  stop_server ();
-}
-
-/* zbt-duplex-invert on server_channel (a new one unless set) with a
+/* zbt-duplex-invert on zbt_server_channel() with a
  * request ring of @ring bytes; @copy: every answer copied into the
  * response ring (its default), else -i: answers in place. Dies with the
  * test process. Returns the channel. */
 static const gchar *
 start_server (const gchar * ring, gboolean copy)
 {
-  static gboolean registered;
   gchar *log = zbt_tmp_path ("server.log");
   const gchar *argv[] = { ZB_DUPLEX_INVERT, "-n", NULL, "-s", ring,
     copy ? NULL : "-i", NULL
   };
 
-  if (!registered) {
-    atexit (at_exit);
-    registered = TRUE;
-  }
-  if (server_channel == NULL)
-    server_channel = zbt_name ();
-  argv[2] = server_channel;
-  server_pid = zbt_start_server (argv, server_channel, log);
+  argv[2] = zbt_server_channel ();
+  zbt_server_start (argv, log);
   g_free (log);
-  return server_channel;
+  return argv[2];
 }
 
 /* A harness around a zbfilter of @channel with @props ("name=value ...",
@@ -231,7 +193,7 @@ run_wrapped (gboolean copy, const gchar * format)
   gst_harness_teardown (h);
   g_free (props);
   assert_no_leftovers (channel);
-  stop_server ();
+  zbt_server_stop ();
 }
 
 GST_START_TEST (test_wrapped_in_place)
@@ -292,7 +254,7 @@ GST_START_TEST (test_video_meta)
   fail_unless_equals_uint64 (zbt_stat_u64 (h->element, "wrapped"), 1);
   fail_unless_equals_uint64 (zbt_stat_u64 (h->element, "copies"), 0);
   gst_harness_teardown (h);
-  stop_server ();
+  zbt_server_stop ();
 }
 
 GST_END_TEST;
@@ -341,7 +303,7 @@ run_held (gboolean copy, guint max_in_flight)
   g_ptr_array_unref (held);
   g_free (props);
   assert_no_leftovers (channel);
-  stop_server ();
+  zbt_server_stop ();
 }
 
 GST_START_TEST (test_held_in_place)
@@ -424,7 +386,7 @@ GST_START_TEST (test_held_pipeline)
   g_ptr_array_unref (kept);
   g_ptr_array_unref (inputs);
   assert_no_leftovers (channel);
-  stop_server ();
+  zbt_server_stop ();
 }
 
 GST_END_TEST;
@@ -483,7 +445,7 @@ run_restart_held (gboolean copy)
   fail_unless (gst_buffer_map (d.buf, &d.map, GST_MAP_READ));
 
   /* a new server of the same channel */
-  kill_server ();
+  zbt_server_kill ();
   start_server ("1000000", copy);
   thread = g_thread_new ("unmap", delayed_unmap, &d);
 
@@ -511,7 +473,7 @@ run_restart_held (gboolean copy)
   }
   gst_harness_teardown (h);
   assert_no_leftovers (channel);
-  stop_server ();
+  zbt_server_stop ();
 }
 
 GST_START_TEST (test_restart_with_held_buffers)
@@ -553,7 +515,7 @@ GST_START_TEST (test_stop_while_mapped)
   gst_buffer_unref (a);
   gst_buffer_unref (b);
   g_free (resp);
-  stop_server ();
+  zbt_server_stop ();
 }
 
 GST_END_TEST;

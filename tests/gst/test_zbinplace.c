@@ -41,25 +41,8 @@ typedef enum
   TURN                          /* videoflip 180: each plane reversed */
 } Mode;
 
-/* The server of the running test and its channel: killed and removed at
- * exit also when the test fails (check exits the forked test process). */
-static GPid server_pid;
-static gchar *server_channel;
+/* The log of the running test's server (zbt_server_start()) */
 static gchar *server_log;
-
-static void
-kill_server (void)
-{
-  if (server_pid > 0) {
-    zbt_kill (server_pid, SIGTERM, 5000);
-    server_pid = 0;
-  }
-  if (server_channel) {
-    zbt_cleanup_channel (server_channel);
-    g_free (server_channel);
-    server_channel = NULL;
-  }
-}
 
 /* zbt-gst-server running @pipeline (each "@CH@" replaced by the channel,
  * a new one unless @channel), until a live server owns CHANNEL_request.
@@ -67,27 +50,23 @@ kill_server (void)
 static const gchar *
 start_server (const gchar * pipeline, const gchar * channel)
 {
-  static gboolean registered;
   const gchar *argv[] = { ZBT_GST_SERVER, NULL, NULL };
   gchar *desc, **parts;
+  GPid pid;
 
-  if (!registered) {
-    atexit (kill_server);
-    registered = TRUE;
-  }
-  server_channel = channel ? g_strdup (channel) : zbt_name ();
+  zbt_server_set_channel (channel);
   parts = g_strsplit (pipeline, "@CH@", -1);
-  desc = g_strjoinv (server_channel, parts);
+  desc = g_strjoinv (zbt_server_channel (), parts);
   g_strfreev (parts);
   g_free (server_log);
   server_log = zbt_tmp_path ("server.log");
   /* a log of this server alone: stop_server() reads its stats there */
   g_unlink (server_log);
   argv[1] = desc;
-  server_pid = zbt_start_server (argv, server_channel, server_log);
-  GST_INFO ("server %d: %s", server_pid, desc);
+  pid = zbt_server_start (argv, server_log);
+  GST_INFO ("server %d: %s", pid, desc);
   g_free (desc);
-  return server_channel;
+  return zbt_server_channel ();
 }
 
 /* Stop the server (SIGINT: it stops its pipeline and prints zbsink's
@@ -97,11 +76,11 @@ stop_server (const gchar * field)
 {
   gchar *log = NULL, *key, *at;
   guint64 value;
+  GPid pid = zbt_server_take ();
   gint status;
 
-  fail_unless (server_pid > 0);
-  status = zbt_kill (server_pid, SIGINT, 10000);
-  server_pid = 0;
+  fail_unless (pid > 0);
+  status = zbt_kill (pid, SIGINT, 10000);
   fail_unless (g_file_get_contents (server_log, &log, NULL, NULL));
   fail_unless (WIFEXITED (status) && WEXITSTATUS (status) == 0,
       "server status %d: %s", status, log);
@@ -112,7 +91,7 @@ stop_server (const gchar * field)
   GST_INFO ("server: %s = %" G_GUINT64_FORMAT " (%s)", field, value, log);
   g_free (key);
   g_free (log);
-  kill_server ();
+  zbt_server_stop ();
   return value;
 }
 

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/types.h>
@@ -323,6 +324,66 @@ zbt_start_server (const gchar * const *argv, const gchar * channel,
   GPid pid = spawn_logged (argv, log, SIGTERM);
 
   zbt_wait_server (channel, pid);
+  return pid;
+}
+
+static GPid server_pid;
+static gchar *server_channel;
+
+const gchar *
+zbt_server_channel (void)
+{
+  if (server_channel == NULL)
+    server_channel = zbt_name ();
+  return server_channel;
+}
+
+void
+zbt_server_set_channel (const gchar * channel)
+{
+  g_free (server_channel);
+  server_channel = g_strdup (channel);
+}
+
+void
+zbt_server_kill (void)
+{
+  if (server_pid > 0) {
+    zbt_kill (server_pid, SIGTERM, 5000);
+    server_pid = 0;
+  }
+}
+
+void
+zbt_server_stop (void)
+{
+  zbt_server_kill ();
+  if (server_channel) {
+    zbt_cleanup_channel (server_channel);
+    g_free (server_channel);
+    server_channel = NULL;
+  }
+}
+
+GPid
+zbt_server_start (const gchar * const *argv, const gchar * log)
+{
+  static gboolean registered;
+
+  if (!registered) {
+    atexit (zbt_server_stop);
+    registered = TRUE;
+  }
+  server_pid = zbt_start_server (argv, zbt_server_channel (), log);
+  return server_pid;
+}
+
+GPid
+zbt_server_take (void)
+{
+  GPid pid = server_pid;
+
+  server_pid = 0;
   return pid;
 }
 

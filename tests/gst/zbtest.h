@@ -94,6 +94,22 @@ void zbt_wait_server (const gchar * channel, GPid pid);
 GPid zbt_start_server (const gchar * const *argv, const gchar * channel,
     const gchar * log);
 
+/* The test's server, one at a time, on the test's channel: both are
+ * stopped and removed when the test process exits, also when the test
+ * fails (check exits the forked process). zbt_server_channel() is the
+ * channel (set by zbt_server_set_channel(), a new zbt_name() when none
+ * is set); zbt_server_start() runs @argv there as zbt_start_server()
+ * does. zbt_server_kill() ends the server with SIGTERM and keeps the
+ * channel (to start another on it); zbt_server_stop() also removes the
+ * channel's objects and forgets it; zbt_server_take() hands the running
+ * server's pid to the caller, who ends it. */
+const gchar *zbt_server_channel (void);
+void zbt_server_set_channel (const gchar * channel);
+GPid zbt_server_start (const gchar * const *argv, const gchar * log);
+GPid zbt_server_take (void);
+void zbt_server_kill (void);
+void zbt_server_stop (void);
+
 /* The test binary's temporary directory (removed with its files at the
  * end). */
 const gchar *zbt_tmp_dir (void);
