@@ -52,6 +52,7 @@
 #include "config.h"
 #endif
 
+#include "gstzbfilterpool.h"
 #include "gstzbfilterpriv.h"
 #include "gstzbringmem.h"
 
@@ -122,6 +123,8 @@ static GstFlowReturn gst_zb_filter_transform (GstBaseTransform * trans,
     GstBuffer * inbuf, GstBuffer * outbuf);
 static gboolean gst_zb_filter_decide_allocation (GstBaseTransform * trans,
     GstQuery * query);
+static gboolean gst_zb_filter_propose_allocation (GstBaseTransform * trans,
+    GstQuery * decide_query, GstQuery * query);
 
 static void
 gst_zb_filter_class_init (GstZbFilterClass * klass)
@@ -202,6 +205,9 @@ gst_zb_filter_class_init (GstZbFilterClass * klass)
    * A structure named "zbfilter-stats", counted since start:
    *
    * * "requests" (guint64): requests sent
+   * * "requests-in-ring" (guint64): of these, requests that upstream
+   *   filled where they were sent from, in a buffer of the pool zbfilter
+   *   proposed: sent without a copy
    * * "responses" (guint64): responses received and pushed
    * * "discarded" (guint64): responses to requests sent before a flush,
    *   thrown away
@@ -225,7 +231,8 @@ gst_zb_filter_class_init (GstZbFilterClass * klass)
    */
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
-          "Counters since start: requests, responses, discarded, dropped, "
+          "Counters since start: requests, requests-in-ring, responses, "
+          "discarded, dropped, "
           "passed-through, wrapped, copies, migrations, mean-round-trip and "
           "max-round-trip (microseconds), connected", GST_TYPE_STRUCTURE,
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
@@ -253,6 +260,8 @@ gst_zb_filter_class_init (GstZbFilterClass * klass)
   trans_class->transform = GST_DEBUG_FUNCPTR (gst_zb_filter_transform);
   trans_class->decide_allocation =
       GST_DEBUG_FUNCPTR (gst_zb_filter_decide_allocation);
+  trans_class->propose_allocation =
+      GST_DEBUG_FUNCPTR (gst_zb_filter_propose_allocation);
 
   gst_type_mark_as_plugin_api (GST_TYPE_ZB_FRAME_FORMAT, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_ZB_SERVER_LOST, 0);
@@ -274,6 +283,7 @@ gst_zb_filter_init (GstZbFilter * self)
   self->frame_duration = GST_CLOCK_TIME_NONE;
   self->position_out = GST_CLOCK_TIME_NONE;
   g_queue_init (&self->requests);
+  g_mutex_init (&self->slot_lock);
 }
 
 static void
@@ -283,6 +293,7 @@ gst_zb_filter_finalize (GObject * object)
 
   g_free (self->channel_name);
   g_free (self->channel);
+  g_mutex_clear (&self->slot_lock);
   gst_caps_replace (&self->server_caps, NULL);
   gst_caps_replace (&self->in_caps, NULL);
   gst_caps_replace (&self->resp_caps, NULL);
@@ -297,6 +308,7 @@ make_stats (GstZbFilter * self)
 {
   return gst_structure_new ("zbfilter-stats",
       "requests", G_TYPE_UINT64, self->n_requests,
+      "requests-in-ring", G_TYPE_UINT64, self->n_requests_in_ring,
       "responses", G_TYPE_UINT64, self->n_responses,
       "discarded", G_TYPE_UINT64, self->n_discarded,
       "dropped", G_TYPE_UINT64, self->n_dropped,
@@ -557,11 +569,13 @@ gst_zb_filter_set_caps (GstBaseTransform * trans, GstCaps * incaps,
 
   GST_DEBUG_OBJECT (self, "in %" GST_PTR_FORMAT " out %" GST_PTR_FORMAT,
       incaps, outcaps);
+  g_mutex_lock (&self->slot_lock);
   self->is_video = gst_structure_has_name (s, "video/x-raw") &&
       gst_video_info_from_caps (&self->vinfo, incaps) &&
       GST_VIDEO_INFO_FORMAT (&self->vinfo) != GST_VIDEO_FORMAT_ENCODED;
   if (self->is_video)
     gst_zb_video_layouts (&self->vinfo, &self->in_default, &self->in_packed);
+  g_mutex_unlock (&self->slot_lock);
   gst_caps_replace (&self->in_caps, incaps);
 
   GST_OBJECT_LOCK (self);
@@ -611,6 +625,16 @@ gst_zb_filter_submit_input_buffer (GstBaseTransform * trans,
     }
 
     ret = gst_zb_filter_send_request (self, input, &seq);
+    if (ret == 1) {
+      /* sent where it lies: its bytes are the request's now, and the
+       * response needs only the rest of it */
+      GstBuffer *meta = gst_buffer_new ();
+
+      gst_buffer_copy_into (meta, input, GST_BUFFER_COPY_METADATA, 0, -1);
+      gst_buffer_unref (input);
+      input = meta;
+      ret = 0;
+    }
     if (ret == 0)
       break;
     if (ret == -EINTR)
@@ -853,4 +877,46 @@ gst_zb_filter_query (GstBaseTransform * trans, GstPadDirection direction,
     gst_query_set_latency (query, live, min, max);
   }
   return ret;
+}
+
+/* Upstream may fill its buffers where their requests are sent from: a
+ * pool whose buffers lie in the request ring when they can
+ * (gstzbfilterpool.c). For raw video, whose size the caps give. */
+static gboolean
+gst_zb_filter_propose_allocation (GstBaseTransform * trans,
+    GstQuery * decide_query, GstQuery * query)
+{
+  GstZbFilter *self = GST_ZB_FILTER (trans);
+  GstBufferPool *pool;
+  GstStructure *config;
+  GstVideoInfo info;
+  GstCaps *caps;
+  gboolean need_pool;
+
+  /* downstream's metas (without a decide query the default would hand the
+   * query to downstream, whose pool is not where requests go) */
+  if (decide_query != NULL &&
+      !GST_BASE_TRANSFORM_CLASS (parent_class)->propose_allocation (trans,
+          decide_query, query))
+    return FALSE;
+  gst_query_parse_allocation (query, &caps, &need_pool);
+  if (caps == NULL || !gst_video_info_from_caps (&info, caps) ||
+      GST_VIDEO_INFO_FORMAT (&info) == GST_VIDEO_FORMAT_ENCODED)
+    return TRUE;
+  if (!gst_query_find_allocation_meta (query, GST_VIDEO_META_API_TYPE, NULL))
+    gst_query_add_allocation_meta (query, GST_VIDEO_META_API_TYPE, NULL);
+  if (!need_pool)
+    return TRUE;
+  pool = gst_zb_filter_pool_new (self);
+  config = gst_buffer_pool_get_config (pool);
+  gst_buffer_pool_config_set_params (config, caps, info.size, 0, 0);
+  if (!gst_buffer_pool_set_config (pool, config)) {
+    gst_object_unref (pool);
+    return TRUE;
+  }
+  GST_DEBUG_OBJECT (self, "proposing a pool of %" G_GSIZE_FORMAT " bytes",
+      info.size);
+  gst_query_add_allocation_pool (query, pool, info.size, 0, 0);
+  gst_object_unref (pool);
+  return TRUE;
 }

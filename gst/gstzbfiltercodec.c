@@ -152,25 +152,169 @@ copy_input (const InputMap * m, const GstZbLayout * layout, guint8 * dst,
     memset (dst + done, 0, size - done);
 }
 
-/* Write @buf as the next request. Returns 0, -EINTR (flushing), -EFAULT
- * (@buf cannot be mapped; nothing sent), a server-lost error, or another
- * negative errno. */
-int
-gst_zb_filter_send_request (GstZbFilter * self, GstBuffer * buf,
-    guint64 * sequence)
+/* The layout a request of raw video has (self->is_video). */
+static const GstZbLayout *
+request_layout (GstZbFilter * self)
+{
+  return self->format == GST_ZB_FRAME_FORMAT_RAW ? &self->in_packed :
+      &self->in_default;
+}
+
+/* The payload bytes of the request for @buf. */
+static gsize
+request_payload (GstZbFilter * self, GstBuffer * buf)
+{
+  gsize size = gst_buffer_get_size (buf);
+
+  if (!self->is_video)
+    return size;
+  if (gst_buffer_get_video_meta (buf) == NULL && size < request_layout
+      (self)->size)
+    return size;
+  return request_layout (self)->size;
+}
+
+/* Write the gst record of @buf, for @payload bytes, at @dst. */
+static void
+write_header (GstZbFilter * self, GstBuffer * buf, gsize payload, void *dst)
+{
+  zb_gst_record rec;
+
+  if (self->format != GST_ZB_FRAME_FORMAT_GST)
+    return;
+  gst_zb_record_from_buffer (&rec, buf);
+  rec.payload_size = payload;
+  zb_gst_record_encode (&rec, dst);
+}
+
+GstBuffer *
+gst_zb_filter_slot_buffer (GstZbFilter * self, gsize size, gboolean video_meta)
 {
   gsize hdr = self->format == GST_ZB_FRAME_FORMAT_GST ? ZB_GST_HEADER_SIZE : 0;
-  const GstZbLayout *layout = self->format == GST_ZB_FRAME_FORMAT_RAW ?
-      &self->in_packed : &self->in_default;
-  gsize payload = self->is_video ? layout->size : gst_buffer_get_size (buf);
+  const GstZbLayout *layout = request_layout (self);
+  GstBuffer *buf = NULL;
+  GstMemory *mem;
+  zb_frame frame;
+  void *dst;
+  guint p;
+
+  if (!g_mutex_trylock (&self->slot_lock))
+    return NULL;                /* sending: this one goes by copy */
+  if (self->client == NULL || self->slot_tag != 0 || size == 0)
+    goto out;
+  if (self->is_video) {
+    if (size != layout->size)
+      goto out;
+    /* without a meta, upstream writes the default layout */
+    for (p = 0; p < layout->n_planes && !video_meta; p++)
+      if (layout->offset[p] != self->in_default.offset[p] ||
+          layout->stride[p] != self->in_default.stride[p])
+        goto out;
+  }
+  if (zb_duplex_client_try_acquire (self->client, hdr + size, &dst) < 0)
+    goto out;
+  /* sequence 0 tells release_response() that this is a slot */
+  memset (&frame, 0, sizeof (frame));
+  frame.data = dst;
+  frame.size = hdr + size;
+  self->slot_tag = ++self->slot_serial;
+  self->slot_size = size;
+  mem = gst_zb_ring_allocator_wrap_writable (self->ring_alloc, &frame,
+      (guint8 *) dst + hdr, size, self->slot_tag);
+  buf = gst_buffer_new ();
+  gst_buffer_append_memory (buf, mem);
+  if (self->is_video && video_meta)
+    gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE,
+        GST_VIDEO_INFO_FORMAT (&self->vinfo),
+        GST_VIDEO_INFO_WIDTH (&self->vinfo),
+        GST_VIDEO_INFO_HEIGHT (&self->vinfo), layout->n_planes,
+        (gsize *) layout->offset, (gint *) layout->stride);
+out:
+  g_mutex_unlock (&self->slot_lock);
+  return buf;
+}
+
+/* With slot_lock: send @buf where it lies if it is the slot out, filled
+ * and held by nobody else. 1: sent; 0: not that (nothing changed); or
+ * zb_duplex_client_commit()'s error. */
+static int
+send_slot (GstZbFilter * self, GstBuffer * buf, guint64 * sequence)
+{
+  GstZbServerLost action;
+  GstMemory *mem;
+  zb_frame frame;
+  int ret;
+
+  if (gst_buffer_n_memory (buf) != 1)
+    return 0;
+  mem = gst_buffer_peek_memory (buf, 0);
+  if (mem->allocator != self->ring_alloc || mem->offset != 0 ||
+      mem->size != self->slot_size ||
+      request_payload (self, buf) != self->slot_size ||
+      needs_repack (self, buf, request_layout (self), self->slot_size))
+    return 0;
+  /* another holder would see the server's answer in place in it */
+  if (!gst_buffer_is_writable (buf) || !gst_memory_is_writable (mem))
+    return 0;
+  /* on-server-lost=passthrough pushes the inputs in flight unchanged: they
+   * must stay ours */
+  GST_OBJECT_LOCK (self);
+  action = self->on_server_lost;
+  GST_OBJECT_UNLOCK (self);
+  if (action == GST_ZB_SERVER_LOST_PASSTHROUGH)
+    return 0;
+  if (!gst_zb_ring_memory_take (mem, self->slot_tag, &frame))
+    return 0;
+  self->slot_tag = 0;
+  write_header (self, buf, self->slot_size, (void *) frame.data);
+  ret = zb_duplex_client_commit (self->client, sequence);
+  if (ret < 0)
+    return ret;
+  GST_OBJECT_LOCK (self);
+  self->n_requests_in_ring++;
+  GST_OBJECT_UNLOCK (self);
+  return 1;
+}
+
+/* With slot_lock: the slot out, if any, goes back to the ring (its
+ * buffer, if still alive, moves to the heap), so that this request can
+ * be acquired. Waits up to the timeout for a holder that has it mapped.
+ * 0, -EINTR or -ETIMEDOUT. */
+static int
+drop_slot (GstZbFilter * self, gint64 start)
+{
+  gint64 end = start + (gint64) gst_zb_filter_get_timeout (self) * 1000;
+
+  if (self->slot_tag == 0)
+    return 0;
+  while (!gst_zb_ring_allocator_unpin_tag (self->ring_alloc, self->slot_tag)) {
+    if (gst_zb_filter_is_flushing (self))
+      return -EINTR;
+    if (g_get_monotonic_time () >= end)
+      return -ETIMEDOUT;
+    g_usleep (1000);
+  }
+  self->slot_tag = 0;
+  return 0;
+}
+
+static int
+send_locked (GstZbFilter * self, GstBuffer * buf, guint64 * sequence)
+{
+  gsize hdr = self->format == GST_ZB_FRAME_FORMAT_GST ? ZB_GST_HEADER_SIZE : 0;
+  const GstZbLayout *layout = request_layout (self);
+  gsize payload = request_payload (self, buf);
   gint64 start = g_get_monotonic_time ();
   InputMap m;
   void *dst;
   int ret;
 
-  if (self->is_video && gst_buffer_get_video_meta (buf) == NULL &&
-      gst_buffer_get_size (buf) < payload)
-    payload = gst_buffer_get_size (buf);
+  if (self->slot_tag != 0) {
+    if ((ret = send_slot (self, buf, sequence)) != 0)
+      return ret;
+    if ((ret = drop_slot (self, start)) < 0)
+      return ret;
+  }
   if (!map_input (self, buf, needs_repack (self, buf, layout, payload), &m))
     return -EFAULT;
 
@@ -190,17 +334,27 @@ gst_zb_filter_send_request (GstZbFilter * self, GstBuffer * buf,
     return ret;
   }
 
-  if (hdr) {
-    zb_gst_record rec;
-
-    gst_zb_record_from_buffer (&rec, buf);
-    rec.payload_size = payload;
-    zb_gst_record_encode (&rec, dst);
-  }
+  write_header (self, buf, payload, dst);
   if (payload)
     copy_input (&m, layout, (guint8 *) dst + hdr, payload);
   unmap_input (buf, &m);
   return zb_duplex_client_commit (self->client, sequence);
+}
+
+/* Write @buf as the next request: where it lies if it is the slot of the
+ * request ring our pool gave out (1), else by copy (0). Returns 1, 0,
+ * -EINTR (flushing), -EFAULT (@buf cannot be mapped; nothing sent), a
+ * server-lost error, or another negative errno. */
+int
+gst_zb_filter_send_request (GstZbFilter * self, GstBuffer * buf,
+    guint64 * sequence)
+{
+  int ret;
+
+  g_mutex_lock (&self->slot_lock);
+  ret = send_locked (self, buf, sequence);
+  g_mutex_unlock (&self->slot_lock);
+  return ret;
 }
 
 /* ------------------------------------------------------------------ */

@@ -94,7 +94,11 @@ post_message (GstZbFilter * self, const gchar * name, guint64 pid,
 static void
 release_response (gpointer client, const zb_frame * frame)
 {
-  zb_duplex_client_release (client, frame);
+  /* sequence 0: a slot of our pool given back unsent (gstzbfilterpool.c) */
+  if (frame->sequence == 0)
+    zb_duplex_client_cancel (client, frame->data);
+  else
+    zb_duplex_client_release (client, frame);
 }
 
 /* Give the client up: the held responses that nobody has mapped move to
@@ -109,6 +113,7 @@ gst_zb_filter_disconnect (GstZbFilter * self)
   GstAllocator *alloc, *old;
   guint moved;
 
+  g_mutex_lock (&self->slot_lock);
   GST_OBJECT_LOCK (self);
   self->client = NULL;
   self->connected = FALSE;
@@ -118,6 +123,9 @@ gst_zb_filter_disconnect (GstZbFilter * self)
   self->old_alloc = NULL;
   gst_caps_replace (&self->server_caps, NULL);
   GST_OBJECT_UNLOCK (self);
+  /* a slot still out moves to the heap with the detach below */
+  self->slot_tag = 0;
+  g_mutex_unlock (&self->slot_lock);
 
   if (old)
     gst_object_unref (old);
@@ -238,6 +246,7 @@ try_connect (GstZbFilter * self)
     return ret;
   }
 
+  g_mutex_lock (&self->slot_lock);
   GST_OBJECT_LOCK (self);
   self->client = c;
   /* owns the client from now on: gst_zb_filter_disconnect() detaches it */
@@ -249,6 +258,7 @@ try_connect (GstZbFilter * self)
   if (self->flushing)
     zb_duplex_client_wakeup (c);
   GST_OBJECT_UNLOCK (self);
+  g_mutex_unlock (&self->slot_lock);
 
   gst_caps_replace (&self->conn_caps, self->in_caps);
   self->server_pid = st.reader_pid;

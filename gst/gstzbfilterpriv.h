@@ -104,12 +104,25 @@ struct _GstZbFilter
 
   gint video_meta_ok;           /* atomic: downstream reads GstVideoMeta */
 
+  /* The slot of the request ring that a buffer of our pool
+   * (gstzbfilterpool.c) lies in, acquired for the next request from
+   * upstream's thread. slot_lock: slot_*, and the writes of client,
+   * ring_alloc, is_video, vinfo, in_default and in_packed, which the pool
+   * reads; the streaming thread holds it while it sends. Taken before
+   * GST_OBJECT_LOCK and the ring allocator's lock. */
+  GMutex slot_lock;
+  guint64 slot_tag;             /* the slot memory's tag, 0: none out */
+  guint64 slot_serial;          /* the last tag given */
+  gsize slot_size;              /* its payload bytes */
+
   /* statistics and what queries read; GST_OBJECT_LOCK */
   guint64 n_requests;
   guint64 n_responses;
   guint64 n_discarded;
   guint64 n_dropped;
   guint64 n_passed;
+  guint64 n_requests_in_ring;   /* requests sent from where upstream
+                                 * filled them, without a copy */
   guint64 n_wrapped;            /* responses pushed without a copy */
   guint64 n_copies;             /* responses copied (repacked) */
   guint64 n_migrations;         /* wrapped responses moved to the heap */
@@ -145,6 +158,8 @@ GstFlowReturn gst_zb_filter_server_lost (GstZbFilter * self, int err);
 void gst_zb_filter_unpin (GstZbFilter * self, const gchar * why);
 int gst_zb_filter_send_request (GstZbFilter * self, GstBuffer * buf,
     guint64 * sequence);
+GstBuffer *gst_zb_filter_slot_buffer (GstZbFilter * self, gsize size,
+    gboolean video_meta);
 
 typedef enum
 {

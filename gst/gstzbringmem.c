@@ -407,9 +407,39 @@ gst_zb_ring_memory_seal (GstMemory * mem)
   g_mutex_unlock (&root->lock);
 }
 
-/* Move what nobody has mapped; with @detach, detach first. */
+gboolean
+gst_zb_ring_memory_take (GstMemory * mem, guint64 tag, zb_frame * frame)
+{
+  GstZbRingAllocator *self;
+  GstZbRingMemory *m = (GstZbRingMemory *) mem;
+  gboolean taken;
+
+  if (mem == NULL || mem->allocator == NULL || mem->parent != NULL ||
+      tag == 0 || !G_TYPE_CHECK_INSTANCE_TYPE (mem->allocator,
+          gst_zb_ring_allocator_get_type ()))
+    return FALSE;
+  self = (GstZbRingAllocator *) mem->allocator;
+  g_mutex_lock (&self->lock);
+  g_mutex_lock (&m->lock);
+  taken = !self->detached && !m->moved && m->maps == 0 && m->tag == tag;
+  if (taken) {
+    /* as if moved, without the bytes: a map from now on fails, and the
+     * free releases nothing */
+    *frame = m->frame;
+    m->data = NULL;
+    m->moved = TRUE;
+    g_queue_unlink (&self->pinned, &m->link);
+    self->pinned_bytes -= mem->maxsize;
+  }
+  g_mutex_unlock (&m->lock);
+  g_mutex_unlock (&self->lock);
+  return taken;
+}
+
+/* Move what nobody has mapped (with @tag, only memories of that tag);
+ * with @detach, detach first. */
 static guint
-unpin (GstZbRingAllocator * self, guint64 * bytes, gboolean detach)
+unpin (GstZbRingAllocator * self, guint64 * bytes, gboolean detach, guint64 tag)
 {
   GList *l, *next;
   gpointer owner;
@@ -422,6 +452,8 @@ unpin (GstZbRingAllocator * self, guint64 * bytes, gboolean detach)
     GstZbRingMemory *m = l->data;
 
     next = l->next;
+    if (tag != 0 && m->tag != tag)
+      continue;
     g_mutex_lock (&m->lock);
     if (m->maps > 0) {
       /* in use: it moves at a later stall or when unmapped after a
@@ -447,13 +479,29 @@ unpin (GstZbRingAllocator * self, guint64 * bytes, gboolean detach)
 guint
 gst_zb_ring_allocator_unpin (GstAllocator * allocator, guint64 * bytes)
 {
-  return unpin ((GstZbRingAllocator *) allocator, bytes, FALSE);
+  return unpin ((GstZbRingAllocator *) allocator, bytes, FALSE, 0);
+}
+
+gboolean
+gst_zb_ring_allocator_unpin_tag (GstAllocator * allocator, guint64 tag)
+{
+  GstZbRingAllocator *self = (GstZbRingAllocator *) allocator;
+  gboolean left = FALSE;
+  GList *l;
+
+  g_return_val_if_fail (tag != 0, FALSE);
+  unpin (self, NULL, FALSE, tag);
+  g_mutex_lock (&self->lock);
+  for (l = self->pinned.head; l && !left; l = l->next)
+    left = ((GstZbRingMemory *) l->data)->tag == tag;
+  g_mutex_unlock (&self->lock);
+  return !left;
 }
 
 guint
 gst_zb_ring_allocator_detach (GstAllocator * allocator)
 {
-  return unpin ((GstZbRingAllocator *) allocator, NULL, TRUE);
+  return unpin ((GstZbRingAllocator *) allocator, NULL, TRUE, 0);
 }
 
 guint

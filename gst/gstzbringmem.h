@@ -78,6 +78,22 @@ gboolean gst_zb_ring_memory_in_ring (GstMemory * mem, guint64 tag,
  * mapped for writing. Any thread. */
 void gst_zb_ring_memory_seal (GstMemory * mem);
 
+/* Take @mem (a root memory of _wrap_writable() with @tag, that nobody has
+ * mapped, of an allocator not detached) out of the allocator: *@frame is
+ * its frame, which the caller now owns (the memory's free releases
+ * nothing), and the memory can no longer be mapped. zbfilter does this
+ * when it sends a buffer of its pool where it lies in the request ring.
+ * FALSE (nothing changed) otherwise. The caller must hold the only
+ * reference to @mem. Any thread. */
+gboolean gst_zb_ring_memory_take (GstMemory * mem, guint64 tag,
+    zb_frame * frame);
+
+/* As _unpin() for the memories wrapped with @tag (not 0) only. TRUE when
+ * none of them is left in the ring (moved, freed, or none), FALSE when
+ * one is mapped. */
+gboolean gst_zb_ring_allocator_unpin_tag (GstAllocator * allocator,
+    guint64 tag);
+
 /* Move the bytes of every live ring memory that nobody has mapped (itself
  * or through a sub-memory) to the heap and release its frame, so that the
  * peer gets the space back. Mapped memories stay in the ring. Returns the

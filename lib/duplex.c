@@ -343,13 +343,15 @@ zb_duplex_client_acquire (zb_duplex_client * client, size_t size, void **data)
 
   if (client == NULL)
     return -EINVAL;
-  if (!client->in_place)
-    return zb_writer_acquire (client->requests, size, data);
   pthread_mutex_lock (&client->lock);
-  ret = entries_reserve (client);
+  ret = client->in_place ? entries_reserve (client) : 0;
   pthread_mutex_unlock (&client->lock);
   if (ret < 0)
     return ret;
+  if (!client->in_place) {
+    ret = zb_writer_acquire (client->requests, size, data);
+    goto out;
+  }
   /* In slices, draining the answers between them. */
   deadline = zb_deadline (client->timeout_ms);
   for (;;) {
@@ -363,10 +365,42 @@ zb_duplex_client_acquire (zb_duplex_client * client, size_t size, void **data)
     drain_answers (client);
   }
   zb_writer_set_write_timeout (client->requests, client->timeout_ms);
+out:
   if (ret == 0) {
+    pthread_mutex_lock (&client->lock);
     client->acquired = *data;
     client->acquired_size = size;
+    pthread_mutex_unlock (&client->lock);
   }
+  return ret;
+}
+
+int
+zb_duplex_client_try_acquire (zb_duplex_client * client, size_t size,
+    void **data)
+{
+  if (client == NULL || data == NULL)
+    return -EINVAL;
+  /* Room only grows meanwhile (the server frees it, our answers release
+   * it), so an acquire that would not wait now does not wait. */
+  if (!zb_writer_space_ready (client->requests, size))
+    return -EAGAIN;
+  return zb_duplex_client_acquire (client, size, data);
+}
+
+int
+zb_duplex_client_cancel (zb_duplex_client * client, const void *data)
+{
+  int ret = -EINVAL;
+
+  if (client == NULL || data == NULL)
+    return -EINVAL;
+  pthread_mutex_lock (&client->lock);
+  if (client->acquired == data) {
+    ret = zb_writer_cancel (client->requests);
+    client->acquired = NULL;
+  }
+  pthread_mutex_unlock (&client->lock);
   return ret;
 }
 
@@ -394,6 +428,8 @@ zb_duplex_client_commit (zb_duplex_client * client, uint64_t * sequence)
     /* From now on its bytes are not written over until it is done with. */
     entries_trim (client);
   }
+  if (ret == 0)
+    client->acquired = NULL;
   pthread_mutex_unlock (&client->lock);
   if (ret == 0 && sequence != NULL)
     *sequence = zb_writer_frames_written (client->requests);

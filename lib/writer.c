@@ -697,6 +697,17 @@ zb_max_size_always (size_t payload_size)
 }
 
 int
+zb_writer_cancel (zb_writer * writer)
+{
+  if (writer == NULL || !writer->acquired)
+    return -EINVAL;
+  /* Nothing of the frame was published: the count makes a frame exist.
+   * A wrap taken by the acquire stays taken (its marker is counted). */
+  writer->acquired = 0;
+  return 0;
+}
+
+int
 zb_writer_commit (zb_writer * writer)
 {
   zb_segment *seg;

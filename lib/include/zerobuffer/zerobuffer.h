@@ -284,6 +284,11 @@ int zb_writer_space_ready (zb_writer * writer, size_t size);
 /* Publish the acquired frame. Returns 0 or -EINVAL (nothing acquired). */
 int zb_writer_commit (zb_writer * writer);
 
+/* Give up the acquired frame: nothing of it is published, and the next
+ * acquire may return the same bytes. Returns 0 or -EINVAL (nothing
+ * acquired). */
+int zb_writer_cancel (zb_writer * writer);
+
 /* Make a blocked write or acquire return -EINTR at once, and every later
  * one until zb_writer_wakeup_clear(). Thread-safe. */
 void zb_writer_wakeup (zb_writer * writer);
@@ -661,6 +666,20 @@ int zb_duplex_client_send (zb_duplex_client * client, const void *data,
 int zb_duplex_client_acquire (zb_duplex_client * client, size_t size,
     void **data);
 int zb_duplex_client_commit (zb_duplex_client * client, uint64_t * sequence);
+
+/* As zb_duplex_client_acquire(), but never waits: -EAGAIN when there is no
+ * room now, -EALREADY when an acquire is pending. For a caller that hands
+ * the bytes to someone else to fill (zbfilter's buffer pool) and has
+ * another way to send when there is no room. */
+int zb_duplex_client_try_acquire (zb_duplex_client * client, size_t size,
+    void **data);
+
+/* Give up the pending acquire whose bytes are at @data (as the acquire
+ * returned them): nothing is sent. 0, or -EINVAL when no acquire of @data
+ * is pending (already committed or given up). Thread-safe against
+ * receive/release; not against a send, acquire or commit in another
+ * thread. */
+int zb_duplex_client_cancel (zb_duplex_client * client, const void *data);
 
 /* Wait up to @timeout_ms for the next response; release it with
  * zb_duplex_client_release(). A response answered in place points into

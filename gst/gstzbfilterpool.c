@@ -1,0 +1,145 @@
+/* zerobuffer GStreamer plugin - zbfilter's buffer pool
+ *
+ * SPDX-License-Identifier: MIT
+ *
+ * Upstream fills the request where it will be sent from: a buffer of this
+ * pool is, when zbfilter can give one (connected, room in the request
+ * ring, no other such buffer out, the layout of the request), a slot of
+ * the request ring acquired for the next request, and zbfilter sends it
+ * without a copy when it comes back as the next buffer, held by nobody
+ * else (gstzbfiltercodec.c). Every other buffer is an ordinary one of the
+ * base class, reused as usual. A slot buffer is never reused: once sent,
+ * its bytes belong to the request; given back unsent, its slot goes back
+ * to the ring (the ring memory's release, gstzbfilterconn.c).
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstzbfilterpool.h"
+#include "gstzbfilterpriv.h"
+
+#include <gst/video/gstvideopool.h>
+
+typedef struct
+{
+  GstBufferPool parent;
+
+  GWeakRef filter;
+  /* set_config() */
+  guint size;
+  gboolean video_meta;
+} GstZbFilterPool;
+
+typedef struct
+{
+  GstBufferPoolClass parent_class;
+} GstZbFilterPoolClass;
+
+static GType gst_zb_filter_pool_get_type (void);
+G_DEFINE_TYPE (GstZbFilterPool, gst_zb_filter_pool, GST_TYPE_BUFFER_POOL);
+
+static GQuark slot_quark;
+
+static const gchar **
+pool_get_options (GstBufferPool * pool)
+{
+  static const gchar *options[] = { GST_BUFFER_POOL_OPTION_VIDEO_META, NULL };
+
+  return options;
+}
+
+static gboolean
+pool_set_config (GstBufferPool * pool, GstStructure * config)
+{
+  GstZbFilterPool *self = (GstZbFilterPool *) pool;
+  GstCaps *caps;
+  guint size, min, max;
+
+  if (!gst_buffer_pool_config_get_params (config, &caps, &size, &min, &max))
+    return FALSE;
+  GST_OBJECT_LOCK (pool);
+  self->size = size;
+  self->video_meta = gst_buffer_pool_config_has_option (config,
+      GST_BUFFER_POOL_OPTION_VIDEO_META);
+  GST_OBJECT_UNLOCK (pool);
+  return GST_BUFFER_POOL_CLASS (gst_zb_filter_pool_parent_class)->set_config
+      (pool, config);
+}
+
+static GstFlowReturn
+pool_acquire_buffer (GstBufferPool * pool, GstBuffer ** buffer,
+    GstBufferPoolAcquireParams * params)
+{
+  GstZbFilterPool *self = (GstZbFilterPool *) pool;
+  GstZbFilter *filter = g_weak_ref_get (&self->filter);
+  gboolean video_meta;
+  guint size;
+
+  if (filter) {
+    GST_OBJECT_LOCK (pool);
+    size = self->size;
+    video_meta = self->video_meta;
+    GST_OBJECT_UNLOCK (pool);
+    *buffer = gst_zb_filter_slot_buffer (filter, size, video_meta);
+    gst_object_unref (filter);
+    if (*buffer) {
+      gst_mini_object_set_qdata (GST_MINI_OBJECT_CAST (*buffer), slot_quark,
+          GINT_TO_POINTER (1), NULL);
+      return GST_FLOW_OK;
+    }
+  }
+  return GST_BUFFER_POOL_CLASS (gst_zb_filter_pool_parent_class)
+      ->acquire_buffer (pool, buffer, params);
+}
+
+static void
+pool_release_buffer (GstBufferPool * pool, GstBuffer * buffer)
+{
+  /* a slot is never reused */
+  if (gst_mini_object_get_qdata (GST_MINI_OBJECT_CAST (buffer), slot_quark))
+    GST_BUFFER_POOL_CLASS (gst_zb_filter_pool_parent_class)->free_buffer
+        (pool, buffer);
+  else
+    GST_BUFFER_POOL_CLASS (gst_zb_filter_pool_parent_class)->release_buffer
+        (pool, buffer);
+}
+
+static void
+gst_zb_filter_pool_finalize (GObject * object)
+{
+  GstZbFilterPool *self = (GstZbFilterPool *) object;
+
+  g_weak_ref_clear (&self->filter);
+  G_OBJECT_CLASS (gst_zb_filter_pool_parent_class)->finalize (object);
+}
+
+static void
+gst_zb_filter_pool_class_init (GstZbFilterPoolClass * klass)
+{
+  GstBufferPoolClass *pool_class = GST_BUFFER_POOL_CLASS (klass);
+
+  G_OBJECT_CLASS (klass)->finalize = gst_zb_filter_pool_finalize;
+  pool_class->get_options = pool_get_options;
+  pool_class->set_config = pool_set_config;
+  pool_class->acquire_buffer = pool_acquire_buffer;
+  pool_class->release_buffer = pool_release_buffer;
+  slot_quark = g_quark_from_static_string ("GstZbFilterPoolSlot");
+}
+
+static void
+gst_zb_filter_pool_init (GstZbFilterPool * self)
+{
+  g_weak_ref_init (&self->filter, NULL);
+}
+
+GstBufferPool *
+gst_zb_filter_pool_new (GstZbFilter * filter)
+{
+  GstZbFilterPool *self = g_object_new (gst_zb_filter_pool_get_type (), NULL);
+
+  gst_object_ref_sink (self);
+  g_weak_ref_set (&self->filter, filter);
+  return GST_BUFFER_POOL_CAST (self);
+}
