@@ -607,6 +607,7 @@ gst_zb_filter_submit_input_buffer (GstBaseTransform * trans,
   trans->queued_buf = NULL;
   if (input == NULL)
     return GST_FLOW_OK;
+  gst_zb_filter_pool_arrived (input);
 
   for (;;) {
     cr = gst_zb_filter_ensure_connected (self);

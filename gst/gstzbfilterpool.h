@@ -16,5 +16,9 @@ G_BEGIN_DECLS
  * reference to @filter. */
 GstBufferPool *gst_zb_filter_pool_new (GstZbFilter * filter);
 
+/* zbfilter got @buffer (of any pool, or none): if it is one of such a
+ * pool, it is no longer on its way. Streaming thread. */
+void gst_zb_filter_pool_arrived (GstBuffer * buffer);
+
 G_END_DECLS
 #endif /* __GST_ZB_FILTER_POOL_H__ */
