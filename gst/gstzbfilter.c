@@ -596,6 +596,7 @@ gst_zb_filter_submit_input_buffer (GstBaseTransform * trans,
   GstFlowReturn flow;
   GstZbConnectResult cr;
   guint64 seq = 0;
+  gboolean in_ring = FALSE;
   int ret;
 
   /* the default handles reconfiguration and QoS and queues the buffer */
@@ -626,6 +627,7 @@ gst_zb_filter_submit_input_buffer (GstBaseTransform * trans,
     }
 
     ret = gst_zb_filter_send_request (self, input, &seq);
+    in_ring = ret == 1;
     if (ret == 1) {
       /* sent where it lies: its bytes are the request's now, and the
        * response needs only the rest of it */
@@ -652,6 +654,7 @@ gst_zb_filter_submit_input_buffer (GstBaseTransform * trans,
   r = g_new0 (GstZbRequest, 1);
   r->input = input;
   r->sequence = seq;
+  r->in_ring = in_ring;
   r->sent_us = g_get_monotonic_time ();
   g_queue_push_tail (&self->requests, r);
   GST_OBJECT_LOCK (self);

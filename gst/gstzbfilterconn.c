@@ -420,7 +420,7 @@ gst_zb_filter_server_lost (GstZbFilter * self, int err)
   const gchar *reason;
   guint in_flight = 0;
   guint64 pid = self->server_pid;
-  GList *l;
+  GList *l, *next;
 
   switch (err) {
     case -EOWNERDEAD:
@@ -464,11 +464,21 @@ gst_zb_filter_server_lost (GstZbFilter * self, int err)
       gst_zb_filter_clear_requests (self);
       return GST_FLOW_ERROR;
     case GST_ZB_SERVER_LOST_PASSTHROUGH:
-      /* the inputs in flight go out unchanged, in order */
-      for (l = self->requests.head; l; l = l->next) {
+      /* the inputs in flight go out unchanged, in order; those sent
+       * where they lay (on-server-lost was set to passthrough since) are
+       * the server's bytes: dropped */
+      for (l = self->requests.head; l; l = next) {
         GstZbRequest *r = l->data;
 
+        next = l->next;
         r->sequence = 0;
+        if (r->in_ring) {
+          g_queue_delete_link (&self->requests, l);
+          gst_zb_filter_request_free (r);
+          GST_OBJECT_LOCK (self);
+          self->n_dropped++;
+          GST_OBJECT_UNLOCK (self);
+        }
       }
       return GST_FLOW_OK;
     case GST_ZB_SERVER_LOST_WAIT:

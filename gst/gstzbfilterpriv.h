@@ -49,6 +49,7 @@ typedef struct
   GstBuffer *input;             /* owned; NULL once discarded */
   guint64 sequence;             /* request sequence, 0: passthrough */
   gint64 sent_us;               /* g_get_monotonic_time () at send */
+  gboolean in_ring;             /* sent where it lay: input holds no bytes */
 } GstZbRequest;
 
 struct _GstZbFilter

@@ -262,11 +262,14 @@ GST_START_TEST (test_pool_passthrough)
 GST_END_TEST;
 
 static gint outputs;
+static gint empty_outputs;
 
 static GstPadProbeReturn
 count_output (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 {
   g_atomic_int_inc (&outputs);
+  if (gst_buffer_get_size (GST_PAD_PROBE_INFO_BUFFER (info)) == 0)
+    g_atomic_int_inc (&empty_outputs);
   return GST_PAD_PROBE_OK;
 }
 
@@ -316,6 +319,71 @@ GST_START_TEST (test_pool_server_killed)
 
 GST_END_TEST;
 
+/* on-server-lost set to passthrough while requests sent where they lay
+ * are in flight (a slow server, 4 in flight), then the server is killed:
+ * those inputs hold no bytes of their own and are dropped, the others
+ * pass unchanged; no empty buffer goes out, every output is its frame
+ * inverted or unchanged. */
+GST_START_TEST (test_pool_passthrough_set_later)
+{
+  const gchar *argv[] = { ZB_DUPLEX_INVERT, "-n", NULL, "-s", "4000000",
+    "-i", "-d", "20", NULL
+  };
+  const gchar *src = "videotestsrc is-live=true pattern=ball "
+      "num-buffers=60 ! " CAPS ",framerate=30/1";
+  GPtrArray *ref = reference (src);
+  GstElement *p, *f;
+  GstPad *pad;
+  GPtrArray *out;
+  gchar *log = zbt_tmp_path ("server.log");
+  guint i, j, inverted = 0, unchanged = 0;
+
+  argv[2] = zbt_server_channel ();
+  zbt_server_start (argv, log);
+  p = zbt_pipeline ("%s ! zbfilter name=f channel-name=%s max-in-flight=4 ! "
+      "appsink name=sink sync=false", src, zbt_server_channel ());
+  f = gst_bin_get_by_name (GST_BIN (p), "f");
+  pad = gst_element_get_static_pad (f, "src");
+  g_atomic_int_set (&outputs, 0);
+  g_atomic_int_set (&empty_outputs, 0);
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, count_output, NULL, NULL);
+  zbt_set_state (p, GST_STATE_PLAYING);
+  while (g_atomic_int_get (&outputs) < 10)
+    g_usleep (5000);
+  g_object_set (f, "on-server-lost", 2, NULL);
+  fail_unless (zbt_stat_u64 (f, "requests-in-ring") > 5);
+  zbt_kill (zbt_server_take (), SIGKILL, 5000);
+  out = run (p);
+  fail_unless_equals_int (g_atomic_int_get (&empty_outputs), 0);
+  for (i = 0; i < out->len; i++) {
+    GstBuffer *o = g_ptr_array_index (out, i);
+
+    for (j = 0; j < ref->len; j++)
+      if (GST_BUFFER_OFFSET (g_ptr_array_index (ref, j)) ==
+          GST_BUFFER_OFFSET (o))
+        break;
+    fail_unless (j < ref->len);
+    if (same_frame (o, g_ptr_array_index (ref, j), TRUE))
+      inverted++;
+    else if (same_frame (o, g_ptr_array_index (ref, j), FALSE))
+      unchanged++;
+    else
+      fail ("output %u is neither its frame inverted nor unchanged", i);
+  }
+  GST_INFO ("%u inverted, %u unchanged, %" G_GUINT64_FORMAT " dropped",
+      inverted, unchanged, zbt_stat_u64 (f, "dropped"));
+  fail_unless (inverted >= 10 && unchanged > 0);
+  gst_object_unref (pad);
+  gst_object_unref (f);
+  zbt_stop_and_free (p);
+  g_ptr_array_unref (out);
+  g_ptr_array_unref (ref);
+  g_free (log);
+  zbt_server_stop ();
+}
+
+GST_END_TEST;
+
 static Suite *
 zbfilterpool_suite (void)
 {
@@ -331,6 +399,7 @@ zbfilterpool_suite (void)
   tcase_add_test (tc, test_pool_buffer_held_elsewhere);
   tcase_add_test (tc, test_pool_passthrough);
   tcase_add_test (tc, test_pool_server_killed);
+  tcase_add_test (tc, test_pool_passthrough_set_later);
   return s;
 }
 
