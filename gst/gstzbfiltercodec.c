@@ -188,7 +188,8 @@ write_header (GstZbFilter * self, GstBuffer * buf, gsize payload, void *dst)
 }
 
 GstBuffer *
-gst_zb_filter_slot_buffer (GstZbFilter * self, gsize size, gboolean video_meta)
+gst_zb_filter_slot_buffer (GstZbFilter * self, gsize size, gsize align,
+    gboolean video_meta)
 {
   gsize hdr = self->format == GST_ZB_FRAME_FORMAT_GST ? ZB_GST_HEADER_SIZE : 0;
   const GstZbLayout *layout = request_layout (self);
@@ -213,6 +214,11 @@ gst_zb_filter_slot_buffer (GstZbFilter * self, gsize size, gboolean video_meta)
   }
   if (zb_duplex_client_try_acquire (self->client, hdr + size, &dst) < 0)
     goto out;
+  /* the alignment upstream asked for (decoders' SIMD code) */
+  if (((guintptr) dst + hdr) & align) {
+    zb_duplex_client_cancel (self->client, dst);
+    goto out;
+  }
   /* sequence 0 tells release_response() that this is a slot */
   memset (&frame, 0, sizeof (frame));
   frame.data = dst;

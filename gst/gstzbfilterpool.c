@@ -31,6 +31,7 @@ typedef struct
   GWeakRef filter;
   /* set_config() */
   guint size;
+  gsize align;
   gboolean video_meta;
   /* atomic: buffers handed out that have neither reached zbfilter
    * (gst_zb_filter_pool_arrived()) nor come back */
@@ -84,13 +85,17 @@ static gboolean
 pool_set_config (GstBufferPool * pool, GstStructure * config)
 {
   GstZbFilterPool *self = (GstZbFilterPool *) pool;
+  GstAllocationParams params;
   GstCaps *caps;
   guint size, min, max;
 
   if (!gst_buffer_pool_config_get_params (config, &caps, &size, &min, &max))
     return FALSE;
+  if (!gst_buffer_pool_config_get_allocator (config, NULL, &params))
+    gst_allocation_params_init (&params);
   GST_OBJECT_LOCK (pool);
   self->size = size;
+  self->align = params.align;
   self->video_meta = gst_buffer_pool_config_has_option (config,
       GST_BUFFER_POOL_OPTION_VIDEO_META);
   GST_OBJECT_UNLOCK (pool);
@@ -106,6 +111,7 @@ pool_acquire_buffer (GstBufferPool * pool, GstBuffer ** buffer,
   GstZbFilter *filter = g_weak_ref_get (&self->filter);
   GstFlowReturn ret;
   gboolean video_meta;
+  gsize align;
   guint size;
 
   *buffer = NULL;
@@ -113,9 +119,10 @@ pool_acquire_buffer (GstBufferPool * pool, GstBuffer ** buffer,
   if (filter && g_atomic_int_get (&self->in_transit) == 0) {
     GST_OBJECT_LOCK (pool);
     size = self->size;
+    align = self->align;
     video_meta = self->video_meta;
     GST_OBJECT_UNLOCK (pool);
-    *buffer = gst_zb_filter_slot_buffer (filter, size, video_meta);
+    *buffer = gst_zb_filter_slot_buffer (filter, size, align, video_meta);
     if (*buffer)
       gst_mini_object_set_qdata (GST_MINI_OBJECT_CAST (*buffer), slot_quark,
           GINT_TO_POINTER (1), NULL);

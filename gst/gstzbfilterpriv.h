@@ -160,7 +160,7 @@ void gst_zb_filter_unpin (GstZbFilter * self, const gchar * why);
 int gst_zb_filter_send_request (GstZbFilter * self, GstBuffer * buf,
     guint64 * sequence);
 GstBuffer *gst_zb_filter_slot_buffer (GstZbFilter * self, gsize size,
-    gboolean video_meta);
+    gsize align, gboolean video_meta);
 
 typedef enum
 {
