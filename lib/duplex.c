@@ -57,6 +57,7 @@ struct zb_duplex_client
   size_t capacity;              /* power of two */
   size_t head;
   size_t count;
+  size_t peak_sent;             /* most requests awaiting an answer at once */
 
   /* Answers read while a send waited (see drain_answers()), copied out of
    * the rings, for receive() to hand out first; and those handed out,
@@ -352,6 +353,13 @@ zb_duplex_client_acquire (zb_duplex_client * client, size_t size, void **data)
     ret = zb_writer_acquire (client->requests, size, data);
     goto out;
   }
+  /* An early wrap leaves room for as many more requests as this client
+   * has had out at once besides this one. */
+  pthread_mutex_lock (&client->lock);
+  zb_writer_set_wrap_reserve (client->requests, client->peak_sent == 0 ?
+      UINT64_MAX : (client->peak_sent - 1) * (ZB_FRAME_HEADER_SIZE +
+          (uint64_t) size));
+  pthread_mutex_unlock (&client->lock);
   /* In slices, draining the answers between them. */
   deadline = zb_deadline (client->timeout_ms);
   for (;;) {
@@ -408,6 +416,7 @@ int
 zb_duplex_client_commit (zb_duplex_client * client, uint64_t * sequence)
 {
   request_entry *e;
+  size_t i, sent;
   int ret;
 
   if (client == NULL)
@@ -425,6 +434,10 @@ zb_duplex_client_commit (zb_duplex_client * client, uint64_t * sequence)
     e->size = client->acquired_size;
     e->state = REQUEST_SENT;
     client->count++;
+    for (i = 0, sent = 0; i < client->count; i++)
+      sent += entry_at (client, i)->state == REQUEST_SENT;
+    if (sent > client->peak_sent)
+      client->peak_sent = sent;
     /* From now on its bytes are not written over until it is done with. */
     entries_trim (client);
   }

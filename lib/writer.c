@@ -45,6 +45,9 @@ struct zb_writer
    * (UINT64_MAX: no limit). A duplex client sets it so that requests it
    * still holds in place are not overwritten (duplex.c). */
   uint64_t limit;
+  /* bytes an early wrap must leave within the limit after its frame
+   * (zb_writer_set_wrap_reserve(); UINT64_MAX: half the ring) */
+  uint64_t wrap_reserve;
 
   int acquired;
   uint64_t acquired_pos;
@@ -315,6 +318,7 @@ try_connect (const char *name, zb_writer * writer, int take_over)
   drain_tokens (seg->sem_r);
   writer->drain_countdown = DRAIN_INTERVAL;
   ZB_STORE (writer->limit, UINT64_MAX);
+  writer->wrap_reserve = UINT64_MAX;
   /* From here a fork()ed child drops its copy of the flock. */
   zb_held_lock_add (&writer->shm_lock, lock_fd);
   return 0;
@@ -475,18 +479,24 @@ space_ok (zb_writer * writer, uint64_t required)
 /* A writer with a limit (a duplex client whose answers in place keep
  * their requests' bytes, zb_writer_set_limit()) charges the skipped tail
  * of an early wrap against it: the limit then ends in front of the oldest
- * request still held, right after the ring's start, and the next few
- * requests wait for that one to be released (zbfilter with
- * max-in-flight=4 behind a sink that keeps its last buffer waited 20 ms
- * every few frames). Wrap early only if half the ring stays within the
- * limit after @required more bytes. */
+ * request still held, right after the ring's start, and the next requests
+ * wait for that one to be released (zbfilter with max-in-flight=4 behind
+ * a sink that keeps its last buffer waited 20 ms every few frames). Wrap
+ * early only if the reserve stays within the limit after @required more
+ * bytes: room for the requests the client has out at once besides this
+ * one (zb_writer_set_wrap_reserve()), else half the ring. A client with
+ * one request out at a time behind a sink that keeps the last answer
+ * then goes back and forth between two places at the ring's start,
+ * instead of through half the ring. */
 static int
 hot_wrap_keeps_room (zb_writer * writer, uint64_t required)
 {
   uint64_t limit = ZB_LOAD (writer->limit);
+  uint64_t reserve = writer->wrap_reserve == UINT64_MAX ?
+      writer->seg.payload_size / 2 : writer->wrap_reserve;
 
-  return limit == UINT64_MAX || writer->committed + required +
-      writer->seg.payload_size / 2 <= limit;
+  return limit == UINT64_MAX || writer->committed + required + reserve <=
+      limit;
 }
 
 /* Wait until payload_free_bytes >= @required, within the limit. */
@@ -844,6 +854,12 @@ zb_writer_get_status (zb_writer * writer, zb_status * status)
     return -EINVAL;
   zb_status_fill (&writer->seg, status);
   return 0;
+}
+
+void
+zb_writer_set_wrap_reserve (zb_writer * writer, uint64_t reserve)
+{
+  writer->wrap_reserve = reserve;
 }
 
 void

@@ -209,6 +209,10 @@ void zb_reader_set_reserved (zb_reader * reader, const uint64_t * values,
  * limit; zb_writer_bytes_committed() counts them); wakes a waiting
  * writer. Any thread. */
 void zb_writer_set_limit (zb_writer * writer, uint64_t limit);
+/* What an early wrap must leave within the limit after its frame (see
+ * hot_wrap_keeps_room() in writer.c; UINT64_MAX: half the ring). The
+ * writer's thread. */
+void zb_writer_set_wrap_reserve (zb_writer * writer, uint64_t reserve);
 uint64_t zb_writer_ring_size (zb_writer * writer);
 /* The OIEB's reserved words, as the reader stored them. */
 void zb_writer_peer_reserved (zb_writer * writer, uint64_t out[4]);

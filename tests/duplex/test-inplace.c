@@ -293,8 +293,9 @@ test_in_place_send_ahead (void)
  * could only go once the held answer was released, which needs an answer
  * to a request that could not be sent: the send waited for its timeout
  * (zbfilter moves its held answers away after 20 ms: a stall every few
- * frames). The writer no longer wraps early when that leaves less than
- * half the ring within its limit. */
+ * frames). The writer no longer wraps early when that leaves no room
+ * within its limit for as many more requests as the client has had out
+ * at once (three here). */
 static void
 test_in_place_held_answer_no_early_wrap (void)
 {
@@ -334,6 +335,53 @@ test_in_place_held_answer_no_early_wrap (void)
   ZBT_OK (zb_duplex_client_release (c, &held));
   zbt_diag ("400 round trips, 3 or 4 in flight, newest answer held: %lld ms",
       (long long) (zbt_now_ms () - t0));
+  zb_duplex_client_destroy (c);
+  zbt_kill_duplex_server (pid, a.name);
+}
+
+/* zbfilter with max-in-flight=1 behind a sink that keeps its newest
+ * buffer (fakesink's last sample): one request at a time, 100000 bytes
+ * over a ring of about 10.7 such frames, the newest answer held until the
+ * next one comes. The requests go back and forth between the ring's
+ * first two places (early wraps that leave room for this one request
+ * only), so that what the producer fills and the server changes stays in
+ * the CPU caches. Before, an early wrap had to leave half the ring within
+ * the limit, and the requests went through half the ring: six places. */
+static void
+test_in_place_held_answer_two_places (void)
+{
+  server_args a = { zbt_name (), 10 * 100016 + 70000, IN_PLACE };
+  pid_t pid = zbt_fork (serve, &a);
+  zb_duplex_client *c = connect_client (a.name, 3000);
+  const uint8_t *places[16];
+  size_t n_places = 0, i;
+  uint64_t seq;
+  zb_frame held, f;
+  int have = 0;
+
+  for (seq = 1; seq <= 60; seq++) {
+    void *dst;
+
+    ZBT_OK (zb_duplex_client_acquire (c, 100000, &dst));
+    zbt_fill (dst, 100000, seq);
+    ZBT_OK (zb_duplex_client_commit (c, NULL));
+    ZBT_OK (zb_duplex_client_receive (c, 5000, &f));
+    ZBT_EQU (f.sequence, seq);
+    expect_in_place (&f, dst, 100000, seq);
+    if (have)
+      ZBT_OK (zb_duplex_client_release (c, &held));
+    held = f;
+    have = 1;
+    /* after the first pass over the ring's start */
+    if (seq <= 10)
+      continue;
+    for (i = 0; i < n_places && places[i] != dst; i++);
+    if (i == n_places && n_places < 16)
+      places[n_places++] = dst;
+  }
+  ZBT_OK (zb_duplex_client_release (c, &held));
+  zbt_diag ("50 requests went to %zu places", n_places);
+  ZBT_ASSERT (n_places <= 2);
   zb_duplex_client_destroy (c);
   zbt_kill_duplex_server (pid, a.name);
 }
@@ -535,6 +583,8 @@ main (int argc, char **argv)
         test_in_place_send_ahead, 30},
     {"13.x in place: 4 in flight, newest answer held, no early wrap",
         test_in_place_held_answer_no_early_wrap, 30},
+    {"13.x in place: one request out, newest answer held: two places",
+        test_in_place_held_answer_two_places, 30},
     {"13.x in place: a server's own reader and writer (zbsrc/zbsink's way)",
         test_in_place_own_reader_and_writer, 30},
     {"13.x in place: a reference-style client gets copies",
