@@ -495,8 +495,7 @@ hot_wrap_keeps_room (zb_writer * writer, uint64_t required)
   uint64_t reserve = writer->wrap_reserve == UINT64_MAX ?
       writer->seg.payload_size / 2 : writer->wrap_reserve;
 
-  return limit == UINT64_MAX || writer->committed + required + reserve <=
-      limit;
+  return limit == UINT64_MAX || writer->committed + required + reserve <= limit;
 }
 
 /* Wait until payload_free_bytes >= @required, within the limit. */
