@@ -387,8 +387,17 @@ int
 zb_duplex_client_try_acquire (zb_duplex_client * client, size_t size,
     void **data)
 {
+  void *pending;
+
   if (client == NULL || data == NULL)
     return -EINVAL;
+  /* A pending acquire first: whether or not there is room for another
+   * (tests/duplex/test-duplex-cancel.c, full ring). */
+  pthread_mutex_lock (&client->lock);
+  pending = client->acquired;
+  pthread_mutex_unlock (&client->lock);
+  if (pending != NULL)
+    return -EALREADY;
   /* Room only grows meanwhile (the server frees it, our answers release
    * it), so an acquire that would not wait now does not wait. */
   if (!zb_writer_space_ready (client->requests, size))
