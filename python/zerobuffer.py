@@ -165,6 +165,7 @@ for _name, _args, _res in [
     ("zb_writer_write", [_P, _P, ctypes.c_size_t], ctypes.c_int),
     ("zb_writer_acquire", [_P, ctypes.c_size_t, _PP], ctypes.c_int),
     ("zb_writer_commit", [_P], ctypes.c_int),
+    ("zb_writer_cancel", [_P], ctypes.c_int),
     ("zb_writer_get_status", [_P, ctypes.POINTER(_Status)], ctypes.c_int),
     ("zb_writer_add_drops", [_P, ctypes.c_uint64], None),
     ("zb_writer_drops", [_P], ctypes.c_uint64),
@@ -688,6 +689,16 @@ class Writer(_Handle):
             self._acquired.release()
             self._acquired = None
         _check(_lib.zb_writer_commit(self._h), "commit")
+
+    def cancel(self):
+        """Give up the acquired frame: nothing of it is published, and the
+        next acquire() may return the same bytes. The memoryview acquire()
+        returned is released (using it raises ValueError). Error with
+        errno EINVAL when nothing is acquired."""
+        if self._acquired is not None:
+            self._acquired.release()
+            self._acquired = None
+        _check(_lib.zb_writer_cancel(self._h), "cancel")
 
     def status(self):
         st = _Status()

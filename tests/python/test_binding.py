@@ -123,6 +123,42 @@ class BindingTest(unittest.TestCase):
             self.assertEqual(r.status()["payload_free_bytes"], 4096)
             wait_ok(self, pid)
 
+    def test_writer_cancel(self):
+        """Writer.cancel(): the acquired frame is not published, its view
+        is released, the next acquire() gets the same bytes; the reader
+        reads the committed frame as sequence 1, and nothing else."""
+        def write():
+            with zerobuffer.Writer(self.name, connect_timeout_ms=5000) as w:
+                with self.assertRaises(zerobuffer.Error) as cm:
+                    w.cancel()
+                self.assertEqual(cm.exception.errno, errno.EINVAL)
+                view = w.acquire(1000)
+                view[:] = b"\xee" * 1000
+                w.cancel()
+                with self.assertRaises(ValueError):
+                    view[0] = 1
+                with self.assertRaises(zerobuffer.Error) as cm:
+                    w.cancel()
+                self.assertEqual(cm.exception.errno, errno.EINVAL)
+                with self.assertRaises(zerobuffer.Error) as cm:
+                    w.commit()
+                self.assertEqual(cm.exception.errno, errno.EINVAL)
+                view = w.acquire(1000)
+                # the same bytes: they still hold what was given up
+                self.assertEqual(bytes(view), b"\xee" * 1000)
+                view[:] = bytes(range(200)) * 5
+                w.commit()
+
+        with zerobuffer.Reader(self.name, payload_size=4096) as r:
+            pid = in_child(write)
+            with r.read() as f:
+                self.assertEqual(f.sequence, 1)
+                self.assertEqual(bytes(f.data), bytes(range(200)) * 5)
+            wait_ok(self, pid)
+            with self.assertRaises(zerobuffer.PeerGone):
+                r.read(timeout_ms=2000)
+            self.assertEqual(r.status()["written_count"], 1)
+
     def test_writer_drops(self):
         with zerobuffer.Reader(self.name, payload_size=4096):
             with zerobuffer.Writer(self.name) as w:
