@@ -669,7 +669,7 @@ zb_reader_create (const char *name, const zb_reader_config * config,
       goto error;
     }
   }
-  ret = zb_segment_map (&reader->seg, shm_fd, total, PROT_READ | PROT_WRITE, 0);
+  ret = zb_segment_map (&reader->seg, shm_fd, total, PROT_READ | PROT_WRITE);
   if (ret < 0)
     goto error;
   reader->shm_fd = shm_fd;

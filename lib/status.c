@@ -34,7 +34,7 @@ zb_inspect (const char *name, zb_status * status, void *metadata,
     close (fd);
     return ret;
   }
-  ret = zb_segment_map (&seg, fd, (uint64_t) st.st_size, PROT_READ, 0);
+  ret = zb_segment_map (&seg, fd, (uint64_t) st.st_size, PROT_READ);
   close (fd);
   if (ret < 0)
     return ret;

@@ -210,8 +210,7 @@ try_connect (const char *name, zb_writer * writer, int take_over)
   writer->shm_ino = st.st_ino;
   writer->shm_dev = st.st_dev;
   writer->shm_mode = st.st_mode & 07777;
-  ret = zb_segment_map (seg, fd, (uint64_t) st.st_size,
-      PROT_READ | PROT_WRITE, 1);
+  ret = zb_segment_map (seg, fd, (uint64_t) st.st_size, PROT_READ | PROT_WRITE);
   /* The flock goes on a descriptor of its own: a mapping keeps the file
    * it was made from open, and with it any lock on that file, in every
    * fork()ed child that inherits the mapping. */

@@ -180,8 +180,7 @@ void zb_unlink_objects (const char *name);
 int zb_oieb_peek (const char *name, zb_oieb * oieb, uint64_t * file_size);
 int zb_segment_validate (const zb_oieb * oieb, uint64_t file_size);
 int zb_segment_removable (const zb_oieb * oieb, uint64_t file_size);
-int zb_segment_map (zb_segment * seg, int fd, uint64_t file_size, int prot,
-    int populate);
+int zb_segment_map (zb_segment * seg, int fd, uint64_t file_size, int prot);
 void zb_segment_unmap (zb_segment * seg);
 int zb_metadata_view (const zb_segment * seg, const void **data,
     size_t * size);
