@@ -42,7 +42,7 @@ stat_of (GstElement * pipeline, const gchar * field)
  * 2: frame-format=raw (the reference readers; no EOS record, the reader
  *    ends when the writer leaves): copied into the ring;
  * 3: zero-copy=false: no pool, copied into the ring. */
-GST_START_TEST (test_tee_copies)
+GST_START_TEST (test_tee_pool_copies)
 {
   const gchar *reader_extra[] = { "! queue max-size-buffers=20 "
         "max-size-bytes=0 max-size-time=0 ! identity sleep-time=1000",
@@ -113,7 +113,7 @@ zbteecopy_suite (void)
 
   tcase_set_timeout (tc, 120);
   suite_add_tcase (s, tc);
-  tcase_add_loop_test (tc, test_tee_copies, 0, 4);
+  tcase_add_loop_test (tc, test_tee_pool_copies, 0, 4);
   return s;
 }
 
