@@ -229,8 +229,7 @@ GST_START_TEST (test_streamed)
     for (k = 0; k < planes[p].rows; k++)
       fail_unless (memcmp (planes[p].dst + k * planes[p].dst_stride,
               planes[p].src + k * planes[p].src_stride,
-              planes[p].row_bytes) == 0, "plane %u row %" G_GSIZE_FORMAT,
-          p, k);
+              planes[p].row_bytes) == 0, "plane %u row %" G_GSIZE_FORMAT, p, k);
   fail_unless_equals_uint64 (gst_zb_copier_get_streamed (two), 2);
   gst_zb_copier_free (one);
   gst_zb_copier_free (two);
