@@ -128,8 +128,7 @@ store_fence (gboolean stream)
 }
 
 static void
-copy_rows (const GstZbCopyPlane * p, guint first, guint rows,
-    gboolean stream)
+copy_rows (const GstZbCopyPlane * p, guint first, guint rows, gboolean stream)
 {
   guint r;
 
