@@ -41,9 +41,9 @@ GST_DEBUG_CATEGORY_STATIC (gst_zb_copy_debug);
 /* A copy of at least this many bytes uses streaming (non-temporal)
  * stores, which bypass the caches: such a frame would only push out of
  * them what the producer works on. A 4K I420 frame (12 MB) behind a tee
- * was copied with 19-23 % less writer CPU per frame and 16-30 % more
- * frames/s; a 1080p one (3 MB) was not faster (docs/benchmarks.md,
- * "Copies behind a tee"). glibc's memcpy switches to such stores only
+ * was copied with 16-24 % less writer CPU per frame and 16-30 % more
+ * frames/s, from producer-owned memory 1.5x as fast; a 1080p one (3 MB)
+ * was not faster (docs/benchmarks.md, "Copies behind a tee"). glibc's memcpy switches to such stores only
  * above a threshold derived from the cache size it detects, which a VM
  * may report far too large (320 MiB here). */
 #define STREAM_MIN (8 * 1024 * 1024)
