@@ -37,12 +37,17 @@ GstZbCopier *gst_zb_copier_new (guint n_threads);
 void gst_zb_copier_free (GstZbCopier * copier);
 
 /* Copy @n_planes (at most GST_ZB_COPY_MAX_PLANES) planes; returns when
- * every byte is copied. Copies below a megabyte, and copies that follow
+ * every byte is copied (and visible to other processes in the order of
+ * ordinary stores: streamed copies end with a store fence). Copies below a megabyte, and copies that follow
  * the previous one after more than a millisecond (frames of a stream that
  * is not running flat out), stay in the calling thread. Returns whether
  * the helpers were asked to take part. */
 gboolean gst_zb_copier_run (GstZbCopier * copier,
     const GstZbCopyPlane * planes, guint n_planes);
+
+/* How many copies so far were made with streaming stores (those of at
+ * least 8 MiB, on x86-64: they bypass the caches). Caller's thread. */
+guint64 gst_zb_copier_get_streamed (GstZbCopier * copier);
 
 /* Copy @size contiguous bytes; returns as gst_zb_copier_run(). */
 gboolean gst_zb_copier_copy (GstZbCopier * copier, guint8 * dst,

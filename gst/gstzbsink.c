@@ -477,6 +477,7 @@ gst_zb_sink_get_property (GObject * object, guint prop_id, GValue * value,
               "drops", G_TYPE_UINT64, self->drops,
               "zero-copy-frames", G_TYPE_UINT64, self->in_place,
               "pool-fallbacks", G_TYPE_UINT64, fallbacks,
+              "pool-copies", G_TYPE_UINT64, self->pool_copies,
               "in-place-answers", G_TYPE_UINT64, self->in_place_answers,
               "connected", G_TYPE_BOOLEAN, self->connected,
               "reader-pid", G_TYPE_UINT64, self->reader_pid,
@@ -522,6 +523,7 @@ gst_zb_sink_start (GstBaseSink * bsink)
     name = g_strdup (self->buffer_name);
   self->format = self->frame_format;
   self->frames = self->bytes = self->drops = self->in_place = 0;
+  self->pool_copies = 0;
   self->in_place_answers = 0;
   self->reader_pid = 0;
   self->connected = FALSE;
@@ -816,10 +818,36 @@ fill_record (GstZbSink * self, GstBuffer * buf, zb_gst_record * rec)
 }
 
 
+/* Copy @buffer into a block of our pool when it must be copied anyway and
+ * a reader of our user would get a pool record of that block
+ * (gst_zb_sink_copy_to_pool()): the gst frame format (raw readers and
+ * duplex responses copy into the ring), zero-copy on, the pool proposed.
+ * NULL: send @buffer as it is. */
+static GstBuffer *
+copy_to_pool (GstZbSink * self, GstBuffer * buffer)
+{
+  GstBufferPool *pool = NULL;
+  GstBuffer *copy;
+
+  if (self->chan_mode || self->format != GST_ZB_FRAME_FORMAT_GST ||
+      self->writer == NULL || !self->pool_usable)
+    return NULL;
+  GST_OBJECT_LOCK (self);
+  if (self->zero_copy && self->pool)
+    pool = gst_object_ref (self->pool);
+  GST_OBJECT_UNLOCK (self);
+  if (pool == NULL)
+    return NULL;
+  copy = gst_zb_sink_copy_to_pool (self, pool, buffer);
+  gst_object_unref (pool);
+  return copy;
+}
+
 static GstFlowReturn
 gst_zb_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
 {
   GstZbSink *self = GST_ZB_SINK (bsink);
+  GstBuffer *copy;
   GstFlowReturn flow;
   zb_gst_record rec;
 
@@ -831,10 +859,25 @@ gst_zb_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
       return flow;
   }
   fill_record (self, buffer, &rec);
+  copy = copy_to_pool (self, buffer);
+  if (copy) {
+    self->copy_mem = gst_buffer_peek_memory (copy, 0);
+    buffer = copy;
+  }
   flow = gst_zb_sink_send (self, &rec, buffer, TRUE);
   /* then to the readers of NAME@ID */
   if (flow == GST_FLOW_OK && self->outputs)
     flow = gst_zb_sink_outputs_write (self->outputs, &rec, buffer);
+  if (copy) {
+    self->copy_mem = NULL;
+    if (flow == GST_FLOW_OK) {
+      GST_OBJECT_LOCK (self);
+      self->pool_copies++;
+      GST_OBJECT_UNLOCK (self);
+    }
+    /* the block returns to the pool once the readers released it */
+    gst_buffer_unref (copy);
+  }
   if (self->chan_mode && flow == GST_FLOW_OK)
     self->chan_expected++;
   return flow;

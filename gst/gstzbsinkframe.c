@@ -82,6 +82,44 @@ needs_repack (GstZbSink * self, GstBuffer * buf, const GstZbLayout * layout)
   return gst_buffer_get_size (buf) < layout->size;
 }
 
+GstBuffer *
+gst_zb_sink_copy_to_pool (GstZbSink * self, GstBufferPool * pool,
+    GstBuffer * buf)
+{
+  const GstZbLayout *layout = NULL;
+  GstBuffer *copy;
+  GstMemory *mem;
+  GstMapInfo map;
+  gsize size;
+
+  /* upstream's block of our pool already, or more than one block */
+  if (gst_buffer_n_memory (buf) == 1 &&
+      gst_zb_pool_memory_is_ours (gst_buffer_peek_memory (buf, 0)))
+    return NULL;
+  if (needs_repack (self, buf, &self->gst_layout)) {
+    layout = &self->gst_layout;
+    size = layout->size;
+  } else {
+    size = gst_buffer_get_size (buf);
+  }
+  mem = gst_zb_sink_pool_copy_block (pool, size);
+  if (mem == NULL)
+    return NULL;
+  if (!gst_memory_map (mem, &map, GST_MAP_WRITE)) {
+    gst_memory_unref (mem);
+    return NULL;
+  }
+  copy_payload (self, buf, layout, map.data, size);
+  gst_memory_unmap (mem, &map);
+  copy = gst_buffer_new ();
+  gst_buffer_append_memory (copy, mem);
+  /* what the send path reads of a buffer besides its bytes (the record
+   * was filled from @buf); no metas: the copy is in the default layout */
+  gst_buffer_copy_into (copy, buf, GST_BUFFER_COPY_FLAGS |
+      GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
+  return copy;
+}
+
 /* @seg (a reference, taken) has a record in a ring now (of NAME or of a
  * NAME@ID reader): keep its name in /dev/shm until every reader it went
  * to has released it; let go of the segments all have released.

@@ -679,7 +679,7 @@ put_inner (GstZbSinkOutputs * outs, Output * o, GstZbSinkFrame * f,
   ret = gst_zb_sink_frame_commit (self, f, o->writer, o->pool_conn);
   if (ret < 0)
     goto no_fit;
-  if (f->pool_mem) {
+  if (f->pool_mem && f->pool_mem != self->copy_mem) {
     g_mutex_lock (&outs->lock);
     o->zero_copy++;
     g_mutex_unlock (&outs->lock);

@@ -64,6 +64,11 @@ GST_DEBUG_CATEGORY_EXTERN (gst_zb_sink_debug);
 #define MAX_BYTES ((gsize) 256 * 1024 * 1024)
 #define MIN_BLOCKS 8            /* whatever MAX_BYTES says */
 #define BLOCK_ALIGN 4096
+/* zbsink's own copies into blocks (gst_zb_sink_pool_copy_block()) grow a
+ * pool only up to this many blocks: a few blocks reused over and over
+ * stay in the CPU caches, and a reader that falls behind is paced by the
+ * ring as before (past these blocks, copies go into the ring). */
+#define COPY_BLOCKS 4
 
 /* ------------------------------------------------------------------ */
 /* The connection */
@@ -576,9 +581,10 @@ grow (GstZbPoolAllocator * self)
 }
 
 /* A block that upstream and the reader both let go of, as a new memory;
- * NULL when none is free and the pool cannot grow. */
+ * NULL when none is free and the pool cannot grow (past @max_blocks). A
+ * buffer pool's NULL is a fallback (upstream gets plain memory). */
 static GstMemory *
-take_block (GstZbPoolAllocator * self)
+take_block (GstZbPoolAllocator * self, guint max_blocks, gboolean pool)
 {
   GstZbPoolMemory *m;
   FreeBlock *fb = NULL;
@@ -595,10 +601,10 @@ take_block (GstZbPoolAllocator * self)
         break;
       }
     }
-    if (fb || !grow (self))
+    if (fb || self->n_blocks >= max_blocks || !grow (self))
       break;
   }
-  if (fb == NULL)
+  if (fb == NULL && pool)
     self->fallbacks++;
   g_mutex_unlock (&self->lock);
   if (fb == NULL)
@@ -612,6 +618,13 @@ take_block (GstZbPoolAllocator * self)
   m->holds = fb->holds;         /* none left; keeps its storage */
   g_free (fb);
   return GST_MEMORY_CAST (m);
+}
+
+gboolean
+gst_zb_pool_memory_is_ours (GstMemory * mem)
+{
+  return mem->allocator != NULL &&
+      G_OBJECT_TYPE (mem->allocator) == gst_zb_pool_allocator_get_type ();
 }
 
 GstZbPoolSegment *
@@ -730,7 +743,7 @@ sink_pool_acquire_buffer (GstBufferPool * pool, GstBuffer ** buffer,
     GstBufferPoolAcquireParams * params)
 {
   GstZbSinkPool *self = (GstZbSinkPool *) pool;
-  GstMemory *mem = take_block (self->alloc);
+  GstMemory *mem = take_block (self->alloc, MAX_BLOCKS, TRUE);
   GstBuffer *buf;
 
   if (mem == NULL) {
@@ -807,6 +820,20 @@ gst_zb_sink_pool_new (const gchar * buffer_name)
   gst_object_ref_sink (self);
   self->buffer = g_strdup (buffer_name);
   return GST_BUFFER_POOL_CAST (self);
+}
+
+GstMemory *
+gst_zb_sink_pool_copy_block (GstBufferPool * pool, gsize size)
+{
+  GstZbSinkPool *self = (GstZbSinkPool *) pool;
+  GstMemory *mem;
+
+  if (self->alloc == NULL || size > self->alloc->block_size || size == 0)
+    return NULL;
+  mem = take_block (self->alloc, COPY_BLOCKS, FALSE);
+  if (mem)
+    gst_memory_resize (mem, 0, size);
+  return mem;
 }
 
 guint64

@@ -36,6 +36,13 @@ void gst_zb_pool_conn_disconnected (GstZbPoolConn * conn);
  * every connection it was sent over released it. Not floating. */
 GstBufferPool *gst_zb_sink_pool_new (const gchar * buffer_name);
 
+/* A free block of @pool for zbsink to copy a buffer of @size bytes into,
+ * as a new memory of @size bytes (sent as a pool record like upstream's
+ * blocks); NULL when none is free and the blocks for copies are all made
+ * (a few at most), or @size does not fit a block. Not a fallback.
+ * Streaming thread. */
+GstMemory *gst_zb_sink_pool_copy_block (GstBufferPool * pool, gsize size);
+
 /* Fallbacks so far: buffers handed out as plain memory because every
  * block was in use and the pool could not grow. */
 guint64 gst_zb_sink_pool_get_fallbacks (GstBufferPool * pool);
@@ -47,6 +54,9 @@ typedef struct _GstZbPoolSegment GstZbPoolSegment;
  * bytes @mem spans) and return its segment (a new reference); else NULL. */
 GstZbPoolSegment *gst_zb_pool_memory_ref (GstMemory * mem,
     zb_gst_pool_ref * ref);
+
+/* Is @mem (or its parent) a block of one of our pools? */
+gboolean gst_zb_pool_memory_is_ours (GstMemory * mem);
 
 /* The record that references @mem was committed on the current
  * connection of @conn with zb_writer_bytes_committed() == @mark: the block

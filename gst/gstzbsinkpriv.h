@@ -78,6 +78,7 @@ struct _GstZbSink
   guint64 drops;
   guint64 in_place;
   guint64 in_place_answers;     /* duplex: answered in place */
+  guint64 pool_copies;          /* copied into a block of our pool */
   guint64 reader_pid;
   gboolean connected;
 
@@ -110,6 +111,9 @@ struct _GstZbSink
   GstBufferPool *pool;
   GstCaps *pool_caps;
   GPtrArray *sent_segments;
+  GstMemory *copy_mem;          /* streaming thread: the block the buffer
+                                 * being sent was copied into (its records
+                                 * are not zero-copy frames), or NULL */
   gboolean no_fit_warned;       /* leaky raw: a frame that did not fit
                                  * from the write position was dropped */
   gboolean zero_copy;           /* property; GST_OBJECT_LOCK */
@@ -282,6 +286,17 @@ int gst_zb_sink_frame_commit (GstZbSink * self, GstZbSinkFrame * f,
     zb_writer * w, GstZbPoolConn * conn);
 /* Drop the pool segment reference of a frame not sent. */
 void gst_zb_sink_frame_clear (GstZbSinkFrame * f);
+
+/* A buffer that upstream did not allocate from our pool (a tee answers
+ * the ALLOCATION query without one): its bytes copied into a free block
+ * of @pool, in the gst format's layout, with @buf's flags and timestamps,
+ * to be sent as a pool record instead of being copied into the ring. The
+ * pool reuses the block the reader released last, so that the copy
+ * target stays in the CPU caches as shmsink's does (docs/benchmarks.md,
+ * "Copies behind a tee"). NULL when @buf is one of our blocks already or
+ * no block is free: copy into the ring. Streaming thread. */
+GstBuffer *gst_zb_sink_copy_to_pool (GstZbSink * self, GstBufferPool * pool,
+    GstBuffer * buf);
 
 G_END_DECLS
 #endif /* __GST_ZB_SINK_PRIV_H__ */

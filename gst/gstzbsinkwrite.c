@@ -602,7 +602,7 @@ write_frame_inner (GstZbSink * self, GstZbSinkFrame * f, int *err)
   ret = gst_zb_sink_frame_commit (self, f, self->writer, self->pool_conn);
   if (ret < 0)
     goto write_failed;
-  if (f->pool_mem) {
+  if (f->pool_mem && f->pool_mem != self->copy_mem) {
     GST_OBJECT_LOCK (self);
     self->in_place++;
     GST_OBJECT_UNLOCK (self);

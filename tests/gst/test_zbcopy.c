@@ -178,6 +178,67 @@ GST_START_TEST (test_flat_and_small)
 
 GST_END_TEST;
 
+/* Copies of at least 8 MiB use streaming stores (gst_zb_copier_get_streamed
+ * counts them), smaller ones do not; either way every byte arrives, at
+ * any alignment of source and destination, with a tail shorter than a
+ * store, flat and with strides (a 4K I420 frame with padded source rows),
+ * alone and shared with helpers. */
+GST_START_TEST (test_streamed)
+{
+  const gsize big = 12 * 1024 * 1024 + 77, small = 3 * 1024 * 1024 + 5;
+  GstZbCopier *one = gst_zb_copier_new (1);
+  GstZbCopier *two = gst_zb_copier_new (2);
+  guint8 *src = g_malloc (big + 64), *dst = g_malloc (big + 64);
+  GstZbCopyPlane planes[3];
+  guint a, p;
+  gsize k;
+
+  for (k = 0; k < big + 64; k++)
+    src[k] = (guint8) (k * 13 + (k >> 12));
+  for (a = 0; a < 3; a++) {
+    /* destination off a 16-byte boundary by 0, 3 and 15 */
+    gsize doff = a == 0 ? 0 : (a == 1 ? 3 : 15), soff = 7 * a;
+
+    memset (dst, 0, big + 64);
+    gst_zb_copier_copy (one, dst + doff, src + soff, big);
+    fail_unless (memcmp (dst + doff, src + soff, big) == 0, "offset %u", a);
+    fail_unless (dst[doff + big] == 0, "wrote past the end");
+  }
+  fail_unless_equals_uint64 (gst_zb_copier_get_streamed (one), 3);
+  gst_zb_copier_copy (one, dst, src, small);
+  fail_unless (memcmp (dst, src, small) == 0);
+  fail_unless_equals_uint64 (gst_zb_copier_get_streamed (one), 3);
+
+  /* 4K I420, source rows 64 bytes longer: row by row, twice back to
+   * back so that the second is shared with the helper */
+  memset (dst, 0, big + 64);
+  for (p = 0, k = 0; p < 3; p++) {
+    guint w = p ? 1920 : 3840, h = p ? 1080 : 2160;
+
+    planes[p].dst = dst + k;
+    planes[p].src = src + k + 1;
+    planes[p].dst_stride = w;
+    planes[p].src_stride = w + 64;
+    planes[p].row_bytes = w;
+    planes[p].rows = h;
+    k += (gsize) w *h;
+  }
+  fail_if (gst_zb_copier_run (two, planes, 3));
+  fail_unless (gst_zb_copier_run (two, planes, 3), "not shared");
+  for (p = 0; p < 3; p++)
+    for (k = 0; k < planes[p].rows; k++)
+      fail_unless (memcmp (planes[p].dst + k * planes[p].dst_stride,
+              planes[p].src + k * planes[p].src_stride,
+              planes[p].row_bytes) == 0, "plane %u row %" G_GSIZE_FORMAT, p, k);
+  fail_unless_equals_uint64 (gst_zb_copier_get_streamed (two), 2);
+  gst_zb_copier_free (one);
+  gst_zb_copier_free (two);
+  g_free (src);
+  g_free (dst);
+}
+
+GST_END_TEST;
+
 static Suite *
 zbcopy_suite (void)
 {
@@ -187,6 +248,7 @@ zbcopy_suite (void)
   tcase_add_test (tc, test_back_to_back_shared);
   tcase_add_test (tc, test_after_pause_alone);
   tcase_add_test (tc, test_flat_and_small);
+  tcase_add_test (tc, test_streamed);
   suite_add_tcase (s, tc);
   return s;
 }
