@@ -440,6 +440,7 @@ gst_zb_filter_start (GstBaseTransform * trans)
   self->format = self->frame_format;
   self->flushing = FALSE;
   self->n_requests = self->n_responses = self->n_discarded = 0;
+  self->n_requests_in_ring = 0;
   self->n_dropped = self->n_passed = 0;
   self->n_wrapped = self->n_copies = self->n_migrations = 0;
   self->rtt_sum_us = self->rtt_max_us = 0;

@@ -400,6 +400,37 @@ GST_START_TEST (test_pool_passthrough_set_later)
 
 GST_END_TEST;
 
+/* The stats count since start: the same zbfilter run twice (NULL, then
+ * PLAYING again) counts the second run's requests-in-ring among the
+ * second run's requests only. */
+GST_START_TEST (test_pool_stats_restart)
+{
+  GstElement *p, *f;
+  GPtrArray *out;
+  int round;
+
+  start_invert (TRUE);
+  p = zbt_pipeline ("%s ! zbfilter name=f channel-name=%s timeout=10000 ! "
+      "appsink name=sink sync=false", SRC, zbt_server_channel ());
+  f = gst_bin_get_by_name (GST_BIN (p), "f");
+  for (round = 0; round < 2; round++) {
+    out = run (p);
+    fail_unless_equals_int (out->len, N);
+    g_ptr_array_unref (out);
+    fail_unless_equals_int (zbt_stat_u64 (f, "requests"), N);
+    fail_unless (zbt_stat_u64 (f, "requests-in-ring") <= N, "round %d: %"
+        G_GUINT64_FORMAT " requests in the ring of %d", round,
+        zbt_stat_u64 (f, "requests-in-ring"), N);
+    fail_unless (zbt_stat_u64 (f, "requests-in-ring") >= N - 1);
+    zbt_set_state (p, GST_STATE_NULL);
+  }
+  gst_object_unref (f);
+  zbt_stop_and_free (p);
+  zbt_server_stop ();
+}
+
+GST_END_TEST;
+
 static Suite *
 zbfilterpool_suite (void)
 {
@@ -417,6 +448,7 @@ zbfilterpool_suite (void)
   tcase_add_test (tc, test_pool_passthrough);
   tcase_add_test (tc, test_pool_server_killed);
   tcase_add_test (tc, test_pool_passthrough_set_later);
+  tcase_add_test (tc, test_pool_stats_restart);
   return s;
 }
 
