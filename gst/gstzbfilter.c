@@ -440,6 +440,7 @@ gst_zb_filter_start (GstBaseTransform * trans)
   self->format = self->frame_format;
   self->flushing = FALSE;
   self->n_requests = self->n_responses = self->n_discarded = 0;
+  self->n_requests_in_ring = 0;
   self->n_dropped = self->n_passed = 0;
   self->n_wrapped = self->n_copies = self->n_migrations = 0;
   self->rtt_sum_us = self->rtt_max_us = 0;
@@ -679,6 +680,14 @@ send_failed:
           ("Could not map an input buffer for reading."),
           ("buffer of %" G_GSIZE_FORMAT " bytes on channel \"%s\": nothing "
               "sent", gst_buffer_get_size (input), self->channel));
+    else if (ret == -EBUSY)
+      GST_ELEMENT_ERROR (self, RESOURCE, BUSY,
+          ("A buffer of zbfilter's pool lies in the request ring of channel "
+              "\"%s\" and stays mapped elsewhere: no request can be sent.",
+              self->channel), ("still mapped after %d ms; an element or "
+              "probe upstream keeps a buffer mapped (or does not give it "
+              "back) while later buffers are sent", gst_zb_filter_get_timeout
+              (self)));
     else if (ret == -EMSGSIZE)
       GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
           ("A request of %" G_GSIZE_FORMAT " bytes does not fit in the "

@@ -285,7 +285,8 @@ send_slot (GstZbFilter * self, GstBuffer * buf, guint64 * sequence)
 /* With slot_lock: the slot out, if any, goes back to the ring (its
  * buffer, if still alive, moves to the heap), so that this request can
  * be acquired. Waits up to the timeout for a holder that has it mapped.
- * 0, -EINTR or -ETIMEDOUT. */
+ * 0, -EINTR or -EBUSY: still mapped (by upstream, not the server's
+ * fault: a probe that keeps the last frame mapped, say). */
 static int
 drop_slot (GstZbFilter * self, gint64 start)
 {
@@ -297,7 +298,7 @@ drop_slot (GstZbFilter * self, gint64 start)
     if (gst_zb_filter_is_flushing (self))
       return -EINTR;
     if (g_get_monotonic_time () >= end)
-      return -ETIMEDOUT;
+      return -EBUSY;
     g_usleep (1000);
   }
   self->slot_tag = 0;
@@ -349,8 +350,9 @@ send_locked (GstZbFilter * self, GstBuffer * buf, guint64 * sequence)
 
 /* Write @buf as the next request: where it lies if it is the slot of the
  * request ring our pool gave out (1), else by copy (0). Returns 1, 0,
- * -EINTR (flushing), -EFAULT (@buf cannot be mapped; nothing sent), a
- * server-lost error, or another negative errno. */
+ * -EINTR (flushing), -EFAULT (@buf cannot be mapped; nothing sent),
+ * -EBUSY (the slot out stays mapped upstream), a server-lost error, or
+ * another negative errno. */
 int
 gst_zb_filter_send_request (GstZbFilter * self, GstBuffer * buf,
     guint64 * sequence)

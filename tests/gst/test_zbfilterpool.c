@@ -400,6 +400,103 @@ GST_START_TEST (test_pool_passthrough_set_later)
 
 GST_END_TEST;
 
+/* The stats count since start: the same zbfilter run twice (NULL, then
+ * PLAYING again) counts the second run's requests-in-ring among the
+ * second run's requests only. */
+GST_START_TEST (test_pool_stats_restart)
+{
+  GstElement *p, *f;
+  GPtrArray *out;
+  int round;
+
+  start_invert (TRUE);
+  p = zbt_pipeline ("%s ! zbfilter name=f channel-name=%s timeout=10000 ! "
+      "appsink name=sink sync=false", SRC, zbt_server_channel ());
+  f = gst_bin_get_by_name (GST_BIN (p), "f");
+  for (round = 0; round < 2; round++) {
+    out = run (p);
+    fail_unless_equals_int (out->len, N);
+    g_ptr_array_unref (out);
+    fail_unless_equals_int (zbt_stat_u64 (f, "requests"), N);
+    fail_unless (zbt_stat_u64 (f, "requests-in-ring") <= N, "round %d: %"
+        G_GUINT64_FORMAT " requests in the ring of %d", round,
+        zbt_stat_u64 (f, "requests-in-ring"), N);
+    fail_unless (zbt_stat_u64 (f, "requests-in-ring") >= N - 1);
+    zbt_set_state (p, GST_STATE_NULL);
+  }
+  gst_object_unref (f);
+  zbt_stop_and_free (p);
+  zbt_server_stop ();
+}
+
+GST_END_TEST;
+
+/* A probe keeps the last frame mapped until the next one comes (as an
+ * application that shows or analyses the last frame might): the slot
+ * it maps cannot go back to the ring, so no request can be sent. That is
+ * upstream's doing, not the server's: a precise error within the
+ * timeout, not "server timed out" nor, with on-server-lost=wait, a
+ * reconnect that waits for the mapped slot for good. */
+static GstBuffer *mapped_buf;
+static GstMapInfo mapped_info;
+
+static GstPadProbeReturn
+keep_mapped (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  if (mapped_buf) {
+    gst_buffer_unmap (mapped_buf, &mapped_info);
+    gst_buffer_unref (mapped_buf);
+  }
+  mapped_buf = gst_buffer_ref (GST_PAD_PROBE_INFO_BUFFER (info));
+  fail_unless (gst_buffer_map (mapped_buf, &mapped_info, GST_MAP_READ));
+  return GST_PAD_PROBE_OK;
+}
+
+GST_START_TEST (test_pool_slot_kept_mapped)
+{
+  GstElement *p, *src;
+  GstPad *pad;
+  GstBus *bus;
+  GstMessage *m;
+  GError *err = NULL;
+  gchar *dbg = NULL;
+
+  start_invert (TRUE);
+  p = zbt_pipeline ("videotestsrc name=src num-buffers=10 ! " CAPS
+      " ! zbfilter name=f channel-name=%s timeout=1000 ! fakesink",
+      zbt_server_channel ());
+  src = gst_bin_get_by_name (GST_BIN (p), "src");
+  pad = gst_element_get_static_pad (src, "src");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, keep_mapped, NULL, NULL);
+  bus = gst_element_get_bus (p);
+  zbt_set_state (p, GST_STATE_PLAYING);
+  m = gst_bus_timed_pop_filtered (bus, 10 * GST_SECOND, GST_MESSAGE_ERROR |
+      GST_MESSAGE_EOS);
+  fail_unless (m != NULL, "neither an error nor EOS in 10 s");
+  fail_unless (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR);
+  gst_message_parse_error (m, &err, &dbg);
+  GST_INFO ("%s (%s)", err->message, dbg);
+  fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_BUSY), "%s", err->message);
+  fail_unless (strstr (err->message, "mapped") != NULL, "%s", err->message);
+  g_error_free (err);
+  g_free (dbg);
+  gst_message_unref (m);
+  gst_object_unref (bus);
+  zbt_set_state (p, GST_STATE_NULL);
+  if (mapped_buf) {
+    gst_buffer_unmap (mapped_buf, &mapped_info);
+    gst_buffer_unref (mapped_buf);
+    mapped_buf = NULL;
+  }
+  gst_object_unref (pad);
+  gst_object_unref (src);
+  zbt_stop_and_free (p);
+  zbt_server_stop ();
+}
+
+GST_END_TEST;
+
 static Suite *
 zbfilterpool_suite (void)
 {
@@ -417,6 +514,8 @@ zbfilterpool_suite (void)
   tcase_add_test (tc, test_pool_passthrough);
   tcase_add_test (tc, test_pool_server_killed);
   tcase_add_test (tc, test_pool_passthrough_set_later);
+  tcase_add_test (tc, test_pool_stats_restart);
+  tcase_add_test (tc, test_pool_slot_kept_mapped);
   return s;
 }
 
