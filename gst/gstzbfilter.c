@@ -208,6 +208,9 @@ gst_zb_filter_class_init (GstZbFilterClass * klass)
    * * "requests-in-ring" (guint64): of these, requests that upstream
    *   filled where they were sent from, in a buffer of the pool zbfilter
    *   proposed: sent without a copy
+   * * "slots-given-back" (guint64): buffers of that pool that lay in the
+   *   request ring but were not sent from there (another holder, or
+   *   dropped upstream): moved to the heap if still alive (one copy)
    * * "responses" (guint64): responses received and pushed
    * * "discarded" (guint64): responses to requests sent before a flush,
    *   thrown away
@@ -231,7 +234,8 @@ gst_zb_filter_class_init (GstZbFilterClass * klass)
    */
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
-          "Counters since start: requests, requests-in-ring, responses, "
+          "Counters since start: requests, requests-in-ring, "
+          "slots-given-back, responses, "
           "discarded, dropped, "
           "passed-through, wrapped, copies, migrations, mean-round-trip and "
           "max-round-trip (microseconds), connected", GST_TYPE_STRUCTURE,
@@ -309,6 +313,7 @@ make_stats (GstZbFilter * self)
   return gst_structure_new ("zbfilter-stats",
       "requests", G_TYPE_UINT64, self->n_requests,
       "requests-in-ring", G_TYPE_UINT64, self->n_requests_in_ring,
+      "slots-given-back", G_TYPE_UINT64, self->n_slots_back,
       "responses", G_TYPE_UINT64, self->n_responses,
       "discarded", G_TYPE_UINT64, self->n_discarded,
       "dropped", G_TYPE_UINT64, self->n_dropped,
@@ -440,7 +445,10 @@ gst_zb_filter_start (GstBaseTransform * trans)
   self->format = self->frame_format;
   self->flushing = FALSE;
   self->n_requests = self->n_responses = self->n_discarded = 0;
-  self->n_requests_in_ring = 0;
+  self->n_requests_in_ring = self->n_slots_back = 0;
+  g_mutex_lock (&self->slot_lock);
+  self->slots_off = FALSE;
+  g_mutex_unlock (&self->slot_lock);
   self->n_dropped = self->n_passed = 0;
   self->n_wrapped = self->n_copies = self->n_migrations = 0;
   self->rtt_sum_us = self->rtt_max_us = 0;

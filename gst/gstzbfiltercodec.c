@@ -195,13 +195,21 @@ gst_zb_filter_slot_buffer (GstZbFilter * self, gsize size, gsize align,
   const GstZbLayout *layout = request_layout (self);
   GstBuffer *buf = NULL;
   GstMemory *mem;
+  gboolean passthrough;
   zb_frame frame;
   void *dst;
   guint p;
 
   if (!g_mutex_trylock (&self->slot_lock))
     return NULL;                /* sending: this one goes by copy */
-  if (self->client == NULL || self->slot_tag != 0 || size == 0)
+  if (self->client == NULL || self->slot_tag != 0 || self->slots_off ||
+      size == 0)
+    goto out;
+  /* on-server-lost=passthrough never sends a slot where it lies */
+  GST_OBJECT_LOCK (self);
+  passthrough = self->on_server_lost == GST_ZB_SERVER_LOST_PASSTHROUGH;
+  GST_OBJECT_UNLOCK (self);
+  if (passthrough)
     goto out;
   if (self->is_video) {
     if (size != layout->size)
@@ -259,9 +267,13 @@ send_slot (GstZbFilter * self, GstBuffer * buf, guint64 * sequence)
       request_payload (self, buf) != self->slot_size ||
       needs_repack (self, buf, request_layout (self), self->slot_size))
     return 0;
-  /* another holder would see the server's answer in place in it */
-  if (!gst_buffer_is_writable (buf) || !gst_memory_is_writable (mem))
+  /* another holder would see the server's answer in place in it; one
+   * that holds this one probably holds the next ones too */
+  if (!gst_buffer_is_writable (buf) || !gst_memory_is_writable (mem)) {
+    GST_DEBUG_OBJECT (self, "a slot came back held elsewhere: no more");
+    self->slots_off = TRUE;
     return 0;
+  }
   /* on-server-lost=passthrough pushes the inputs in flight unchanged: they
    * must stay ours */
   GST_OBJECT_LOCK (self);
@@ -302,6 +314,9 @@ drop_slot (GstZbFilter * self, gint64 start)
     g_usleep (1000);
   }
   self->slot_tag = 0;
+  GST_OBJECT_LOCK (self);
+  self->n_slots_back++;
+  GST_OBJECT_UNLOCK (self);
   return 0;
 }
 

@@ -115,6 +115,10 @@ struct _GstZbFilter
   guint64 slot_tag;             /* the slot memory's tag, 0: none out */
   guint64 slot_serial;          /* the last tag given */
   gsize slot_size;              /* its payload bytes */
+  gboolean slots_off;           /* a slot came back held elsewhere too
+                                 * (videorate keeps a reference): none
+                                 * more until start(), each would cost
+                                 * a second copy */
 
   /* statistics and what queries read; GST_OBJECT_LOCK */
   guint64 n_requests;
@@ -124,6 +128,8 @@ struct _GstZbFilter
   guint64 n_passed;
   guint64 n_requests_in_ring;   /* requests sent from where upstream
                                  * filled them, without a copy */
+  guint64 n_slots_back;         /* slots that went back to the ring
+                                 * unsent */
   guint64 n_wrapped;            /* responses pushed without a copy */
   guint64 n_copies;             /* responses copied (repacked) */
   guint64 n_migrations;         /* wrapped responses moved to the heap */
