@@ -69,6 +69,7 @@ GST_DEBUG_CATEGORY (gst_zb_filter_debug);
 #define DEFAULT_LATENCY 20      /* ms */
 #define DEFAULT_ON_SERVER_LOST GST_ZB_SERVER_LOST_WAIT
 #define DEFAULT_PAYLOAD_SIZE ((guint64) ZB_DEFAULT_PAYLOAD_SIZE)
+#define DEFAULT_ZERO_COPY TRUE
 
 enum
 {
@@ -80,6 +81,7 @@ enum
   PROP_LATENCY,
   PROP_ON_SERVER_LOST,
   PROP_PAYLOAD_SIZE,
+  PROP_ZERO_COPY,
   PROP_STATS
 };
 
@@ -199,6 +201,13 @@ gst_zb_filter_class_init (GstZbFilterClass * klass)
           G_MAXUINT64 / 2, DEFAULT_PAYLOAD_SIZE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_ZERO_COPY,
+      g_param_spec_boolean ("zero-copy", "Zero copy",
+          "Propose upstream a buffer pool whose buffers lie in the request "
+          "ring, so that requests go without a copy (raw video); false: "
+          "propose none, copy every request", DEFAULT_ZERO_COPY,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
   /**
    * GstZbFilter:stats:
    *
@@ -284,6 +293,7 @@ gst_zb_filter_init (GstZbFilter * self)
   self->latency_ms = DEFAULT_LATENCY;
   self->on_server_lost = DEFAULT_ON_SERVER_LOST;
   self->payload_size = DEFAULT_PAYLOAD_SIZE;
+  self->zero_copy = DEFAULT_ZERO_COPY;
   self->frame_duration = GST_CLOCK_TIME_NONE;
   self->position_out = GST_CLOCK_TIME_NONE;
   g_queue_init (&self->requests);
@@ -359,6 +369,9 @@ gst_zb_filter_set_property (GObject * object, guint prop_id,
     case PROP_PAYLOAD_SIZE:
       self->payload_size = g_value_get_uint64 (value);
       break;
+    case PROP_ZERO_COPY:
+      self->zero_copy = g_value_get_boolean (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -397,6 +410,9 @@ gst_zb_filter_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_PAYLOAD_SIZE:
       g_value_set_uint64 (value, self->payload_size);
+      break;
+    case PROP_ZERO_COPY:
+      g_value_set_boolean (value, self->zero_copy);
       break;
     case PROP_STATS:
       g_value_take_boxed (value, make_stats (self));
@@ -694,8 +710,8 @@ send_failed:
               "\"%s\" and stays mapped elsewhere: no request can be sent.",
               self->channel), ("still mapped after %d ms; an element or "
               "probe upstream keeps a buffer mapped (or does not give it "
-              "back) while later buffers are sent", gst_zb_filter_get_timeout
-              (self)));
+              "back) while later buffers are sent; zero-copy=false proposes "
+              "no such pool", gst_zb_filter_get_timeout (self)));
     else if (ret == -EMSGSIZE)
       GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
           ("A request of %" G_GSIZE_FORMAT " bytes does not fit in the "
@@ -912,7 +928,7 @@ gst_zb_filter_propose_allocation (GstBaseTransform * trans,
   GstStructure *config;
   GstVideoInfo info;
   GstCaps *caps;
-  gboolean need_pool;
+  gboolean need_pool, zero_copy;
 
   /* downstream's metas (without a decide query the default would hand the
    * query to downstream, whose pool is not where requests go) */
@@ -926,7 +942,10 @@ gst_zb_filter_propose_allocation (GstBaseTransform * trans,
     return TRUE;
   if (!gst_query_find_allocation_meta (query, GST_VIDEO_META_API_TYPE, NULL))
     gst_query_add_allocation_meta (query, GST_VIDEO_META_API_TYPE, NULL);
-  if (!need_pool)
+  GST_OBJECT_LOCK (self);
+  zero_copy = self->zero_copy;
+  GST_OBJECT_UNLOCK (self);
+  if (!need_pool || !zero_copy)
     return TRUE;
   pool = gst_zb_filter_pool_new (self);
   config = gst_buffer_pool_get_config (pool);

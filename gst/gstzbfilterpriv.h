@@ -64,6 +64,7 @@ struct _GstZbFilter
   guint latency_ms;
   GstZbServerLost on_server_lost;
   guint64 payload_size;
+  gboolean zero_copy;
 
   /* GST_OBJECT_LOCK: FLUSH_START and state changes wake the client and
    * the watch from other threads; only the streaming thread (and

@@ -167,6 +167,17 @@ GST_START_TEST (test_pool_in_place)
 
 GST_END_TEST;
 
+/* zero-copy=false proposes no pool: every request by copy. */
+GST_START_TEST (test_pool_zero_copy_off)
+{
+  start_invert (TRUE);
+  fail_unless_equals_int (filter_run (SRC, "zero-copy=false"), 0);
+  fail_unless_equals_int (slots_back, 0);
+  zbt_server_stop ();
+}
+
+GST_END_TEST;
+
 /* A server that answers by copy reads the requests as well. */
 GST_START_TEST (test_pool_copying_server)
 {
@@ -459,19 +470,19 @@ keep_mapped (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
   return GST_PAD_PROBE_OK;
 }
 
-GST_START_TEST (test_pool_slot_kept_mapped)
+/* The pipeline with the probe and zbfilter @props: the message that
+ * ends it within 10 s (an ERROR or EOS), to unref. */
+static GstMessage *
+run_kept_mapped (const gchar * props)
 {
   GstElement *p, *src;
   GstPad *pad;
   GstBus *bus;
   GstMessage *m;
-  GError *err = NULL;
-  gchar *dbg = NULL;
 
-  start_invert (TRUE);
   p = zbt_pipeline ("videotestsrc name=src num-buffers=10 ! " CAPS
-      " ! zbfilter name=f channel-name=%s timeout=1000 ! fakesink",
-      zbt_server_channel ());
+      " ! zbfilter name=f channel-name=%s timeout=1000 %s ! fakesink",
+      zbt_server_channel (), props);
   src = gst_bin_get_by_name (GST_BIN (p), "src");
   pad = gst_element_get_static_pad (src, "src");
   gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, keep_mapped, NULL, NULL);
@@ -480,15 +491,6 @@ GST_START_TEST (test_pool_slot_kept_mapped)
   m = gst_bus_timed_pop_filtered (bus, 10 * GST_SECOND, GST_MESSAGE_ERROR |
       GST_MESSAGE_EOS);
   fail_unless (m != NULL, "neither an error nor EOS in 10 s");
-  fail_unless (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR);
-  gst_message_parse_error (m, &err, &dbg);
-  GST_INFO ("%s (%s)", err->message, dbg);
-  fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
-          GST_RESOURCE_ERROR_BUSY), "%s", err->message);
-  fail_unless (strstr (err->message, "mapped") != NULL, "%s", err->message);
-  g_error_free (err);
-  g_free (dbg);
-  gst_message_unref (m);
   gst_object_unref (bus);
   zbt_set_state (p, GST_STATE_NULL);
   if (mapped_buf) {
@@ -498,7 +500,32 @@ GST_START_TEST (test_pool_slot_kept_mapped)
   }
   gst_object_unref (pad);
   gst_object_unref (src);
-  zbt_stop_and_free (p);
+  gst_element_set_state (p, GST_STATE_NULL);
+  gst_object_unref (p);
+  return m;
+}
+
+GST_START_TEST (test_pool_slot_kept_mapped)
+{
+  GstMessage *m;
+  GError *err = NULL;
+  gchar *dbg = NULL;
+
+  start_invert (TRUE);
+  m = run_kept_mapped ("");
+  fail_unless (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR);
+  gst_message_parse_error (m, &err, &dbg);
+  GST_INFO ("%s (%s)", err->message, dbg);
+  fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_BUSY), "%s", err->message);
+  fail_unless (strstr (err->message, "mapped") != NULL, "%s", err->message);
+  g_error_free (err);
+  g_free (dbg);
+  gst_message_unref (m);
+  /* without the pool, by copy, as before it */
+  m = run_kept_mapped ("zero-copy=false");
+  fail_unless (GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS);
+  gst_message_unref (m);
   zbt_server_stop ();
 }
 
@@ -514,6 +541,7 @@ zbfilterpool_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_pool_in_place);
   tcase_add_test (tc, test_pool_copying_server);
+  tcase_add_test (tc, test_pool_zero_copy_off);
   tcase_add_test (tc, test_pool_queue);
   tcase_add_test (tc, test_pool_videorate);
   tcase_add_test (tc, test_pool_decoder);
