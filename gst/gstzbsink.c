@@ -710,17 +710,55 @@ raw_caps_change:
   }
 }
 
+/* The pool for raw video @caps (a reference; NULL for other caps or a
+ * pool that refuses them): the pool we have for the same caps unless
+ * upstream is using it, else a new one, which becomes ours. */
+static GstBufferPool *
+pool_for_caps (GstZbSink * self, GstCaps * caps, const gchar * name)
+{
+  GstBufferPool *pool = NULL;
+  GstStructure *config;
+  GstVideoInfo vinfo;
+  guint size = 0;
+
+  if (gst_video_info_from_caps (&vinfo, caps))
+    size = GST_VIDEO_INFO_SIZE (&vinfo);
+  if (size == 0)
+    /* no size we know of (compressed, audio): upstream picks its own */
+    return NULL;
+
+  GST_OBJECT_LOCK (self);
+  /* the same caps again: the pool, unless upstream is using it */
+  if (self->pool && self->pool_caps && gst_caps_is_equal (caps,
+          self->pool_caps) && !gst_buffer_pool_is_active (self->pool))
+    pool = gst_object_ref (self->pool);
+  GST_OBJECT_UNLOCK (self);
+  if (pool)
+    return pool;
+  pool = gst_zb_sink_pool_new (name);
+  config = gst_buffer_pool_get_config (pool);
+  gst_buffer_pool_config_set_params (config, caps, size, 2, 0);
+  gst_buffer_pool_config_add_option (config, GST_BUFFER_POOL_OPTION_VIDEO_META);
+  if (!gst_buffer_pool_set_config (pool, config)) {
+    GST_WARNING_OBJECT (self, "pool refused its configuration");
+    gst_object_unref (pool);
+    return NULL;
+  }
+  GST_OBJECT_LOCK (self);
+  gst_object_replace ((GstObject **) & self->pool, (GstObject *) pool);
+  gst_caps_replace (&self->pool_caps, caps);
+  GST_OBJECT_UNLOCK (self);
+  return pool;
+}
+
 static gboolean
 gst_zb_sink_propose_allocation (GstBaseSink * bsink, GstQuery * query)
 {
   GstZbSink *self = GST_ZB_SINK (bsink);
-  GstBufferPool *pool = NULL;
-  GstStructure *config;
-  GstVideoInfo vinfo;
+  GstBufferPool *pool;
   GstCaps *caps;
   gboolean zero_copy, need_pool;
   gchar *name;
-  guint size = 0;
 
   /* we read any layout through GstVideoMeta and repack it */
   gst_query_add_allocation_meta (query, GST_VIDEO_META_API_TYPE, NULL);
@@ -734,36 +772,16 @@ gst_zb_sink_propose_allocation (GstBaseSink * bsink, GstQuery * query)
   if (!zero_copy || self->format != GST_ZB_FRAME_FORMAT_GST || self->chan_mode
       || caps == NULL || name == NULL)
     goto done;
-  if (gst_video_info_from_caps (&vinfo, caps))
-    size = GST_VIDEO_INFO_SIZE (&vinfo);
-  if (size == 0)
-    /* no size we know of (compressed, audio): upstream picks its own */
-    goto done;
+  pool = pool_for_caps (self, caps, name);
+  if (pool) {
+    GstStructure *config = gst_buffer_pool_get_config (pool);
+    guint size;
 
-  GST_OBJECT_LOCK (self);
-  /* the same caps again: the pool, unless upstream is using it */
-  if (self->pool && self->pool_caps && gst_caps_is_equal (caps,
-          self->pool_caps) && !gst_buffer_pool_is_active (self->pool))
-    pool = gst_object_ref (self->pool);
-  GST_OBJECT_UNLOCK (self);
-  if (pool == NULL) {
-    pool = gst_zb_sink_pool_new (name);
-    config = gst_buffer_pool_get_config (pool);
-    gst_buffer_pool_config_set_params (config, caps, size, 2, 0);
-    gst_buffer_pool_config_add_option (config,
-        GST_BUFFER_POOL_OPTION_VIDEO_META);
-    if (!gst_buffer_pool_set_config (pool, config)) {
-      GST_WARNING_OBJECT (self, "pool refused its configuration");
-      gst_object_unref (pool);
-      goto done;
-    }
-    GST_OBJECT_LOCK (self);
-    gst_object_replace ((GstObject **) & self->pool, (GstObject *) pool);
-    gst_caps_replace (&self->pool_caps, caps);
-    GST_OBJECT_UNLOCK (self);
+    gst_buffer_pool_config_get_params (config, NULL, &size, NULL, NULL);
+    gst_structure_free (config);
+    gst_query_add_allocation_pool (query, pool, size, 2, 0);
+    gst_object_unref (pool);
   }
-  gst_query_add_allocation_pool (query, pool, size, 2, 0);
-  gst_object_unref (pool);
 
 done:
   g_free (name);
@@ -828,14 +846,21 @@ copy_to_pool (GstZbSink * self, GstBuffer * buffer)
 {
   GstBufferPool *pool = NULL;
   GstBuffer *copy;
+  gboolean zero_copy;
 
   if (self->chan_mode || self->format != GST_ZB_FRAME_FORMAT_GST ||
       self->writer == NULL || !self->pool_usable)
     return NULL;
   GST_OBJECT_LOCK (self);
-  if (self->zero_copy && self->pool)
+  zero_copy = self->zero_copy;
+  if (zero_copy && self->pool && gst_buffer_pool_is_active (self->pool))
     pool = gst_object_ref (self->pool);
   GST_OBJECT_UNLOCK (self);
+  /* a pool upstream does not use, for the current caps; also when nobody
+   * asked us for one: a tee asks its branches in turn and stops at the
+   * first that answers no (a queue ! fakesink branch before ours) */
+  if (pool == NULL && zero_copy && self->is_video && self->caps)
+    pool = pool_for_caps (self, self->caps, self->conn_name);
   if (pool == NULL)
     return NULL;
   copy = gst_zb_sink_copy_to_pool (self, pool, buffer);
