@@ -710,47 +710,6 @@ raw_caps_change:
   }
 }
 
-/* The pool for raw video @caps (a reference; NULL for other caps or a
- * pool that refuses them): the pool we have for the same caps unless
- * upstream is using it, else a new one, which becomes ours. */
-static GstBufferPool *
-pool_for_caps (GstZbSink * self, GstCaps * caps, const gchar * name)
-{
-  GstBufferPool *pool = NULL;
-  GstStructure *config;
-  GstVideoInfo vinfo;
-  guint size = 0;
-
-  if (gst_video_info_from_caps (&vinfo, caps))
-    size = GST_VIDEO_INFO_SIZE (&vinfo);
-  if (size == 0)
-    /* no size we know of (compressed, audio): upstream picks its own */
-    return NULL;
-
-  GST_OBJECT_LOCK (self);
-  /* the same caps again: the pool, unless upstream is using it */
-  if (self->pool && self->pool_caps && gst_caps_is_equal (caps,
-          self->pool_caps) && !gst_buffer_pool_is_active (self->pool))
-    pool = gst_object_ref (self->pool);
-  GST_OBJECT_UNLOCK (self);
-  if (pool)
-    return pool;
-  pool = gst_zb_sink_pool_new (name);
-  config = gst_buffer_pool_get_config (pool);
-  gst_buffer_pool_config_set_params (config, caps, size, 2, 0);
-  gst_buffer_pool_config_add_option (config, GST_BUFFER_POOL_OPTION_VIDEO_META);
-  if (!gst_buffer_pool_set_config (pool, config)) {
-    GST_WARNING_OBJECT (self, "pool refused its configuration");
-    gst_object_unref (pool);
-    return NULL;
-  }
-  GST_OBJECT_LOCK (self);
-  gst_object_replace ((GstObject **) & self->pool, (GstObject *) pool);
-  gst_caps_replace (&self->pool_caps, caps);
-  GST_OBJECT_UNLOCK (self);
-  return pool;
-}
-
 static gboolean
 gst_zb_sink_propose_allocation (GstBaseSink * bsink, GstQuery * query)
 {
@@ -772,7 +731,7 @@ gst_zb_sink_propose_allocation (GstBaseSink * bsink, GstQuery * query)
   if (!zero_copy || self->format != GST_ZB_FRAME_FORMAT_GST || self->chan_mode
       || caps == NULL || name == NULL)
     goto done;
-  pool = pool_for_caps (self, caps, name);
+  pool = gst_zb_sink_pool_for_caps (self, caps, name);
   if (pool) {
     GstStructure *config = gst_buffer_pool_get_config (pool);
     guint size;
@@ -836,38 +795,6 @@ fill_record (GstZbSink * self, GstBuffer * buf, zb_gst_record * rec)
 }
 
 
-/* Copy @buffer into a block of our pool when it must be copied anyway and
- * a reader of our user would get a pool record of that block
- * (gst_zb_sink_copy_to_pool()): the gst frame format (raw readers and
- * duplex responses copy into the ring), zero-copy on, the pool proposed.
- * NULL: send @buffer as it is. */
-static GstBuffer *
-copy_to_pool (GstZbSink * self, GstBuffer * buffer)
-{
-  GstBufferPool *pool = NULL;
-  GstBuffer *copy;
-  gboolean zero_copy;
-
-  if (self->chan_mode || self->format != GST_ZB_FRAME_FORMAT_GST ||
-      self->writer == NULL || !self->pool_usable)
-    return NULL;
-  GST_OBJECT_LOCK (self);
-  zero_copy = self->zero_copy;
-  if (zero_copy && self->pool && gst_buffer_pool_is_active (self->pool))
-    pool = gst_object_ref (self->pool);
-  GST_OBJECT_UNLOCK (self);
-  /* a pool upstream does not use, for the current caps; also when nobody
-   * asked us for one: a tee asks its branches in turn and stops at the
-   * first that answers no (a queue ! fakesink branch before ours) */
-  if (pool == NULL && zero_copy && self->is_video && self->caps)
-    pool = pool_for_caps (self, self->caps, self->conn_name);
-  if (pool == NULL)
-    return NULL;
-  copy = gst_zb_sink_copy_to_pool (self, pool, buffer);
-  gst_object_unref (pool);
-  return copy;
-}
-
 static GstFlowReturn
 gst_zb_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
 {
@@ -884,7 +811,7 @@ gst_zb_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
       return flow;
   }
   fill_record (self, buffer, &rec);
-  copy = copy_to_pool (self, buffer);
+  copy = gst_zb_sink_copy_to_pool (self, buffer);
   if (copy) {
     self->copy_mem = gst_buffer_peek_memory (copy, 0);
     buffer = copy;

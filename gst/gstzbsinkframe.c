@@ -4,7 +4,8 @@
  *
  * The same for the reader of NAME (gstzbsinkwrite.c) and every reader of
  * NAME@ID (gstzbsinkoutput.c): the frame's layout (repacked video, or a
- * pool record of a block of our pool), pad records that take a frame
+ * pool record of a block of our pool, and the copy into such a block when
+ * upstream did not allocate from it), pad records that take a frame
  * which does not fit from the write position to the ring's start, and
  * filling and committing the frame. What a full ring means (wait, drop,
  * time out) and how a failure is reported stays with the caller.
@@ -82,9 +83,9 @@ needs_repack (GstZbSink * self, GstBuffer * buf, const GstZbLayout * layout)
   return gst_buffer_get_size (buf) < layout->size;
 }
 
-GstBuffer *
-gst_zb_sink_copy_to_pool (GstZbSink * self, GstBufferPool * pool,
-    GstBuffer * buf)
+/* @buf copied into a free block of @pool (see gst_zb_sink_copy_to_pool()) */
+static GstBuffer *
+copy_into_block (GstZbSink * self, GstBufferPool * pool, GstBuffer * buf)
 {
   const GstZbLayout *layout = NULL;
   GstBuffer *copy;
@@ -117,6 +118,79 @@ gst_zb_sink_copy_to_pool (GstZbSink * self, GstBufferPool * pool,
    * was filled from @buf); no metas: the copy is in the default layout */
   gst_buffer_copy_into (copy, buf, GST_BUFFER_COPY_FLAGS |
       GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
+  return copy;
+}
+
+/* The pool for raw video @caps (a reference; NULL for other caps or a
+ * pool that refuses them): the pool we have for the same caps unless
+ * upstream is using it, else a new one, which becomes ours. */
+GstBufferPool *
+gst_zb_sink_pool_for_caps (GstZbSink * self, GstCaps * caps, const gchar * name)
+{
+  GstBufferPool *pool = NULL;
+  GstStructure *config;
+  GstVideoInfo vinfo;
+  guint size = 0;
+
+  if (gst_video_info_from_caps (&vinfo, caps))
+    size = GST_VIDEO_INFO_SIZE (&vinfo);
+  if (size == 0)
+    /* no size we know of (compressed, audio): upstream picks its own */
+    return NULL;
+
+  GST_OBJECT_LOCK (self);
+  /* the same caps again: the pool, unless upstream is using it */
+  if (self->pool && self->pool_caps && gst_caps_is_equal (caps,
+          self->pool_caps) && !gst_buffer_pool_is_active (self->pool))
+    pool = gst_object_ref (self->pool);
+  GST_OBJECT_UNLOCK (self);
+  if (pool)
+    return pool;
+  pool = gst_zb_sink_pool_new (name);
+  config = gst_buffer_pool_get_config (pool);
+  gst_buffer_pool_config_set_params (config, caps, size, 2, 0);
+  gst_buffer_pool_config_add_option (config, GST_BUFFER_POOL_OPTION_VIDEO_META);
+  if (!gst_buffer_pool_set_config (pool, config)) {
+    GST_WARNING_OBJECT (self, "pool refused its configuration");
+    gst_object_unref (pool);
+    return NULL;
+  }
+  GST_OBJECT_LOCK (self);
+  gst_object_replace ((GstObject **) & self->pool, (GstObject *) pool);
+  gst_caps_replace (&self->pool_caps, caps);
+  GST_OBJECT_UNLOCK (self);
+  return pool;
+}
+
+/* Copy @buffer into a block of our pool when it must be copied anyway and
+ * a reader of our user would get a pool record of that block
+ * (copy_into_block()): the gst frame format (raw readers and
+ * duplex responses copy into the ring), zero-copy on, the pool proposed.
+ * NULL: send @buffer as it is. */
+GstBuffer *
+gst_zb_sink_copy_to_pool (GstZbSink * self, GstBuffer * buffer)
+{
+  GstBufferPool *pool = NULL;
+  GstBuffer *copy;
+  gboolean zero_copy;
+
+  if (self->chan_mode || self->format != GST_ZB_FRAME_FORMAT_GST ||
+      self->writer == NULL || !self->pool_usable)
+    return NULL;
+  GST_OBJECT_LOCK (self);
+  zero_copy = self->zero_copy;
+  if (zero_copy && self->pool && gst_buffer_pool_is_active (self->pool))
+    pool = gst_object_ref (self->pool);
+  GST_OBJECT_UNLOCK (self);
+  /* a pool upstream does not use, for the current caps; also when nobody
+   * asked us for one: a tee asks its branches in turn and stops at the
+   * first that answers no (a queue ! fakesink branch before ours) */
+  if (pool == NULL && zero_copy && self->is_video && self->caps)
+    pool = gst_zb_sink_pool_for_caps (self, self->caps, self->conn_name);
+  if (pool == NULL)
+    return NULL;
+  copy = copy_into_block (self, pool, buffer);
+  gst_object_unref (pool);
   return copy;
 }
 

@@ -287,16 +287,21 @@ int gst_zb_sink_frame_commit (GstZbSink * self, GstZbSinkFrame * f,
 /* Drop the pool segment reference of a frame not sent. */
 void gst_zb_sink_frame_clear (GstZbSinkFrame * f);
 
+/* The pool for raw video @caps (a reference; NULL for other caps or a
+ * pool that refuses them): the pool we have for the same caps unless
+ * upstream is using it, else a new one, which becomes ours. */
+GstBufferPool *gst_zb_sink_pool_for_caps (GstZbSink * self, GstCaps * caps,
+    const gchar * name);
 /* A buffer that upstream did not allocate from our pool (a tee answers
  * the ALLOCATION query without one): its bytes copied into a free block
- * of @pool, in the gst format's layout, with @buf's flags and timestamps,
- * to be sent as a pool record instead of being copied into the ring. The
- * pool reuses the block the reader released last, so that the copy
- * target stays in the CPU caches as shmsink's does (docs/benchmarks.md,
- * "Copies behind a tee"). NULL when @buf is one of our blocks already or
- * no block is free: copy into the ring. Streaming thread. */
-GstBuffer *gst_zb_sink_copy_to_pool (GstZbSink * self, GstBufferPool * pool,
-    GstBuffer * buf);
+ * of our pool, in the gst format's layout, with @buf's flags and
+ * timestamps, to be sent as a pool record instead of being copied into
+ * the ring. The pool reuses the block the reader released last, so that
+ * the copy target stays in the CPU caches as shmsink's does
+ * (docs/benchmarks.md, "Copies behind a tee"). NULL when @buf is one of
+ * our blocks already, no block is free, or the frame goes to the ring
+ * anyway: send @buf as it is. Streaming thread. */
+GstBuffer *gst_zb_sink_copy_to_pool (GstZbSink * self, GstBuffer * buf);
 
 G_END_DECLS
 #endif /* __GST_ZB_SINK_PRIV_H__ */
