@@ -119,10 +119,9 @@ class Run:
             ring = max(64 << 20, 4 * (self.size + 256))
             src = ("zbsrc buffer-name=%s is-live=false payload-size=%d "
                    "on-writer-lost=eos" % (self.name, ring))
-            sink = ("zbsink buffer-name=%s sync=false connect-timeout=10000 "
-                    "zero-copy=%s enable-last-sample=false%s"
-                    % (self.name, "true" if self.mem == "sink" else "false",
-                       self.sink_props))
+            # zbsink's defaults but for the name and sync=false (as shmsink's)
+            sink = ("zbsink buffer-name=%s sync=false connect-timeout=10000%s"
+                    % (self.name, self.sink_props))
             self.cons = self._spawn(["consume", src, str(self.count),
                                      str(self.warmup), str(int(self.latency))])
             self.prod = self._spawn(["produce", sink, self.caps,
