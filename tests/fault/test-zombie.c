@@ -9,9 +9,19 @@
  * the survivor notices the death within its usual bound, and a replacement
  * connects at once. Then the same for a peer that fork()ed a child which
  * lives on after the peer died: the child must not keep the peer's locks.
+ *
+ * With --no-pidfd, pidfd_open() fails with ENOSYS, as under a container
+ * runtime that filters it: the writer checks its reader through
+ * /proc/PID/stat instead (lib/os.c zb_peer_alive()).
  */
 
 #include "zbtest.h"
+
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 
 #define FRAME 1000
 #define NOTICE_LIMIT_MS 500     /* a read or write slice is 50 ms */
@@ -376,8 +386,35 @@ static const zbt_case cases[] = {
       reader_fork_child_keeps_no_lock, 20},
 };
 
+/* pidfd_open() fails with ENOSYS in this process and its children. */
+static void
+deny_pidfd (void)
+{
+#ifdef SYS_pidfd_open
+  struct sock_filter filter[] = {
+    BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, nr)),
+    BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 0, 1),
+    BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+    BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = { sizeof filter / sizeof filter[0], filter };
+
+  if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0
+      || prctl (PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+    ZBT_FAIL ("seccomp: %s", strerror (errno));
+  if (syscall (SYS_pidfd_open, getpid (), 0) >= 0 || errno != ENOSYS)
+    ZBT_FAIL ("pidfd_open still works");
+#endif
+}
+
 int
 main (int argc, char **argv)
 {
+  if (argc >= 2 && strcmp (argv[1], "--no-pidfd") == 0) {
+    deny_pidfd ();
+    argv[1] = argv[0];
+    argc--;
+    argv++;
+  }
   return zbt_main (cases, sizeof cases / sizeof cases[0], argc, argv);
 }
