@@ -60,7 +60,6 @@ GST_START_TEST (test_default_zero_copy_process)
   gchar *desc;
   GstElement *wp;
   GPid pid;
-  gint status;
   ZbtHashLog *in;
 
   g_unlink (path);
@@ -77,15 +76,7 @@ GST_START_TEST (test_default_zero_copy_process)
   fail_unless_equals_uint64 (stat_of (wp, "zb", "frames-sent"), 100);
   fail_unless_equals_uint64 (stat_of (wp, "zb", "zero-copy-frames"), 100);
   fail_unless_equals_uint64 (stat_of (wp, "zb", "pool-fallbacks"), 0);
-  status = zbt_wait_pid (pid, 10000);
-  fail_unless (status != -1 && WIFEXITED (status) &&
-      WEXITSTATUS (status) == 0, "reader status %d", status);
-  zbt_assert_file_frames (path, I420_SIZE, in);
-  zbt_stop_and_free (wp);
-  zbt_wait_no_pool_segments (name, 2000);
-  fail_unless (zbt_no_leftovers (name));
-  zbt_hash_log_free (in);
-  g_unlink (path);
+  zbt_finish_file_reader (wp, pid, 10000, path, I420_SIZE, in, name);
   g_free (path);
   g_free (desc);
   g_free (name);
@@ -108,7 +99,6 @@ GST_START_TEST (test_held_buffers)
   gchar *desc;
   GstElement *wp;
   GPid pid;
-  gint status;
   ZbtHashLog *in;
 
   g_unlink (path);
@@ -143,15 +133,7 @@ GST_START_TEST (test_held_buffers)
     fail_unless_equals_uint64 (stat_of (wp, "zb", "zero-copy-frames") +
         stat_of (wp, "zb", "pool-fallbacks"), 200);
   }
-  status = zbt_wait_pid (pid, 30000);
-  fail_unless (status != -1 && WIFEXITED (status) &&
-      WEXITSTATUS (status) == 0, "reader status %d", status);
-  zbt_assert_file_frames (path, I420_SIZE, in);
-  zbt_stop_and_free (wp);
-  zbt_wait_no_pool_segments (name, 2000);
-  fail_unless (zbt_no_leftovers (name));
-  zbt_hash_log_free (in);
-  g_unlink (path);
+  zbt_finish_file_reader (wp, pid, 30000, path, I420_SIZE, in, name);
   g_free (path);
   g_free (desc);
   g_free (name);

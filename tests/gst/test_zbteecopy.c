@@ -65,7 +65,6 @@ GST_START_TEST (test_tee_pool_copies)
   gchar *desc;
   GstElement *wp;
   GPid pid;
-  gint status;
   guint64 copies;
   ZbtHashLog *in;
 
@@ -100,15 +99,7 @@ GST_START_TEST (test_tee_pool_copies)
       fail_unless_equals_uint64 (copies, 0);
       break;
   }
-  status = zbt_wait_pid (pid, 30000);
-  fail_unless (status != -1 && WIFEXITED (status) &&
-      WEXITSTATUS (status) == 0, "reader status %d", status);
-  zbt_assert_file_frames (path, I420_SIZE, in);
-  zbt_stop_and_free (wp);
-  zbt_wait_no_pool_segments (name, 2000);
-  fail_unless (zbt_no_leftovers (name));
-  zbt_hash_log_free (in);
-  g_unlink (path);
+  zbt_finish_file_reader (wp, pid, 30000, path, I420_SIZE, in, name);
   g_free (path);
   g_free (desc);
   g_free (name);

@@ -609,6 +609,22 @@ zbt_wait_no_pool_segments (const gchar * name, gint timeout_ms)
 }
 
 void
+zbt_finish_file_reader (GstElement * wp, GPid pid, gint timeout_ms,
+    const gchar * path, gsize frame, ZbtHashLog * in, const gchar * name)
+{
+  gint status = zbt_wait_pid (pid, timeout_ms);
+
+  fail_unless (status != -1 && WIFEXITED (status) &&
+      WEXITSTATUS (status) == 0, "reader status %d", status);
+  zbt_assert_file_frames (path, frame, in);
+  zbt_stop_and_free (wp);
+  zbt_wait_no_pool_segments (name, 2000);
+  fail_unless (zbt_no_leftovers (name));
+  zbt_hash_log_free (in);
+  g_unlink (path);
+}
+
+void
 zbt_cleanup_channel (const gchar * channel)
 {
   gchar *req = g_strdup_printf ("%s_request", channel);

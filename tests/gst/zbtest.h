@@ -162,6 +162,14 @@ guint zbt_pool_segments (const gchar * name);
 /* Wait up to @timeout_ms until none is left; fails the test after. */
 void zbt_wait_no_pool_segments (const gchar * name, gint timeout_ms);
 
+/* The end of a test whose reader process (@pid) writes the I420 frames
+ * (@frame bytes each) it gets to file @path while pipeline @wp writes
+ * buffer @name: the reader exits 0 within @timeout_ms, @path holds the
+ * frames @in logged, and once @wp stopped nothing of @name is left in
+ * /dev/shm (pool segments included). Frees @wp and @in, removes @path. */
+void zbt_finish_file_reader (GstElement * wp, GPid pid, gint timeout_ms,
+    const gchar * path, gsize frame, ZbtHashLog * in, const gchar * name);
+
 /* Test binaries call these around srunner_run_all(): a private registry
  * in a fresh temporary directory (GST_REGISTRY) per binary. */
 void zbt_env_init (void);
