@@ -411,36 +411,40 @@ take_pool_record (GstZbSrc * self, GstZbReaderRef * ref, zb_frame * frame,
     why = "malformed reference (bounds, block or name)";
     goto invalid;
   }
-  GST_OBJECT_LOCK (self);
-  pid = self->writer_pid;
-  GST_OBJECT_UNLOCK (self);
-  /* only the current writer's own segments for this buffer; for NAME@ID
-   * also those for NAME (a fan-out writer's pool serves every reader;
-   * a writer of buffer-name=NAME@ID names them after NAME@ID) */
-  name = gst_zb_src_dup_name (self);
-  if (zb_gst_pool_name (expect, sizeof (expect), name, pid, pref.serial) < 0
-      || strcmp (expect, pref.name) != 0) {
-    g_free (name);
-    name = gst_zb_src_dup_pool_name (self);
-    if (zb_gst_pool_name (expect, sizeof (expect), name, pid,
-            pref.serial) < 0 || strcmp (expect, pref.name) != 0) {
-      g_free (name);
-      why = "segment name is not one of the writer's for this buffer";
-      goto invalid;
-    }
-  }
-  g_free (name);
-
-  if (self->pool_maps == NULL)
-    self->pool_maps = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
-        (GDestroyNotify) gst_zb_pool_map_unref);
-  map = g_hash_table_lookup (self->pool_maps, pref.name);
+  /* a mapped segment's name was checked when it was mapped, against the
+   * same writer (the mappings are forgotten when the writer changes): the
+   * check below runs once per segment, not per frame */
+  map = self->pool_maps ? g_hash_table_lookup (self->pool_maps, pref.name) :
+      NULL;
   if (map == NULL) {
+    GST_OBJECT_LOCK (self);
+    pid = self->writer_pid;
+    GST_OBJECT_UNLOCK (self);
+    /* only the current writer's own segments for this buffer; for NAME@ID
+     * also those for NAME (a fan-out writer's pool serves every reader;
+     * a writer of buffer-name=NAME@ID names them after NAME@ID) */
+    name = gst_zb_src_dup_name (self);
+    if (zb_gst_pool_name (expect, sizeof (expect), name, pid, pref.serial) < 0
+        || strcmp (expect, pref.name) != 0) {
+      g_free (name);
+      name = gst_zb_src_dup_pool_name (self);
+      if (zb_gst_pool_name (expect, sizeof (expect), name, pid,
+              pref.serial) < 0 || strcmp (expect, pref.name) != 0) {
+        g_free (name);
+        why = "segment name is not one of the writer's for this buffer";
+        goto invalid;
+      }
+    }
+    g_free (name);
+
     map = gst_zb_pool_map_open (pref.name, pref.segment_size, &why);
     if (map == NULL && g_str_has_prefix (why, "segment does not exist"))
       goto missing;
     if (map == NULL)
       goto invalid;
+    if (self->pool_maps == NULL)
+      self->pool_maps = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+          (GDestroyNotify) gst_zb_pool_map_unref);
     /* a writer makes few segments; a flood of names is bounded here */
     if (g_hash_table_size (self->pool_maps) >= 64)
       g_hash_table_remove_all (self->pool_maps);

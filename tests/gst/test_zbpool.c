@@ -397,6 +397,120 @@ GST_START_TEST (test_hostile_record)
 
 GST_END_TEST;
 
+/* zbsrc checks a pool segment's name against its writer once, when it maps
+ * the segment, and keeps the mapping for that writer's later records. A
+ * writer that replaced it must not use the mapping: its record naming the
+ * previous writer's segment (still there) is refused as the name of another
+ * writer would be. Each writer is a child process, so that the two have
+ * different pids (a segment's name carries its writer's). */
+
+static void
+pool_writer_child (const gchar * name, const gchar * seg_name, gint go)
+{
+  const gchar *meta = "{\"caps\":\"video/x-raw,format=GRAY8,width=64,"
+      "height=64,framerate=0/1\",\"frame_format\":\"gst\"}";
+  zb_writer_config wc = { 2000, 0 };
+  zb_writer *w = NULL;
+  zb_gst_record rec;
+  zb_gst_pool_ref ref;
+  guint8 frame[ZB_GST_HEADER_SIZE + ZB_GST_POOL_REF_SIZE];
+  gchar c;
+
+  if (zb_writer_connect (name, &wc, &w) != 0 ||
+      zb_writer_set_metadata (w, meta, strlen (meta)) != 0)
+    _exit (1);
+  zb_gst_record_init (&rec, ZB_GST_RECORD_POOL);
+  rec.payload_size = ZB_GST_POOL_REF_SIZE;
+  zb_gst_record_encode (&rec, frame);
+  memset (&ref, 0, sizeof (ref));
+  ref.segment_size = 8192;
+  ref.block_size = 4096;
+  ref.size = 4096;
+  g_strlcpy (ref.name, seg_name, sizeof (ref.name));
+  zb_gst_pool_ref_encode (&ref, frame + ZB_GST_HEADER_SIZE);
+  if (zb_writer_write (w, frame, sizeof (frame)) != 0)
+    _exit (2);
+  /* stay connected until the parent has seen the frame */
+  if (read (go, &c, 1) != 1)
+    _exit (3);
+  zb_writer_disconnect (w);
+  _exit (0);
+}
+
+GST_START_TEST (test_replaced_writer_old_segment)
+{
+  gchar *name = zbt_name ();
+  gchar seg_name[ZB_GST_POOL_NAME_SIZE], path[ZB_GST_POOL_NAME_SIZE + 2];
+  GstElement *r;
+  GstBus *bus;
+  GstMessage *m;
+  GError *err = NULL;
+  gchar *dbg = NULL;
+  gint fd, go[2], k;
+  pid_t w1, w2;
+
+  r = zbt_pipeline ("zbsrc name=src buffer-name=%s is-live=false ! fakesink",
+      name);
+  bus = gst_element_get_bus (r);
+  fail_unless (gst_element_set_state (r, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  fail_unless (pipe (go) == 0);
+
+  /* the first writer, with a real segment named after it */
+  w1 = fork ();
+  fail_unless (w1 >= 0);
+  if (w1 == 0) {
+    close (go[1]);
+    if (zb_gst_pool_name (seg_name, sizeof (seg_name), name,
+            (guint64) getpid (), 0) < 0)
+      _exit (4);
+    g_snprintf (path, sizeof (path), "/%s", seg_name);
+    fd = shm_open (path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0 || ftruncate (fd, 8192) != 0)
+      _exit (5);
+    close (fd);
+    pool_writer_child (name, seg_name, go[0]);
+  }
+  fail_unless (zb_gst_pool_name (seg_name, sizeof (seg_name), name,
+          (guint64) w1, 0) == 0);
+  g_snprintf (path, sizeof (path), "/%s", seg_name);
+  for (k = 0; k < 500 && stat_of (r, "src", "frames-received") < 1; k++)
+    g_usleep (10000);
+  fail_unless_equals_int ((gint) stat_of (r, "src", "frames-received"), 1);
+  fail_unless (write (go[1], "g", 1) == 1);
+  fail_unless_equals_int (zbt_wait_pid (w1, 10000), 0);
+
+  /* the second writer names the first one's segment */
+  w2 = fork ();
+  fail_unless (w2 >= 0);
+  if (w2 == 0) {
+    close (go[1]);
+    pool_writer_child (name, seg_name, go[0]);
+  }
+  m = zbt_pop (bus, GST_MESSAGE_ERROR, 5000);
+  fail_unless (m != NULL, "the replaced writer's segment was used");
+  gst_message_parse_error (m, &err, &dbg);
+  fail_unless (strstr (err->message, "Invalid pool record") != NULL,
+      "%s", err->message);
+  fail_unless (strstr (dbg, "not one of the writer's") != NULL, "%s", dbg);
+  g_error_free (err);
+  g_free (dbg);
+  gst_message_unref (m);
+  fail_unless_equals_int ((gint) stat_of (r, "src", "frames-received"), 1);
+  fail_unless (write (go[1], "g", 1) == 1);
+  fail_unless_equals_int (zbt_wait_pid (w2, 10000), 0);
+  close (go[0]);
+  close (go[1]);
+  gst_object_unref (bus);
+  gst_element_set_state (r, GST_STATE_NULL);
+  gst_object_unref (r);
+  shm_unlink (path);
+  fail_unless (zbt_no_leftovers (name));
+  g_free (name);
+}
+
+GST_END_TEST;
+
 static Suite *
 zbpool_suite (void)
 {
@@ -411,6 +525,7 @@ zbpool_suite (void)
   tcase_add_test (tc, test_reader_killed);
   tcase_add_test (tc, test_caps_change);
   tcase_add_loop_test (tc, test_hostile_record, 0, 5);
+  tcase_add_test (tc, test_replaced_writer_old_segment);
   return s;
 }
 
