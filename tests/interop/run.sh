@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Our readers and writers against the protocol authors' own Python package
+# (github.com/modelingevolution/zerobuffer, folder python/), real processes
+# and real shared memory, every frame compared by SHA-1:
+#   1. zbsink frame-format=raw (gst-launch-1.0) -> their Reader
+#   2. our binding's Writer -> their Reader
+#   3. their Writer -> our binding's Reader
+#   4. their Writer -> zbsrc (caps from their metadata) -> filesink
+#   5. their Reader killed -9 while zbsink writes: zbsink reports it
+# Ring sizes are not multiples of the frame sizes, and the rings wrap.
+#
+#   ZB_UPSTREAM_DIR=DIR tests/interop/run.sh BUILD_DIR
+#
+# DIR holds their python/ folder (e.g. `git archive HEAD python | tar -x -C
+# DIR` in a clone of theirs). Without ZB_UPSTREAM_DIR the test is skipped
+# (exit 77): their package is not in Debian, so CI has no copy of it.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "${1:-$here/../../build}" && pwd)
+if [ -z "${ZB_UPSTREAM_DIR:-}" ] || [ ! -d "$ZB_UPSTREAM_DIR/python/zerobuffer" ]; then
+  echo "SKIP: set ZB_UPSTREAM_DIR to a directory holding the protocol authors' python/ folder"
+  exit 77
+fi
+export ZEROBUFFER_LIBRARY=$build/lib/libzerobuffer.so
+export GST_PLUGIN_PATH_1_0=$build/gst
+export GST_REGISTRY_1_0=$(mktemp -d /tmp/zbinterop.XXXXXX)/registry.bin
+tmp=$(dirname "$GST_REGISTRY_1_0")
+base="zbinterop-$$"
+fail=0
+cleanup() {
+  kill $(jobs -p) 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -f /dev/shm/"$base"* /dev/shm/sem.sem-?-"$base"* /dev/shm/zbpool-"$base"* \
+    /tmp/zerobuffer/"$base"*
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+get() { sed -n "s/^$1=//p" "$2" | head -1; }
+ok() { echo "ok $1"; }
+bad() { echo "FAIL $1: $2"; fail=1; }
+# wait_ready FILE: their/our reader printed "ready" (10 s)
+wait_ready() {
+  local i
+  for i in $(seq 100); do grep -q '^ready' "$1" 2>/dev/null && return 0; sleep 0.1; done
+  return 1
+}
+# leftovers NAME: what the readers left in /dev/shm
+leftovers() { ls /dev/shm | grep -F -- "$1" || true; }
+
+# 1. zbsink raw -> their Reader: 120 I420 320x240 frames (115,200 bytes)
+# in a ring of 1,000,003 bytes
+n=$base-1
+caps="video/x-raw,format=I420,width=320,height=240,framerate=30/1"
+timeout 60 python3 "$here/theirs.py" read "$n" 120 1000003 >"$tmp/1.out" 2>"$tmp/1.err" &
+r=$!
+if wait_ready "$tmp/1.out"; then
+  timeout 60 gst-launch-1.0 -q videotestsrc num-buffers=120 pattern=ball ! "$caps" ! \
+    zbsink buffer-name="$n" frame-format=raw connect-timeout=10000 2>"$tmp/1.gst" || true
+fi
+wait $r || true
+gst-launch-1.0 -q videotestsrc num-buffers=120 pattern=ball ! "$caps" ! \
+  filesink location="$tmp/1.ref"
+want=$(sha1sum <"$tmp/1.ref" | cut -d' ' -f1)
+if [ "$(get frames "$tmp/1.out")" = 120 ] && [ "$(get sha1 "$tmp/1.out")" = "$want" ] &&
+  get metadata "$tmp/1.out" | grep -q '"caps":"video/x-raw, format=(string)I420'; then
+  ok "1 zbsink raw -> their Reader: 120 frames, bytes and caps metadata equal"
+else
+  bad 1 "$(cat "$tmp/1.out" "$tmp/1.err" "$tmp/1.gst" | tail -5)"
+fi
+# their Reader does not remove its semaphores on close (their
+# LinuxSemaphore.close() forgets the handle that unlink() needs)
+left=$(leftovers "$n")
+echo "  their Reader left behind: ${left:-nothing}"
+# 1b. `zerobuffer clean NAME` removes what their Reader left (one copy of
+# it: row 3 reuses the name with the semaphores left in place)
+n=$base-1b
+timeout 60 python3 "$here/theirs.py" read "$n" 0 100003 >/dev/null 2>&1 || true
+"$build/tools/zerobuffer" clean "$n" >/dev/null
+left=$(leftovers "$n")
+[ -z "$left" ] && ok "1b zerobuffer clean removed their Reader's leftovers" ||
+  bad 1b "left: $left"
+
+# 2. our Writer -> their Reader: 300 frames of sizes 1..70,001 in 300,007
+n=$base-2
+sizes=70001,1,4096,33333,65536,12345
+timeout 60 python3 "$here/theirs.py" read "$n" 300 300007 >"$tmp/2.out" 2>"$tmp/2.err" &
+r=$!
+if wait_ready "$tmp/2.out"; then
+  timeout 60 python3 "$here/ours.py" write "$n" 300 $sizes >"$tmp/2.w" 2>"$tmp/2.werr" || true
+fi
+wait $r || true
+if [ "$(get frames "$tmp/2.out")" = 300 ] && [ -n "$(get sha1 "$tmp/2.w")" ] &&
+  [ "$(get sha1 "$tmp/2.out")" = "$(get sha1 "$tmp/2.w")" ] &&
+  [ "$(get metadata "$tmp/2.out")" = interop ]; then
+  ok "2 our Writer -> their Reader: 300 frames of 6 sizes, bytes and metadata equal"
+else
+  bad 2 "$(cat "$tmp/2.out" "$tmp/2.err" "$tmp/2.w" "$tmp/2.werr" | tail -5)"
+fi
+
+# 3. their Writer -> our Reader, same frames; the name of 1 again, where
+# their Reader left its semaphores: ours replaces them
+n=$base-1
+timeout 60 python3 "$here/ours.py" read "$n" 300 300007 >"$tmp/3.out" 2>"$tmp/3.err" &
+r=$!
+if wait_ready "$tmp/3.out"; then
+  timeout 60 python3 "$here/theirs.py" write "$n" 300 $sizes >"$tmp/3.w" 2>"$tmp/3.werr" || true
+fi
+wait $r || true
+if [ "$(get frames "$tmp/3.out")" = 300 ] && [ -n "$(get sha1 "$tmp/3.w")" ] &&
+  [ "$(get sha1 "$tmp/3.out")" = "$(get sha1 "$tmp/3.w")" ]; then
+  ok "3 their Writer -> our Reader: 300 frames of 6 sizes, bytes equal"
+else
+  bad 3 "$(cat "$tmp/3.out" "$tmp/3.err" "$tmp/3.w" "$tmp/3.werr" | tail -5)"
+fi
+left=$(leftovers "$n")
+[ -z "$left" ] && ok "3 our Reader removed its objects" || bad 3 "left: $left"
+
+# 4. their Writer -> zbsrc: 100 GRAY8 64x48 frames, caps from their metadata
+n=$base-4
+timeout 60 gst-launch-1.0 -q zbsrc buffer-name="$n" payload-size=100003 \
+  on-writer-lost=eos ! video/x-raw,format=GRAY8,width=64,height=48 ! \
+  filesink location="$tmp/4.bin" >"$tmp/4.gst" 2>&1 &
+r=$!
+for i in $(seq 100); do [ -e "/dev/shm/$n" ] && break; sleep 0.1; done
+timeout 60 python3 "$here/theirs.py" write "$n" 100 3072 >"$tmp/4.w" 2>"$tmp/4.werr" || true
+wait $r || true
+if [ -n "$(get sha1 "$tmp/4.w")" ] &&
+  [ "$(sha1sum <"$tmp/4.bin" | cut -d' ' -f1)" = "$(get sha1 "$tmp/4.w")" ]; then
+  ok "4 their Writer -> zbsrc -> filesink: 100 frames, bytes equal, caps from their metadata"
+else
+  bad 4 "$(cat "$tmp/4.gst" "$tmp/4.w" "$tmp/4.werr" | tail -5)"
+fi
+
+# 5. their Reader killed -9 while zbsink writes live frames: zbsink says so
+# (no timeout wrapper: the kill goes to the reader itself)
+n=$base-5
+python3 "$here/theirs.py" read "$n" 1000000 1000003 >"$tmp/5.out" 2>"$tmp/5.err" &
+r=$!
+if wait_ready "$tmp/5.out"; then
+  GST_DEBUG=zbsink:4 GST_DEBUG_NO_COLOR=1 timeout 20 gst-launch-1.0 -q \
+    videotestsrc is-live=true num-buffers=150 ! "$caps" ! \
+    zbsink buffer-name="$n" frame-format=raw >"$tmp/5.gst" 2>&1 &
+  w=$!
+  sleep 2
+  kill -9 $r
+  wait $r 2>/dev/null || true
+  t0=$(date +%s%N)
+  for i in $(seq 50); do grep -q "lost" "$tmp/5.gst" && break; sleep 0.1; done
+  t1=$(date +%s%N)
+  if grep -q "reader .* lost" "$tmp/5.gst"; then
+    ok "5 their Reader killed: zbsink reported it within $(((t1 - t0) / 1000000)) ms"
+  else
+    bad 5 "$(tail -5 "$tmp/5.gst")"
+  fi
+  kill -INT $w 2>/dev/null || true
+  wait $w 2>/dev/null || true
+else
+  bad 5 "their reader did not start: $(tail -3 "$tmp/5.err")"
+fi
+
+[ $fail = 0 ] && echo "interop: all passed" || echo "interop: FAILED"
+exit $fail

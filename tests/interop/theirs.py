@@ -1,0 +1,69 @@
+"""Drive the protocol authors' Python package (their reader or writer) for
+run.sh. Their package is found in $ZB_UPSTREAM_DIR/python; posix_ipc (not
+packaged by Debian) is the shim beside this file.
+
+  theirs.py read NAME FRAMES PAYLOAD_SIZE   prints "ready", then the frames'
+                                            count, sizes and SHA-1
+  theirs.py write NAME FRAMES SIZES         writes FRAMES frames of the
+                                            pattern(), sizes cycling through
+                                            SIZES (comma-separated); prints
+                                            the SHA-1
+"""
+
+import hashlib
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.environ["ZB_UPSTREAM_DIR"], "python"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from zerobuffer import BufferConfig, Reader, Writer  # noqa: E402
+
+
+def pattern(k, size):
+    """Frame k: bytes that differ from frame to frame and along the frame."""
+    row = bytes((k * 7 + i) % 251 for i in range(251))
+    return (row * (size // 251 + 1))[:size]
+
+
+def read(name, frames, payload):
+    r = Reader(name, BufferConfig(metadata_size=4096, payload_size=payload))
+    print("ready", flush=True)
+    h = hashlib.sha1()
+    sizes = set()
+    got = 0
+    while got < frames:
+        f = r.read_frame(timeout=10.0)
+        if f is None:
+            break
+        d = bytes(f.data)
+        h.update(d)
+        sizes.add(len(d))
+        got += 1
+        r.release_frame(f)
+    meta = r.get_metadata()
+    print("frames=%d" % got)
+    print("sizes=%s" % ",".join(str(s) for s in sorted(sizes)))
+    print("sha1=%s" % h.hexdigest())
+    print("metadata=%s" % (bytes(meta).decode(errors="replace") if meta is not None else ""))
+    r.close()
+
+
+def write(name, frames, sizes):
+    w = Writer(name)
+    w.set_metadata(b'{"caps":"video/x-raw,format=GRAY8,width=64,height=48,framerate=30/1"}')
+    h = hashlib.sha1()
+    for k in range(frames):
+        d = pattern(k, sizes[k % len(sizes)])
+        w.write_frame(d)
+        h.update(d)
+    print("sha1=%s" % h.hexdigest(), flush=True)
+    w.close()
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "read":
+        read(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    else:
+        write(sys.argv[2], int(sys.argv[3]),
+              [int(s) for s in sys.argv[4].split(",")])
