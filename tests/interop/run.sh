@@ -7,6 +7,8 @@
 #   3. their Writer -> our binding's Reader
 #   4. their Writer -> zbsrc (caps from their metadata) -> filesink
 #   5. their Reader killed -9 while zbsink writes: zbsink reports it
+#   6. zbfilter frame-format=raw (gst-launch-1.0) -> their immutable duplex
+#      server (Python) -> back through zbfilter -> filesink
 # Ring sizes are not multiples of the frame sizes, and the rings wrap.
 #
 #   ZB_UPSTREAM_DIR=DIR tests/interop/run.sh BUILD_DIR
@@ -157,6 +159,30 @@ if wait_ready "$tmp/5.out"; then
 else
   bad 5 "their reader did not start: $(tail -3 "$tmp/5.err")"
 fi
+
+# 6. zbfilter -> their duplex server, which inverts every byte: 50 GRAY8
+# 64x48 frames; the file must hold the inverted frames
+n=$base-6
+caps6="video/x-raw,format=GRAY8,width=64,height=48,framerate=30/1"
+timeout 60 python3 "$here/theirs.py" serve "$n" 50 100003 >"$tmp/6.out" 2>"$tmp/6.err" &
+r=$!
+if wait_ready "$tmp/6.out"; then
+  timeout 60 gst-launch-1.0 -q videotestsrc num-buffers=50 pattern=ball ! "$caps6" ! \
+    zbfilter channel-name="$n" frame-format=raw ! filesink location="$tmp/6.bin" \
+    >"$tmp/6.gst" 2>&1 || true
+fi
+wait $r || true
+gst-launch-1.0 -q videotestsrc num-buffers=50 pattern=ball ! "$caps6" ! \
+  filesink location="$tmp/6.ref"
+want=$(python3 -c 'import sys; d = open(sys.argv[1], "rb").read(); sys.stdout.buffer.write(d.translate(bytes(255 - i for i in range(256))))' "$tmp/6.ref" | sha1sum | cut -d' ' -f1)
+if [ "$(get served "$tmp/6.out")" = 50 ] && [ "$(stat -c %s "$tmp/6.bin" 2>/dev/null)" = 153600 ] &&
+  [ "$(sha1sum <"$tmp/6.bin" | cut -d' ' -f1)" = "$want" ]; then
+  ok "6 zbfilter -> their duplex server: 50 requests answered, responses equal"
+else
+  bad 6 "$(cat "$tmp/6.out" "$tmp/6.err" "$tmp/6.gst" | tail -5)"
+fi
+left=$(leftovers "$n")
+echo "  after the duplex pair: ${left:-nothing} left"
 
 [ $fail = 0 ] && echo "interop: all passed" || echo "interop: FAILED"
 exit $fail

@@ -8,16 +8,22 @@ packaged by Debian) is the shim beside this file.
                                             pattern(), sizes cycling through
                                             SIZES (comma-separated); prints
                                             the SHA-1
+  theirs.py serve NAME FRAMES PAYLOAD_SIZE  their immutable duplex server on
+                                            channel NAME, answering each
+                                            request with its bytes inverted;
+                                            prints "served=N" after FRAMES
+                                            (or 30 s)
 """
 
 import hashlib
 import os
 import sys
+import threading
 
 sys.path.insert(0, os.path.join(os.environ["ZB_UPSTREAM_DIR"], "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from zerobuffer import BufferConfig, Reader, Writer  # noqa: E402
+from zerobuffer import BufferConfig, DuplexChannelFactory, Reader, Writer  # noqa: E402
 
 
 def pattern(k, size):
@@ -61,8 +67,32 @@ def write(name, frames, sizes):
     w.close()
 
 
+INVERT = bytes(255 - i for i in range(256))
+
+
+def serve(name, frames, payload):
+    done = threading.Event()
+    served = [0]
+
+    def handler(frame, writer):
+        writer.write_frame(bytes(frame.data).translate(INVERT))
+        served[0] += 1
+        if served[0] >= frames:
+            done.set()
+
+    server = DuplexChannelFactory.get_instance().create_immutable_server(
+        name, BufferConfig(metadata_size=4096, payload_size=payload))
+    server.start(handler)
+    print("ready", flush=True)
+    done.wait(30)
+    print("served=%d" % served[0], flush=True)
+    server.stop()
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "read":
+    if sys.argv[1] == "serve":
+        serve(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif sys.argv[1] == "read":
         read(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:
         write(sys.argv[2], int(sys.argv[3]),
