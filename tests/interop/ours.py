@@ -3,6 +3,7 @@ over build/lib/libzerobuffer.so): run.sh pairs each with the other side's.
 
   ours.py read NAME FRAMES PAYLOAD_SIZE
   ours.py write NAME FRAMES SIZES
+  ours.py expect FRAMES SIZES      the SHA-1 that write would print
 """
 
 import hashlib
@@ -51,8 +52,17 @@ def write(name, frames, sizes):
     print("sha1=%s" % h.hexdigest(), flush=True)
 
 
+def expect(frames, sizes):
+    h = hashlib.sha1()
+    for k in range(frames):
+        h.update(pattern(k, sizes[k % len(sizes)]))
+    print("sha1=%s" % h.hexdigest())
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "read":
+    if sys.argv[1] == "expect":
+        expect(int(sys.argv[2]), [int(s) for s in sys.argv[3].split(",")])
+    elif sys.argv[1] == "read":
         read(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:
         write(sys.argv[2], int(sys.argv[3]),

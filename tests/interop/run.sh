@@ -9,12 +9,16 @@
 #   5. their Reader killed -9 while zbsink writes: zbsink reports it
 #   6. zbfilter frame-format=raw (gst-launch-1.0) -> their immutable duplex
 #      server (Python) -> back through zbfilter -> filesink
+#   7. zbsink frame-format=raw -> their C++ Reader (theirs.cpp)
+#   8. their C++ Writer -> our binding's Reader
+# Rows 7 and 8 build their C++ library (CMake, Boost from Debian) into a
+# temporary directory, or use $ZB_UPSTREAM_DIR/cpp-build/libzerobuffer.a.
 # Ring sizes are not multiples of the frame sizes, and the rings wrap.
 #
 #   ZB_UPSTREAM_DIR=DIR tests/interop/run.sh BUILD_DIR
 #
-# DIR holds their python/ folder (e.g. `git archive HEAD python | tar -x -C
-# DIR` in a clone of theirs). Without ZB_UPSTREAM_DIR the test is skipped
+# DIR holds their python/ and cpp/ folders (e.g. `git archive HEAD python | tar -x -C
+# DIR`, with cpp as well, in a clone of theirs). Without ZB_UPSTREAM_DIR the test is skipped
 # (exit 77): their package is not in Debian, so CI has no copy of it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -183,6 +187,52 @@ else
 fi
 left=$(leftovers "$n")
 echo "  after the duplex pair: ${left:-nothing} left"
+
+# their C++ library and the driver
+cpp=$ZB_UPSTREAM_DIR/cpp
+lib=$ZB_UPSTREAM_DIR/cpp-build/libzerobuffer.a
+if [ ! -f "$lib" ] && [ -d "$cpp" ]; then
+  lib=$tmp/cpp-build/libzerobuffer.a
+  cmake -S "$cpp" -B "$tmp/cpp-build" -DBUILD_SERVE=OFF -DCMAKE_BUILD_TYPE=Release \
+    >"$tmp/cmake.log" 2>&1 && make -C "$tmp/cpp-build" -j2 zerobuffer >"$tmp/make.log" 2>&1 ||
+    lib=
+fi
+if [ -n "$lib" ] && [ -f "$lib" ] &&
+  g++ -std=c++17 -O2 -I "$cpp/include" "$here/theirs.cpp" "$lib" -lboost_log \
+    -lboost_log_setup -lboost_thread -lboost_filesystem -lpthread -lrt \
+    -o "$tmp/theirs-cpp" 2>"$tmp/gxx.log"; then
+  # 7. zbsink raw -> their C++ Reader, as row 1
+  n=$base-7
+  timeout 60 "$tmp/theirs-cpp" read "$n" 120 1000003 "$tmp/7.bin" >"$tmp/7.out" 2>"$tmp/7.err" &
+  r=$!
+  if wait_ready "$tmp/7.out"; then
+    timeout 60 gst-launch-1.0 -q videotestsrc num-buffers=120 pattern=ball ! "$caps" ! \
+      zbsink buffer-name="$n" frame-format=raw connect-timeout=10000 2>"$tmp/7.gst" || true
+  fi
+  wait $r || true
+  if [ "$(get frames "$tmp/7.out")" = 120 ] &&
+    [ "$(sha1sum <"$tmp/7.bin" | cut -d' ' -f1)" = "$(sha1sum <"$tmp/1.ref" | cut -d' ' -f1)" ]; then
+    ok "7 zbsink raw -> their C++ Reader: 120 frames, bytes equal"
+  else
+    bad 7 "$(cat "$tmp/7.out" "$tmp/7.err" "$tmp/7.gst" | tail -5)"
+  fi
+  # 8. their C++ Writer -> our Reader, the frames of rows 2 and 3
+  n=$base-8
+  timeout 60 python3 "$here/ours.py" read "$n" 300 300007 >"$tmp/8.out" 2>"$tmp/8.err" &
+  r=$!
+  if wait_ready "$tmp/8.out"; then
+    timeout 60 "$tmp/theirs-cpp" write "$n" 300 $sizes >"$tmp/8.w" 2>"$tmp/8.werr" || true
+  fi
+  wait $r || true
+  want=$(python3 "$here/ours.py" expect 300 $sizes | sed -n 's/^sha1=//p')
+  if [ "$(get frames "$tmp/8.out")" = 300 ] && [ "$(get sha1 "$tmp/8.out")" = "$want" ]; then
+    ok "8 their C++ Writer -> our Reader: 300 frames of 6 sizes, bytes equal"
+  else
+    bad 8 "$(cat "$tmp/8.out" "$tmp/8.err" "$tmp/8.w" "$tmp/8.werr" | tail -5)"
+  fi
+else
+  echo "SKIP 7 and 8: their C++ library could not be built (cpp/ missing, or CMake, Boost or g++)"
+fi
 
 [ $fail = 0 ] && echo "interop: all passed" || echo "interop: FAILED"
 exit $fail
