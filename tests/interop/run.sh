@@ -9,6 +9,8 @@
 #   5. their Reader killed -9 while zbsink writes: zbsink reports it
 #   6. zbfilter frame-format=raw (gst-launch-1.0) -> their immutable duplex
 #      server (Python) -> back through zbfilter -> filesink
+#   6b. their duplex client (Python) -> our C example server
+#       (zb-duplex-invert), frames of six sizes
 #   7. zbsink frame-format=raw -> their C++ Reader (theirs.cpp)
 #   8. their C++ Writer -> our binding's Reader
 # Rows 7 and 8 build their C++ library (CMake, Boost from Debian) into a
@@ -187,6 +189,20 @@ else
 fi
 left=$(leftovers "$n")
 echo "  after the duplex pair: ${left:-nothing} left"
+
+# 6b. their duplex client -> our C example server, which inverts every byte
+n=$base-6b
+"$build/examples/zb-duplex-invert" -n "$n" >"$tmp/6b.srv" 2>&1 &
+s6=$!
+for i in $(seq 100); do [ -e "/dev/shm/${n}_request" ] && break; sleep 0.1; done
+timeout 60 python3 "$here/theirs.py" client "$n" 60 $sizes >"$tmp/6b.out" 2>"$tmp/6b.err" || true
+kill -INT $s6 2>/dev/null || true
+wait $s6 2>/dev/null || true
+if [ "$(get answered "$tmp/6b.out")" = 60 ]; then
+  ok "6b their duplex client -> our C server: 60 requests of 6 sizes answered, all equal"
+else
+  bad 6b "$(cat "$tmp/6b.out" "$tmp/6b.err" "$tmp/6b.srv" | tail -5)"
+fi
 
 # their C++ library and the driver
 cpp=$ZB_UPSTREAM_DIR/cpp

@@ -13,6 +13,11 @@ packaged by Debian) is the shim beside this file.
                                             request with its bytes inverted;
                                             prints "served=N" after FRAMES
                                             (or 30 s)
+  theirs.py client NAME FRAMES SIZES        their duplex client: sends the
+                                            frames of write, one at a time,
+                                            and checks that each answer is
+                                            the request inverted; prints
+                                            "answered=N"
 """
 
 import hashlib
@@ -89,8 +94,27 @@ def serve(name, frames, payload):
     server.stop()
 
 
+def client(name, frames, sizes):
+    c = DuplexChannelFactory.get_instance().create_client(name)
+    answered = 0
+    for k in range(frames):
+        d = pattern(k, sizes[k % len(sizes)])
+        c.send_request(d)
+        r = c.receive_response(10000)
+        if not r.is_valid:
+            break
+        if r.to_bytes() == d.translate(INVERT):
+            answered += 1
+        c.release_response(r)
+    print("answered=%d" % answered, flush=True)
+    c.close()
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "serve":
+    if sys.argv[1] == "client":
+        client(sys.argv[2], int(sys.argv[3]),
+               [int(s) for s in sys.argv[4].split(",")])
+    elif sys.argv[1] == "serve":
         serve(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif sys.argv[1] == "read":
         read(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
