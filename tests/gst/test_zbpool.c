@@ -291,6 +291,27 @@ GST_END_TEST;
  * segment, a size past its block, a name that is not the writer's, a
  * segment of the wrong size, a name with a path in it. */
 
+static const gchar pool_meta[] = "{\"caps\":\"video/x-raw,format=GRAY8,"
+    "width=64,height=64,framerate=0/1\",\"frame_format\":\"gst\"}";
+
+/* A pool record in @frame: a 4096-byte buffer at offset 0 of the segment
+ * @seg_name of two such blocks; *@ref holds the reference, for changes. */
+static void
+pool_frame (guint8 * frame, zb_gst_pool_ref * ref, const gchar * seg_name)
+{
+  zb_gst_record rec;
+
+  zb_gst_record_init (&rec, ZB_GST_RECORD_POOL);
+  rec.payload_size = ZB_GST_POOL_REF_SIZE;
+  zb_gst_record_encode (&rec, frame);
+  memset (ref, 0, sizeof (*ref));
+  ref->segment_size = 8192;
+  ref->block_size = 4096;
+  ref->size = 4096;
+  g_strlcpy (ref->name, seg_name, sizeof (ref->name));
+  zb_gst_pool_ref_encode (ref, frame + ZB_GST_HEADER_SIZE);
+}
+
 static void
 put64 (guint8 * p, guint64 v)
 {
@@ -302,8 +323,6 @@ put64 (guint8 * p, guint64 v)
 
 GST_START_TEST (test_hostile_record)
 {
-  const gchar *meta = "{\"caps\":\"video/x-raw,format=GRAY8,width=64,"
-      "height=64,framerate=0/1\",\"frame_format\":\"gst\"}";
   gchar *name = zbt_name ();
   gchar seg_name[ZB_GST_POOL_NAME_SIZE], path[ZB_GST_POOL_NAME_SIZE + 2];
   zb_writer_config wc = { 2000, 0 };
@@ -313,7 +332,6 @@ GST_START_TEST (test_hostile_record)
   GstMessage *m;
   GError *err = NULL;
   gchar *dbg = NULL;
-  zb_gst_record rec;
   zb_gst_pool_ref ref;
   guint8 frame[ZB_GST_HEADER_SIZE + ZB_GST_POOL_REF_SIZE];
   gint fd;
@@ -332,19 +350,11 @@ GST_START_TEST (test_hostile_record)
   fail_unless (gst_element_set_state (r, GST_STATE_PLAYING) !=
       GST_STATE_CHANGE_FAILURE);
   fail_unless_equals_int (zb_writer_connect (name, &wc, &w), 0);
-  fail_unless_equals_int (zb_writer_set_metadata (w, meta, strlen (meta)), 0);
-
-  zb_gst_record_init (&rec, ZB_GST_RECORD_POOL);
-  rec.payload_size = ZB_GST_POOL_REF_SIZE;
-  zb_gst_record_encode (&rec, frame);
-  memset (&ref, 0, sizeof (ref));
-  ref.segment_size = 8192;
-  ref.block_size = 4096;
-  ref.size = 4096;
-  g_strlcpy (ref.name, seg_name, sizeof (ref.name));
+  fail_unless_equals_int (zb_writer_set_metadata (w, pool_meta,
+          strlen (pool_meta)), 0);
 
   /* first a valid one: it arrives */
-  zb_gst_pool_ref_encode (&ref, frame + ZB_GST_HEADER_SIZE);
+  pool_frame (frame, &ref, seg_name);
   fail_unless_equals_int (zb_writer_write (w, frame, sizeof (frame)), 0);
 
   switch (__i__) {
@@ -407,27 +417,16 @@ GST_END_TEST;
 static void
 pool_writer_child (const gchar * name, const gchar * seg_name, gint go)
 {
-  const gchar *meta = "{\"caps\":\"video/x-raw,format=GRAY8,width=64,"
-      "height=64,framerate=0/1\",\"frame_format\":\"gst\"}";
   zb_writer_config wc = { 2000, 0 };
   zb_writer *w = NULL;
-  zb_gst_record rec;
   zb_gst_pool_ref ref;
   guint8 frame[ZB_GST_HEADER_SIZE + ZB_GST_POOL_REF_SIZE];
   gchar c;
 
   if (zb_writer_connect (name, &wc, &w) != 0 ||
-      zb_writer_set_metadata (w, meta, strlen (meta)) != 0)
+      zb_writer_set_metadata (w, pool_meta, strlen (pool_meta)) != 0)
     _exit (1);
-  zb_gst_record_init (&rec, ZB_GST_RECORD_POOL);
-  rec.payload_size = ZB_GST_POOL_REF_SIZE;
-  zb_gst_record_encode (&rec, frame);
-  memset (&ref, 0, sizeof (ref));
-  ref.segment_size = 8192;
-  ref.block_size = 4096;
-  ref.size = 4096;
-  g_strlcpy (ref.name, seg_name, sizeof (ref.name));
-  zb_gst_pool_ref_encode (&ref, frame + ZB_GST_HEADER_SIZE);
+  pool_frame (frame, &ref, seg_name);
   if (zb_writer_write (w, frame, sizeof (frame)) != 0)
     _exit (2);
   /* stay connected until the parent has seen the frame */
